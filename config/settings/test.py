@@ -1,0 +1,17 @@
+"""Test settings: SQLite unless DATABASE_URL is set (CI sets PostgreSQL and Redis)."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-" + "x" * 32)
+os.environ.setdefault("MISSING_VAR_DIR", os.path.join(os.path.dirname(__file__), "../../var/test"))
+
+from config.settings.base import *  # noqa: F403
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"

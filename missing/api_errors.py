@@ -1,0 +1,34 @@
+"""The one exception handler: domain errors and FSM refusals become 400/403/409, never 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from missing.errors import DomainError
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field_errors:
+            body.update(exc.field_errors)
+        return Response(body, status=exc.status)
+    if isinstance(exc, ConcurrentTransition):
+        return Response(
+            {
+                "detail": "The episode was changed by someone else at the same time. Reload and try again."
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, TransitionNotAllowed):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ObjectDoesNotExist):
+        exc = NotFound()
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,36 @@
+"""Bearer-token authentication for police systems and staff scripts. Tokens are stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from missing.models import ApiToken
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace") != self.keyword:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Send 'Authorization: Bearer <token>'.")
+        digest = hashlib.sha256(header[1]).hexdigest()
+        token = (
+            ApiToken.objects.select_related("user", "user__police_force")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return (token.user, token)
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

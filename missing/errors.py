@@ -1,0 +1,30 @@
+"""Domain errors. One exception handler (api_errors) and one view mixin map them to HTTP."""
+
+
+class DomainError(Exception):
+    """Base class: a rule of the domain refused the operation."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field_errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field_errors = field_errors or {}
+
+
+class InvalidInput(DomainError):
+    """Input broke a rule (400); `field_errors` names each field and its problem."""
+
+    status = 400
+
+
+class Conflict(DomainError):
+    """The record changed underneath the caller, or the operation clashes with another (409)."""
+
+    status = 409
+
+
+class NotAllowed(DomainError):
+    """The user's role may not do this (403)."""
+
+    status = 403

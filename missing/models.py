@@ -1,0 +1,614 @@
+"""The core records: staff and their roles, police notifications, children and missing episodes.
+
+Reference data that differs between councils and forces (risk grades, forces, teams) is stored
+as rows an administrator can extend, never as code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from missing import clocks
+
+
+class Role(models.TextChoices):
+    FFD = "ffd", "FFD practitioner"
+    MANAGER = "manager", "Manager"
+    HEAD_OF_SERVICE = "head_of_service", "Head of service"
+    INTERVIEWER = "interviewer", "Independent interviewer"
+    ADMIN = "admin", "Administrator"
+    POLICE_SYSTEM = "police_system", "Police system (API)"
+
+
+# Who may do what. Transitions and services check these sets; views never decide alone.
+CASE_READERS = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE})
+INTAKE_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POLICE_SYSTEM})
+OVERSIGHT_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE})
+RETURN_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POLICE_SYSTEM})
+
+
+class Organisation(models.Model):
+    class Kind(models.TextChoices):
+        COUNCIL = "council", "Council"
+        PROVIDER = "provider", "Commissioned interview provider"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.COUNCIL)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PoliceForce(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RiskGrade(models.Model):
+    """A police risk grade. Forces differ, so the list is data (College of Policing guidance)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100)
+    # Lower rank = more urgent; used to order grades and to tell an upgrade from a downgrade.
+    rank = models.PositiveSmallIntegerField()
+    # Local protocol: a manager must review a notification of this grade within this time.
+    review_within = models.DurationField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["rank"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+phone_validator = RegexValidator(
+    r"^\+[1-9]\d{7,14}$", "Enter the number in international form, e.g. +447700900123."
+)
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices)
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+    # Set for police-system accounts: the force whose notifications this client may post.
+    police_force = models.ForeignKey(
+        PoliceForce, null=True, blank=True, on_delete=models.PROTECT, related_name="api_users"
+    )
+
+    objects = UserManager()
+
+    @property
+    def role_label(self) -> str:
+        return Role(self.role).label if self.role else ""
+
+    def has_role(self, roles: frozenset[str] | set[str]) -> bool:
+        return self.is_active and self.role in roles
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    class Scope(models.TextChoices):
+        INTAKE = "intake", "Intake only (police notifications)"
+        FULL = "full", "Everything the user's role allows"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.get_scope_display()})"
+
+
+class ChildQuerySet(models.QuerySet["Child"]):
+    def visible_to(self, user: Any) -> ChildQuerySet:
+        """Deny by default: case staff see every child; an interviewer only children they are
+        granted through an assignment; everyone else nobody."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.role in CASE_READERS:
+            return self.all()
+        if user.role == Role.INTERVIEWER:
+            grants = CaseAccessGrant.objects.filter(
+                episode__child=OuterRef("pk"), user=user, revoked_at__isnull=True
+            )
+            return self.filter(Exists(grants))
+        return self.none()
+
+
+class Child(models.Model):
+    council_child_id = models.CharField(
+        "council child id", max_length=40, unique=True, null=True, blank=True
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=40, blank=True)
+    looked_after = models.BooleanField(default=False)
+    child_protection_plan = models.BooleanField(default=False)
+    child_in_need = models.BooleanField(default=False)
+    allocated_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    social_worker = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="allocated_children"
+    )
+    placement = models.CharField(max_length=200, blank=True)
+    responsible_council = models.CharField(max_length=200, blank=True)
+    host_council = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
+        ]
+
+    def __str__(self) -> str:
+        # Deliberately not the name: str() ends up in logs and error reports.
+        return f"Child C-{self.pk}"
+
+    @property
+    def reference(self) -> str:
+        return f"C-{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def age_on(self, day: Any) -> int | None:
+        if self.date_of_birth is None:
+            return None
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class EpisodeState(models.TextChoices):
+    MISSING = "missing", "Missing"
+    RETURNED = "returned", "Returned – interview due"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled (logged in error)"
+
+
+OPEN_STATES = (EpisodeState.MISSING, EpisodeState.RETURNED)
+ENDED_STATES = (EpisodeState.CLOSED, EpisodeState.CANCELLED)
+
+
+class ManagerRisk(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+def _may_review(instance: MissingEpisode, user: Any) -> bool:
+    return user.has_role(OVERSIGHT_ROLES)
+
+
+def _may_record_return(instance: MissingEpisode, user: Any) -> bool:
+    return user.has_role(RETURN_ROLES)
+
+
+def _may_regrade(instance: MissingEpisode, user: Any) -> bool:
+    return user.has_role(INTAKE_ROLES)
+
+
+class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
+    def visible_to(self, user: Any) -> MissingEpisodeQuerySet:
+        """Deny by default; interviewers see only episodes granted to them (see Child)."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.role in CASE_READERS:
+            return self.all()
+        if user.role == Role.INTERVIEWER:
+            # Minimum necessary: only the episodes the assignment covers, not the child's whole file.
+            grants = CaseAccessGrant.objects.filter(
+                episode=OuterRef("pk"), user=user, revoked_at__isnull=True
+            )
+            return self.filter(Exists(grants))
+        return self.none()
+
+    def open(self) -> MissingEpisodeQuerySet:
+        # Served by the partial index episode_open_idx: cost follows the open caseload.
+        return self.filter(state__in=OPEN_STATES)
+
+    def with_related(self) -> MissingEpisodeQuerySet:
+        """Joins every list and board row needs: the child, the grade and the force."""
+        return self.select_related("child", "police_grade", "police_force")
+
+
+class MissingEpisode(ConcurrentTransitionMixin, models.Model):
+    """One period a child was missing or away, from last seen to return, and its casework.
+
+    State (django-fsm-2, protected): missing → returned → closed, or cancelled if logged in
+    error. Manager oversight runs alongside the state rather than inside it, because the guidance
+    lets the return be recorded before or after the first review and the clock waits for neither:
+    `first_reviewed_at` and `review_due_at` carry it, and sign-off requires it.
+    """
+
+    class Kind(models.TextChoices):
+        MISSING = "M", "Missing (whereabouts unknown)"
+        AWAY = "A", "Away from placement without authorisation"
+
+    child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="episodes")
+    kind = models.CharField(max_length=1, choices=Kind.choices, default=Kind.MISSING)
+    state = FSMField(default=EpisodeState.MISSING, choices=EpisodeState.choices, protected=True)
+    version = models.PositiveIntegerField(default=1)
+
+    police_force = models.ForeignKey(PoliceForce, on_delete=models.PROTECT, related_name="episodes")
+    police_reference = models.CharField(max_length=60)
+    police_grade = models.ForeignKey(RiskGrade, on_delete=models.PROTECT, related_name="episodes")
+
+    last_seen_at = models.DateTimeField()
+    last_seen_place = models.CharField(max_length=300, blank=True)
+    reported_at = models.DateTimeField()
+    notified_at = models.DateTimeField(
+        help_text="When the council received the first notification."
+    )
+    circumstances = models.TextField(blank=True)
+    reported_by = models.CharField(max_length=200, blank=True)
+
+    returned_at = models.DateTimeField(null=True, blank=True)
+    found_place = models.CharField(max_length=300, blank=True)
+    found_by = models.CharField(max_length=200, blank=True)
+    prevention_interview_done = models.BooleanField(null=True, blank=True)
+
+    # Snapshot at the start of the episode: a child's legal status changes over time and
+    # the national returns count the status the child had then.
+    looked_after = models.BooleanField(default=False)
+    child_protection_plan = models.BooleanField(default=False)
+    child_in_need = models.BooleanField(default=False)
+    placement = models.CharField(max_length=200, blank=True)
+    responsible_council = models.CharField(max_length=200, blank=True)
+    host_council = models.CharField(max_length=200, blank=True)
+
+    flag_sexual_exploitation = models.BooleanField(default=False)
+    flag_criminal_exploitation = models.BooleanField(default=False)
+    flag_mental_health = models.BooleanField(default=False)
+    flag_aged_13_or_under = models.BooleanField(default=False)
+
+    manager_risk = models.CharField(max_length=10, choices=ManagerRisk.choices, blank=True)
+    first_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # When the next manager review is due; null when none is outstanding.
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    # returned_at + 72 h, fixed when the return is recorded (clocks.interview_due_at).
+    interview_due_at = models.DateTimeField(null=True, blank=True)
+
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    signed_off_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancelled_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    objects = MissingEpisodeQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["police_force", "police_reference"], name="episode_unique_police_ref"
+            ),
+            # SSDA903 validation: no new episode while one is still open (child not yet back).
+            models.UniqueConstraint(
+                fields=["child"],
+                condition=Q(returned_at__isnull=True) & ~Q(state=EpisodeState.CANCELLED),
+                name="episode_one_missing_per_child",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_at__isnull=True)
+                | Q(returned_at__gte=models.F("last_seen_at")),
+                name="episode_return_after_last_seen",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["state", "child"],
+                condition=Q(state__in=OPEN_STATES),
+                name="episode_open_idx",
+            ),
+            models.Index(
+                fields=["review_due_at"],
+                condition=Q(review_due_at__isnull=False) & Q(state__in=OPEN_STATES),
+                name="episode_review_due_idx",
+            ),
+            models.Index(
+                fields=["interview_due_at"],
+                condition=Q(state__in=OPEN_STATES) & Q(interview_due_at__isnull=False),
+                name="episode_interview_due_idx",
+            ),
+            models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
+            models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"E-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def has_oversight(self) -> bool:
+        return self.first_reviewed_at is not None
+
+    def is_returned(self) -> bool:
+        return self.returned_at is not None
+
+    def current_clock(self) -> tuple[str, datetime | None, timedelta]:
+        """The clock that matters now: (kind, due, window), from the row's own fields."""
+        review_window = self.police_grade.review_within
+        if self.state not in OPEN_STATES:
+            return ("none", None, timedelta(0))
+        if self.first_reviewed_at is None:
+            return ("review", self.review_due_at, review_window)
+        if self.state == EpisodeState.RETURNED:
+            return ("interview", self.interview_due_at, clocks.INTERVIEW_WINDOW)
+        return ("review", self.review_due_at, review_window)
+
+    # --- transitions: each only sets fields on self; services save, audit and enqueue. ---
+
+    @transition(
+        field=state,
+        source=EpisodeState.MISSING,
+        target=EpisodeState.RETURNED,
+        permission=_may_record_return,
+    )
+    def record_return(
+        self,
+        *,
+        returned_at: datetime,
+        found_place: str,
+        found_by: str,
+        prevention_interview_done: bool | None,
+    ) -> None:
+        """The child is back: start the 72-hour interview clock. FFD, managers, police systems."""
+        self.returned_at = returned_at
+        self.found_place = found_place
+        self.found_by = found_by
+        self.prevention_interview_done = prevention_interview_done
+        self.interview_due_at = clocks.interview_due_at(returned_at)
+        if self.first_reviewed_at is not None:
+            # Reviews at intervals are for a child still missing; the first review stays due.
+            self.review_due_at = None
+
+    @transition(
+        field=state,
+        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
+        target=None,
+        permission=_may_review,
+    )
+    def review(self, *, decided_at: datetime, risk: str, next_review_at: datetime | None) -> None:
+        """A manager's oversight decision. Managers and heads of service only."""
+        if self.first_reviewed_at is None:
+            self.first_reviewed_at = decided_at
+        self.manager_risk = risk
+        self.review_due_at = next_review_at if self.state == EpisodeState.MISSING else None
+
+    @transition(
+        field=state,
+        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
+        target=None,
+        permission=_may_regrade,
+    )
+    def regrade(self, *, grade: RiskGrade, received_at: datetime) -> None:
+        """Police changed the risk grade: a review is due within the new grade's time, if sooner."""
+        self.police_grade = grade
+        if self.state == EpisodeState.MISSING:
+            due = clocks.review_due_at(received_at, grade.review_within)
+            if self.review_due_at is None or due < self.review_due_at:
+                self.review_due_at = due
+
+    @transition(
+        field=state,
+        source=EpisodeState.RETURNED,
+        target=EpisodeState.CLOSED,
+        conditions=[has_oversight, is_returned],
+        permission=_may_review,
+    )
+    def sign_off(self, *, signed_off_at: datetime, by: User) -> None:
+        """A manager signs the case off. Needs a return and at least one oversight decision."""
+        self.signed_off_at = signed_off_at
+        self.signed_off_by = by
+        self.review_due_at = None
+
+    @transition(
+        field=state,
+        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
+        target=EpisodeState.CANCELLED,
+        permission=_may_review,
+    )
+    def cancel(self, *, reason: str) -> None:
+        """Logged in error: a manager cancels with a reason. Nothing is deleted."""
+        self.cancelled_reason = reason
+        self.review_due_at = None
+
+
+class OversightDecision(models.Model):
+    episode = models.ForeignKey(MissingEpisode, on_delete=models.PROTECT, related_name="decisions")
+    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+    risk = models.CharField(max_length=10, choices=ManagerRisk.choices)
+    rationale = models.TextField()
+    strategy_meeting = models.BooleanField(default=False)
+    exploitation_screening = models.BooleanField(default=False)
+    inform_social_worker = models.BooleanField(default=False)
+    inform_placement = models.BooleanField(default=False)
+    police_liaison = models.BooleanField(default=False)
+    next_review_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        indexes = [models.Index(fields=["episode", "decided_at"], name="decision_episode_idx")]
+
+    ACTION_FIELDS = (
+        "strategy_meeting",
+        "exploitation_screening",
+        "inform_social_worker",
+        "inform_placement",
+        "police_liaison",
+    )
+
+    def actions(self) -> list[str]:
+        return [
+            str(self._meta.get_field(f).verbose_name)
+            for f in self.ACTION_FIELDS
+            if getattr(self, f)
+        ]
+
+
+class EpisodeEvent(models.Model):
+    """The timeline: every transition, with who, when, from, to and why. Append-only."""
+
+    episode = models.ForeignKey(MissingEpisode, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=40)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["episode", "at"], name="event_episode_idx")]
+
+
+class NotificationKind(models.TextChoices):
+    REPORTED_MISSING = "reported_missing", "Reported missing"
+    FOUND = "found", "Found / returned"
+    RISK_REGRADED = "risk_regraded", "Risk regraded"
+    UPDATE = "update", "Update"
+
+
+class PoliceNotification(models.Model):
+    class MatchStatus(models.TextChoices):
+        MATCHED = "matched", "Matched to a child"
+        AWAITING_MATCH = "awaiting_match", "Awaiting a practitioner's match"
+
+    police_force = models.ForeignKey(
+        PoliceForce, on_delete=models.PROTECT, related_name="notifications"
+    )
+    police_reference = models.CharField(max_length=60)
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    # Police systems number repeated updates and regrades of one incident; 1 for the rest.
+    sequence = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField()
+    received_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    child_first_name = models.CharField(max_length=100, blank=True)
+    child_last_name = models.CharField(max_length=100, blank=True)
+    child_date_of_birth = models.DateField(null=True, blank=True)
+    child_gender = models.CharField(max_length=40, blank=True)
+    council_child_id = models.CharField(max_length=40, blank=True)
+    missing_kind = models.CharField(max_length=1, choices=MissingEpisode.Kind.choices, blank=True)
+
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_place = models.CharField(max_length=300, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    risk_grade = models.ForeignKey(
+        RiskGrade, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    circumstances = models.TextField(blank=True)
+    reported_by = models.CharField(max_length=200, blank=True)
+
+    found_at = models.DateTimeField(null=True, blank=True)
+    found_place = models.CharField(max_length=300, blank=True)
+    found_by = models.CharField(max_length=200, blank=True)
+    prevention_interview_done = models.BooleanField(null=True, blank=True)
+
+    raw_payload = models.JSONField()
+    payload_hash = models.CharField(max_length=64)
+    match_status = models.CharField(max_length=20, choices=MatchStatus.choices)
+    child = models.ForeignKey(
+        Child, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
+    episode = models.ForeignKey(
+        MissingEpisode,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["police_force", "police_reference", "kind", "sequence"],
+                name="notification_idempotency",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(match_status="awaiting_match"),
+                name="notification_awaiting_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"N-{self.pk}"
+
+    @property
+    def reference(self) -> str:
+        return f"N-{self.pk}"
+
+
+class CaseAccessGrant(models.Model):
+    """Access to a child's records for someone outside the case team (an interviewer), granted
+    by an assignment. The interviews app writes these; the core reads them in visible_to()."""
+
+    episode = models.ForeignKey(
+        MissingEpisode, on_delete=models.PROTECT, related_name="access_grants"
+    )
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="access_grants")
+    granted_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["user", "episode"],
+                condition=Q(revoked_at__isnull=True),
+                name="grant_active_idx",
+            )
+        ]
+
+
+class Heartbeat(models.Model):
+    """Last time each background process proved it was alive (shown on /healthz)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_seen_at = models.DateTimeField()

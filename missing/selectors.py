@@ -1,0 +1,175 @@
+"""Reads. Every list goes through a queryset method that declares its joins (no query per row)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Case, F, Prefetch, QuerySet, When
+
+from missing import clocks
+from missing.models import (
+    CASE_READERS,
+    Child,
+    EpisodeEvent,
+    EpisodeState,
+    MissingEpisode,
+    OversightDecision,
+    PoliceNotification,
+)
+
+STAGES = (
+    ("missing_unreviewed", "Missing – awaiting manager review"),
+    ("missing_reviewed", "Missing – reviewed, next review due"),
+    ("returned_unreviewed", "Returned – awaiting manager review"),
+    ("returned_interview_due", "Returned – return interview due"),
+)
+STAGE_LABELS = dict(STAGES)
+
+
+def episode_stage(episode: MissingEpisode) -> str:
+    reviewed = episode.first_reviewed_at is not None
+    if episode.state == EpisodeState.MISSING:
+        return "missing_reviewed" if reviewed else "missing_unreviewed"
+    return "returned_interview_due" if reviewed else "returned_unreviewed"
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    episode: MissingEpisode
+    stage: str
+    clock: str
+    due_at: datetime | None
+    rag: str
+    left: timedelta | None
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS[self.stage]
+
+    @property
+    def overdue(self) -> bool:
+        return self.left is not None and self.left <= timedelta(0)
+
+
+@dataclass
+class Board:
+    rows: list[BoardRow]
+    awaiting_match: list[PoliceNotification]
+    now: datetime
+    stage_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def stages(self) -> list[tuple[str, str, int]]:
+        return [(key, label, self.stage_counts.get(key, 0)) for key, label in STAGES]
+
+    @property
+    def overdue_count(self) -> int:
+        return sum(1 for r in self.rows if r.rag == "red")
+
+
+def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
+    """Open episodes with the due time of the clock that matters now, most urgent first.
+
+    One query, on the partial open-episode index: its cost follows the open caseload, not history.
+    """
+    return (
+        MissingEpisode.objects.visible_to(user)
+        .open()
+        .with_related()
+        .annotate(
+            clock_due_at=Case(
+                When(first_reviewed_at__isnull=True, then=F("review_due_at")),
+                When(state=EpisodeState.RETURNED, then=F("interview_due_at")),
+                default=F("review_due_at"),
+            )
+        )
+        .order_by(F("clock_due_at").asc(nulls_last=True), "pk")
+    )
+
+
+def notifications_awaiting_match(user: Any) -> QuerySet[PoliceNotification]:
+    if not (getattr(user, "is_authenticated", False) and user.role in CASE_READERS):
+        return PoliceNotification.objects.none()
+    return (
+        PoliceNotification.objects.filter(
+            match_status=PoliceNotification.MatchStatus.AWAITING_MATCH
+        )
+        .select_related("risk_grade", "police_force")
+        .order_by("received_at", "pk")
+    )
+
+
+def board(*, user: Any, now: datetime) -> Board:
+    """The front-door board: two queries whatever the caseload (episodes; notifications held)."""
+    rows = []
+    counts: dict[str, int] = {}
+    for episode in board_episodes(user):
+        clock, due_at, window = episode.current_clock()
+        stage = episode_stage(episode)
+        counts[stage] = counts.get(stage, 0) + 1
+        rows.append(
+            BoardRow(
+                episode=episode,
+                stage=stage,
+                clock=clock,
+                due_at=due_at,
+                rag=clocks.rag(due_at=due_at, window=window, now=now),
+                left=None if due_at is None else due_at - now,
+            )
+        )
+    return Board(
+        rows=rows,
+        awaiting_match=list(notifications_awaiting_match(user)),
+        now=now,
+        stage_counts=counts,
+    )
+
+
+def episode_list(user: Any, *, state: str | None = None) -> QuerySet[MissingEpisode]:
+    qs = MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at", "-pk")
+    if state:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def episode_detail(user: Any, episode_id: int) -> MissingEpisode:
+    """One episode with its decisions, timeline and notifications (four queries in all).
+    Raises MissingEpisode.DoesNotExist for an episode the user may not see."""
+    return (
+        MissingEpisode.objects.visible_to(user)
+        .with_related()
+        .prefetch_related(
+            Prefetch("decisions", OversightDecision.objects.select_related("decided_by")),
+            Prefetch("events", EpisodeEvent.objects.select_related("actor")),
+            Prefetch(
+                "notifications",
+                PoliceNotification.objects.select_related("received_by").order_by(
+                    "received_at", "pk"
+                ),
+            ),
+        )
+        .get(pk=episode_id)
+    )
+
+
+def child_list(user: Any, *, search: str = "") -> QuerySet[Child]:
+    qs = Child.objects.visible_to(user).order_by("last_name", "first_name", "pk")
+    if search:
+        term = search.strip()
+        qs = qs.filter(last_name__istartswith=term) | qs.filter(council_child_id=term)
+    return qs
+
+
+def child_detail(user: Any, child_id: int) -> Child:
+    return (
+        Child.objects.visible_to(user)
+        .prefetch_related(
+            Prefetch(
+                "episodes",
+                MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
+            )
+        )
+        .get(pk=child_id)
+    )

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from missing.models import Role, User
+from tests.factories import FIXED_NOW, OrganisationFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def ffd(db) -> User:
+    return UserFactory(username="ffd", role=Role.FFD, team=TeamFactory(name="Family Front Door"))
+
+
+@pytest.fixture
+def manager(db) -> User:
+    return UserFactory(
+        username="manager",
+        role=Role.MANAGER,
+        phone="+447700900001",
+        team=TeamFactory(name="Family Front Door"),
+    )
+
+
+@pytest.fixture
+def head_of_service(db) -> User:
+    return UserFactory(username="hos", role=Role.HEAD_OF_SERVICE, phone="+447700900002")
+
+
+@pytest.fixture
+def interviewer(db) -> User:
+    org = OrganisationFactory(name="Safe Steps Charity", kind="provider")
+    return UserFactory(username="interviewer", role=Role.INTERVIEWER, organisation=org)
+
+
+@pytest.fixture
+def other_interviewer(db) -> User:
+    """An interviewer of another organisation: must see nothing of our children."""
+    org = OrganisationFactory(name="Other Provider Ltd", kind="provider")
+    return UserFactory(username="other_interviewer", role=Role.INTERVIEWER, organisation=org)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def police_system(db) -> User:
+    from tests.factories import force
+
+    return UserFactory(username="kent-police", role=Role.POLICE_SYSTEM, police_force=force("kent"))
+
+
+@pytest.fixture
+def users_by_role(
+    ffd, manager, head_of_service, interviewer, other_interviewer, admin_user, police_system
+) -> dict[str, User]:
+    return {
+        "ffd": ffd,
+        "manager": manager,
+        "head_of_service": head_of_service,
+        "interviewer": interviewer,
+        "other_interviewer": other_interviewer,
+        "admin": admin_user,
+        "police_system": police_system,
+    }

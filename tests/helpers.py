@@ -1,0 +1,78 @@
+"""Build episodes in any state through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+from missing import services
+from missing.models import Child, EpisodeState, MissingEpisode, NotificationKind, User
+from tests.factories import ChildFactory, force, grade
+
+_refs = itertools.count(1)
+
+
+def report_missing(
+    *,
+    actor: User,
+    now: datetime,
+    child: Child | None = None,
+    grade_code: str = "medium",
+    last_seen_at: datetime | None = None,
+    reference: str | None = None,
+) -> MissingEpisode:
+    child = child or ChildFactory()
+    data = services.NotificationData(
+        police_force=force(),
+        police_reference=reference or f"KNT-{next(_refs):05d}",
+        kind=NotificationKind.REPORTED_MISSING,
+        child_first_name=child.first_name,
+        child_last_name=child.last_name,
+        child_date_of_birth=child.date_of_birth,
+        council_child_id=child.council_child_id or "",
+        last_seen_at=last_seen_at or now - timedelta(hours=3),
+        last_seen_place="Town centre",
+        reported_at=(last_seen_at or now - timedelta(hours=3)) + timedelta(hours=1),
+        risk_grade=grade(grade_code),
+        circumstances="Did not come home after school.",
+        reported_by="Foster carer",
+    )
+    result = services.notification_receive(
+        actor=actor, data=data, payload={"ref": data.police_reference}, now=now
+    )
+    assert result.notification.episode is not None
+    return result.notification.episode
+
+
+def episode_in_state(
+    state: str, *, ffd: User, manager: User, now: datetime, reviewed: bool = True
+) -> MissingEpisode:
+    """An episode in `state`, reached through the services. `reviewed` adds an oversight decision."""
+    episode = report_missing(actor=ffd, now=now - timedelta(hours=2))
+    if reviewed or state == EpisodeState.CLOSED:
+        services.episode_record_decision(
+            actor=manager,
+            episode_id=episode.pk,
+            now=now - timedelta(hours=1, minutes=30),
+            data=services.DecisionData(risk="medium", rationale="Known pattern; police searching."),
+        )
+    if state == EpisodeState.MISSING:
+        return MissingEpisode.objects.get(pk=episode.pk)
+    if state == EpisodeState.CANCELLED:
+        return services.episode_cancel(
+            actor=manager, episode_id=episode.pk, reason="Duplicate", now=now
+        )
+    services.episode_record_return(
+        actor=ffd,
+        episode_id=episode.pk,
+        returned_at=now - timedelta(hours=1),
+        found_place="Friend's house",
+        found_by="Police",
+        prevention_interview_done=True,
+        now=now,
+    )
+    if state == EpisodeState.RETURNED:
+        return MissingEpisode.objects.get(pk=episode.pk)
+    if state == EpisodeState.CLOSED:
+        return services.episode_sign_off(actor=manager, episode_id=episode.pk, note="Done", now=now)
+    raise ValueError(state)
