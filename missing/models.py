@@ -269,6 +269,10 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     police_grade = models.ForeignKey(RiskGrade, on_delete=models.PROTECT, related_name="episodes")
 
     last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name
+
     last_seen_place = models.CharField(max_length=300, blank=True)
     reported_at = models.DateTimeField()
     notified_at = models.DateTimeField(
@@ -474,6 +478,9 @@ class OversightDecision(models.Model):
         ordering = ["decided_at", "pk"]
         indexes = [models.Index(fields=["episode", "decided_at"], name="decision_episode_idx")]
 
+    def __str__(self) -> str:
+        return f"Decision {self.pk} on E-{self.episode_id}"
+
     ACTION_FIELDS = (
         "strategy_meeting",
         "exploitation_screening",
@@ -500,6 +507,9 @@ class EpisodeEvent(models.Model):
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20)
     reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.action} on E-{self.episode_id}"
 
     class Meta:
         ordering = ["at", "pk"]
@@ -597,6 +607,9 @@ class CaseAccessGrant(models.Model):
     granted_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"Grant of E-{self.episode_id} to user {self.user_id}"
+
     class Meta:
         indexes = [
             models.Index(
@@ -612,3 +625,6 @@ class Heartbeat(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

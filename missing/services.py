@@ -389,7 +389,7 @@ def notification_resolve_match(
             child = Child.objects.get(pk=child_id)
         notification.match_status = PoliceNotification.MatchStatus.MATCHED
         notification.save(update_fields=["match_status"])
-        _open_from_notification(notification, child=child, actor=actor, now=now)
+        episode = _open_from_notification(notification, child=child, actor=actor, now=now)
         # Later notifications for the same incident that waited behind this one, in order.
         waiting = (
             PoliceNotification.objects.filter(
@@ -403,8 +403,6 @@ def notification_resolve_match(
         for later in waiting:
             later.match_status = PoliceNotification.MatchStatus.MATCHED
             later.save(update_fields=["match_status"])
-            episode = _episode_for_reference(later)
-            assert episode is not None
             later.child_id, later.episode = child.pk, episode
             later.save(update_fields=["child", "episode"])
             _apply_to_episode(later, episode, actor=actor, now=now)
@@ -415,7 +413,8 @@ def _open_from_notification(
     notification: PoliceNotification, *, child: Child, actor: User, now: datetime
 ) -> MissingEpisode:
     grade = notification.risk_grade
-    assert grade is not None and notification.last_seen_at is not None
+    if grade is None or notification.last_seen_at is None:
+        _require_opening_details(notification, found=notification.kind == NotificationKind.FOUND)
     episode = episode_open(
         actor=actor,
         child=child,
