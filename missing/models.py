@@ -269,10 +269,6 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     police_grade = models.ForeignKey(RiskGrade, on_delete=models.PROTECT, related_name="episodes")
 
     last_seen_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return self.name
-
     last_seen_place = models.CharField(max_length=300, blank=True)
     reported_at = models.DateTimeField()
     notified_at = models.DateTimeField(
@@ -508,12 +504,12 @@ class EpisodeEvent(models.Model):
     to_state = models.CharField(max_length=20)
     reason = models.TextField(blank=True)
 
-    def __str__(self) -> str:
-        return f"{self.action} on E-{self.episode_id}"
-
     class Meta:
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["episode", "at"], name="event_episode_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} on E-{self.episode_id}"
 
 
 class NotificationKind(models.TextChoices):
@@ -607,9 +603,6 @@ class CaseAccessGrant(models.Model):
     granted_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self) -> str:
-        return f"Grant of E-{self.episode_id} to user {self.user_id}"
-
     class Meta:
         indexes = [
             models.Index(
@@ -618,6 +611,9 @@ class CaseAccessGrant(models.Model):
                 name="grant_active_idx",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"Grant of E-{self.episode_id} to user {self.user_id}"
 
 
 class Heartbeat(models.Model):
