@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from missing.health import healthz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/", include("missing.api_urls")),
     path("", include("missing.urls")),
 ]
