@@ -279,14 +279,12 @@ def _apply_to_episode(
             },
         )
     elif kind == NotificationKind.RISK_REGRADED:
-        old = episode.police_grade.label
-        _transition(
-            episode_id=episode.pk,
+        episode_regrade(
             actor=actor,
-            action="regrade",
+            episode_id=episode.pk,
+            grade=notification.risk_grade,
             now=now,
-            reason=f"Police grade {old} → {notification.risk_grade.label}",
-            kwargs={"grade": notification.risk_grade, "received_at": notification.received_at},
+            received_at=notification.received_at,
         )
     else:
         _event(
@@ -358,7 +356,8 @@ def notification_resolve_match(
         raise NotAllowed("Your role cannot match notifications to children.")
     with transaction.atomic():
         notification = (
-            PoliceNotification.objects.select_for_update()
+            # of=self: the grade is a nullable (outer) join, which PostgreSQL cannot lock.
+            PoliceNotification.objects.select_for_update(of=("self",))
             .select_related("risk_grade", "police_force")
             .get(pk=notification_id)
         )
@@ -567,7 +566,7 @@ def _transition(
     """
     with transaction.atomic():
         episode = (
-            MissingEpisode.objects.select_for_update()
+            MissingEpisode.objects.select_for_update(of=("self",))
             .select_related("police_grade")
             .get(pk=episode_id)
         )
@@ -700,6 +699,33 @@ def episode_record_decision(
             police_liaison=data.police_liaison,
             next_review_at=next_review if episode.state == EpisodeState.MISSING else None,
         )
+
+
+def episode_regrade(
+    *,
+    actor: User,
+    episode_id: int,
+    grade: RiskGrade,
+    now: datetime,
+    received_at: datetime | None = None,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """Police changed the risk grade (FFD, managers, police systems). While the child is missing a
+    review falls due within the new grade's time from `received_at`, if that is sooner."""
+    if not grade.active:
+        raise InvalidInput(
+            "Unknown grade.", field_errors={"risk_grade": ["This risk grade is no longer in use."]}
+        )
+    old = MissingEpisode.objects.select_related("police_grade").get(pk=episode_id).police_grade
+    return _transition(
+        episode_id=episode_id,
+        actor=actor,
+        action="regrade",
+        now=now,
+        expected_version=expected_version,
+        reason=f"Police grade {old.label} → {grade.label}",
+        kwargs={"grade": grade, "received_at": received_at or now},
+    )
 
 
 def episode_sign_off(

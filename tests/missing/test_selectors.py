@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from missing import selectors, services
+from missing.models import EpisodeState
+from tests.helpers import episode_in_state, report_missing
+
+
+def make_caseload(n: int, *, ffd, manager, now) -> None:
+    for i in range(n):
+        state = [EpisodeState.MISSING, EpisodeState.RETURNED, EpisodeState.CLOSED][i % 3]
+        episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 2 == 0)
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_board_is_two_queries_whatever_the_caseload(
+    n, ffd, manager, now, django_assert_num_queries
+):
+    make_caseload(n, ffd=ffd, manager=manager, now=now)
+    # 1: open episodes joined to child, grade and force; 2: notifications awaiting a match.
+    with django_assert_num_queries(2):
+        board = selectors.board(user=manager, now=now)
+        for row in board.rows:
+            _ = (row.episode.child.last_name, row.episode.police_grade.label, row.stage_label)
+    assert len(board.rows) == n - n // 3
+
+
+def test_board_orders_most_urgent_first_and_counts_stages(ffd, manager, now):
+    high = report_missing(actor=ffd, now=now - timedelta(minutes=50), grade_code="high")
+    low = report_missing(actor=ffd, now=now, grade_code="low")
+    returned = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    board = selectors.board(user=manager, now=now)
+    assert [r.episode.pk for r in board.rows] == [high.pk, low.pk, returned.pk]
+    assert [r.rag for r in board.rows] == ["amber", "green", "green"]
+    assert board.stage_counts == {"missing_unreviewed": 2, "returned_interview_due": 1}
+    assert board.rows[2].clock == "interview"
+    assert board.rows[2].due_at == returned.interview_due_at
+
+
+def test_overdue_review_is_red(ffd, manager, now):
+    report_missing(actor=ffd, now=now - timedelta(hours=2), grade_code="high")
+    row = selectors.board(user=manager, now=now).rows[0]
+    assert row.rag == "red"
+    assert row.overdue
+    assert row.left == timedelta(hours=-1)
+
+
+def test_board_is_empty_for_an_interviewer_without_grants(ffd, interviewer, now):
+    episode = report_missing(actor=ffd, now=now)
+    assert selectors.board(user=interviewer, now=now).rows == []
+    services.access_grant(episode=episode, user=interviewer, now=now)
+    assert [r.episode for r in selectors.board(user=interviewer, now=now).rows] == [episode]
+    assert selectors.board(user=interviewer, now=now).awaiting_match == []
+
+
+@pytest.mark.parametrize("n", [2, 8])
+def test_episode_detail_query_count(n, ffd, manager, now, django_assert_num_queries):
+    make_caseload(n, ffd=ffd, manager=manager, now=now)
+    episode = episode_in_state(EpisodeState.CLOSED, ffd=ffd, manager=manager, now=now)
+    # 1: episode + child + grade + force; 2: decisions + decided_by; 3: events + actor;
+    # 4: notifications + received_by.
+    with django_assert_num_queries(4):
+        detail = selectors.episode_detail(manager, episode.pk)
+        assert [e.action for e in detail.events.all()] == [
+            "opened",
+            "review",
+            "record_return",
+            "sign_off",
+        ]
+        assert [d.decided_by.username for d in detail.decisions.all()] == ["manager"]
+        assert len(detail.notifications.all()) == 1
