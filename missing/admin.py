@@ -1,0 +1,80 @@
+"""Administration of reference data and accounts.
+
+Children, episodes and notifications are deliberately not registered: the administrator role
+manages the system, not casework (Caldicott: need-to-know), and every change to an episode must go
+through the services, which check roles and write the timeline.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from missing import services
+from missing.models import ApiToken, Organisation, PoliceForce, RiskGrade, Team, User
+
+
+@admin.register(RiskGrade)
+class RiskGradeAdmin(admin.ModelAdmin):
+    list_display = ("label", "code", "rank", "review_within", "active")
+    list_editable = ("active",)
+    ordering = ("rank",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: RiskGrade | None = None) -> bool:
+        # Grades are referenced by episodes for ever: retire one (active=False), never delete.
+        return False
+
+
+@admin.register(PoliceForce)
+class PoliceForceAdmin(admin.ModelAdmin):
+    list_display = ("name", "code")
+    search_fields = ("name", "code")
+
+    def has_delete_permission(self, request: HttpRequest, obj: PoliceForce | None = None) -> bool:
+        return False
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind")
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "organisation")
+
+
+@admin.register(User)
+class StaffAdmin(UserAdmin):
+    list_display = ("username", "role", "organisation", "team", "is_active", "last_login")
+    list_filter = ("role", "is_active", "organisation")
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
+    )
+    add_fieldsets = (
+        *UserAdmin.add_fieldsets,
+        ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
+    )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "scope", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope",)
+    readonly_fields = ("user", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
+    exclude = ("key_hash",)
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tokens are made by create_staff --token / create_api_client, which show them once.
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        now = timezone.now()
+        for token in queryset:
+            services.api_token_revoke(token=token, now=now)
