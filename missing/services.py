@@ -847,6 +847,9 @@ def staff_create(
             phone=phone,
             police_force=police_force,
             date_joined=now,
+            # Only administrators reach the Django admin, which holds reference data, not cases.
+            is_staff=role == Role.ADMIN,
+            is_superuser=role == Role.ADMIN,
         )
         if password:
             user.set_password(password)
