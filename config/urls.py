@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", include("missing.api_urls")),
+    path("", include("notifications.urls")),
     path("", include("missing.urls")),
 ]
