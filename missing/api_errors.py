@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -29,6 +29,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ValidationError):
+        # Same shape as a DomainError: a summary in `detail`, then each bad field and its
+        # messages, so a client reads serializer and service refusals the same way.
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return Response(
+            {"detail": "The request has errors.", **fields}, status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, ObjectDoesNotExist):
         exc = NotFound()
     return drf_exception_handler(exc, context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -10,6 +11,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from missing.models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -29,7 +32,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            # At most one write a minute per token: a busy police feed must not write per request.
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return (token.user, token)
 
     def authenticate_header(self, request: Request) -> str:

@@ -5,4 +5,6 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
-    return {"council_name": settings.COUNCIL_NAME}
+    from missing.views import navigation  # views import forms/models: load them lazily
+
+    return {"council_name": settings.COUNCIL_NAME, "nav": navigation(request)}

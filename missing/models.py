@@ -519,6 +519,17 @@ class NotificationKind(models.TextChoices):
     UPDATE = "update", "Update"
 
 
+class PoliceNotificationQuerySet(models.QuerySet["PoliceNotification"]):
+    def visible_to(self, user: Any) -> PoliceNotificationQuerySet:
+        """Deny by default: notifications are the case team's (they name children police have
+        not yet matched); interviewers, administrators and police systems read none back."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.role in CASE_READERS:
+            return self.all()
+        return self.none()
+
+
 class PoliceNotification(models.Model):
     class MatchStatus(models.TextChoices):
         MATCHED = "matched", "Matched to a child"
@@ -568,6 +579,8 @@ class PoliceNotification(models.Model):
         on_delete=models.PROTECT,
         related_name="notifications",
     )
+
+    objects = PoliceNotificationQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -31,12 +31,21 @@ class IsStaffWithFullAccess(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if _token_scope(request) == ApiToken.Scope.INTAKE:
+            # Instances are made per request, so the message is this request's alone.
+            self.message = "This token is scoped to intake: it may only post notifications."
             return False
         return _role(request) in self.allowed_roles
 
 
 class IsOversightRole(IsStaffWithFullAccess):
     allowed_roles = OVERSIGHT_ROLES
+
+
+class CanReadCases(IsStaffWithFullAccess):
+    """Case reads that interviewers may reach too. Only the endpoint is opened to them: which
+    rows they see is decided by the querysets' visible_to() (their granted episodes alone)."""
+
+    allowed_roles = CASE_READERS | {Role.INTERVIEWER}
 
 
 class CanSubmitNotifications(BasePermission):

@@ -10,7 +10,6 @@ from django.db.models import Case, F, Prefetch, QuerySet, When
 
 from missing import clocks
 from missing.models import (
-    CASE_READERS,
     Child,
     EpisodeEvent,
     EpisodeState,
@@ -89,13 +88,19 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
     )
 
 
-def notifications_awaiting_match(user: Any) -> QuerySet[PoliceNotification]:
-    if not (getattr(user, "is_authenticated", False) and user.role in CASE_READERS):
-        return PoliceNotification.objects.none()
+def notification_list(user: Any) -> QuerySet[PoliceNotification]:
+    """Notifications the user may read, newest first, with the joins a list row needs."""
     return (
-        PoliceNotification.objects.filter(
-            match_status=PoliceNotification.MatchStatus.AWAITING_MATCH
-        )
+        PoliceNotification.objects.visible_to(user)
+        .select_related("police_force", "risk_grade", "received_by")
+        .order_by("-received_at", "-pk")
+    )
+
+
+def notifications_awaiting_match(user: Any) -> QuerySet[PoliceNotification]:
+    return (
+        PoliceNotification.objects.visible_to(user)
+        .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
         .select_related("risk_grade", "police_force")
         .order_by("received_at", "pk")
     )

@@ -6,6 +6,7 @@ runs in one transaction, and raises a `missing.errors` exception when a rule ref
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -29,6 +30,7 @@ from missing.models import (
     EpisodeEvent,
     EpisodeState,
     Heartbeat,
+    ManagerRisk,
     MissingEpisode,
     NotificationKind,
     Organisation,
@@ -82,8 +84,16 @@ class IntakeResult:
     created: bool
 
 
-def _payload_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+def _notification_hash(data: NotificationData) -> str:
+    """A digest of the notification's meaning, not its spelling: a retry that omits a default
+    (sequence 1) or orders keys differently is the same notification."""
+    fields = {
+        name: (value.pk if hasattr(value, "pk") else value)
+        for name, value in dataclasses.asdict(data).items()
+    }
+    fields["police_force"] = data.police_force.pk
+    fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -123,6 +133,12 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
         errors.setdefault("found_at", []).append("Found time cannot be before last seen.")
     if data.risk_grade is not None and not data.risk_grade.active:
         errors.setdefault("risk_grade", []).append("This risk grade is no longer in use.")
+    for f in dataclasses.fields(NotificationData):
+        value = getattr(data, f.name)
+        if isinstance(value, str):
+            limit = PoliceNotification._meta.get_field(f.name).max_length
+            if limit is not None and len(value) > limit:
+                errors.setdefault(f.name, []).append(f"Use at most {limit} characters.")
     if errors:
         raise InvalidInput("The notification has errors.", field_errors=errors)
 
@@ -142,7 +158,7 @@ def notification_receive(
     if actor.role == Role.POLICE_SYSTEM and actor.police_force_id != data.police_force.pk:
         raise NotAllowed("This API client may only send notifications for its own force.")
     _validate_notification(data, now=now)
-    digest = _payload_hash(payload)
+    digest = _notification_hash(data)
 
     with transaction.atomic():
         try:
@@ -363,12 +379,19 @@ def notification_resolve_match(
         )
         if notification.match_status != PoliceNotification.MatchStatus.AWAITING_MATCH:
             raise Conflict(f"{notification.reference} has already been matched.")
-        episode = _episode_for_reference(notification)
-        if episode is not None:
-            raise Conflict(
-                f"{notification.reference} waits for the incident's first notification; "
-                "match that one."
+        earlier = (
+            PoliceNotification.objects.filter(
+                police_force_id=notification.police_force_id,
+                police_reference=notification.police_reference,
+                match_status=PoliceNotification.MatchStatus.AWAITING_MATCH,
+                pk__lt=notification.pk,
             )
+            .order_by("pk")
+            .first()
+        )
+        if earlier is not None or _episode_for_reference(notification) is not None:
+            first = earlier.reference if earlier else "the incident's first notification"
+            raise Conflict(f"{notification.reference} waits for {first}; match that one.")
         if child_id is None:
             child = _child_create_from(notification, now=now)
         else:
@@ -528,6 +551,13 @@ def _role_may(method: Callable[..., Any], user: User) -> bool:
     return any(t.has_perm(method.__self__, user) for t in meta.transitions.values())  # type: ignore[attr-defined]
 
 
+def require_transition_role(*, actor: User, action: str) -> None:
+    """Refuse (403) a user whose role may never run `action`, before looking at their input."""
+    probe = MissingEpisode()
+    if not _role_may(getattr(probe, action), actor):
+        raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
+
+
 def _event(
     episode: MissingEpisode,
     *,
@@ -615,6 +645,7 @@ def episode_record_return(
     expected_version: int | None = None,
 ) -> MissingEpisode:
     """Record the child's return; the interview falls due 72 h later. FFD, managers."""
+    require_transition_role(actor=actor, action="record_return")
     errors: dict[str, list[str]] = {}
     if returned_at > now:
         errors["returned_at"] = ["Return time cannot be in the future."]
@@ -662,7 +693,10 @@ def episode_record_decision(
     """A manager's oversight decision: risk, rationale (required) and actions. While the child is
     still missing the next review falls due at `next_review_at`, or after the police grade's
     review time if none is given: a missing child is never left without a review due."""
+    require_transition_role(actor=actor, action="review")
     errors: dict[str, list[str]] = {}
+    if data.risk not in ManagerRisk.values:
+        errors["risk"] = [f"Choose one of {', '.join(ManagerRisk.values)}."]
     if not data.rationale.strip():
         errors["rationale"] = ["Enter the rationale for the decision."]
     if data.next_review_at is not None:
@@ -712,6 +746,7 @@ def episode_regrade(
 ) -> MissingEpisode:
     """Police changed the risk grade (FFD, managers, police systems). While the child is missing a
     review falls due within the new grade's time from `received_at`, if that is sooner."""
+    require_transition_role(actor=actor, action="regrade")
     if not grade.active:
         raise InvalidInput(
             "Unknown grade.", field_errors={"risk_grade": ["This risk grade is no longer in use."]}
@@ -747,6 +782,7 @@ def episode_cancel(
     *, actor: User, episode_id: int, reason: str, now: datetime, expected_version: int | None = None
 ) -> MissingEpisode:
     """A manager cancels an episode logged in error, with a reason. Nothing is deleted."""
+    require_transition_role(actor=actor, action="cancel")
     if not reason.strip():
         raise InvalidInput(
             "Give a reason.", field_errors={"reason": ["Enter why the episode is cancelled."]}

@@ -1,1 +1,30 @@
-urlpatterns: list = []
+"""Web pages. Numeric ids only: a child's name never appears in a URL. (/api/ and /healthz are
+wired in config.urls.)"""
+
+from django.urls import path
+
+from missing import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("board/", views.board, name="board"),
+    path("your-interviews/", views.your_interviews, name="your_interviews"),
+    path("notifications/", views.notification_list, name="notification_list"),
+    path("notifications/new/", views.notification_new, name="notification_new"),
+    path("notifications/<int:pk>/match/", views.notification_match, name="notification_match"),
+    path("episodes/", views.episode_list, name="episode_list"),
+    path("episodes/<int:pk>/", views.episode_detail, name="episode_detail"),
+    *(
+        path(
+            f"episodes/<int:pk>/{action.key.replace('_', '-')}/",
+            views.episode_action,
+            {"action": action.key},
+            name=action.url_name,
+        )
+        for action in views.ACTIONS.values()
+    ),
+    path("children/", views.child_list, name="child_list"),
+    path("children/<int:pk>/", views.child_detail, name="child_detail"),
+]

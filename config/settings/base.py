@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env, env_list
 
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_fsm",
     "missing",
     "interviews",
@@ -73,6 +75,8 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
+# Menu entries for pages of the apps built on the core: (url name, label, roles).
+EXTRA_NAVIGATION: list[tuple[str, str, tuple[str, ...]]] = []
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -133,7 +137,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ManagerRiskEnum": "missing.models.ManagerRisk"},
+    # Swagger UI served from our own static files: no CDN (and a strict CSP later).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: Redis in production; the filesystem broker on the embedded default (see local.py).
@@ -146,8 +154,49 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "missing.tasks.heartbeat", "schedule": crontab(minute="*")},
+    # The escalation ladder: one sweep a minute catches up on everything that fell due, so no
+    # deadline is ever a countdown task. `expires`: sweeps queued while no worker ran are
+    # dropped rather than run one after another (the next one covers them).
+    "escalation-sweep": {
+        "task": "notifications.tasks.run_escalation_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 55},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# SMS escalations (notifications). Texts go to the outbox page until the three Twilio variables
+# are set; SMS_BACKEND=outbox|twilio overrides that choice.
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", "")
+# Where the Twilio SDK sends API calls: tests and staging point it at a local server.
+TWILIO_API_BASE = env("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/")
+TWILIO_TIMEOUT_SECONDS = float(env("TWILIO_TIMEOUT_SECONDS", "10"))
+SMS_BACKEND = env(
+    "SMS_BACKEND",
+    "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER else "outbox",
+)
+if SMS_BACKEND not in {"outbox", "twilio"}:
+    raise ImproperlyConfigured("SMS_BACKEND must be 'outbox' or 'twilio'.")
+if SMS_BACKEND == "twilio":
+    # Refuse to start half-configured rather than lose texts at the first escalation.
+    TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
+    TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER")
+# Attempts per text before it is marked failed, and the backoff between them.
+SMS_MAX_ATTEMPTS = int(env("SMS_MAX_ATTEMPTS", "8"))
+SMS_RETRY_BASE_SECONDS = int(env("SMS_RETRY_BASE_SECONDS", "30"))
+SMS_RETRY_MAX_SECONDS = int(env("SMS_RETRY_MAX_SECONDS", "900"))
+# A text still being sent after this long lost its worker; it must exceed two Twilio timeouts
+# (the "did it go through" check and the send) so a live attempt is never taken over.
+SMS_RECLAIM_AFTER_SECONDS = int(env("SMS_RECLAIM_AFTER_SECONDS", "300"))
+# A text waiting this long past its due attempt lost its task: the sweep hands it over again.
+SMS_REDISPATCH_AFTER_SECONDS = int(env("SMS_REDISPATCH_AFTER_SECONDS", "120"))
+if SMS_RECLAIM_AFTER_SECONDS <= 2 * TWILIO_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "SMS_RECLAIM_AFTER_SECONDS must exceed twice TWILIO_TIMEOUT_SECONDS."
+    )
 
 LOGGING = {
     "version": 1,
@@ -158,5 +207,7 @@ LOGGING = {
     "loggers": {
         # Request bodies and query strings can hold a child's details: never log them.
         "django.request": {"level": "ERROR", "handlers": ["console"], "propagate": False},
+        # The SDK logs every request's query string at INFO, phone numbers included.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }

@@ -15,3 +15,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+# Texts go to the outbox unless a test (or a worker it starts) asks for Twilio.
+SMS_BACKEND = os.environ.get("SMS_BACKEND") or "outbox"
+# WhiteNoise warns on every request when STATIC_ROOT is absent.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -1,0 +1,516 @@
+"""The REST API: a thin layer over `missing.services` (writes) and `missing.selectors` /
+`visible_to()` querysets (reads).
+
+Each write view validates type and shape with an input serializer, reads the clock once and
+calls one service with the acting user; the one exception handler (`missing.api_errors`) turns
+the service's refusals into 400/403/404/409, so no view holds a try/except. Endpoints admit roles
+through `missing.permissions`; which rows a user sees is the querysets' business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from missing import selectors, services
+from missing.filters import EpisodeFilter, NotificationFilter
+from missing.models import (
+    CASE_READERS,
+    Child,
+    EpisodeEvent,
+    MissingEpisode,
+    OversightDecision,
+    PoliceForce,
+    PoliceNotification,
+    RiskGrade,
+    User,
+)
+from missing.permissions import CanReadCases, CanSubmitNotifications, IsStaffWithFullAccess
+from missing.serializers import (
+    BoardOut,
+    CancelIn,
+    ChildDetailOut,
+    ChildOut,
+    DecisionCreatedOut,
+    DecisionIn,
+    DecisionOut,
+    EpisodeDetailOut,
+    EpisodeListOut,
+    ErrorOut,
+    EventOut,
+    NotificationDetailOut,
+    NotificationIn,
+    NotificationOut,
+    NotificationReceiptOut,
+    PoliceForceOut,
+    ResolveMatchIn,
+    ReturnIn,
+    RiskGradeOut,
+    SignOffIn,
+)
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular how `missing.auth.ApiTokenAuthentication` is used."""
+
+    target_class = "missing.auth.ApiTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(
+            header_name="AUTHORIZATION",
+            token_prefix="Bearer",  # noqa: S106 - the scheme's name, not a secret
+        )
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid input: `detail`, then each bad field with its messages.",
+        401: "No credentials, or an invalid or revoked token.",
+        403: "Your role (or an intake-only token) may not do this.",
+        404: "No such record, or not one you may see.",
+        409: "Conflicts with the record's state or a concurrent change: reload and retry.",
+    }
+    return {code: OpenApiResponse(ErrorOut, description=descriptions[code]) for code in codes}
+
+
+READ_ERRORS = _errors(401, 403, 404)
+LIST_ERRORS = _errors(400, 401, 403)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
+
+
+# The transitions a user can start through the API; regrade arrives only as a notification.
+API_TRANSITIONS = ("record_return", "review", "sign_off", "cancel")
+
+
+def _episode_out(episode: MissingEpisode, user: User) -> dict[str, Any]:
+    episode.available_transitions = [  # type: ignore[attr-defined]
+        t.name
+        for t in episode.get_available_user_state_transitions(user)  # type: ignore[attr-defined]
+        if t.name in API_TRANSITIONS
+    ]
+    return EpisodeDetailOut(episode).data
+
+
+def _visible_episode(user: User, pk: int) -> MissingEpisode:
+    """The episode if this user may see it; 404 otherwise (existence is not disclosed)."""
+    return get_object_or_404(MissingEpisode.objects.visible_to(user).with_related(), pk=pk)
+
+
+class JsonApi(APIView):
+    """The API speaks JSON only: a form-encoded body would arrive with every value as text."""
+
+    parser_classes = [JSONParser]
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications
+# --------------------------------------------------------------------------------------------
+
+
+def _notifications_for(user: User) -> QuerySet[PoliceNotification]:
+    return selectors.notification_list(user)
+
+
+class NotificationListCreateApi(generics.ListAPIView):
+    parser_classes = [JSONParser]
+    permission_classes = [CanSubmitNotifications]
+    serializer_class = NotificationOut
+    filterset_class = NotificationFilter
+
+    def get_queryset(self) -> QuerySet[PoliceNotification]:
+        return _notifications_for(self.request.user)
+
+    @extend_schema(
+        operation_id="notifications_list",
+        summary="List police notifications (case staff)",
+        responses={200: NotificationOut(many=True), **LIST_ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="notifications_create",
+        summary="Receive a police notification (intake)",
+        description=(
+            "Police systems (intake-scoped token) and case staff. Idempotent on "
+            "(police_force, police_reference, kind, sequence): the same notification again "
+            "returns the stored one with 200 and changes nothing; the same key with different "
+            "details is a 409. Unknown keys, wrong types and time-zone-less date-times are "
+            "refused with 400 naming the field. A police system gets a receipt without the "
+            "child's details."
+        ),
+        request=NotificationIn,
+        responses={
+            201: OpenApiResponse(
+                NotificationReceiptOut,
+                description=(
+                    "Received and applied. Case staff get the whole notification "
+                    "(the fields of NotificationOut) in the same shape."
+                ),
+            ),
+            200: OpenApiResponse(
+                NotificationReceiptOut,
+                description="Already received with these details: the stored one, unchanged.",
+            ),
+            **_errors(400, 401, 403, 409),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = NotificationIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        # Absent and null both mean "not given": NotificationData's defaults say what that is.
+        given = {k: v for k, v in serializer.validated_data.items() if v is not None}
+        result = services.notification_receive(
+            actor=request.user,
+            data=services.NotificationData(**given),
+            payload=request.data,
+            now=timezone.now(),
+        )
+        out = NotificationOut if request.user.has_role(CASE_READERS) else NotificationReceiptOut
+        return Response(
+            out(result.notification).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class NotificationDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsStaffWithFullAccess]
+    serializer_class = NotificationDetailOut
+
+    def get_queryset(self) -> QuerySet[PoliceNotification]:
+        return _notifications_for(self.request.user)
+
+    @extend_schema(
+        operation_id="notifications_retrieve",
+        summary="One police notification, with the payload as received",
+        responses={200: NotificationDetailOut, **READ_ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class NotificationCandidatesApi(APIView):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="notifications_candidates",
+        summary="Children the held notification may be about",
+        description="Same last name and date of birth, or same first and last name.",
+        responses={200: ChildOut(many=True), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        notification = get_object_or_404(_notifications_for(request.user), pk=pk)
+        candidates = services.child_match_candidates(
+            first_name=notification.child_first_name,
+            last_name=notification.child_last_name,
+            date_of_birth=notification.child_date_of_birth,
+        )
+        return Response(ChildOut(candidates, many=True).data)
+
+
+class NotificationResolveMatchApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="notifications_resolve_match",
+        summary="Confirm the child a held notification is about, or create a new one",
+        request=ResolveMatchIn,
+        responses={200: NotificationOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = ResolveMatchIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(_notifications_for(request.user), pk=pk)
+        notification = services.notification_resolve_match(
+            actor=request.user,
+            notification_id=pk,
+            child_id=serializer.validated_data["child"],
+            now=timezone.now(),
+        )
+        return Response(NotificationOut(notification).data)
+
+
+# --------------------------------------------------------------------------------------------
+# Children
+# --------------------------------------------------------------------------------------------
+
+
+class ChildListApi(generics.ListAPIView):
+    permission_classes = [CanReadCases]
+    serializer_class = ChildOut
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[Child]:
+        return selectors.child_list(
+            self.request.user, search=self.request.query_params.get("search", "")
+        )
+
+    @extend_schema(
+        operation_id="children_list",
+        summary="Children you may see",
+        parameters=[
+            OpenApiParameter(
+                "search",
+                OpenApiTypes.STR,
+                description="Last name prefix (any case), or an exact council child id.",
+            )
+        ],
+        responses={200: ChildOut(many=True), **LIST_ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ChildDetailApi(APIView):
+    permission_classes = [CanReadCases]
+
+    @extend_schema(
+        operation_id="children_retrieve",
+        summary="One child, with the episodes you may see",
+        responses={200: ChildDetailOut, **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ChildDetailOut(selectors.child_detail(request.user, pk)).data)
+
+
+# --------------------------------------------------------------------------------------------
+# Episodes
+# --------------------------------------------------------------------------------------------
+
+
+class EpisodeListApi(generics.ListAPIView):
+    permission_classes = [CanReadCases]
+    serializer_class = EpisodeListOut
+    filterset_class = EpisodeFilter
+
+    def get_queryset(self) -> QuerySet[MissingEpisode]:
+        # One query per page whatever its length: with_related() joins child, grade and force.
+        return selectors.episode_list(self.request.user)
+
+    @extend_schema(
+        operation_id="episodes_list",
+        summary="Missing episodes you may see, latest first",
+        responses={200: EpisodeListOut(many=True), **LIST_ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class EpisodeDetailApi(APIView):
+    permission_classes = [CanReadCases]
+
+    @extend_schema(
+        operation_id="episodes_retrieve",
+        summary="One episode: state, version, clocks and what you may do to it now",
+        responses={200: EpisodeDetailOut, **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+
+
+class EpisodeDecisionsApi(JsonApi):
+    def get_permissions(self) -> list[Any]:
+        # Interviewers may read a granted episode's decisions; recording one is for staff, and
+        # among staff the service lets only managers and heads of service (403 for the rest).
+        return [CanReadCases() if self.request.method == "GET" else IsStaffWithFullAccess()]
+
+    @extend_schema(
+        operation_id="episodes_decisions_list",
+        summary="The manager oversight decisions on an episode, oldest first",
+        responses={200: DecisionOut(many=True), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        episode = _visible_episode(request.user, pk)
+        decisions = OversightDecision.objects.filter(episode=episode).select_related("decided_by")
+        return Response(DecisionOut(decisions, many=True).data)
+
+    @extend_schema(
+        operation_id="episodes_decisions_create",
+        summary="Record a manager oversight decision (managers, heads of service)",
+        request=DecisionIn,
+        responses={201: DecisionCreatedOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = DecisionIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        version = fields.pop("version", None)
+        _visible_episode(request.user, pk)
+        decision = services.episode_record_decision(
+            actor=request.user,
+            episode_id=pk,
+            data=services.DecisionData(**fields),
+            now=timezone.now(),
+            expected_version=version,
+        )
+        return Response(DecisionCreatedOut(decision).data, status=status.HTTP_201_CREATED)
+
+
+class EpisodeReturnApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="episodes_return",
+        summary="Record the child's return; the interview falls due 72 hours later",
+        request=ReturnIn,
+        responses={200: EpisodeDetailOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = ReturnIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _visible_episode(request.user, pk)
+        services.episode_record_return(
+            actor=request.user,
+            episode_id=pk,
+            returned_at=data["returned_at"],
+            found_place=data.get("found_place") or "",
+            found_by=data.get("found_by") or "",
+            prevention_interview_done=data.get("prevention_interview_done"),
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+
+
+class EpisodeCancelApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="episodes_cancel",
+        summary="Cancel an episode logged in error, with a reason (managers)",
+        request=CancelIn,
+        responses={200: EpisodeDetailOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = CancelIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _visible_episode(request.user, pk)
+        services.episode_cancel(
+            actor=request.user,
+            episode_id=pk,
+            reason=data["reason"],
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+
+
+class EpisodeSignOffApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="episodes_sign_off",
+        summary="Sign a returned, reviewed episode off (managers)",
+        request=SignOffIn,
+        responses={200: EpisodeDetailOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = SignOffIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _visible_episode(request.user, pk)
+        services.episode_sign_off(
+            actor=request.user,
+            episode_id=pk,
+            note=data.get("note") or "",
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+
+
+class EpisodeEventsApi(APIView):
+    permission_classes = [CanReadCases]
+
+    @extend_schema(
+        operation_id="episodes_events_list",
+        summary="The episode's timeline: every transition, who, when, from, to and why",
+        responses={200: EventOut(many=True), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        episode = _visible_episode(request.user, pk)
+        events = EpisodeEvent.objects.filter(episode=episode).select_related("actor")
+        return Response(EventOut(events, many=True).data)
+
+
+# --------------------------------------------------------------------------------------------
+# The board and reference data
+# --------------------------------------------------------------------------------------------
+
+
+class BoardApi(APIView):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="board_retrieve",
+        summary="The front-door board: open episodes, most urgent clock first",
+        responses={200: BoardOut, **_errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        board = selectors.board(user=request.user, now=now)
+        return Response(
+            BoardOut(
+                {
+                    "generated_at": now,
+                    "rows": board.rows,
+                    "stages": [
+                        {"key": key, "label": label, "count": count}
+                        for key, label, count in board.stages
+                    ],
+                    "overdue_count": board.overdue_count,
+                    "awaiting_match_count": len(board.awaiting_match),
+                }
+            ).data
+        )
+
+
+class RiskGradeListApi(generics.ListAPIView):
+    permission_classes = [IsStaffWithFullAccess]
+    serializer_class = RiskGradeOut
+    pagination_class = None
+    filter_backends: list[Any] = []
+    queryset = RiskGrade.objects.order_by("rank", "code")
+
+    @extend_schema(
+        operation_id="risk_grades_list",
+        summary="Police risk grades (reference data)",
+        responses={200: RiskGradeOut(many=True), **_errors(401, 403)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class PoliceForceListApi(generics.ListAPIView):
+    permission_classes = [IsStaffWithFullAccess]
+    serializer_class = PoliceForceOut
+    pagination_class = None
+    filter_backends: list[Any] = []
+    queryset = PoliceForce.objects.order_by("name")
+
+    @extend_schema(
+        operation_id="police_forces_list",
+        summary="Police forces (reference data)",
+        responses={200: PoliceForceOut(many=True), **_errors(401, 403)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,360 @@
+"""Web forms. They check types, lengths and required fields; every domain rule (future times,
+a return before last seen, overlapping episodes, who may do what) stays in `missing.services`,
+whose errors the views map back onto these fields. Field names match the services' argument and
+dataclass field names so that mapping is one-to-one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.db import models
+from django.forms.utils import ErrorDict
+
+from missing.models import (
+    Child,
+    ManagerRisk,
+    MissingEpisode,
+    NotificationKind,
+    PoliceForce,
+    RiskGrade,
+)
+
+# GOV.UK class for each widget type, and the modifier that marks a field in error.
+_WIDGET_CLASSES: dict[str, tuple[str, str | None]] = {
+    "text": ("govuk-input", "govuk-input--error"),
+    "number": ("govuk-input", "govuk-input--error"),
+    "password": ("govuk-input", "govuk-input--error"),
+    "date": ("govuk-input", "govuk-input--error"),
+    "datetimelocal": ("govuk-input", "govuk-input--error"),
+    "select": ("govuk-select", "govuk-select--error"),
+    "textarea": ("govuk-textarea", "govuk-textarea--error"),
+    "radioselect": ("govuk-radios__input", None),
+    "checkbox": ("govuk-checkboxes__input", None),
+}
+
+# Widgets drawn as a group in a fieldset, whose hint and error the fieldset points to.
+_GROUPED = frozenset({"radioselect"})
+
+# Radio values for a yes / no / not known question, and the stored value each stands for.
+YES_NO_UNKNOWN = [("yes", "Yes"), ("no", "No"), ("unknown", "Not known")]
+_YES_NO_VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unknown": None, "": None}
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """One line of the GOV.UK error summary; `href` jumps to the field (None for the form)."""
+
+    href: str | None
+    message: str
+
+
+class GovukFormMixin:
+    """Gives widgets the GOV.UK classes and ids for hints and errors, and builds the error
+    summary. Errors added later (from a service) get the same treatment as form errors."""
+
+    fields: dict[str, forms.Field]
+    _errors: ErrorDict | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        for name, field in self.fields.items():
+            widget_type = _widget_type(field.widget)
+            css, _ = _WIDGET_CLASSES.get(widget_type, ("", None))
+            extra = field.widget.attrs.get("class", "")
+            field.widget.attrs["class"] = f"{css} {extra}".strip()
+            if field.help_text and widget_type not in _GROUPED:
+                field.widget.attrs["aria-describedby"] = f"{self._id(name)}-hint"
+
+    def _id(self, name: str) -> str:
+        return self[name].auto_id  # type: ignore[index]
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)  # type: ignore[misc]
+        for name in self._errors or {}:
+            if name not in self.fields:
+                continue
+            widget = self.fields[name].widget
+            widget_type = _widget_type(widget)
+            if widget_type in _GROUPED:
+                continue  # the fieldset around the group carries the error (field.html)
+            _, error_css = _WIDGET_CLASSES.get(widget_type, ("", None))
+            if error_css and error_css not in widget.attrs.get("class", ""):
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} {error_css}".strip()
+            described = [f"{self._id(name)}-error"]
+            if self.fields[name].help_text:
+                described.insert(0, f"{self._id(name)}-hint")
+            widget.attrs["aria-describedby"] = " ".join(described)
+
+    def error_items(self) -> list[ErrorItem]:
+        """Every error, in field order, with a link to the field it belongs to."""
+        items = [ErrorItem(None, str(m)) for m in self.non_field_errors()]  # type: ignore[attr-defined]
+        for name, field in self.fields.items():
+            for message in (self._errors or {}).get(name, []):
+                if field.widget.is_hidden:
+                    items.append(ErrorItem(None, str(message)))
+                    continue
+                anchor = self._id(name)
+                if _widget_type(field.widget) == "radioselect":
+                    anchor += "_0"  # the first radio: GOV.UK links a group's error there
+                items.append(ErrorItem(f"#{anchor}", str(message)))
+        return items
+
+
+def _widget_type(widget: forms.Widget) -> str:
+    # The same name Django gives BoundField.widget_type (templates switch on that).
+    return re.sub(r"widget$|input$", "", widget.__class__.__name__.lower())
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """`<input type="datetime-local">`: the browser sends local wall-clock time, which Django
+    reads in the current time zone (Europe/London); an impossible or doubled time at a clock
+    change is refused as a form error."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def _datetime_field(label: str, *, required_message: str = "", help_text: str = "") -> forms.Field:
+    return forms.DateTimeField(
+        label=label,
+        required=bool(required_message),
+        help_text=help_text,
+        widget=DateTimeLocalInput(),
+        error_messages={
+            "required": required_message,
+            "invalid": f"{label} must be a real date and time",
+        },
+    )
+
+
+def _text(label: str, max_length: int, *, required_message: str = "", **kwargs: Any) -> forms.Field:
+    """A text field; required when given the GOV.UK-style message to show when it is empty."""
+    return forms.CharField(
+        label=label,
+        max_length=max_length,
+        required=bool(required_message),
+        error_messages={
+            "required": required_message,
+            "max_length": f"{label} must be {max_length} characters or fewer",
+        },
+        **kwargs,
+    )
+
+
+def _textarea(label: str, max_length: int, **kwargs: Any) -> forms.Field:
+    return _text(label, max_length, widget=forms.Textarea({"rows": 4}), **kwargs)
+
+
+def _yes_no_unknown(label: str) -> forms.Field:
+    return forms.ChoiceField(
+        label=label, choices=YES_NO_UNKNOWN, required=False, widget=forms.RadioSelect
+    )
+
+
+class LoginForm(GovukFormMixin, AuthenticationForm):
+    error_messages = {
+        "invalid_login": "Enter a correct username and password. Both are case-sensitive.",
+        "inactive": "This account is inactive.",
+    }
+
+
+class NotificationForm(GovukFormMixin, forms.Form):
+    """A police notification as the practitioner reads it off the police message. Which fields
+    a kind needs (a found notification needs the found time, and so on) is the service's rule."""
+
+    police_force = forms.ModelChoiceField(
+        label="Police force",
+        queryset=PoliceForce.objects.order_by("name"),
+        empty_label="Choose the force",
+        error_messages={"required": "Choose the police force"},
+    )
+    police_reference = _text("Police reference", 60, required_message="Enter the police reference")
+    kind = forms.ChoiceField(
+        label="What the notification says",
+        choices=NotificationKind.choices,
+        initial=NotificationKind.REPORTED_MISSING,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose what the notification says"},
+    )
+    sequence = forms.IntegerField(
+        label="Sequence number",
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        initial=1,
+        help_text="Police number repeated updates of one incident. Leave as 1 unless told otherwise.",
+        error_messages={"invalid": "Sequence number must be a whole number"},
+    )
+
+    child_first_name = _text("First name", 100)
+    child_last_name = _text("Last name", 100)
+    child_date_of_birth = forms.DateField(
+        label="Date of birth",
+        required=False,
+        widget=DateInput(),
+        error_messages={"invalid": "Date of birth must be a real date"},
+    )
+    child_gender = _text("Gender", 40)
+    council_child_id = _text(
+        "Council child id",
+        40,
+        help_text="If the police message gives it. Matches the child exactly.",
+    )
+
+    missing_kind = forms.ChoiceField(
+        label="Missing or away",
+        choices=MissingEpisode.Kind.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="If not known, the child is recorded as missing.",
+    )
+    last_seen_at = _datetime_field("Last seen")
+    last_seen_place = _text("Where last seen", 300)
+    reported_at = _datetime_field("Reported to police")
+    risk_grade = forms.ModelChoiceField(
+        label="Police risk grade",
+        queryset=RiskGrade.objects.filter(active=True).order_by("rank"),
+        required=False,
+        empty_label="Choose the grade",
+    )
+    circumstances = _textarea("Circumstances", 5000)
+    reported_by = _text("Reported by", 200)
+
+    found_at = _datetime_field("Found or returned")
+    found_place = _text("Where found", 300)
+    found_by = _text("Found by", 200)
+    prevention_interview_done = _yes_no_unknown("Police prevention interview done")
+
+    def clean_sequence(self) -> int:
+        return self.cleaned_data.get("sequence") or 1
+
+    def clean_prevention_interview_done(self) -> bool | None:
+        return _YES_NO_VALUES[self.cleaned_data.get("prevention_interview_done") or ""]
+
+    def payload(self) -> dict[str, Any]:
+        """The notification as entered, JSON-safe, kept as the raw payload (and hashed for
+        idempotency: the same form sent twice is the same notification)."""
+        return {name: _json_safe(value) for name, value in self.cleaned_data.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return getattr(value, "code", value.pk)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+class MatchForm(GovukFormMixin, forms.Form):
+    """Which child a held notification is about: one of the candidates, or a new child."""
+
+    NEW_CHILD = "new"
+
+    child = forms.ChoiceField(
+        label="Which child is this?",
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose the child, or 'None of these – a new child'",
+            "invalid_choice": "Choose one of the children offered, or a new child",
+        },
+    )
+
+    def __init__(self, *args: Any, candidates: list[Child], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.candidates = candidates
+        self.fields["child"].choices = [
+            *((str(c.pk), c.full_name) for c in candidates),
+            (self.NEW_CHILD, "None of these – a new child"),
+        ]
+
+    def child_id(self) -> int | None:
+        value = self.cleaned_data["child"]
+        return None if value == self.NEW_CHILD else int(value)
+
+
+class EpisodeActionForm(GovukFormMixin, forms.Form):
+    """Base of the transition forms: `version` is the episode's version when the form was
+    opened; the service refuses (409) if the episode changed since."""
+
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "This form is out of date. Reload the episode and try again.",
+            "invalid": "This form is out of date. Reload the episode and try again.",
+        },
+    )
+
+
+class DecisionForm(EpisodeActionForm):
+    risk = forms.ChoiceField(
+        label="Risk level",
+        choices=ManagerRisk.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the risk level"},
+    )
+    rationale = _textarea(
+        "Rationale", 5000, required_message="Enter the rationale for the decision"
+    )
+    strategy_meeting = forms.BooleanField(label="Strategy meeting", required=False)
+    exploitation_screening = forms.BooleanField(label="Exploitation screening", required=False)
+    inform_social_worker = forms.BooleanField(label="Inform the social worker", required=False)
+    inform_placement = forms.BooleanField(label="Inform the placement", required=False)
+    police_liaison = forms.BooleanField(label="Police liaison", required=False)
+    next_review_at = _datetime_field(
+        "Next review",
+        help_text="While the child is missing. Leave blank to use the police grade's review time.",
+    )
+
+    ACTION_FIELDS = (
+        "strategy_meeting",
+        "exploitation_screening",
+        "inform_social_worker",
+        "inform_placement",
+        "police_liaison",
+    )
+
+    def action_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.ACTION_FIELDS]
+
+
+class ReturnForm(EpisodeActionForm):
+    returned_at = _datetime_field("Returned", required_message="Enter when the child returned")
+    found_place = _text("Where found", 300)
+    found_by = _text("Found by", 200)
+    prevention_interview_done = _yes_no_unknown("Police prevention interview done")
+
+    def clean_prevention_interview_done(self) -> bool | None:
+        return _YES_NO_VALUES[self.cleaned_data.get("prevention_interview_done") or ""]
+
+
+class CancelForm(EpisodeActionForm):
+    reason = _textarea(
+        "Why is the episode cancelled?", 2000, required_message="Enter why the episode is cancelled"
+    )
+
+
+class SignOffForm(EpisodeActionForm):
+    note = _textarea("Sign-off note", 2000)
+
+
+class ChildSearchForm(GovukFormMixin, forms.Form):
+    q = forms.CharField(
+        label="Last name or council child id",
+        max_length=100,
+        error_messages={"required": "Enter a last name or a council child id"},
+    )

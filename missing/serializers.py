@@ -1,0 +1,620 @@
+"""API serializers: input (`…In`) and output (`…Out`) kept apart.
+
+Input serializers check type and shape only; every rule of the domain (dates in the future, a
+return before last seen, who may do what) is the service's, so the form and the API refuse alike.
+Types are strict because police integrations must learn that they sent garbage: a number where
+text is due, text where a number is due, a date-time without a time zone, or a key we do not know
+is a 400 naming the field, never silently coerced or ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from missing.models import (
+    Child,
+    EpisodeEvent,
+    EpisodeState,
+    ManagerRisk,
+    MissingEpisode,
+    NotificationKind,
+    OversightDecision,
+    PoliceForce,
+    PoliceNotification,
+    RiskGrade,
+)
+
+# Free text with no column limit (TextField) still has one here: nobody's circumstances run to
+# a megabyte, and a client that sends one has a bug worth hearing about.
+LONG_TEXT_MAX = 10_000
+# PostgreSQL integer / bigint: larger values would fail in the database instead of here.
+INT_MAX = 2_147_483_647
+ID_MAX = 9_223_372_036_854_775_807
+
+_SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__
+
+
+def _printable(key: str) -> str:
+    """A key as it can be echoed back in JSON (a lone surrogate cannot be encoded as UTF-8)."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return ascii(key)
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# Strict fields
+# --------------------------------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField turns 123 into "123"; this one refuses it."""
+
+    default_error_messages = {"type": "Must be text, not {type}."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("type", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    default_error_messages = {"type": "Must be text, not {type}."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("type", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON whole number only: not "3", 3.0 or true."""
+
+    default_error_messages = {"type": "Must be a whole number, not {type}."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("type", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: not "yes", 1 or "false"."""
+
+    default_error_messages = {"type": "Must be true or false, not {type}."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("type", type=_json_type(data))
+        return data
+
+
+class StrictDateField(serializers.DateField):
+    default_error_messages = {"type": "Must be a date as text (YYYY-MM-DD), not {type}."}
+
+    def to_internal_value(self, data: Any) -> date:
+        if not isinstance(data, str):
+            self.fail("type", type=_json_type(data))
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time with its offset. A naive time is refused rather than guessed:
+    around the clock changes a guess can be an hour out, and the 72-hour clock runs on it."""
+
+    default_error_messages = {
+        "type": "Must be an ISO 8601 date-time as text, not {type}.",
+        "naive": (
+            "Give the time zone: an ISO 8601 date-time with an offset, "
+            "e.g. 2026-06-10T13:00:00+01:00 or 2026-06-10T12:00:00Z."
+        ),
+    }
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if not isinstance(data, str):
+            self.fail("type", type=_json_type(data))
+        try:
+            parsed = parse_datetime(data)
+        except ValueError:
+            parsed = None  # well-formed but impossible (30 February): the parent says invalid
+        if parsed is not None and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(data)
+
+
+class CodeField(serializers.SlugRelatedField):
+    """A reference-data row (force, grade) named by its code, with a message saying which."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown {thing} '{value}'.",
+        "type": "Must be the {thing}'s code as text, not {type}.",
+        "invalid": "Unknown {thing}: codes are letters, digits, '-' and '_'.",
+    }
+
+    def __init__(self, *, thing: str, **kwargs: Any) -> None:
+        self.thing = thing
+        super().__init__(slug_field="code", **kwargs)
+        self.error_messages["null"] = self.error_messages["blank"] = f"Enter the {thing}'s code."
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # DRF turns "" into null for related fields, then says "may not be null": say what's due.
+        if data == "" and not self.allow_null:
+            self.fail("blank")
+        return super().run_validation(data)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("type", thing=self.thing, type=_json_type(data))
+        # Never send odd text to the database (a lone surrogate would not even encode).
+        if len(data) > 40 or not _SLUG_RE.match(data):
+            self.fail("invalid", thing=self.thing)
+        try:
+            return self.get_queryset().get(code=data)
+        except ObjectDoesNotExist:
+            self.fail("does_not_exist", thing=self.thing, value=data)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses keys it does not know, naming them, alongside any other field errors."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # DRF's "expected a dictionary"
+        unknown = {
+            _printable(str(key)): ["Unknown field: not part of this request."]
+            for key in data
+            if key not in self.fields
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = (
+                exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            )
+            raise serializers.ValidationError({**unknown, **detail}) from None
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+def _text(max_length: int, **kwargs: Any) -> StrictCharField:
+    """Optional text: absent, null or "" all mean "not given"."""
+    return StrictCharField(
+        max_length=max_length, required=False, allow_blank=True, allow_null=True, **kwargs
+    )
+
+
+def _when(**kwargs: Any) -> AwareDateTimeField:
+    return AwareDateTimeField(required=False, allow_null=True, **kwargs)
+
+
+def _version() -> StrictIntegerField:
+    return StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="The episode version you last read; a stale version is refused with 409.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+
+
+class NotificationIn(StrictInputSerializer):
+    """A police notification, field for field `services.NotificationData`."""
+
+    police_force = CodeField(
+        thing="police force",
+        queryset=PoliceForce.objects.all(),
+        help_text="The force's code, e.g. `kent`.",
+    )
+    police_reference = StrictCharField(max_length=60)
+    kind = StrictChoiceField(choices=NotificationKind.choices)
+    sequence = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="Numbers repeated updates and regrades of one incident; 1 if omitted.",
+    )
+    child_first_name = _text(100)
+    child_last_name = _text(100)
+    child_date_of_birth = StrictDateField(required=False, allow_null=True)
+    child_gender = _text(40)
+    council_child_id = _text(40)
+    missing_kind = StrictChoiceField(
+        choices=MissingEpisode.Kind.choices, required=False, allow_blank=True, allow_null=True
+    )
+    last_seen_at = _when()
+    last_seen_place = _text(300)
+    reported_at = _when()
+    risk_grade = CodeField(
+        thing="risk grade",
+        queryset=RiskGrade.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The police risk grade's code, e.g. `high`.",
+    )
+    circumstances = _text(LONG_TEXT_MAX)
+    reported_by = _text(200)
+    found_at = _when()
+    found_place = _text(300)
+    found_by = _text(200)
+    prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
+
+
+class ResolveMatchIn(StrictInputSerializer):
+    child = StrictIntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=ID_MAX,
+        help_text="One of the candidates' ids, or null: none of them, create a new child.",
+    )
+
+
+class DecisionIn(StrictInputSerializer):
+    risk = StrictChoiceField(choices=ManagerRisk.choices)
+    rationale = StrictCharField(max_length=LONG_TEXT_MAX)
+    strategy_meeting = StrictBooleanField(required=False, default=False)
+    exploitation_screening = StrictBooleanField(required=False, default=False)
+    inform_social_worker = StrictBooleanField(required=False, default=False)
+    inform_placement = StrictBooleanField(required=False, default=False)
+    police_liaison = StrictBooleanField(required=False, default=False)
+    next_review_at = _when(
+        help_text="While the child is missing; the police grade's review time if omitted."
+    )
+    version = _version()
+
+
+class ReturnIn(StrictInputSerializer):
+    returned_at = AwareDateTimeField()
+    found_place = _text(300)
+    found_by = _text(200)
+    prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
+    version = _version()
+
+
+class CancelIn(StrictInputSerializer):
+    reason = StrictCharField(max_length=LONG_TEXT_MAX)
+    version = _version()
+
+
+class SignOffIn(StrictInputSerializer):
+    note = _text(LONG_TEXT_MAX)
+    version = _version()
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+class ErrorOut(serializers.Serializer):
+    """Every refusal: `detail` says what went wrong; a 400 adds one key per bad field."""
+
+    detail = serializers.CharField()
+    # Documented as open-ended: field names vary with the request.
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class NotificationReceiptOut(serializers.ModelSerializer):
+    """What a police system gets back: where its notification went, not the child's details."""
+
+    police_force = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    episode_reference = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PoliceNotification
+        fields = [
+            "id",
+            "reference",
+            "police_force",
+            "police_reference",
+            "kind",
+            "sequence",
+            "received_at",
+            "match_status",
+            "episode",
+            "episode_reference",
+            "child",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_episode_reference(self, obj: PoliceNotification) -> str | None:
+        return f"E-{obj.episode_id}" if obj.episode_id else None
+
+
+class NotificationOut(NotificationReceiptOut):
+    """The whole notification as police gave it, for case staff."""
+
+    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta(NotificationReceiptOut.Meta):
+        fields = [
+            *NotificationReceiptOut.Meta.fields,
+            "child_first_name",
+            "child_last_name",
+            "child_date_of_birth",
+            "child_gender",
+            "council_child_id",
+            "missing_kind",
+            "last_seen_at",
+            "last_seen_place",
+            "reported_at",
+            "risk_grade",
+            "circumstances",
+            "reported_by",
+            "found_at",
+            "found_place",
+            "found_by",
+            "prevention_interview_done",
+        ]
+        read_only_fields = fields
+
+
+class NotificationDetailOut(NotificationOut):
+    payload = serializers.JSONField(source="raw_payload", read_only=True)
+
+    class Meta(NotificationOut.Meta):
+        fields = [*NotificationOut.Meta.fields, "payload"]
+        read_only_fields = fields
+
+
+class ChildBriefOut(serializers.ModelSerializer):
+    class Meta:
+        model = Child
+        fields = ["id", "reference", "council_child_id", "first_name", "last_name", "date_of_birth"]
+        read_only_fields = fields
+
+
+class ChildOut(ChildBriefOut):
+    class Meta(ChildBriefOut.Meta):
+        fields = [
+            *ChildBriefOut.Meta.fields,
+            "gender",
+            "looked_after",
+            "child_protection_plan",
+            "child_in_need",
+            "placement",
+            "responsible_council",
+            "host_council",
+            "allocated_team",
+            "social_worker",
+        ]
+        read_only_fields = fields
+
+
+class EpisodeBriefOut(serializers.ModelSerializer):
+    """An episode row: enough for a list, with the joins `with_related()` declares."""
+
+    # Named missing_kind, not kind: the API has a notification `kind` with other values.
+    missing_kind = serializers.ChoiceField(
+        source="kind", choices=MissingEpisode.Kind.choices, read_only=True
+    )
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    police_force = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    police_grade = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    police_grade_label = serializers.CharField(source="police_grade.label", read_only=True)
+    # Plain text in the schema: as an enum it would clash by name with the decision's `risk`
+    # (same choices), which drf-spectacular warns about without an ENUM_NAME_OVERRIDES entry.
+    manager_risk = serializers.CharField(
+        read_only=True,
+        help_text="The latest manager decision's risk: high, medium or low; blank until reviewed.",
+    )
+
+    class Meta:
+        model = MissingEpisode
+        fields = [
+            "id",
+            "reference",
+            "state",
+            "state_label",
+            "version",
+            "missing_kind",
+            "police_force",
+            "police_reference",
+            "police_grade",
+            "police_grade_label",
+            "last_seen_at",
+            "reported_at",
+            "returned_at",
+            "manager_risk",
+            "first_reviewed_at",
+            "review_due_at",
+            "interview_due_at",
+        ]
+        read_only_fields = fields
+
+
+class EpisodeListOut(EpisodeBriefOut):
+    child = ChildBriefOut(read_only=True)
+
+    class Meta(EpisodeBriefOut.Meta):
+        fields = [*EpisodeBriefOut.Meta.fields, "child"]
+        read_only_fields = fields
+
+
+class EpisodeDetailOut(EpisodeListOut):
+    available_transitions = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text=(
+            "What this user may do to the episode now: record_return (POST …/return/), "
+            "review (POST …/decisions/), sign_off (POST …/sign-off/), cancel (POST …/cancel/)."
+        ),
+    )
+
+    class Meta(EpisodeListOut.Meta):
+        fields = [
+            *EpisodeListOut.Meta.fields,
+            "last_seen_place",
+            "notified_at",
+            "circumstances",
+            "reported_by",
+            "found_place",
+            "found_by",
+            "prevention_interview_done",
+            "looked_after",
+            "child_protection_plan",
+            "child_in_need",
+            "placement",
+            "responsible_council",
+            "host_council",
+            "flag_sexual_exploitation",
+            "flag_criminal_exploitation",
+            "flag_mental_health",
+            "flag_aged_13_or_under",
+            "signed_off_at",
+            "signed_off_by",
+            "cancelled_reason",
+            "created_at",
+            "updated_at",
+            "available_transitions",
+        ]
+        read_only_fields = fields
+
+
+class ChildDetailOut(ChildOut):
+    episodes = EpisodeBriefOut(many=True, read_only=True)
+
+    class Meta(ChildOut.Meta):
+        fields = [*ChildOut.Meta.fields, "episodes"]
+        read_only_fields = fields
+
+
+class DecisionOut(serializers.ModelSerializer):
+    decided_by_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OversightDecision
+        fields = [
+            "id",
+            "episode",
+            "decided_by",
+            "decided_by_name",
+            "decided_at",
+            "risk",
+            "rationale",
+            "strategy_meeting",
+            "exploitation_screening",
+            "inform_social_worker",
+            "inform_placement",
+            "police_liaison",
+            "next_review_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_decided_by_name(self, obj: OversightDecision) -> str:
+        return obj.decided_by.get_full_name() or obj.decided_by.username
+
+
+class DecisionCreatedOut(DecisionOut):
+    episode_version = serializers.IntegerField(
+        source="episode.version",
+        read_only=True,
+        help_text="The episode's version after this decision: send it with the next change.",
+    )
+
+    class Meta(DecisionOut.Meta):
+        fields = [*DecisionOut.Meta.fields, "episode_version"]
+        read_only_fields = fields
+
+
+class EventOut(serializers.ModelSerializer):
+    actor_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EpisodeEvent
+        fields = ["id", "at", "actor", "actor_name", "action", "from_state", "to_state", "reason"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_actor_name(self, obj: EpisodeEvent) -> str:
+        if obj.actor is None:
+            return "System"
+        return obj.actor.get_full_name() or obj.actor.username
+
+
+class BoardRowOut(serializers.Serializer):
+    episode = serializers.IntegerField(source="episode.pk")
+    episode_reference = serializers.CharField(source="episode.reference")
+    state = serializers.ChoiceField(source="episode.state", choices=EpisodeState.choices)
+    child = serializers.IntegerField(source="episode.child_id")
+    child_name = serializers.CharField(source="episode.child.full_name")
+    police_grade = serializers.CharField(source="episode.police_grade.code")
+    police_grade_label = serializers.CharField(source="episode.police_grade.label")
+    stage = serializers.CharField()
+    stage_label = serializers.CharField()
+    clock = serializers.CharField(help_text="review, interview or none.")
+    due_at = serializers.DateTimeField(allow_null=True)
+    rag = serializers.CharField(help_text="red (overdue), amber, green, or grey (no clock).")
+    seconds_left = serializers.SerializerMethodField(
+        help_text="Negative once overdue; null when no clock runs."
+    )
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_seconds_left(self, row: Any) -> int | None:
+        return None if row.left is None else int(row.left.total_seconds())
+
+
+class StageCountOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class BoardOut(serializers.Serializer):
+    generated_at = serializers.DateTimeField()
+    rows = BoardRowOut(many=True)
+    stages = StageCountOut(many=True)
+    overdue_count = serializers.IntegerField()
+    awaiting_match_count = serializers.IntegerField(
+        help_text="Notifications waiting for a practitioner to confirm the child."
+    )
+
+
+class RiskGradeOut(serializers.ModelSerializer):
+    review_within_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RiskGrade
+        fields = ["code", "label", "rank", "review_within_seconds", "active"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_review_within_seconds(self, obj: RiskGrade) -> int:
+        return int(obj.review_within.total_seconds())
+
+
+class PoliceForceOut(serializers.ModelSerializer):
+    class Meta:
+        model = PoliceForce
+        fields = ["code", "name"]
+        read_only_fields = fields

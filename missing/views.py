@@ -1,0 +1,793 @@
+"""Web pages. Thin on purpose: each view checks the role, reads through `missing.selectors`
+(which apply `visible_to`, so a row the user may not see is a 404), writes through one
+`missing.services` function with `now` read once per request, and hands a refusal to
+`apply_domain_error`: field errors beside the fields (400), a clash in the error summary (409),
+a role refusal to the 403 page.
+
+Nothing here logs, and no URL carries a child's name: pages are addressed by numeric ids, and the
+child search is a POST so a name never lands in an address bar, a history or an access log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
+
+from missing import clocks, selectors, services
+from missing.errors import DomainError, NotAllowed
+from missing.forms import (
+    CancelForm,
+    ChildSearchForm,
+    DecisionForm,
+    EpisodeActionForm,
+    LoginForm,
+    MatchForm,
+    NotificationForm,
+    ReturnForm,
+    SignOffForm,
+)
+from missing.models import (
+    CASE_READERS,
+    Child,
+    EpisodeState,
+    MissingEpisode,
+    PoliceNotification,
+    Role,
+    User,
+)
+
+View = Callable[..., HttpResponse]
+
+PAGE_SIZE = 50
+CHILD_SEARCH_LIMIT = 50
+INTERVIEWER_ROLES = frozenset({Role.INTERVIEWER})
+
+# Every refusal a service (or the state machine beneath it) can raise.
+DOMAIN_ERRORS = (DomainError, TransitionNotAllowed, ConcurrentTransition)
+
+
+# --------------------------------------------------------------------------------------------
+# Access, rendering and errors
+# --------------------------------------------------------------------------------------------
+
+
+def role_required(roles: frozenset[str]) -> Callable[[View], View]:
+    """Anonymous → the login page; signed in with another role → 403. Rows are then filtered
+    by the selectors, so this decides only who may reach the page at all."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_role(roles):
+                raise PermissionDenied("Your role cannot use this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+case_staff_required = role_required(CASE_READERS)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    url_name: str
+    label: str
+    roles: frozenset[str]
+    # Pages that belong to this item's section, so it stays highlighted on them.
+    section: frozenset[str] = frozenset()
+
+
+NAV_ITEMS = (
+    NavItem("board", "Board", CASE_READERS),
+    NavItem("notification_list", "Notifications", CASE_READERS, frozenset({"notification_match"})),
+    NavItem("notification_new", "Log a notification", CASE_READERS),
+    NavItem(
+        "episode_list",
+        "Episodes",
+        CASE_READERS,
+        frozenset(
+            {
+                "episode_detail",
+                "episode_decision",
+                "episode_return",
+                "episode_cancel",
+                "episode_sign_off",
+            }
+        ),
+    ),
+    NavItem("child_list", "Children", CASE_READERS, frozenset({"child_detail"})),
+    NavItem("your_interviews", "Your interviews", INTERVIEWER_ROLES),
+)
+
+
+def navigation(request: HttpRequest) -> list[dict[str, Any]]:
+    """The service navigation for the signed-in user's role, current page marked. (Shaped to
+    become a context processor, so pages rendered by other apps get it too.)"""
+    if not request.user.is_authenticated:
+        return []
+    current = request.resolver_match.view_name if request.resolver_match else None
+    # Pages of the apps built on the core add their entries through settings.EXTRA_NAVIGATION,
+    # so the core never imports them.
+    extra = tuple(
+        NavItem(url_name, label, frozenset(roles))
+        for url_name, label, roles in getattr(settings, "EXTRA_NAVIGATION", ())
+    )
+    return [
+        {
+            "href": reverse(item.url_name),
+            "label": item.label,
+            "current": current == item.url_name,
+            "active": current in item.section,
+        }
+        for item in (*NAV_ITEMS, *extra)
+        if request.user.has_role(item.roles)
+    ]
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    return render(request, template, context, status=status)
+
+
+def apply_domain_error(form: forms.Form, exc: Exception) -> int:
+    """Put a service's refusal on the form and return the status to answer with.
+
+    InvalidInput names fields by the service's argument names, which the forms share, so each
+    message lands beside its field; anything else goes to the top of the error summary.
+    NotAllowed becomes the 403 page: the user should not have had the form at all.
+    """
+    if isinstance(exc, NotAllowed):
+        raise PermissionDenied(exc.message) from exc
+    if isinstance(exc, DomainError):
+        for field, field_messages in exc.field_errors.items():
+            for message in field_messages:
+                form.add_error(field if field in form.fields else None, message)
+        if not exc.field_errors:
+            form.add_error(None, exc.message)
+        return exc.status
+    if isinstance(exc, ConcurrentTransition):
+        form.add_error(
+            None,
+            "The episode was changed by someone else at the same time. Reload it and try again.",
+        )
+        return 409
+    if isinstance(exc, TransitionNotAllowed):
+        form.add_error(None, "This cannot be done in the episode's current state.")
+        return 409
+    raise exc
+
+
+# --------------------------------------------------------------------------------------------
+# Presentation helpers (display only; the rules live in clocks and selectors)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rag:
+    css: str
+    text: str
+
+
+RAG = {
+    "red": Rag("govuk-tag--red", "Red – overdue"),
+    "amber": Rag("govuk-tag--yellow", "Amber – due soon"),
+    "green": Rag("govuk-tag--green", "Green – on time"),
+    "grey": Rag("govuk-tag--grey", "No clock"),
+}
+CLOCK_LABELS = {"review": "Manager review", "interview": "Return interview", "none": "None"}
+EVENT_LABELS = {
+    "opened": "Episode opened",
+    "record_return": "Return recorded",
+    "review": "Oversight decision",
+    "regrade": "Police grade changed",
+    "sign_off": "Signed off",
+    "cancel": "Cancelled",
+    "police_update": "Police update",
+}
+
+
+def duration_text(delta: timedelta) -> str:
+    """'2d 5h', '3h 10m' or '25m': whole minutes, the two largest units."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins}m"
+    return f"{mins}m"
+
+
+def time_left_text(due_at: datetime | None, now: datetime) -> str:
+    if due_at is None:
+        return ""
+    left = due_at - now
+    if left <= timedelta(0):
+        return f"overdue by {duration_text(left)}"
+    return f"{duration_text(left)} left"
+
+
+def state_label(value: str) -> str:
+    return EpisodeState(value).label if value in EpisodeState.values else value
+
+
+def person(user: User | None) -> str:
+    if user is None:
+        return "System"
+    return user.get_full_name() or user.username
+
+
+@dataclass(frozen=True)
+class Clock:
+    label: str
+    due_at: datetime
+    rag: Rag | None
+    left: str
+
+
+def _clocks(episode: MissingEpisode, now: datetime) -> list[Clock]:
+    shown = []
+    if episode.review_due_at is not None and episode.is_open:
+        rag = clocks.rag(
+            due_at=episode.review_due_at, window=episode.police_grade.review_within, now=now
+        )
+        shown.append(
+            Clock(
+                "Manager review due",
+                episode.review_due_at,
+                RAG[rag],
+                time_left_text(episode.review_due_at, now),
+            )
+        )
+    if episode.interview_due_at is not None:
+        live = episode.state == EpisodeState.RETURNED
+        rag = clocks.rag(due_at=episode.interview_due_at, window=clocks.INTERVIEW_WINDOW, now=now)
+        shown.append(
+            Clock(
+                "Return interview due",
+                episode.interview_due_at,
+                RAG[rag] if live else None,
+                time_left_text(episode.interview_due_at, now) if live else "",
+            )
+        )
+    return shown
+
+
+def _flags(episode: MissingEpisode) -> list[str]:
+    flags = {
+        "Sexual exploitation": episode.flag_sexual_exploitation,
+        "Criminal exploitation": episode.flag_criminal_exploitation,
+        "Mental health": episode.flag_mental_health,
+        "Aged 13 or under": episode.flag_aged_13_or_under,
+        "Looked after": episode.looked_after,
+        "Child protection plan": episode.child_protection_plan,
+        "Child in need": episode.child_in_need,
+    }
+    return [label for label, on in flags.items() if on]
+
+
+def _get_or_404(fetch: Callable[[], Any]) -> Any:
+    """Selectors raise DoesNotExist for rows the user may not see: to the user, not there."""
+    try:
+        return fetch()
+    except ObjectDoesNotExist:
+        raise Http404("Not found") from None
+
+
+def _posted(request: HttpRequest) -> Any:
+    # Not `request.POST or None`: an empty POST must still bind the form, so it shows errors.
+    return request.POST if request.method == "POST" else None
+
+
+def _paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --------------------------------------------------------------------------------------------
+# Sign in, home
+# --------------------------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django 5): a link or a prefetch cannot sign anyone out."""
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to its starting page."""
+    user = request.user
+    if user.has_role(CASE_READERS):
+        return redirect("board")
+    if user.has_role(INTERVIEWER_ROLES):
+        return redirect("your_interviews")
+    if user.has_role({Role.ADMIN}):
+        return redirect("admin:index")
+    raise PermissionDenied("Your role has no pages in this service.")
+
+
+@role_required(INTERVIEWER_ROLES)
+def your_interviews(request: HttpRequest) -> HttpResponse:
+    """An interviewer's start page. Assignments arrive with the interviews work; until then it
+    lists only the episodes granted to this interviewer (visible_to), usually none."""
+    episodes = (
+        MissingEpisode.objects.visible_to(request.user).with_related().order_by("-last_seen_at")
+    )
+    return _render(request, "missing/your_interviews.html", {"episodes": episodes})
+
+
+# --------------------------------------------------------------------------------------------
+# The board
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    row: selectors.BoardRow
+    age: int | None
+    rag: Rag
+    clock_label: str
+    left: str
+
+
+@case_staff_required
+def board(request: HttpRequest) -> HttpResponse:
+    """Every open episode, most urgent first, with counts per stage (two queries)."""
+    now = timezone.now()
+    data = selectors.board(user=request.user, now=now)
+    stage = request.GET.get("stage", "")
+    if stage not in selectors.STAGE_LABELS:
+        stage = ""
+    today = timezone.localdate(now)
+    lines = [
+        BoardLine(
+            row=row,
+            age=row.episode.child.age_on(today),
+            rag=RAG[row.rag],
+            clock_label=CLOCK_LABELS.get(row.clock, row.clock),
+            left=time_left_text(row.due_at, now),
+        )
+        for row in data.rows
+        if not stage or row.stage == stage
+    ]
+    return _render(
+        request,
+        "missing/board.html",
+        {
+            "board": data,
+            "lines": lines,
+            "stage": stage,
+            "stage_label": selectors.STAGE_LABELS.get(stage, ""),
+            "now": now,
+            "refresh_seconds": 30,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications
+# --------------------------------------------------------------------------------------------
+
+RECENT_NOTIFICATIONS = 50
+
+
+def _recent_notifications(user: User) -> QuerySet[PoliceNotification]:
+    return selectors.notification_list(user)[:RECENT_NOTIFICATIONS]
+
+
+@case_staff_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    return _render(
+        request,
+        "missing/notification_list.html",
+        {
+            "awaiting": selectors.notifications_awaiting_match(request.user),
+            "recent": _recent_notifications(request.user),
+        },
+    )
+
+
+@case_staff_required
+@require_http_methods(["GET", "POST"])
+def notification_new(request: HttpRequest) -> HttpResponse:
+    """Log a police notification; the service matches it to a child or holds it for a match."""
+    if request.method != "POST":
+        return _render(request, "missing/notification_form.html", {"form": NotificationForm()})
+    form = NotificationForm(request.POST)
+    status = 400
+    if form.is_valid():
+        data = services.NotificationData(
+            **{
+                f.name: form.cleaned_data[f.name]
+                for f in dataclasses.fields(services.NotificationData)
+            }
+        )
+        try:
+            result = services.notification_receive(
+                actor=request.user, data=data, payload=form.payload(), now=timezone.now()
+            )
+        except DOMAIN_ERRORS as exc:
+            status = apply_domain_error(form, exc)
+        else:
+            return _after_intake(request, result)
+    return _render(request, "missing/notification_form.html", {"form": form}, status=status)
+
+
+def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpResponse:
+    notification = result.notification
+    if not result.created:
+        messages.info(
+            request,
+            f"Notification {notification.reference} was already logged; nothing new was recorded.",
+        )
+    if notification.match_status == PoliceNotification.MatchStatus.AWAITING_MATCH:
+        if result.created:
+            messages.info(
+                request,
+                f"Notification {notification.reference} is held: confirm which child it is about.",
+            )
+        return redirect("notification_match", pk=notification.pk)
+    if result.created:
+        messages.success(request, f"Notification {notification.reference} logged.")
+    if notification.episode_id is not None:
+        return redirect("episode_detail", pk=notification.episode_id)
+    return redirect("notification_list")
+
+
+@case_staff_required
+@require_http_methods(["GET", "POST"])
+def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm which child a held notification is about, or that it is a new child. Never a
+    silent merge: the practitioner chooses, and the service checks the choice was offered."""
+    now = timezone.now()
+    notification = selectors.notifications_awaiting_match(request.user).filter(pk=pk).first()
+    if notification is None:
+        raise Http404("No notification awaits a match with this id")
+    candidates = services.child_match_candidates(
+        first_name=notification.child_first_name,
+        last_name=notification.child_last_name,
+        date_of_birth=notification.child_date_of_birth,
+    )
+    form = MatchForm(_posted(request), candidates=candidates)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                matched = services.notification_resolve_match(
+                    actor=request.user,
+                    notification_id=notification.pk,
+                    child_id=form.child_id(),
+                    now=now,
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Notification {matched.reference} matched to child "
+                    f"{matched.child.reference if matched.child else ''}.",
+                )
+                return redirect("episode_detail", pk=matched.episode_id)
+    today = timezone.localdate(now)
+    return _render(
+        request,
+        "missing/notification_match.html",
+        {
+            "notification": notification,
+            "form": form,
+            "candidates": [(c, c.age_on(today)) for c in candidates],
+            "new_child": MatchForm.NEW_CHILD,
+        },
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Episodes
+# --------------------------------------------------------------------------------------------
+
+
+@case_staff_required
+def episode_list(request: HttpRequest) -> HttpResponse:
+    """All episodes the user may see, newest first, 50 a page (two queries: count and page)."""
+    state = request.GET.get("state", "")
+    if state not in EpisodeState.values:
+        state = ""
+    page = _paginate(request, selectors.episode_list(request.user, state=state or None))
+    return _render(
+        request,
+        "missing/episode_list.html",
+        {"page": page, "state": state, "states": EpisodeState.choices},
+    )
+
+
+@dataclass(frozen=True)
+class EpisodeAction:
+    """One transition form: its URL, the FSM transition it runs and the service that runs it."""
+
+    key: str
+    transition: str
+    url_name: str
+    title: str
+    button: str
+    form_class: type[EpisodeActionForm]
+    run: Callable[[HttpRequest, int, dict[str, Any], datetime, int], Any]
+    done: str
+    warning: bool = False
+
+
+def _run_decision(
+    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+) -> Any:
+    return services.episode_record_decision(
+        actor=request.user,
+        episode_id=episode_id,
+        data=services.DecisionData(
+            risk=data["risk"],
+            rationale=data["rationale"],
+            next_review_at=data["next_review_at"],
+            **{name: data[name] for name in DecisionForm.ACTION_FIELDS},
+        ),
+        now=now,
+        expected_version=version,
+    )
+
+
+def _run_return(
+    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+) -> Any:
+    return services.episode_record_return(
+        actor=request.user,
+        episode_id=episode_id,
+        returned_at=data["returned_at"],
+        found_place=data["found_place"],
+        found_by=data["found_by"],
+        prevention_interview_done=data["prevention_interview_done"],
+        now=now,
+        expected_version=version,
+    )
+
+
+def _run_cancel(
+    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+) -> Any:
+    return services.episode_cancel(
+        actor=request.user,
+        episode_id=episode_id,
+        reason=data["reason"],
+        now=now,
+        expected_version=version,
+    )
+
+
+def _run_sign_off(
+    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+) -> Any:
+    return services.episode_sign_off(
+        actor=request.user,
+        episode_id=episode_id,
+        note=data["note"],
+        now=now,
+        expected_version=version,
+    )
+
+
+ACTIONS = {
+    action.key: action
+    for action in (
+        EpisodeAction(
+            key="decision",
+            transition="review",
+            url_name="episode_decision",
+            title="Record an oversight decision",
+            button="Save the decision",
+            form_class=DecisionForm,
+            run=_run_decision,
+            done="Oversight decision recorded.",
+        ),
+        EpisodeAction(
+            key="return",
+            transition="record_return",
+            url_name="episode_return",
+            title="Record the return",
+            button="Save the return",
+            form_class=ReturnForm,
+            run=_run_return,
+            done="Return recorded. The return interview is due within 72 hours.",
+        ),
+        EpisodeAction(
+            key="sign_off",
+            transition="sign_off",
+            url_name="episode_sign_off",
+            title="Sign the episode off",
+            button="Sign off",
+            form_class=SignOffForm,
+            run=_run_sign_off,
+            done="Episode signed off and closed.",
+        ),
+        EpisodeAction(
+            key="cancel",
+            transition="cancel",
+            url_name="episode_cancel",
+            title="Cancel the episode",
+            button="Cancel the episode",
+            form_class=CancelForm,
+            run=_run_cancel,
+            done="Episode cancelled. Nothing has been deleted.",
+            warning=True,
+        ),
+    )
+}
+
+
+def _role_may(episode: MissingEpisode, transition: str, user: User) -> bool:
+    """The transition's own permission, whatever the state (the state is checked later)."""
+    return any(
+        t.name == transition and t.has_perm(episode, user)
+        for t in episode.get_all_state_transitions()  # type: ignore[attr-defined]
+    )
+
+
+def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAction]:
+    """The buttons to show: the state allows it, its conditions hold, the role may. Display
+    only: the service checks all of this again when the form is sent."""
+    return [
+        action
+        for action in ACTIONS.values()
+        if has_transition_perm(getattr(episode, action.transition), user)
+    ]
+
+
+@case_staff_required
+def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
+    now = timezone.now()
+    episode = _get_or_404(lambda: selectors.episode_detail(request.user, pk))
+    timeline = [
+        {
+            "at": event.at,
+            "who": person(event.actor),
+            "action": EVENT_LABELS.get(event.action, event.action),
+            "from": state_label(event.from_state) if event.from_state else "",
+            "to": state_label(event.to_state),
+            "reason": event.reason,
+        }
+        for event in episode.events.all()
+    ]
+    return _render(
+        request,
+        "missing/episode_detail.html",
+        {
+            "episode": episode,
+            "stage": selectors.STAGE_LABELS[selectors.episode_stage(episode)]
+            if episode.is_open
+            else "",
+            "age": episode.child.age_on(timezone.localdate(now)),
+            "clocks": _clocks(episode, now),
+            "flags": _flags(episode),
+            "actions": available_actions(episode, request.user),
+            "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
+            "notifications": [(n, person(n.received_by)) for n in episode.notifications.all()],
+            "timeline": timeline,
+        },
+    )
+
+
+@case_staff_required
+@require_http_methods(["GET", "POST"])
+def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """GET shows a transition's form; POST runs it through its service. A stale `version`
+    (someone else changed the episode since the form was opened) is a 409."""
+    spec = ACTIONS[action]
+    episode = _get_or_404(
+        lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
+    )
+    if not _role_may(episode, spec.transition, request.user):
+        raise PermissionDenied(f"Your role cannot {spec.title.lower()}.")
+    status = 200
+    if request.method == "POST":
+        form = spec.form_class(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                spec.run(
+                    request,
+                    episode.pk,
+                    form.cleaned_data,
+                    timezone.now(),
+                    form.cleaned_data["version"],
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, spec.done)
+                return redirect("episode_detail", pk=episode.pk)
+    else:
+        form = spec.form_class(initial={"version": episode.version})
+    blocked = request.method != "POST" and not can_proceed(getattr(episode, spec.transition))
+    return _render(
+        request,
+        "missing/episode_action.html",
+        {
+            "episode": episode,
+            "action": spec,
+            "form": form,
+            "blocked": blocked,
+            "state_label": episode.get_state_display(),
+        },
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Children
+# --------------------------------------------------------------------------------------------
+
+
+@case_staff_required
+@require_http_methods(["GET", "POST"])
+def child_list(request: HttpRequest) -> HttpResponse:
+    """All children, by name, 50 a page; or a search by last-name prefix or council child id.
+    The search is a POST so the name searched for never appears in a URL or a log."""
+    today = timezone.localdate()
+    form = ChildSearchForm(_posted(request))
+    context: dict[str, Any] = {"form": form, "searched": request.method == "POST", "page": None}
+    status = 200
+    children: list[Child] = []
+    if request.method == "POST":
+        if form.is_valid():
+            found = list(
+                selectors.child_list(request.user, search=form.cleaned_data["q"])[
+                    : CHILD_SEARCH_LIMIT + 1
+                ]
+            )
+            children = found[:CHILD_SEARCH_LIMIT]
+            context["more"] = len(found) > CHILD_SEARCH_LIMIT
+        else:
+            status = 400
+    else:
+        context["page"] = _paginate(request, selectors.child_list(request.user))
+        children = list(context["page"])
+    context["rows"] = [(child, child.age_on(today)) for child in children]
+    return _render(request, "missing/child_list.html", context, status=status)
+
+
+@case_staff_required
+def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    child: Child = _get_or_404(lambda: selectors.child_detail(request.user, pk))
+    return _render(
+        request,
+        "missing/child_detail.html",
+        {"child": child, "age": child.age_on(timezone.localdate())},
+    )
