@@ -700,6 +700,8 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
             "notifications": [(n, person(n.received_by)) for n in episode.notifications.all()],
             "timeline": timeline,
+            # Blocks the apps built on the core add to this page (settings.EPISODE_DETAIL_PANELS).
+            "panels": settings.EPISODE_DETAIL_PANELS,
         },
     )
 

@@ -1,1 +1,24 @@
-urlpatterns: list = []
+"""Escalation pages, Twilio webhooks and the short episode link used in texts."""
+
+from django.urls import path
+
+from notifications import views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("escalations/", views.escalation_list, name="escalation_list"),
+    path(
+        "escalations/<int:pk>/acknowledge/",
+        views.escalation_acknowledge,
+        name="escalation_acknowledge",
+    ),
+    path("outbox/", views.outbox, name="outbox"),
+    path("sms-alerts/", views.alert_list, name="alert_list"),
+    path("sms-alerts/<int:pk>/resolve/", views.alert_resolve, name="alert_resolve"),
+    # Configure in Twilio: the number's "A message comes in" webhook → PUBLIC_BASE_URL + this.
+    path("twilio/inbound/", views.twilio_inbound, name="twilio_inbound"),
+    path("twilio/status/<int:pk>/", views.twilio_status, name="twilio_status"),
+    # The link in every text: short, and only the episode number.
+    path("e/<int:pk>", views.episode_short_link, name="episode_short_link"),
+]

@@ -76,7 +76,13 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
 # Menu entries for pages of the apps built on the core: (url name, label, roles).
-EXTRA_NAVIGATION: list[tuple[str, str, tuple[str, ...]]] = []
+EXTRA_NAVIGATION = [
+    ("notifications:escalation_list", "Escalations", ("manager", "head_of_service")),
+    ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
+    ("notifications:alert_list", "SMS alerts", ("admin",)),
+]
+# Blocks the apps built on the core add to the episode page (template names).
+EPISODE_DETAIL_PANELS = ["notifications/episode_panel.html"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -573,8 +573,9 @@ def test_episode_page_pins_its_queries(
     signed_in(client, manager)
     # 1. session, 2. user, 3. the episode with child, grade and force,
     # 4. its decisions with who decided, 5. its events with who acted,
-    # 6. its notifications with who logged them.
-    with django_assert_num_queries(6):
+    # 6. its notifications with who logged them, 7. its escalations (the notifications app's
+    # panel; their texts are an eighth query when there are any).
+    with django_assert_num_queries(7):
         client.get(reverse("episode_detail", args=[episode.pk]))
 
 

@@ -1,0 +1,85 @@
+"""Administration of the ladder (rules and their levels) and the on-call rota.
+
+Escalations, texts and inbound replies are shown read-only: they are records of what happened,
+changed only by the services (the sweep, Twilio's callbacks, acknowledgements).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from notifications.models import (
+    AdminAlert,
+    Escalation,
+    EscalationRule,
+    EscalationStep,
+    InboundSms,
+    OnCallShift,
+    SmsMessage,
+)
+
+
+class EscalationStepInline(admin.TabularInline):
+    model = EscalationStep
+    extra = 1
+    ordering = ("level", "recipient")
+
+
+@admin.register(EscalationRule)
+class EscalationRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "trigger", "offset", "ack_within", "active")
+    list_editable = ("active",)
+    inlines = (EscalationStepInline,)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Escalations refer to their rule for ever: switch a rule off (active), never delete.
+        return False
+
+
+@admin.register(OnCallShift)
+class OnCallShiftAdmin(admin.ModelAdmin):
+    list_display = ("duty", "user", "starts_at", "ends_at")
+    list_filter = ("duty",)
+    date_hierarchy = "starts_at"
+    autocomplete_fields = ("user",)
+    ordering = ("-starts_at",)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "episode_id", "rule", "state", "level", "raised_at", "acknowledged_at")
+    list_filter = ("state", "rule")
+    list_select_related = ("rule",)
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "escalation_id", "level", "recipient", "status", "backend", "created_at")
+    list_filter = ("status", "backend")
+    list_select_related = ("recipient",)
+
+
+@admin.register(InboundSms)
+class InboundSmsAdmin(ReadOnlyAdmin):
+    list_display = ("message_sid", "received_at", "sender", "outcome", "episode_id")
+    list_filter = ("outcome",)
+
+
+@admin.register(AdminAlert)
+class AdminAlertAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "message", "resolved_at")
+    list_filter = ("kind",)

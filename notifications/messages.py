@@ -1,0 +1,62 @@
+"""Every SMS body and reply the system writes, in one place.
+
+SMS is not a secure channel: a text carries the kind of alert, the episode reference, how
+overdue, and a link, and nothing about the child. The functions here take numbers and times
+only, never an episode or a child object, so no name, date of birth, address or police detail
+can reach a text by accident (tests/notifications/test_messages.py checks every template).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.urls import reverse
+
+from notifications.models import Trigger
+
+# What each trigger says. {elapsed}: time since the clock; {remaining}: time until it.
+ALERT_TEXT: dict[str, str] = {
+    Trigger.REVIEW_OVERDUE: "manager review overdue by {elapsed}",
+    Trigger.STILL_MISSING: "still missing after {elapsed}",
+    Trigger.INTERVIEW_NOT_ARRANGED: "return interview not arranged {elapsed} after return",
+    Trigger.INTERVIEW_DUE_SOON: "return interview due in {remaining}, not yet held",
+    Trigger.INTERVIEW_OVERDUE: "return interview overdue by {elapsed}",
+}
+
+
+def duration_text(delta: timedelta) -> str:
+    """'25m', '3h', '2d 4h': short enough for a text, whole units rounded down."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def episode_link(episode_id: int) -> str:
+    """The short link in a text, built from the configured public address (PUBLIC_BASE_URL)."""
+    return settings.PUBLIC_BASE_URL + reverse("notifications:episode_short_link", args=[episode_id])
+
+
+def escalation_text(
+    *, trigger: str, episode_id: int, clock_at: datetime, level: int, now: datetime
+) -> str:
+    """The text for one escalation at one level, e.g.
+    `MISSING E-4821: return interview overdue by 3h. Reply ACK 4821. https://…/e/4821`."""
+    alert = ALERT_TEXT[trigger].format(
+        elapsed=duration_text(now - clock_at), remaining=duration_text(clock_at - now)
+    )
+    head = f"MISSING E-{episode_id}"
+    if level > 1:
+        head += " ESCALATED"
+        alert += ", not acknowledged"
+    return f"{head}: {alert}. Reply ACK {episode_id}. {episode_link(episode_id)}"
+
+
+def ack_reply(episode_id: int, count: int) -> str:
+    """The TwiML answer to an accepted `ACK <n>`."""
+    noun = "alert" if count == 1 else "alerts"
+    return f"Acknowledged E-{episode_id}: {count} {noun} stopped. Thank you."

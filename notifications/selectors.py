@@ -1,0 +1,285 @@
+"""Reads for escalation: what has fallen due, who is on duty, and what the pages list.
+
+"What is due" is one query per rule on an indexed deadline column of the episode (review_due_at,
+last_seen_at, interview_due_at), limited to open episodes: its cost follows the open caseload,
+never the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from missing import clocks
+from missing.models import (
+    OVERSIGHT_ROLES,
+    CaseAccessGrant,
+    EpisodeState,
+    MissingEpisode,
+    Role,
+    User,
+)
+from notifications.models import (
+    AdminAlert,
+    Duty,
+    Escalation,
+    EscalationRule,
+    OnCallShift,
+    Recipient,
+    SmsMessage,
+    Trigger,
+)
+
+EpisodeFilter = Callable[[QuerySet[MissingEpisode], datetime], QuerySet[MissingEpisode]]
+
+# --------------------------------------------------------------------------------------------
+# The conditions each trigger watches. One function per rule, so a rule is refined in one place.
+# --------------------------------------------------------------------------------------------
+
+
+def episodes_review_outstanding(
+    qs: QuerySet[MissingEpisode], now: datetime
+) -> QuerySet[MissingEpisode]:
+    """A manager review is due (first oversight, or the next review while still missing)."""
+    return qs.filter(state__in=(EpisodeState.MISSING, EpisodeState.RETURNED)).filter(
+        review_due_at__isnull=False
+    )
+
+
+def episodes_still_missing(qs: QuerySet[MissingEpisode], now: datetime) -> QuerySet[MissingEpisode]:
+    return qs.filter(state=EpisodeState.MISSING)
+
+
+def episodes_interview_not_arranged(
+    qs: QuerySet[MissingEpisode], now: datetime
+) -> QuerySet[MissingEpisode]:
+    """The child is back and no return interview is arranged.
+
+    Return interviews are built in a later issue. Until then an episode in state `returned`
+    counts as "interview not arranged and not held". The interviews issue refines this function
+    (and only this one) to exclude episodes with an arranged interview.
+    """
+    return qs.filter(state=EpisodeState.RETURNED)
+
+
+def episodes_interview_not_held(
+    qs: QuerySet[MissingEpisode], now: datetime
+) -> QuerySet[MissingEpisode]:
+    """The child is back and the return interview has not been held.
+
+    Return interviews are built in a later issue. Until then an episode in state `returned`
+    counts as "interview not arranged and not held". The interviews issue refines this function
+    (and only this one) to exclude episodes whose interview is held.
+    """
+    return qs.filter(state=EpisodeState.RETURNED)
+
+
+def episodes_interview_due_soon(
+    qs: QuerySet[MissingEpisode], now: datetime
+) -> QuerySet[MissingEpisode]:
+    """Not held and not yet due: once overdue, the overdue rule takes over."""
+    return episodes_interview_not_held(qs, now).filter(interview_due_at__gt=now)
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    # The episode column the rule's offset counts from; its value identifies one firing.
+    clock: str
+    # Episodes for which the alert still stands at `now`.
+    condition: EpisodeFilter
+    # clock + offset <= now, written so an index on a stored deadline serves it.
+    due: Callable[[timedelta, datetime], Q]
+
+
+TRIGGERS: dict[str, TriggerSpec] = {
+    Trigger.REVIEW_OVERDUE: TriggerSpec(
+        "review_due_at",
+        episodes_review_outstanding,
+        lambda offset, now: Q(review_due_at__lte=now - offset),
+    ),
+    Trigger.STILL_MISSING: TriggerSpec(
+        "last_seen_at",
+        episodes_still_missing,
+        lambda offset, now: Q(last_seen_at__lte=now - offset),
+    ),
+    # Counted from the return, but filtered on interview_due_at (= returned_at + 72 h, indexed).
+    Trigger.INTERVIEW_NOT_ARRANGED: TriggerSpec(
+        "returned_at",
+        episodes_interview_not_arranged,
+        lambda offset, now: (
+            Q(interview_due_at__lte=now - offset + clocks.INTERVIEW_WINDOW)
+            & Q(returned_at__lte=now - offset)
+        ),
+    ),
+    Trigger.INTERVIEW_DUE_SOON: TriggerSpec(
+        "interview_due_at",
+        episodes_interview_due_soon,
+        lambda offset, now: Q(interview_due_at__lte=now - offset),
+    ),
+    Trigger.INTERVIEW_OVERDUE: TriggerSpec(
+        "interview_due_at",
+        episodes_interview_not_held,
+        lambda offset, now: Q(interview_due_at__lte=now - offset),
+    ),
+}
+
+
+def rules_with_steps() -> list[EscalationRule]:
+    """Every rule with its steps (two queries); the sweep also walks inactive rules' open
+    escalations to the end."""
+    return list(EscalationRule.objects.prefetch_related("steps").order_by("pk"))
+
+
+def newly_due(rule: EscalationRule, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """(episode id, clock value) for each episode whose clock + offset has passed, whose alert
+    still stands, and that has no escalation for this clock value yet."""
+    spec = TRIGGERS[rule.trigger]
+    raised = Escalation.objects.filter(
+        rule=rule, episode=OuterRef("pk"), clock_at=OuterRef(spec.clock)
+    )
+    qs = (
+        spec.condition(MissingEpisode.objects.all(), now)
+        .filter(spec.due(rule.offset, now))
+        .exclude(Exists(raised))
+        .order_by(spec.clock, "pk")
+    )
+    return list(qs.values_list("pk", spec.clock)[:limit])
+
+
+def cleared_escalations(rule: EscalationRule, *, now: datetime) -> QuerySet[Escalation]:
+    """Open escalations of `rule` whose alert no longer stands: reviewed, returned, closed,
+    cancelled, or the clock moved (a new review time is a new escalation)."""
+    spec = TRIGGERS[rule.trigger]
+    stands = spec.condition(MissingEpisode.objects.filter(pk=OuterRef("episode_id")), now).filter(
+        **{spec.clock: OuterRef("clock_at")}
+    )
+    return Escalation.objects.filter(rule=rule, state=Escalation.State.OPEN).exclude(Exists(stands))
+
+
+# --------------------------------------------------------------------------------------------
+# Who is told
+# --------------------------------------------------------------------------------------------
+
+
+def on_duty(duty: str, *, at: datetime) -> list[User]:
+    """Whoever the rota has on `duty` at `at` (overlapping shifts: all of them)."""
+    shifts = (
+        OnCallShift.objects.filter(
+            duty=duty, starts_at__lte=at, ends_at__gt=at, user__is_active=True
+        )
+        .select_related("user")
+        .order_by("starts_at", "pk")
+    )
+    return [shift.user for shift in shifts]
+
+
+def heads_of_service(*, at: datetime) -> list[User]:
+    on_call = on_duty(Duty.HEAD_OF_SERVICE, at=at)
+    if on_call:
+        return on_call
+    return list(User.objects.filter(role=Role.HEAD_OF_SERVICE, is_active=True).order_by("pk"))
+
+
+def team_managers(episode: MissingEpisode, *, at: datetime) -> list[User]:
+    """Managers of the child's allocated team; with no team or no manager, the duty manager."""
+    team_id = episode.child.allocated_team_id
+    if team_id is not None:
+        managers = list(
+            User.objects.filter(team_id=team_id, role=Role.MANAGER, is_active=True).order_by("pk")
+        )
+        if managers:
+            return managers
+    return on_duty(Duty.DUTY_MANAGER, at=at)
+
+
+def episode_interviewers(episode: MissingEpisode) -> list[User]:
+    """The interviewer(s) for the episode's return interview.
+
+    Return interviews are built in a later issue. Until then the interviewer is whoever holds a
+    live access grant to the episode (grants are written by interview assignments). The
+    interviews issue refines this function to read the assignment itself.
+    """
+    grants = CaseAccessGrant.objects.filter(
+        episode=episode, revoked_at__isnull=True, user__role=Role.INTERVIEWER
+    )
+    return list(User.objects.filter(is_active=True, pk__in=grants.values("user_id")).order_by("pk"))
+
+
+def resolve_recipients(recipient: str, *, episode: MissingEpisode, at: datetime) -> list[User]:
+    if recipient == Recipient.DUTY_MANAGER:
+        return on_duty(Duty.DUTY_MANAGER, at=at)
+    if recipient == Recipient.HEAD_OF_SERVICE:
+        return heads_of_service(at=at)
+    if recipient == Recipient.TEAM_MANAGER:
+        return team_managers(episode, at=at)
+    if recipient == Recipient.INTERVIEWER:
+        return episode_interviewers(episode)
+    raise ValueError(recipient)
+
+
+# --------------------------------------------------------------------------------------------
+# Acknowledgement
+# --------------------------------------------------------------------------------------------
+
+
+def may_acknowledge_any(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(OVERSIGHT_ROLES)
+
+
+def acknowledgeable(user: User, *, episode_id: int) -> QuerySet[Escalation]:
+    """Open escalations of the episode that `user` may acknowledge: managers and heads of service
+    any; anyone else (an interviewer) only those they were texted about."""
+    qs = Escalation.objects.filter(episode_id=episode_id, state=Escalation.State.OPEN)
+    if may_acknowledge_any(user):
+        return qs
+    if not user.is_active:
+        return qs.none()
+    return qs.filter(Exists(SmsMessage.objects.filter(escalation=OuterRef("pk"), recipient=user)))
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
+
+
+def escalation_list(
+    *, open_only: bool = False, episode_id: int | None = None
+) -> QuerySet[Escalation]:
+    """Escalations, newest first, with rule, acknowledger and every text with its recipient:
+    two queries per page whatever its length (the rows; the texts)."""
+    qs = Escalation.objects.select_related("rule", "acknowledged_by").prefetch_related(
+        Prefetch(
+            "texts",
+            SmsMessage.objects.select_related("recipient").order_by("level", "pk"),
+        )
+    )
+    if open_only:
+        qs = qs.filter(state=Escalation.State.OPEN)
+    if episode_id is not None:
+        qs = qs.filter(episode_id=episode_id)
+    return qs.order_by("-raised_at", "-pk")
+
+
+def outbox_messages() -> QuerySet[SmsMessage]:
+    """Texts the outbox backend 'sent' (the embedded default), newest first."""
+    return (
+        SmsMessage.objects.filter(backend="outbox")
+        .select_related("recipient")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def open_alerts() -> QuerySet[AdminAlert]:
+    return AdminAlert.objects.filter(resolved_at__isnull=True).order_by("-created_at", "-pk")
+
+
+def resolved_alerts(limit: int = 20) -> QuerySet[AdminAlert]:
+    return (
+        AdminAlert.objects.filter(resolved_at__isnull=False)
+        .select_related("resolved_by")
+        .order_by("-resolved_at", "-pk")[:limit]
+    )

@@ -1,0 +1,676 @@
+"""Every write of the escalation system. Tasks, views and the command call these and nothing else.
+
+The flow (docs/decisions/0010-escalation-ladder.md):
+
+1. `escalation_sweep(now=…)`, run by beat every minute, resolves escalations whose alert no longer
+   stands, raises an escalation for each newly due clock (unique per rule, episode and clock
+   value), climbs each unacknowledged escalation whose `next_level_at` has passed one level (rows
+   claimed with `select_for_update(skip_locked=True)`), writing one SmsMessage row per recipient
+   before anything is sent, and hands each new row to the `send_sms` task after commit.
+2. `sms_send(sms_id=…)` claims the row with a guarded UPDATE, asks Twilio first whether an
+   earlier attempt already went through when that is unknown, sends, and records the SID.
+3. Twilio's status callbacks (`sms_record_status`) move a text's status forward only; an inbound
+   `ACK <n>` (`inbound_sms_receive`) or the web page (`escalation_acknowledge`) stops the ladder.
+
+`now` is always passed in: the caller reads the clock once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+
+from missing.errors import Conflict, NotAllowed
+from missing.models import Role, User
+from notifications import messages, selectors
+from notifications.models import (
+    AdminAlert,
+    Escalation,
+    EscalationRule,
+    InboundSms,
+    Recipient,
+    SmsMessage,
+)
+from notifications.transport import (
+    TWILIO_STATUS,
+    PermanentSmsError,
+    SendResult,
+    TransientSmsError,
+    Transport,
+    get_transport,
+)
+
+logger = logging.getLogger(__name__)
+
+# Rows handled per transaction by the sweep; it loops until nothing is left.
+SWEEP_BATCH = 200
+MAX_BATCHES = 1000
+
+Status = SmsMessage.Status
+# States a worker may claim a text from.
+CLAIMABLE = (Status.PENDING, Status.RETRY)
+# States the sweep watches for a lost task (see SmsMessage.redispatch_at).
+WATCHED = (Status.PENDING, Status.SUBMITTING, Status.RETRY)
+# A text in one of these states will never reach its recipient.
+DEAD = (Status.FAILED, Status.UNDELIVERED, Status.CANCELLED)
+# Status callbacks only move forward: a replayed or late callback cannot undo a later status.
+RANK = {
+    Status.PENDING: 0,
+    Status.SUBMITTING: 0,
+    Status.RETRY: 0,
+    Status.CANCELLED: 0,
+    Status.QUEUED: 10,
+    Status.SENDING: 20,
+    Status.SENT: 30,
+    Status.DELIVERED: 40,
+    Status.UNDELIVERED: 40,
+    Status.FAILED: 40,
+}
+
+
+def _seconds(name: str) -> timedelta:
+    return timedelta(seconds=getattr(settings, name))
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Backoff after failed attempt number `attempt` (1, 2, …): 30 s, 1 min, 2 min … capped."""
+    base = settings.SMS_RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1)
+    return timedelta(seconds=min(base, settings.SMS_RETRY_MAX_SECONDS))
+
+
+def status_callback_url(sms_id: int) -> str:
+    """Built from PUBLIC_BASE_URL, not the request's Host, so the signature Twilio computes
+    over it matches what we verify behind a TLS-terminating proxy."""
+    return settings.PUBLIC_BASE_URL + reverse("notifications:twilio_status", args=[sms_id])
+
+
+def _enqueue_sends(sms_ids: list[int]) -> None:
+    """Hand texts to the worker once the rows are committed. If the broker is down the rows stay
+    pending and the sweep hands them over again (`redispatch_at`)."""
+    from notifications.tasks import send_sms  # tasks import services: import at call time
+
+    for sms_id in sms_ids:
+        transaction.on_commit(lambda sms_id=sms_id: send_sms.delay(sms_id), robust=True)
+
+
+def _alert(
+    *,
+    key: str,
+    kind: str,
+    message: str,
+    now: datetime,
+    escalation: Escalation | None = None,
+    sms: SmsMessage | None = None,
+) -> AdminAlert:
+    """One open alert per key. Messages name staff and episode references, never a child."""
+    try:
+        with transaction.atomic():
+            alert, _ = AdminAlert.objects.get_or_create(
+                key=key,
+                resolved_at=None,
+                defaults={
+                    "kind": kind,
+                    "message": message[:300],
+                    "escalation": escalation,
+                    "sms": sms,
+                    "created_at": now,
+                },
+            )
+    except IntegrityError:
+        alert = AdminAlert.objects.get(key=key, resolved_at=None)
+    return alert
+
+
+def _cancel_unsent(escalation_ids: list[int], *, now: datetime) -> int:
+    """Texts not yet handed to Twilio for escalations that stopped are not sent."""
+    return SmsMessage.objects.filter(escalation_id__in=escalation_ids, status__in=CLAIMABLE).update(
+        status=Status.CANCELLED, status_updated_at=now, redispatch_at=None
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    resolved: int = 0
+    raised: int = 0
+    climbed: int = 0
+    texts: int = 0
+    redispatched: int = 0
+    sms_ids: list[int] = field(default_factory=list)
+
+
+def escalation_sweep(*, now: datetime) -> SweepResult:
+    """One pass of the escalation ladder (beat every minute; `manage.py run_escalations`).
+
+    A system action, no acting user. Safe to run twice at once, late, or after hours of downtime:
+    everything that fell due meanwhile is raised once and climbs at most one level per sweep.
+    """
+    result = SweepResult()
+    rules = selectors.rules_with_steps()
+    for rule in rules:
+        result.resolved += _resolve_cleared(rule, now=now)
+    for rule in rules:
+        if rule.active:
+            result.raised += _raise_due(rule, now=now)
+    steps = {rule.pk: _levels(rule) for rule in rules}  # {rule id: {level: [recipient, …]}}
+    for _ in range(MAX_BATCHES):
+        if not _climb_batch(steps, now=now, result=result):
+            break
+    result.redispatched = _redispatch(now=now)
+    if result.raised or result.texts or result.resolved or result.redispatched:
+        logger.info(
+            "Escalation sweep: %s resolved, %s raised, %s climbed, %s texts, %s redispatched",
+            result.resolved,
+            result.raised,
+            result.climbed,
+            result.texts,
+            result.redispatched,
+        )
+    return result
+
+
+def _levels(rule: EscalationRule) -> dict[int, list[str]]:
+    levels: dict[int, list[str]] = {}
+    for step in rule.steps.all():
+        levels.setdefault(step.level, []).append(step.recipient)
+    return levels
+
+
+def _resolve_cleared(rule: EscalationRule, *, now: datetime) -> int:
+    total = 0
+    for _ in range(MAX_BATCHES):
+        with transaction.atomic():
+            ids = list(
+                selectors.cleared_escalations(rule, now=now).values_list("pk", flat=True)[
+                    :SWEEP_BATCH
+                ]
+            )
+            if not ids:
+                break
+            total += Escalation.objects.filter(pk__in=ids, state=Escalation.State.OPEN).update(
+                state=Escalation.State.RESOLVED, resolved_at=now, next_level_at=None
+            )
+            _cancel_unsent(ids, now=now)
+    return total
+
+
+def _raise_due(rule: EscalationRule, *, now: datetime) -> int:
+    total = 0
+    for _ in range(MAX_BATCHES):
+        due = selectors.newly_due(rule, now=now, limit=SWEEP_BATCH)
+        for episode_id, clock_at in due:
+            try:
+                with transaction.atomic():
+                    Escalation.objects.create(
+                        rule=rule,
+                        episode_id=episode_id,
+                        clock_at=clock_at,
+                        deadline_at=clock_at + rule.offset,
+                        raised_at=now,
+                        level=0,
+                        # Level 1 is due at once: the climb tells it in this same sweep.
+                        next_level_at=clock_at + rule.offset,
+                    )
+            except IntegrityError:
+                # Unique (rule, episode, clock_at): a concurrent sweep raised it first.
+                continue
+            total += 1
+        if len(due) < SWEEP_BATCH:
+            break
+    return total
+
+
+def _climb_batch(
+    steps: dict[int, dict[int, list[str]]], *, now: datetime, result: SweepResult
+) -> bool:
+    """Climb one batch of escalations whose next level is due; False when none was left."""
+    with transaction.atomic():
+        batch = list(
+            Escalation.objects.filter(state=Escalation.State.OPEN, next_level_at__lte=now)
+            .select_related("rule", "episode__child")
+            # Another sweep's rows are skipped, not waited for: it is telling them already.
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_level_at", "pk")[:SWEEP_BATCH]
+        )
+        if not batch:
+            return False
+        sms_ids: list[int] = []
+        for escalation in batch:
+            sms_ids += _climb(escalation, steps[escalation.rule_id], now=now)
+        result.climbed += len(batch)
+        result.texts += len(sms_ids)
+        result.sms_ids += sms_ids
+        _enqueue_sends(sms_ids)
+    return True
+
+
+def _climb(escalation: Escalation, levels: dict[int, list[str]], *, now: datetime) -> list[int]:
+    """Tell the next level up. A level with nobody reachable is skipped to the one above it."""
+    level = escalation.level
+    sms_ids: list[int] = []
+    if not levels:
+        _alert(
+            key=f"no-steps:{escalation.rule_id}",
+            kind=AdminAlert.Kind.NO_RECIPIENT,
+            message=f"Escalation rule '{escalation.rule.name}' has no levels: nobody is told.",
+            now=now,
+            escalation=escalation,
+        )
+    while True:
+        higher = sorted(n for n in levels if n > level)
+        if not higher:
+            escalation.next_level_at = None
+            break
+        level = higher[0]
+        sms_ids = _texts_for_level(escalation, level, levels[level], now=now)
+        further = len(higher) > 1
+        if sms_ids or not further:
+            escalation.next_level_at = now + escalation.rule.ack_within if further else None
+            break
+    escalation.level = level
+    escalation.save(update_fields=["level", "next_level_at"])
+    return sms_ids
+
+
+def _texts_for_level(
+    escalation: Escalation, level: int, recipients: list[str], *, now: datetime
+) -> list[int]:
+    """Write one SmsMessage per person to tell at `level` (before anything is sent)."""
+    people: dict[int, User] = {}
+    for recipient in recipients:
+        found = selectors.resolve_recipients(recipient, episode=escalation.episode, at=now)
+        # No interviewer yet is casework, not an administrator's problem: the team manager is
+        # told at the same level.
+        if not found and recipient != Recipient.INTERVIEWER:
+            _alert(
+                key=f"no-recipient:{escalation.pk}:{level}:{recipient}",
+                kind=AdminAlert.Kind.NO_RECIPIENT,
+                message=(
+                    f"{escalation.episode_reference}, {escalation.rule.name}, level {level}: "
+                    f"nobody to tell as {Recipient(recipient).label.lower()}. "
+                    "Check the on-call rota."
+                ),
+                now=now,
+                escalation=escalation,
+            )
+        for user in found:
+            people.setdefault(user.pk, user)
+    body = messages.escalation_text(
+        trigger=escalation.rule.trigger,
+        episode_id=escalation.episode_id,
+        clock_at=escalation.clock_at,
+        level=level,
+        now=now,
+    )
+    sms_ids = []
+    for user in people.values():
+        if not user.phone:
+            _alert(
+                key=f"no-phone:{user.pk}",
+                kind=AdminAlert.Kind.NO_PHONE,
+                message=(
+                    f"{user.username} ({user.role_label}) has no phone number: "
+                    "escalation texts cannot reach them."
+                ),
+                now=now,
+                escalation=escalation,
+            )
+            continue
+        sms, created = SmsMessage.objects.get_or_create(
+            escalation=escalation,
+            recipient=user,
+            level=level,
+            defaults={
+                "to": user.phone,
+                "body": body,
+                "created_at": now,
+                "redispatch_at": now + _seconds("SMS_REDISPATCH_AFTER_SECONDS"),
+            },
+        )
+        if created:
+            sms_ids.append(sms.pk)
+    return sms_ids
+
+
+def _redispatch(*, now: datetime) -> int:
+    """Hand texts whose task was lost back to the worker.
+
+    A text still pending or waiting to retry past its `redispatch_at` lost its task (broker
+    down, worker killed before the retry ran). A text still `submitting` past its
+    `redispatch_at` was claimed longer ago than any live attempt can take (SMS_RECLAIM_AFTER
+    exceeds the Twilio timeouts): its worker died mid-send, so whether Twilio has the message is
+    unknown, and the next attempt checks before it sends.
+    """
+    with transaction.atomic():
+        rows = list(
+            SmsMessage.objects.filter(status__in=WATCHED, redispatch_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .order_by("redispatch_at", "pk")[:SWEEP_BATCH]
+        )
+        for sms in rows:
+            if sms.status == Status.SUBMITTING:
+                sms.status = Status.RETRY
+                sms.needs_check = True
+                sms.status_updated_at = now
+            sms.redispatch_at = now + _seconds("SMS_REDISPATCH_AFTER_SECONDS")
+            sms.save(update_fields=["status", "needs_check", "status_updated_at", "redispatch_at"])
+        _enqueue_sends([sms.pk for sms in rows])
+    return len(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Sending one text
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    # sent | failed | retry | cancelled | skipped
+    result: str
+    retry_in: timedelta | None = None
+
+
+def sms_send(*, sms_id: int, now: datetime, transport: Transport | None = None) -> SendOutcome:
+    """Send one text (the `send_sms` task). Never sends a text twice.
+
+    Call outside a transaction: the claim must be committed before Twilio is called, so a
+    killed worker leaves a `submitting` row for the sweep to find. A duplicate or late task
+    finds the row already claimed or sent and does nothing.
+    """
+    sms = SmsMessage.objects.select_related("escalation").filter(pk=sms_id).first()
+    if sms is None or sms.status not in CLAIMABLE:
+        return SendOutcome("skipped")
+    if sms.escalation.state != Escalation.State.OPEN:
+        _cancel_unsent([sms.escalation_id], now=now)
+        return SendOutcome("cancelled")
+    transport = transport or get_transport()
+    attempt = sms.attempts + 1
+    claimed = SmsMessage.objects.filter(pk=sms.pk, status=sms.status, attempts=sms.attempts).update(
+        status=Status.SUBMITTING,
+        attempts=attempt,
+        claimed_at=now,
+        first_attempt_at=Coalesce(F("first_attempt_at"), Value(now)),
+        redispatch_at=now + _seconds("SMS_RECLAIM_AFTER_SECONDS"),
+        backend=transport.name,
+        status_updated_at=now,
+    )
+    if not claimed:
+        return SendOutcome("skipped")
+    # Only this attempt's claim may record its outcome: if the sweep reclaimed the row
+    # meanwhile, the next attempt's check finds what this one did.
+    mine = SmsMessage.objects.filter(pk=sms.pk, status=Status.SUBMITTING, attempts=attempt)
+    try:
+        result = _attempt(sms, transport, now=now)
+    except PermanentSmsError as exc:
+        _record_failure(sms, mine, kind=AdminAlert.Kind.SMS_FAILED, exc=exc, now=now)
+        return SendOutcome("failed")
+    except TransientSmsError as exc:
+        if attempt >= settings.SMS_MAX_ATTEMPTS:
+            _record_failure(sms, mine, kind=AdminAlert.Kind.SMS_GAVE_UP, exc=exc, now=now)
+            return SendOutcome("failed")
+        delay = retry_delay(attempt)
+        mine.update(
+            status=Status.RETRY,
+            needs_check=sms.needs_check or exc.uncertain,
+            error_code=exc.code,
+            error_detail=exc.detail[:200],
+            status_updated_at=now,
+            redispatch_at=now + delay + _seconds("SMS_REDISPATCH_AFTER_SECONDS"),
+        )
+        logger.warning(
+            "SMS %s attempt %s: %s; retry in %ss", sms.pk, attempt, exc.detail, delay.seconds
+        )
+        return SendOutcome("retry", retry_in=delay)
+    mine.update(
+        status=result.status,
+        sid=result.sid,
+        sent_at=now,
+        status_updated_at=now,
+        redispatch_at=None,
+        error_code="",
+        error_detail="",
+    )
+    return SendOutcome("sent")
+
+
+def _attempt(sms: SmsMessage, transport: Transport, *, now: datetime) -> SendResult:
+    """Ask first when an earlier attempt may have gone through, then send. Raises only
+    PermanentSmsError or TransientSmsError."""
+    try:
+        if sms.needs_check:
+            found = transport.find_sent(to=sms.to, body=sms.body, since=sms.first_attempt_at or now)
+            if found is not None:
+                logger.info("SMS %s: an earlier attempt went through (%s)", sms.pk, found.sid)
+                return found
+        return transport.send(to=sms.to, body=sms.body, status_callback=status_callback_url(sms.pk))
+    except (PermanentSmsError, TransientSmsError):
+        raise
+    except Exception as exc:
+        # A bug or an answer nobody foresaw must not leave the text stuck or lost: retried as
+        # an uncertain failure (the next attempt checks before it sends) until SMS_MAX_ATTEMPTS.
+        logger.exception("SMS %s: unexpected error while sending", sms.pk)
+        raise TransientSmsError(f"unexpected {type(exc).__name__}", uncertain=True) from exc
+
+
+def _record_failure(
+    sms: SmsMessage,
+    mine: QuerySet[SmsMessage],
+    *,
+    kind: str,
+    exc: PermanentSmsError | TransientSmsError,
+    now: datetime,
+) -> None:
+    code, detail = exc.code, exc.detail
+    mine.update(
+        status=Status.FAILED,
+        error_code=code,
+        error_detail=detail[:200],
+        status_updated_at=now,
+        redispatch_at=None,
+    )
+    logger.warning("SMS %s failed for good: %s", sms.pk, detail)
+    _text_failed(sms, kind=kind, detail=detail, now=now)
+
+
+def _text_failed(sms: SmsMessage, *, kind: str, detail: str, now: datetime) -> None:
+    """Tell an administrator; and if nobody at this level can now be reached, do not wait for the
+    acknowledgement time: the next sweep tells the level above."""
+    recipient = User.objects.filter(pk=sms.recipient_id).first()
+    who = f"{recipient.username} ({recipient.role_label})" if recipient else "a staff member"
+    _alert(
+        key=f"sms:{sms.pk}",
+        kind=kind,
+        message=(
+            f"Text {sms.pk} to {who} about E-{sms.escalation.episode_id} was not delivered: "
+            f"{detail}. Check their phone number."
+        ),
+        now=now,
+        escalation=sms.escalation,
+        sms=sms,
+    )
+    alive = (
+        SmsMessage.objects.filter(escalation_id=sms.escalation_id, level=sms.level)
+        .exclude(status__in=DEAD)
+        .exists()
+    )
+    if not alive:
+        Escalation.objects.filter(
+            pk=sms.escalation_id,
+            state=Escalation.State.OPEN,
+            level=sms.level,
+            next_level_at__gt=now,
+        ).update(next_level_at=now)
+
+
+# --------------------------------------------------------------------------------------------
+# Twilio webhooks (the views verify the signature first)
+# --------------------------------------------------------------------------------------------
+
+
+def sms_record_status(
+    *, sms_id: int, message_sid: str, twilio_status: str, error_code: str, now: datetime
+) -> bool:
+    """A status callback from Twilio: move the text's status forward, never back. A replayed,
+    duplicated or out-of-order callback changes nothing. True when the status changed."""
+    new = TWILIO_STATUS.get(twilio_status)
+    if new is None or not message_sid:
+        return False
+    lower = [status for status, rank in RANK.items() if rank < RANK[new]]
+    changes: dict[str, object] = {
+        "status": new,
+        "sid": message_sid,
+        "status_updated_at": now,
+        "redispatch_at": None,
+    }
+    if error_code:
+        changes["error_code"] = error_code[:20]
+    updated = (
+        SmsMessage.objects.filter(pk=sms_id, status__in=lower)
+        .filter(Q(sid=message_sid) | Q(sid__isnull=True))
+        .update(**changes)
+    )
+    if updated and new in (Status.FAILED, Status.UNDELIVERED):
+        sms = SmsMessage.objects.select_related("escalation").get(pk=sms_id)
+        _text_failed(
+            sms,
+            kind=AdminAlert.Kind.SMS_FAILED,
+            detail=f"Twilio status {twilio_status}, error {error_code or '-'}",
+            now=now,
+        )
+    return bool(updated)
+
+
+ACK_PATTERN = re.compile(r"^\s*ACK\s*(?:E\s*-?\s*)?(\d{1,12})\s*[.!]?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    outcome: str
+    # The confirmation to answer with (TwiML <Message>), or None for an empty answer.
+    reply: str | None
+    replay: bool = False
+
+
+def _inbound_result(record: InboundSms, *, replay: bool) -> InboundResult:
+    reply = None
+    if record.outcome == InboundSms.Outcome.ACKNOWLEDGED and record.episode_id is not None:
+        reply = messages.ack_reply(record.episode_id, record.acknowledged)
+    return InboundResult(outcome=record.outcome, reply=reply, replay=replay)
+
+
+def inbound_sms_receive(
+    *, message_sid: str, from_number: str, body: str, now: datetime
+) -> InboundResult:
+    """An inbound text. `ACK <n>` from a registered phone acknowledges the open escalations of
+    episode E-<n> that its owner may acknowledge (managers and heads of service: all; others:
+    those they were texted about), which stops their ladders. Anything else is ignored and
+    logged without the number or the text. Keyed on Twilio's MessageSid: a replay acts once."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = InboundSms.objects.create(
+                    message_sid=message_sid,
+                    received_at=now,
+                    outcome=InboundSms.Outcome.NOT_UNDERSTOOD,
+                )
+        except IntegrityError:
+            existing = InboundSms.objects.get(message_sid=message_sid)
+            logger.info("Inbound SMS %s replayed: no action", message_sid)
+            return _inbound_result(existing, replay=True)
+
+        senders = list(
+            User.objects.filter(phone=from_number, is_active=True).exclude(phone="").order_by("pk")
+        )
+        match = ACK_PATTERN.match(body)
+        if not senders:
+            record.outcome = InboundSms.Outcome.UNKNOWN_NUMBER
+        elif match is None:
+            record.outcome = InboundSms.Outcome.NOT_UNDERSTOOD
+            record.sender = senders[0]
+        else:
+            episode_id = int(match.group(1))
+            record.sender = senders[0]
+            record.outcome = InboundSms.Outcome.UNKNOWN_REFERENCE
+            for user in senders:
+                ids = list(
+                    selectors.acknowledgeable(user, episode_id=episode_id).values_list(
+                        "pk", flat=True
+                    )
+                )
+                count = _acknowledge(ids, actor=user, via=Escalation.Via.SMS, now=now)
+                if count:
+                    record.sender = user
+                    record.outcome = InboundSms.Outcome.ACKNOWLEDGED
+                    record.episode_id = episode_id
+                    record.acknowledged = count
+                    break
+        record.save(update_fields=["outcome", "sender", "episode", "acknowledged"])
+    if record.outcome == InboundSms.Outcome.ACKNOWLEDGED:
+        logger.info(
+            "Inbound SMS %s: %s escalation(s) of E-%s acknowledged by user %s",
+            message_sid,
+            record.acknowledged,
+            record.episode_id,
+            record.sender_id,
+        )
+    else:
+        logger.info("Inbound SMS %s ignored: %s", message_sid, record.get_outcome_display())
+    return _inbound_result(record, replay=False)
+
+
+def _acknowledge(ids: list[int], *, actor: User, via: str, now: datetime) -> int:
+    if not ids:
+        return 0
+    count = Escalation.objects.filter(pk__in=ids, state=Escalation.State.OPEN).update(
+        state=Escalation.State.ACKNOWLEDGED,
+        acknowledged_at=now,
+        acknowledged_by=actor,
+        acknowledged_via=via,
+        next_level_at=None,
+    )
+    _cancel_unsent(ids, now=now)
+    return count
+
+
+# --------------------------------------------------------------------------------------------
+# The web pages
+# --------------------------------------------------------------------------------------------
+
+
+def escalation_acknowledge(*, actor: User, escalation_id: int, now: datetime) -> Escalation:
+    """Acknowledge one escalation on the web page, which stops its ladder. Managers and heads of
+    service any; anyone else only one they were texted about."""
+    escalation = Escalation.objects.get(pk=escalation_id)
+    texted = SmsMessage.objects.filter(escalation=escalation, recipient=actor).exists()
+    if not (selectors.may_acknowledge_any(actor) or (actor.is_active and texted)):
+        raise NotAllowed("You cannot acknowledge this escalation.")
+    with transaction.atomic():
+        if not _acknowledge([escalation_id], actor=actor, via=Escalation.Via.WEB, now=now):
+            escalation.refresh_from_db()
+            raise Conflict(f"This escalation is already {escalation.get_state_display().lower()}.")
+    escalation.refresh_from_db()
+    return escalation
+
+
+def alert_resolve(*, actor: User, alert_id: int, now: datetime) -> AdminAlert:
+    """An administrator marks an alert dealt with (a phone number fixed, a rota gap filled)."""
+    if not actor.has_role(frozenset({Role.ADMIN})):
+        raise NotAllowed("Only administrators resolve SMS alerts.")
+    updated = AdminAlert.objects.filter(pk=alert_id, resolved_at__isnull=True).update(
+        resolved_at=now, resolved_by=actor
+    )
+    if not updated:
+        raise Conflict("This alert is already resolved.")
+    return AdminAlert.objects.get(pk=alert_id)

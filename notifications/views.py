@@ -1,0 +1,213 @@
+"""Pages (escalations, outbox, administrator alerts) and Twilio's webhooks. Thin: check the role
+or the Twilio signature, read through selectors, write through one service with `now` read once.
+
+Nothing here logs a request, a phone number or a text body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from missing.errors import Conflict, NotAllowed
+from missing.models import OVERSIGHT_ROLES, Role
+from notifications import selectors, services
+from notifications.models import AdminAlert, Escalation
+
+View = Callable[..., HttpResponse]
+PAGE_SIZE = 50
+
+ADMIN_ROLES = frozenset({Role.ADMIN})
+OUTBOX_ROLES = OVERSIGHT_ROLES | ADMIN_ROLES
+
+
+def role_required(roles: frozenset[str]) -> Callable[[View], View]:
+    """Anonymous → the login page; signed in with another role → 403."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_role(roles):
+                raise PermissionDenied("Your role cannot use this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
+
+
+@require_safe
+@role_required(OVERSIGHT_ROLES)
+def escalation_list(request: HttpRequest) -> HttpResponse:
+    """Every escalation, every text, its status and who acknowledged (managers, heads of service).
+    Five queries whatever the page holds: session, user, count, escalations, texts."""
+    show = request.GET.get("show", "all")
+    episode_id = request.GET.get("episode")
+    try:
+        episode_filter = int(episode_id) if episode_id else None
+    except ValueError as exc:
+        raise Http404 from exc
+    escalations = selectors.escalation_list(open_only=show == "open", episode_id=episode_filter)
+    page = Paginator(escalations, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = f"show={show}" + (f"&episode={episode_filter}" if episode_filter else "")
+    return render(
+        request,
+        "notifications/escalation_list.html",
+        {"page": page, "show": show, "episode_id": episode_filter, "query": query},
+    )
+
+
+@require_POST
+@role_required(OVERSIGHT_ROLES)
+def escalation_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    now = timezone.now()
+    try:
+        escalation = services.escalation_acknowledge(actor=request.user, escalation_id=pk, now=now)
+    except Escalation.DoesNotExist as exc:
+        raise Http404 from exc
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except Conflict as exc:
+        flash.warning(request, exc.message)
+    else:
+        flash.success(
+            request,
+            f"Escalation for {escalation.episode_reference} acknowledged: no further texts.",
+        )
+    return redirect(_safe_next(request, reverse("notifications:escalation_list")))
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    # Only our own paths: never an absolute URL an attacker could slip into the form.
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return default
+
+
+@require_safe
+@role_required(OUTBOX_ROLES)
+def outbox(request: HttpRequest) -> HttpResponse:
+    """Texts the outbox backend 'sent' (the embedded default, SMS_BACKEND=outbox)."""
+    page = Paginator(selectors.outbox_messages(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "notifications/outbox.html",
+        {"page": page, "query": "", "backend": settings.SMS_BACKEND},
+    )
+
+
+@require_safe
+@role_required(ADMIN_ROLES)
+def alert_list(request: HttpRequest) -> HttpResponse:
+    """Texts that failed for good, and levels with nobody to tell (administrators)."""
+    return render(
+        request,
+        "notifications/alert_list.html",
+        {
+            "alerts": list(selectors.open_alerts()),
+            "resolved": list(selectors.resolved_alerts()),
+        },
+    )
+
+
+@require_POST
+@role_required(ADMIN_ROLES)
+def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.alert_resolve(actor=request.user, alert_id=pk, now=timezone.now())
+    except AdminAlert.DoesNotExist as exc:
+        raise Http404 from exc
+    except Conflict as exc:
+        flash.warning(request, exc.message)
+    else:
+        flash.success(request, "Alert marked as resolved.")
+    return redirect("notifications:alert_list")
+
+
+@require_safe
+def episode_short_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/e/<n>`, the link in a text: on to the episode page, which checks who may see it."""
+    return HttpResponseRedirect(reverse("episode_detail", args=[pk]))
+
+
+# --------------------------------------------------------------------------------------------
+# Twilio webhooks
+# --------------------------------------------------------------------------------------------
+
+
+def _signed_by_twilio(request: HttpRequest) -> bool:
+    """X-Twilio-Signature over the URL Twilio called (PUBLIC_BASE_URL + path, not the Host header
+    a proxy may rewrite) and the POST parameters, with the auth token."""
+    token = settings.TWILIO_AUTH_TOKEN
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    return RequestValidator(token).validate(url, request.POST, signature)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Twilio's delivery status callback for one text. Forged: 403. Replayed: no change."""
+    if not _signed_by_twilio(request):
+        return HttpResponseForbidden("Invalid signature.")
+    services.sms_record_status(
+        sms_id=pk,
+        message_sid=request.POST.get("MessageSid", ""),
+        twilio_status=request.POST.get("MessageStatus", ""),
+        error_code=request.POST.get("ErrorCode", ""),
+        now=timezone.now(),
+    )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    """An inbound text (the number's "A message comes in" webhook). Answers TwiML: a short
+    confirmation for an accepted ACK, an empty answer otherwise."""
+    if not _signed_by_twilio(request):
+        return HttpResponseForbidden("Invalid signature.")
+    message_sid = request.POST.get("MessageSid", "")
+    if not message_sid:
+        return HttpResponse(status=400)
+    result = services.inbound_sms_receive(
+        message_sid=message_sid,
+        from_number=request.POST.get("From", ""),
+        body=request.POST.get("Body", ""),
+        now=timezone.now(),
+    )
+    twiml = MessagingResponse()
+    if result.reply:
+        twiml.message(result.reply)
+    return HttpResponse(str(twiml), content_type="text/xml")

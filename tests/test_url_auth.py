@@ -1,0 +1,228 @@
+"""Walk every route as anonymous, as each role, and as an interviewer of another organisation.
+
+Two things are proved for every (route, who) pair:
+- the route answers as the table below says: allowed, or refused (login redirect, 401, 403, 404
+  or 405) — a new route that is not in the table fails the test until someone classifies it;
+- whatever the answer, no page or API body carries the name of a child that user may not see.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from missing import services
+from missing.models import Role
+from notifications.models import AdminAlert, Escalation, SmsMessage
+from notifications.services import escalation_sweep
+from tests.factories import FIXED_NOW, ChildFactory
+from tests.helpers import report_missing
+
+CASE = {"ffd", "manager", "head_of_service"}
+OVERSIGHT = {"manager", "head_of_service"}
+RETURNERS = {"ffd", "manager", "head_of_service"}
+GRANTED = {"interviewer"}  # our interviewer is assigned episode A only
+ALL_SIGNED_IN = {
+    "ffd",
+    "manager",
+    "head_of_service",
+    "interviewer",
+    "other_interviewer",
+    "admin",
+    "police_system",
+}
+PUBLIC = {"anonymous", *ALL_SIGNED_IN}
+WHO = ["anonymous", *sorted(ALL_SIGNED_IN)]
+
+# url name -> (method, who may use it, kwargs object key). Objects: "episode" is episode A,
+# granted to our interviewer; "notification" is held awaiting a match; "child" is child A.
+ROUTES: dict[str, tuple[str, set[str], str | None]] = {
+    # web
+    "home": ("GET", ALL_SIGNED_IN - {"police_system"}, None),  # police systems: API only
+    "login": ("GET", PUBLIC, None),
+    "logout": ("POST", PUBLIC, None),
+    "healthz": ("GET", PUBLIC, None),
+    "board": ("GET", CASE, None),
+    "your_interviews": ("GET", {"interviewer", "other_interviewer"}, None),
+    "notification_list": ("GET", CASE, None),
+    "notification_new": ("GET", CASE, None),
+    "notification_match": ("GET", CASE, "notification"),
+    "episode_list": ("GET", CASE, None),
+    "episode_detail": ("GET", CASE, "episode"),
+    "episode_decision": ("POST", OVERSIGHT, "episode"),
+    "episode_return": ("POST", RETURNERS, "episode"),
+    "episode_cancel": ("POST", OVERSIGHT, "episode"),
+    "episode_sign_off": ("POST", OVERSIGHT, "episode"),
+    "child_list": ("GET", CASE, None),
+    "child_detail": ("GET", CASE, "child"),
+    "admin:index": ("GET", {"admin"}, None),
+    # API
+    "schema": ("GET", PUBLIC, None),
+    "swagger-ui": ("GET", PUBLIC, None),
+    "api-notifications": ("GET", CASE, None),
+    "api-notification-detail": ("GET", CASE, "notification"),
+    "api-notification-candidates": ("GET", CASE, "notification"),
+    "api-notification-resolve-match": ("POST", CASE, "notification"),
+    "api-children": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
+    "api-child-detail": ("GET", CASE | GRANTED, "child"),
+    "api-episodes": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
+    "api-episode-detail": ("GET", CASE | GRANTED, "episode"),
+    "api-episode-decisions": ("POST", OVERSIGHT, "episode"),
+    "api-episode-events": ("GET", CASE | GRANTED, "episode"),
+    "api-episode-return": ("POST", RETURNERS, "episode"),
+    "api-episode-cancel": ("POST", OVERSIGHT, "episode"),
+    "api-episode-sign-off": ("POST", OVERSIGHT, "episode"),
+    "api-board": ("GET", CASE, None),
+    "api-risk-grades": ("GET", CASE, None),
+    "api-police-forces": ("GET", CASE, None),
+    # SMS escalations (notifications app)
+    "notifications:escalation_list": ("GET", OVERSIGHT, None),
+    "notifications:escalation_acknowledge": ("POST", OVERSIGHT, "escalation"),
+    "notifications:outbox": ("GET", OVERSIGHT | {"admin"}, None),
+    "notifications:alert_list": ("GET", {"admin"}, None),
+    "notifications:alert_resolve": ("POST", {"admin"}, "alert"),
+    # Twilio's webhooks: nobody gets in without Twilio's signature (403), whoever is signed in.
+    "notifications:twilio_inbound": ("POST", set(), None),
+    "notifications:twilio_status": ("POST", set(), "sms"),
+    # The link in a text redirects to the episode page, which does its own checks.
+    "notifications:episode_short_link": ("GET", PUBLIC, "episode"),
+}
+
+# Valid bodies, so that the role (not the input) decides the answer.
+BODIES: dict[str, dict[str, Any]] = {
+    "episode_decision": {"risk": "low", "rationale": "Walker"},
+    "episode_return": {"returned_at": "", "found_place": "Home"},
+    "episode_cancel": {"reason": "Walker"},
+    "episode_sign_off": {"note": ""},
+    "api-notification-resolve-match": {"child": None},
+    "api-episode-decisions": {"risk": "low", "rationale": "Walker"},
+    "api-episode-return": {"returned_at": (FIXED_NOW - timedelta(minutes=1)).isoformat()},
+    "api-episode-cancel": {"reason": "Walker"},
+    "api-episode-sign-off": {"note": ""},
+}
+
+REFUSED = {301, 302, 401, 403, 404, 405}
+
+
+def all_url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str | None) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                ns = p.namespace or namespace
+                if ns == "admin":
+                    names.add("admin:index")  # the admin site is one door; walk its front
+                    continue
+                walk(p.url_patterns, ns)
+            elif isinstance(p, URLPattern) and p.name:
+                names.add(f"{namespace}:{p.name}" if namespace else p.name)
+
+    walk(get_resolver().url_patterns, None)
+    return names
+
+
+def test_every_route_is_classified():
+    assert all_url_names() - set(ROUTES) == set(), "classify the new routes in ROUTES"
+    assert set(ROUTES) - all_url_names() == set(), "ROUTES names a route that no longer exists"
+
+
+@pytest.fixture
+def world(users_by_role, ffd):
+    with time_machine.travel(FIXED_NOW, tick=False):
+        child_a = ChildFactory(first_name="Zebedee", last_name="Quuxworth")
+        child_b = ChildFactory(first_name="Ysolde", last_name="Wibblesby")
+        episode_a = report_missing(actor=ffd, now=FIXED_NOW, child=child_a)
+        report_missing(actor=ffd, now=FIXED_NOW, child=child_b)
+        services.access_grant(episode=episode_a, user=users_by_role["interviewer"], now=FIXED_NOW)
+        ChildFactory(first_name="Xanthe", last_name="Held", date_of_birth=child_b.date_of_birth)
+        held = services.notification_receive(
+            actor=ffd,
+            now=FIXED_NOW,
+            payload={},
+            data=services.NotificationData(
+                police_force=episode_a.police_force,
+                police_reference="HELD-1",
+                kind="reported_missing",
+                child_first_name="Xanthe",
+                child_last_name="Held",
+                child_date_of_birth=child_b.date_of_birth,
+                last_seen_at=FIXED_NOW - timedelta(hours=1),
+                reported_at=FIXED_NOW - timedelta(minutes=30),
+                risk_grade=episode_a.police_grade,
+            ),
+        ).notification
+        # Six hours on, the review is overdue: the sweep raises escalations and writes texts.
+        escalation_sweep(now=FIXED_NOW + timedelta(hours=6))
+    return {
+        "episode": episode_a,
+        "child": child_a,
+        "notification": held,
+        "escalation": Escalation.objects.filter(episode=episode_a).first(),
+        "sms": SmsMessage.objects.first(),
+        "alert": AdminAlert.objects.first(),
+    }
+
+
+def names_visible_to(who: str) -> tuple[set[str], set[str]]:
+    everyone = {"Quuxworth", "Wibblesby", "Xanthe"}
+    if who in CASE:
+        return everyone, set()
+    if who == "interviewer":
+        return {"Quuxworth"}, everyone - {"Quuxworth"}
+    return set(), everyone
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_route_access(name, who, world, users_by_role):
+    method, allowed, obj = ROUTES[name]
+    kwargs = {"pk": world[obj].pk} if obj else {}
+    url = reverse(name, kwargs=kwargs)
+    client = APIClient()
+    if who != "anonymous":
+        client.force_login(users_by_role[who])
+    body = dict(BODIES.get(name, {}))
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=5), tick=False):
+        if method == "GET":
+            response = client.get(url)
+        elif name.startswith("api-"):
+            response = client.post(url, body, format="json")
+        else:
+            response = client.post(url, body)
+
+    assert response.status_code < 500, response.content[:500]
+    if who in allowed:
+        refused_login = response.status_code == 302 and "/login/" in response.get("Location", "")
+        assert response.status_code not in {401, 403, 404, 405}, (name, who, response.status_code)
+        assert not refused_login or name in {"logout"}, (name, who)
+    else:
+        assert response.status_code in REFUSED, (name, who, response.status_code)
+        if who == "anonymous" and response.status_code == 302:
+            assert "/login/" in response["Location"]
+
+    _, hidden = names_visible_to(who)
+    content = response.content.decode(errors="replace")
+    for hidden_name in hidden:
+        assert hidden_name not in content, (name, who, hidden_name)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ROUTES if n.startswith("api-")))
+def test_intake_token_reaches_only_intake(name, world, police_system, now):
+    """A police system's intake-scoped token is refused everywhere but POST /api/notifications/."""
+    method, _, obj = ROUTES[name]
+    token = services.api_token_create(user=police_system, scope="intake", now=now)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    url = reverse(name, kwargs={"pk": world[obj].pk} if obj else {})
+    response = client.generic(method, url, "{}", content_type="application/json")
+    assert response.status_code == 403, (name, response.status_code)
+
+
+def test_role_list_is_complete():
+    assert {r.value for r in Role} == ALL_SIGNED_IN - {"other_interviewer"}
