@@ -71,3 +71,18 @@ def users_by_role(
         "admin": admin_user,
         "police_system": police_system,
     }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every transactional test restores the database it found (serialized rollback).
+
+    A transactional test ends by flushing every table, and the reference data seeded by
+    migrations (risk grades, forces, the escalation ladder) would go with it. Worse, a flush
+    without serialized rollback re-creates content types, which the next serialized test then
+    inserts again (duplicate key). Making it the rule for all of them avoids both.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
