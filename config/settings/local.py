@@ -17,7 +17,9 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker / "out"),
         "data_folder_out": str(_broker / "out"),
         "processed_folder": str(_broker / "processed"),
+        # Without it kombu writes broadcast state into the working directory.
+        "control_folder": str(_broker / "control"),
         "store_processed": False,
     }
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (_broker / sub).mkdir(parents=True, exist_ok=True)

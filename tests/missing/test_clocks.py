@@ -33,7 +33,10 @@ def test_naive_datetimes_are_refused():
         (datetime(2026, 3, 28, 12, 0, tzinfo=LONDON), datetime(2026, 3, 31, 13, 0, tzinfo=LONDON)),
         # Clocks go back at 02:00 BST on Sunday 25 October 2026: 72 hours from Saturday noon BST
         # end at 11:00 GMT on Tuesday, not 12:00 (which would be 73 hours).
-        (datetime(2026, 10, 24, 12, 0, tzinfo=LONDON), datetime(2026, 10, 27, 11, 0, tzinfo=LONDON)),
+        (
+            datetime(2026, 10, 24, 12, 0, tzinfo=LONDON),
+            datetime(2026, 10, 27, 11, 0, tzinfo=LONDON),
+        ),
     ],
     ids=["march-spring-forward", "october-fall-back"],
 )

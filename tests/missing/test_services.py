@@ -181,7 +181,9 @@ class TestFoundAndRegrade:
     def test_found_before_last_seen_is_refused(self, police_system, now):
         episode = notify(police_system, now).notification.episode
         with pytest.raises(InvalidInput) as err:
-            notify(police_system, now, kind=NotificationKind.FOUND, found_at=now - timedelta(days=2))
+            notify(
+                police_system, now, kind=NotificationKind.FOUND, found_at=now - timedelta(days=2)
+            )
         assert "found_at" in err.value.field_errors
         episode.refresh_from_db()
         assert episode.state == EpisodeState.MISSING
@@ -262,7 +264,9 @@ class TestOverlap:
 
     def test_episode_overlapping_an_earlier_one_is_refused(self, ffd, now):
         child = ChildFactory()
-        first = report_missing(actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=10))
+        first = report_missing(
+            actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=10)
+        )
         services.episode_record_return(
             actor=ffd,
             episode_id=first.pk,
@@ -274,7 +278,11 @@ class TestOverlap:
         )
         with pytest.raises(Conflict, match="overlap"):
             report_missing(
-                actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=5), reference="B"
+                actor=ffd,
+                now=now,
+                child=child,
+                last_seen_at=now - timedelta(hours=5),
+                reference="B",
             )
         second = report_missing(
             actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=1), reference="C"

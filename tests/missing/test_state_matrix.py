@@ -79,7 +79,9 @@ def run(transition: str, *, actor, episode: MissingEpisode, now):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("label", "state", "reviewed"), STARTS, ids=[s[0] for s in STARTS])
 @pytest.mark.parametrize("transition", sorted(RULES))
-def test_transition_matrix(transition, label, state, reviewed, role, users_by_role, ffd, manager, now):
+def test_transition_matrix(
+    transition, label, state, reviewed, role, users_by_role, ffd, manager, now
+):
     episode = episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=reviewed)
     roles, sources, target = RULES[transition]
     before_events = EpisodeEvent.objects.filter(episode=episode).count()
