@@ -210,17 +210,6 @@ def test_load_demo_data_refuses_when_debug_is_off(settings):
     assert not MissingEpisode.objects.exists()
 
 
-# load_demo_data (owned elsewhere while this changed) signs episodes off straight from
-# "returned"; sign-off now needs the interview recorded first (held or not held: core service
-# episode_record_interview_outcome, or the interviews app), and the demo should show the new
-# states. Strict: these fail loudly (XPASS) once the command is updated, so the marks go then.
-DEMO_NEEDS_INTERVIEW_STEP = pytest.mark.xfail(
-    strict=True,
-    reason="load_demo_data signs off from 'returned'; it must record the interview outcome first",
-)
-
-
-@DEMO_NEEDS_INTERVIEW_STEP
 def test_load_demo_data_is_idempotent_and_prints_the_logins(settings):
     settings.DEBUG = True
 
@@ -248,7 +237,6 @@ def test_load_demo_data_is_idempotent_and_prints_the_logins(settings):
         assert user.check_password(DEMO_PASSWORD)
 
 
-@DEMO_NEEDS_INTERVIEW_STEP
 def test_load_demo_data_covers_every_state_through_the_services(settings):
     settings.DEBUG = True
     run("load_demo_data")
@@ -266,7 +254,6 @@ def test_load_demo_data_covers_every_state_through_the_services(settings):
     assert MissingEpisode.objects.visible_to(interviewer).count() == 1
 
 
-@DEMO_NEEDS_INTERVIEW_STEP
 def test_load_demo_data_runs_with_force_when_debug_is_off(settings):
     settings.DEBUG = False
 
