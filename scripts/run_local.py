@@ -81,6 +81,12 @@ def load_demo_data() -> list[str]:
     if result.returncode != 0:
         say("load_demo_data failed; not starting.")
         sys.exit(result.returncode)
+    rota = subprocess.run(  # noqa: S603 (fixed argv)
+        [PY, "manage.py", "load_demo_rota"], cwd=ROOT, env=child_env(), check=False
+    )
+    if rota.returncode != 0:
+        say("load_demo_rota failed; not starting.")
+        sys.exit(rota.returncode)
     lines = result.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("Demo logins")), len(lines))
     return lines[start:]
