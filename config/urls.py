@@ -7,6 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", include("missing.api_urls")),
+    path("api/", include("interviews.api_urls")),
+    path("", include("interviews.urls")),
     path("", include("notifications.urls")),
     path("", include("missing.urls")),
 ]

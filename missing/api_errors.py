@@ -19,6 +19,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field_errors:
             body.update(exc.field_errors)
+        body.update(exc.extra)
         return Response(body, status=exc.status)
     if isinstance(exc, ConcurrentTransition):
         return Response(

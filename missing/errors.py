@@ -1,15 +1,25 @@
 """Domain errors. One exception handler (api_errors) and one view mixin map them to HTTP."""
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base class: a rule of the domain refused the operation."""
 
     status = 400
 
-    def __init__(self, message: str, *, field_errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field_errors = field_errors or {}
+        # Structured detail a client can act on (a stale edit's differences), sent as is.
+        self.extra = extra or {}
 
 
 class InvalidInput(DomainError):

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from missing.models import (
+    INTERVIEW_PENDING_STATES,
     OPEN_STATES,
     EpisodeState,
     MissingEpisode,
@@ -60,6 +61,8 @@ class EpisodeFilter(filters.FilterSet):
             return queryset
         # The clock is read here, once, for this one filter: "overdue" means overdue now.
         now = timezone.now()
-        late = Q(review_due_at__lt=now) | Q(state=EpisodeState.RETURNED, interview_due_at__lt=now)
+        late = Q(review_due_at__lt=now) | Q(
+            state__in=INTERVIEW_PENDING_STATES, interview_due_at__lt=now
+        )
         open_ = queryset.filter(state__in=OPEN_STATES)
         return open_.filter(late) if value else open_.exclude(late)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
@@ -33,6 +34,15 @@ CASE_READERS = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE})
 INTAKE_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POLICE_SYSTEM})
 OVERSIGHT_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE})
 RETURN_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POLICE_SYSTEM})
+# Recording an interview's outcome: the assigned interviewer, or a manager (who alone may decide
+# not to hold one). An interviewer acts only on episodes granted to them (services check).
+INTERVIEW_OUTCOME_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE, Role.INTERVIEWER})
+
+
+def interview_arranger_roles() -> frozenset[str]:
+    """Who offers the interview and assigns the interviewer: managers, and the Family Front Door
+    where local protocol says so (settings.INTERVIEW_ARRANGER_ROLES)."""
+    return frozenset(getattr(settings, "INTERVIEW_ARRANGER_ROLES", OVERSIGHT_ROLES))
 
 
 class Organisation(models.Model):
@@ -195,13 +205,34 @@ class Child(models.Model):
 
 class EpisodeState(models.TextChoices):
     MISSING = "missing", "Missing"
-    RETURNED = "returned", "Returned – interview due"
+    RETURNED = "returned", "Returned – interview to arrange"
+    INTERVIEW_ARRANGED = "interview_arranged", "Interview arranged"
+    AWAITING_SIGN_OFF = "awaiting_sign_off", "Interview done – awaiting sign-off"
     CLOSED = "closed", "Closed"
     CANCELLED = "cancelled", "Cancelled (logged in error)"
 
 
-OPEN_STATES = (EpisodeState.MISSING, EpisodeState.RETURNED)
+OPEN_STATES = (
+    EpisodeState.MISSING,
+    EpisodeState.RETURNED,
+    EpisodeState.INTERVIEW_ARRANGED,
+    EpisodeState.AWAITING_SIGN_OFF,
+)
+# The child is back and the interview is neither held nor recorded as not held: the 72-hour clock
+# runs in these states only.
+INTERVIEW_PENDING_STATES = (EpisodeState.RETURNED, EpisodeState.INTERVIEW_ARRANGED)
 ENDED_STATES = (EpisodeState.CLOSED, EpisodeState.CANCELLED)
+
+
+class InterviewOutcome(models.TextChoices):
+    """How the return interview ended, for each episode it covers (DfE 2014: a refusal, a
+    decision not to hold one and every attempt must be recorded, as well as an interview)."""
+
+    HELD = "held", "Held"
+    CHILD_REFUSED = "child_refused", "Not held: the child refused"
+    CARER_REFUSED = "carer_refused", "Not held: the parent or carer refused"
+    NO_CONTACT = "no_contact", "Not held: no contact could be made"
+    NOT_HELD_DECISION = "not_held_decision", "Not held: a manager decided not to hold one"
 
 
 class ManagerRisk(models.TextChoices):
@@ -220,6 +251,19 @@ def _may_record_return(instance: MissingEpisode, user: Any) -> bool:
 
 def _may_regrade(instance: MissingEpisode, user: Any) -> bool:
     return user.has_role(INTAKE_ROLES)
+
+
+def _may_arrange(instance: MissingEpisode, user: Any) -> bool:
+    return user.has_role(interview_arranger_roles())
+
+
+def _may_agree_a_time(instance: MissingEpisode, user: Any) -> bool:
+    # The interviewer usually agrees the time with the child; the arrangers may record it too.
+    return user.has_role(interview_arranger_roles() | {Role.INTERVIEWER})
+
+
+def _may_record_outcome(instance: MissingEpisode, user: Any) -> bool:
+    return user.has_role(INTERVIEW_OUTCOME_ROLES)
 
 
 class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
@@ -249,10 +293,16 @@ class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
 class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     """One period a child was missing or away, from last seen to return, and its casework.
 
-    State (django-fsm-2, protected): missing → returned → closed, or cancelled if logged in
-    error. Manager oversight runs alongside the state rather than inside it, because the guidance
-    lets the return be recorded before or after the first review and the clock waits for neither:
-    `first_reviewed_at` and `review_due_at` carry it, and sign-off requires it.
+    State (django-fsm-2, protected): missing → returned (interview to arrange) → interview
+    arranged → awaiting sign-off (interview held, or recorded as not held) → closed by a manager's
+    sign-off; cancelled from any open state if logged in error. Manager oversight runs alongside
+    the state rather than inside it, because the guidance lets the return be recorded before or
+    after the first review and the clock waits for neither: `first_reviewed_at` and
+    `review_due_at` carry it, and sign-off requires it.
+
+    The interview facts the escalations and figures need (arranged, held, outcome) are the
+    episode's own columns, written through the core's services by the interviews app: the
+    interview record itself lives there, and nothing here imports it.
     """
 
     class Kind(models.TextChoices):
@@ -303,6 +353,13 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     # returned_at + 72 h, fixed when the return is recorded (clocks.interview_due_at).
     interview_due_at = models.DateTimeField(null=True, blank=True)
 
+    # Set by the interview transitions (the interviews app calls the services that run them).
+    interview_arranged_at = models.DateTimeField(null=True, blank=True)
+    interview_held_at = models.DateTimeField(null=True, blank=True)
+    interview_outcome = models.CharField(
+        max_length=20, choices=InterviewOutcome.choices, blank=True
+    )
+
     signed_off_at = models.DateTimeField(null=True, blank=True)
     signed_off_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -344,7 +401,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(
                 fields=["interview_due_at"],
-                condition=Q(state__in=OPEN_STATES) & Q(interview_due_at__isnull=False),
+                condition=Q(state__in=INTERVIEW_PENDING_STATES) & Q(interview_due_at__isnull=False),
                 name="episode_interview_due_idx",
             ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
@@ -375,9 +432,15 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             return ("none", None, timedelta(0))
         if self.first_reviewed_at is None:
             return ("review", self.review_due_at, review_window)
-        if self.state == EpisodeState.RETURNED:
+        if self.state in INTERVIEW_PENDING_STATES:
             return ("interview", self.interview_due_at, clocks.INTERVIEW_WINDOW)
+        if self.state == EpisodeState.AWAITING_SIGN_OFF:
+            # The interview is done (or recorded as not held): no clock, a manager's sign-off.
+            return ("sign_off", None, timedelta(0))
         return ("review", self.review_due_at, review_window)
+
+    def has_interview_outcome(self) -> bool:
+        return bool(self.interview_outcome)
 
     # --- transitions: each only sets fields on self; services save, audit and enqueue. ---
 
@@ -405,12 +468,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             # Reviews at intervals are for a child still missing; the first review stays due.
             self.review_due_at = None
 
-    @transition(
-        field=state,
-        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
-        target=None,
-        permission=_may_review,
-    )
+    @transition(field=state, source=list(OPEN_STATES), target=None, permission=_may_review)
     def review(self, *, decided_at: datetime, risk: str, next_review_at: datetime | None) -> None:
         """A manager's oversight decision. Managers and heads of service only."""
         if self.first_reviewed_at is None:
@@ -418,12 +476,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         self.manager_risk = risk
         self.review_due_at = next_review_at if self.state == EpisodeState.MISSING else None
 
-    @transition(
-        field=state,
-        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
-        target=None,
-        permission=_may_regrade,
-    )
+    @transition(field=state, source=list(OPEN_STATES), target=None, permission=_may_regrade)
     def regrade(self, *, grade: RiskGrade, received_at: datetime) -> None:
         """Police changed the risk grade: a review is due within the new grade's time, if sooner."""
         self.police_grade = grade
@@ -434,20 +487,56 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=EpisodeState.RETURNED,
+        source=list(INTERVIEW_PENDING_STATES),
+        target=EpisodeState.INTERVIEW_ARRANGED,
+        permission=_may_agree_a_time,
+    )
+    def arrange_interview(self, *, arranged_at: datetime) -> None:
+        """A time and place are agreed with the child (again, if re-arranged). Arrangers, or the
+        interviewer granted the episode. The 72-hour clock keeps running until it is held."""
+        if self.interview_arranged_at is None:
+            self.interview_arranged_at = arranged_at
+
+    @transition(
+        field=state,
+        source=EpisodeState.INTERVIEW_ARRANGED,
+        target=EpisodeState.RETURNED,
+        permission=_may_arrange,
+    )
+    def withdraw_arrangement(self) -> None:
+        """The arrangement fell through (interviewer unassigned, child missing again before the
+        planned time): the interview is to arrange again. Arrangers only."""
+        self.interview_arranged_at = None
+
+    @transition(
+        field=state,
+        source=list(INTERVIEW_PENDING_STATES),
+        target=EpisodeState.AWAITING_SIGN_OFF,
+        permission=_may_record_outcome,
+    )
+    def record_interview_outcome(self, *, outcome: str, held_at: datetime | None) -> None:
+        """The interview was held, or is recorded as not held (refused, no contact, a manager's
+        decision). The interviewer granted the episode, or a manager. Sign-off comes next."""
+        self.interview_outcome = outcome
+        self.interview_held_at = held_at
+
+    @transition(
+        field=state,
+        source=EpisodeState.AWAITING_SIGN_OFF,
         target=EpisodeState.CLOSED,
-        conditions=[has_oversight, is_returned],
+        conditions=[has_oversight, is_returned, has_interview_outcome],
         permission=_may_review,
     )
     def sign_off(self, *, signed_off_at: datetime, by: User) -> None:
-        """A manager signs the case off. Needs a return and at least one oversight decision."""
+        """A manager signs the case off after the interview (held or not). Needs a return and at
+        least one oversight decision."""
         self.signed_off_at = signed_off_at
         self.signed_off_by = by
         self.review_due_at = None
 
     @transition(
         field=state,
-        source=[EpisodeState.MISSING, EpisodeState.RETURNED],
+        source=list(OPEN_STATES),
         target=EpisodeState.CANCELLED,
         permission=_may_review,
     )

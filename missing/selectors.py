@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, F, Prefetch, QuerySet, When
+from django.db.models import Case, DateTimeField, F, Prefetch, QuerySet, Value, When
 
 from missing import clocks
 from missing.models import (
+    INTERVIEW_PENDING_STATES,
     Child,
     EpisodeEvent,
     EpisodeState,
@@ -22,16 +23,29 @@ STAGES = (
     ("missing_unreviewed", "Missing – awaiting manager review"),
     ("missing_reviewed", "Missing – reviewed, next review due"),
     ("returned_unreviewed", "Returned – awaiting manager review"),
-    ("returned_interview_due", "Returned – return interview due"),
+    # Key kept from before interviews were arranged in the system (API clients read it).
+    ("returned_interview_due", "Returned – interview to arrange"),
+    ("interview_arranged", "Interview arranged – not yet held"),
+    ("awaiting_sign_off", "Interview done – awaiting sign-off"),
 )
 STAGE_LABELS = dict(STAGES)
 
+_STAGE_AFTER_REVIEW = {
+    EpisodeState.RETURNED: "returned_interview_due",
+    EpisodeState.INTERVIEW_ARRANGED: "interview_arranged",
+    EpisodeState.AWAITING_SIGN_OFF: "awaiting_sign_off",
+}
+
 
 def episode_stage(episode: MissingEpisode) -> str:
+    """The board stage of an open episode. Until a manager has reviewed it, a returned
+    episode's stage is that review, whatever the interview's progress: sign-off needs it."""
     reviewed = episode.first_reviewed_at is not None
     if episode.state == EpisodeState.MISSING:
         return "missing_reviewed" if reviewed else "missing_unreviewed"
-    return "returned_interview_due" if reviewed else "returned_unreviewed"
+    if not reviewed:
+        return "returned_unreviewed"
+    return _STAGE_AFTER_REVIEW[EpisodeState(episode.state)]
 
 
 @dataclass(frozen=True)
@@ -80,8 +94,11 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
         .annotate(
             clock_due_at=Case(
                 When(first_reviewed_at__isnull=True, then=F("review_due_at")),
-                When(state=EpisodeState.RETURNED, then=F("interview_due_at")),
+                When(state__in=INTERVIEW_PENDING_STATES, then=F("interview_due_at")),
+                # Awaiting sign-off: no clock runs, so it sorts after every clock.
+                When(state=EpisodeState.AWAITING_SIGN_OFF, then=Value(None)),
                 default=F("review_due_at"),
+                output_field=DateTimeField(),
             )
         )
         .order_by(F("clock_due_at").asc(nulls_last=True), "pk")

@@ -490,6 +490,9 @@ class EpisodeDetailOut(EpisodeListOut):
             "flag_criminal_exploitation",
             "flag_mental_health",
             "flag_aged_13_or_under",
+            "interview_arranged_at",
+            "interview_held_at",
+            "interview_outcome",
             "signed_off_at",
             "signed_off_by",
             "cancelled_reason",
@@ -572,7 +575,9 @@ class BoardRowOut(serializers.Serializer):
     police_grade_label = serializers.CharField(source="episode.police_grade.label")
     stage = serializers.CharField()
     stage_label = serializers.CharField()
-    clock = serializers.CharField(help_text="review, interview or none.")
+    clock = serializers.CharField(
+        help_text="review, interview, sign_off (interview done: no clock, a sign-off) or none."
+    )
     due_at = serializers.DateTimeField(allow_null=True)
     rag = serializers.CharField(help_text="red (overdue), amber, green, or grey (no clock).")
     seconds_left = serializers.SerializerMethodField(

@@ -24,12 +24,14 @@ from missing import clocks
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     INTAKE_ROLES,
+    OVERSIGHT_ROLES,
     ApiToken,
     CaseAccessGrant,
     Child,
     EpisodeEvent,
     EpisodeState,
     Heartbeat,
+    InterviewOutcome,
     ManagerRisk,
     MissingEpisode,
     NotificationKind,
@@ -540,6 +542,9 @@ TRANSITION_LABELS = {
     "record_return": "record the return",
     "review": "record an oversight decision",
     "regrade": "change the police grade",
+    "arrange_interview": "arrange the return interview",
+    "withdraw_arrangement": "withdraw the interview arrangement",
+    "record_interview_outcome": "record the return interview's outcome",
     "sign_off": "sign the episode off",
     "cancel": "cancel the episode",
 }
@@ -593,6 +598,7 @@ def _transition(
     The row lock serialises racing requests on PostgreSQL; the version check refuses a stale
     form or API call (409) even when the state happens to be the same; and
     ConcurrentTransitionMixin's state-guarded UPDATE is the last line should both be bypassed.
+    An interviewer may act only on an episode granted to them (their assignment).
     """
     with transaction.atomic():
         episode = (
@@ -603,6 +609,8 @@ def _transition(
         method = getattr(episode, action)
         if not _role_may(method, actor):
             raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
+        if actor.role == Role.INTERVIEWER and not _has_live_grant(episode_id, actor):
+            raise NotAllowed(f"{episode.reference} is not assigned to you.")
         if expected_version is not None and episode.version != expected_version:
             raise Conflict(
                 f"{episode.reference} was changed by someone else since you opened it "
@@ -624,6 +632,12 @@ def _transition(
     return episode
 
 
+def _has_live_grant(episode_id: int, user: User) -> bool:
+    return CaseAccessGrant.objects.filter(
+        episode_id=episode_id, user=user, revoked_at__isnull=True
+    ).exists()
+
+
 def _unmet_conditions(episode: MissingEpisode, action: str) -> str:
     if action == "sign_off" and not episode.has_oversight():
         return (
@@ -631,6 +645,14 @@ def _unmet_conditions(episode: MissingEpisode, action: str) -> str:
             "before signing off."
         )
     return f"{episode.reference}: the conditions to {TRANSITION_LABELS[action]} are not met."
+
+
+def _revoke_all_access(episode_id: int, *, now: datetime) -> int:
+    """The episode is over: whoever was granted it for an interview loses it on their next
+    request (minimum necessary access)."""
+    return CaseAccessGrant.objects.filter(episode_id=episode_id, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
 
 
 def episode_record_return(
@@ -766,16 +788,20 @@ def episode_regrade(
 def episode_sign_off(
     *, actor: User, episode_id: int, note: str, now: datetime, expected_version: int | None = None
 ) -> MissingEpisode:
-    """A manager closes the episode. Needs the return and at least one oversight decision."""
-    return _transition(
-        episode_id=episode_id,
-        actor=actor,
-        action="sign_off",
-        now=now,
-        expected_version=expected_version,
-        reason=note,
-        kwargs={"signed_off_at": now, "by": actor},
-    )
+    """A manager closes the episode once the interview is held or recorded as not held. Needs
+    the return and at least one oversight decision. Interview access to it ends."""
+    with transaction.atomic():
+        episode = _transition(
+            episode_id=episode_id,
+            actor=actor,
+            action="sign_off",
+            now=now,
+            expected_version=expected_version,
+            reason=note,
+            kwargs={"signed_off_at": now, "by": actor},
+        )
+        _revoke_all_access(episode_id, now=now)
+    return episode
 
 
 def episode_cancel(
@@ -787,14 +813,108 @@ def episode_cancel(
         raise InvalidInput(
             "Give a reason.", field_errors={"reason": ["Enter why the episode is cancelled."]}
         )
+    with transaction.atomic():
+        episode = _transition(
+            episode_id=episode_id,
+            actor=actor,
+            action="cancel",
+            now=now,
+            expected_version=expected_version,
+            reason=reason,
+            kwargs={"reason": reason},
+        )
+        _revoke_all_access(episode_id, now=now)
+    return episode
+
+
+# --------------------------------------------------------------------------------------------
+# The return interview's milestones (called by the interviews app, which keeps the record)
+# --------------------------------------------------------------------------------------------
+
+
+def episode_arrange_interview(
+    *,
+    actor: User,
+    episode_id: int,
+    note: str,
+    now: datetime,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """A time and place for the return interview are agreed: arrangers, or the interviewer the
+    episode is granted to. Stops the "interview not arranged" escalation; the 72-hour clock
+    runs on until the interview is held."""
     return _transition(
         episode_id=episode_id,
         actor=actor,
-        action="cancel",
+        action="arrange_interview",
+        now=now,
+        expected_version=expected_version,
+        reason=note,
+        kwargs={"arranged_at": now},
+    )
+
+
+def episode_withdraw_arrangement(
+    *,
+    actor: User,
+    episode_id: int,
+    reason: str,
+    now: datetime,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """The arranged interview will not happen as planned: back to "interview to arrange"."""
+    return _transition(
+        episode_id=episode_id,
+        actor=actor,
+        action="withdraw_arrangement",
         now=now,
         expected_version=expected_version,
         reason=reason,
-        kwargs={"reason": reason},
+        kwargs={},
+    )
+
+
+def episode_record_interview_outcome(
+    *,
+    actor: User,
+    episode_id: int,
+    outcome: str,
+    held_at: datetime | None,
+    note: str,
+    now: datetime,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """The interview was held (when), or why it was not. The granted interviewer or a manager;
+    only a manager may decide not to hold one. The episode then awaits a manager's sign-off."""
+    require_transition_role(actor=actor, action="record_interview_outcome")
+    errors: dict[str, list[str]] = {}
+    if outcome not in InterviewOutcome.values:
+        errors["outcome"] = [f"Choose one of {', '.join(InterviewOutcome.values)}."]
+    elif outcome == InterviewOutcome.NOT_HELD_DECISION and not actor.has_role(OVERSIGHT_ROLES):
+        errors["outcome"] = ["Only a manager can decide not to hold the interview."]
+    if outcome == InterviewOutcome.HELD:
+        returned_at = MissingEpisode.objects.values_list("returned_at", flat=True).get(
+            pk=episode_id
+        )
+        if held_at is None:
+            errors["held_at"] = ["Enter when the interview was held."]
+        elif held_at > now:
+            errors["held_at"] = ["The interview time cannot be in the future."]
+        elif returned_at is not None and held_at < returned_at:
+            errors["held_at"] = ["The interview cannot be before the child's return."]
+    elif held_at is not None:
+        errors["held_at"] = ["An interview that was not held has no time held."]
+    if errors:
+        raise InvalidInput("The interview outcome has errors.", field_errors=errors)
+    label = InterviewOutcome(outcome).label
+    return _transition(
+        episode_id=episode_id,
+        actor=actor,
+        action="record_interview_outcome",
+        now=now,
+        expected_version=expected_version,
+        reason=f"{label}. {note}".strip() if note else label,
+        kwargs={"outcome": outcome, "held_at": held_at},
     )
 
 

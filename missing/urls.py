@@ -10,7 +10,6 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("board/", views.board, name="board"),
-    path("your-interviews/", views.your_interviews, name="your_interviews"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),
     path("notifications/<int:pk>/match/", views.notification_match, name="notification_match"),

@@ -48,6 +48,7 @@ from missing.forms import (
 )
 from missing.models import (
     CASE_READERS,
+    INTERVIEW_PENDING_STATES,
     Child,
     EpisodeState,
     MissingEpisode,
@@ -120,7 +121,6 @@ NAV_ITEMS = (
         ),
     ),
     NavItem("child_list", "Children", CASE_READERS, frozenset({"child_detail"})),
-    NavItem("your_interviews", "Your interviews", INTERVIEWER_ROLES),
 )
 
 
@@ -199,12 +199,20 @@ RAG = {
     "green": Rag("govuk-tag--green", "Green – on time"),
     "grey": Rag("govuk-tag--grey", "No clock"),
 }
-CLOCK_LABELS = {"review": "Manager review", "interview": "Return interview", "none": "None"}
+CLOCK_LABELS = {
+    "review": "Manager review",
+    "interview": "Return interview",
+    "sign_off": "Awaiting sign-off",
+    "none": "None",
+}
 EVENT_LABELS = {
     "opened": "Episode opened",
     "record_return": "Return recorded",
     "review": "Oversight decision",
     "regrade": "Police grade changed",
+    "arrange_interview": "Return interview arranged",
+    "withdraw_arrangement": "Interview arrangement withdrawn",
+    "record_interview_outcome": "Return interview outcome recorded",
     "sign_off": "Signed off",
     "cancel": "Cancelled",
     "police_update": "Police update",
@@ -265,7 +273,7 @@ def _clocks(episode: MissingEpisode, now: datetime) -> list[Clock]:
             )
         )
     if episode.interview_due_at is not None:
-        live = episode.state == EpisodeState.RETURNED
+        live = episode.state in INTERVIEW_PENDING_STATES
         rag = clocks.rag(due_at=episode.interview_due_at, window=clocks.INTERVIEW_WINDOW, now=now)
         shown.append(
             Clock(
@@ -320,7 +328,16 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """POST only (Django 5): a link or a prefetch cannot sign anyone out."""
+    """POST only (Django 5): a link or a prefetch cannot sign anyone out.
+
+    Signing out also empties the browser's storage for the site: interview drafts kept on a
+    tablet while offline (encrypted, and their key goes with the session) are removed, by the
+    page's own script before it posts and by the Clear-Site-Data header as a backstop."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"storage"'
+        return response
 
 
 @login_required
@@ -330,20 +347,11 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.has_role(CASE_READERS):
         return redirect("board")
     if user.has_role(INTERVIEWER_ROLES):
-        return redirect("your_interviews")
+        # The interviewer's queue belongs to the interviews app (settings.INTERVIEWER_HOME).
+        return redirect(settings.INTERVIEWER_HOME)
     if user.has_role({Role.ADMIN}):
         return redirect("admin:index")
     raise PermissionDenied("Your role has no pages in this service.")
-
-
-@role_required(INTERVIEWER_ROLES)
-def your_interviews(request: HttpRequest) -> HttpResponse:
-    """An interviewer's start page. Assignments arrive with the interviews work; until then it
-    lists only the episodes granted to this interviewer (visible_to), usually none."""
-    episodes = (
-        MissingEpisode.objects.visible_to(request.user).with_related().order_by("-last_seen_at")
-    )
-    return _render(request, "missing/your_interviews.html", {"episodes": episodes})
 
 
 # --------------------------------------------------------------------------------------------
@@ -791,5 +799,10 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(
         request,
         "missing/child_detail.html",
-        {"child": child, "age": child.age_on(timezone.localdate())},
+        {
+            "child": child,
+            "age": child.age_on(timezone.localdate()),
+            # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
+            "panels": settings.CHILD_DETAIL_PANELS,
+        },
     )

@@ -16,6 +16,8 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from missing import clocks
 from missing.models import (
+    INTERVIEW_PENDING_STATES,
+    OPEN_STATES,
     OVERSIGHT_ROLES,
     CaseAccessGrant,
     EpisodeState,
@@ -45,9 +47,7 @@ def episodes_review_outstanding(
     qs: QuerySet[MissingEpisode], now: datetime
 ) -> QuerySet[MissingEpisode]:
     """A manager review is due (first oversight, or the next review while still missing)."""
-    return qs.filter(state__in=(EpisodeState.MISSING, EpisodeState.RETURNED)).filter(
-        review_due_at__isnull=False
-    )
+    return qs.filter(state__in=OPEN_STATES).filter(review_due_at__isnull=False)
 
 
 def episodes_still_missing(qs: QuerySet[MissingEpisode], now: datetime) -> QuerySet[MissingEpisode]:
@@ -57,25 +57,19 @@ def episodes_still_missing(qs: QuerySet[MissingEpisode], now: datetime) -> Query
 def episodes_interview_not_arranged(
     qs: QuerySet[MissingEpisode], now: datetime
 ) -> QuerySet[MissingEpisode]:
-    """The child is back and no return interview is arranged.
-
-    Return interviews are built in a later issue. Until then an episode in state `returned`
-    counts as "interview not arranged and not held". The interviews issue refines this function
-    (and only this one) to exclude episodes with an arranged interview.
-    """
-    return qs.filter(state=EpisodeState.RETURNED)
+    """The child is back and no time and place for the return interview are agreed, nor is it
+    recorded as held or not held (the episode's own interview facts, kept by the core)."""
+    return qs.filter(state__in=INTERVIEW_PENDING_STATES, interview_arranged_at__isnull=True)
 
 
 def episodes_interview_not_held(
     qs: QuerySet[MissingEpisode], now: datetime
 ) -> QuerySet[MissingEpisode]:
-    """The child is back and the return interview has not been held.
-
-    Return interviews are built in a later issue. Until then an episode in state `returned`
-    counts as "interview not arranged and not held". The interviews issue refines this function
-    (and only this one) to exclude episodes whose interview is held.
-    """
-    return qs.filter(state=EpisodeState.RETURNED)
+    """The child is back and the return interview is neither held nor recorded as not held
+    (refused, no contact, a manager's decision not to hold one)."""
+    return qs.filter(
+        state__in=INTERVIEW_PENDING_STATES, interview_held_at__isnull=True, interview_outcome=""
+    )
 
 
 def episodes_interview_due_soon(
@@ -197,11 +191,11 @@ def team_managers(episode: MissingEpisode, *, at: datetime) -> list[User]:
 
 
 def episode_interviewers(episode: MissingEpisode) -> list[User]:
-    """The interviewer(s) for the episode's return interview.
+    """The interviewer(s) assigned to the episode's return interview.
 
-    Return interviews are built in a later issue. Until then the interviewer is whoever holds a
-    live access grant to the episode (grants are written by interview assignments). The
-    interviews issue refines this function to read the assignment itself.
+    Assigning an interviewer (interviews.services) grants them the episode and unassigning,
+    sign-off or cancellation revokes it, so a live grant to an interviewer is the assignment as
+    the core sees it; this app reads that rather than import the interviews app.
     """
     grants = CaseAccessGrant.objects.filter(
         episode=episode, revoked_at__isnull=True, user__role=Role.INTERVIEWER

@@ -45,9 +45,17 @@ def report_missing(
 
 
 def episode_in_state(
-    state: str, *, ffd: User, manager: User, now: datetime, reviewed: bool = True
+    state: str,
+    *,
+    ffd: User,
+    manager: User,
+    now: datetime,
+    reviewed: bool = True,
+    interviewer: User | None = None,
 ) -> MissingEpisode:
-    """An episode in `state`, reached through the services. `reviewed` adds an oversight decision."""
+    """An episode in `state`, reached through the core's services. `reviewed` adds an oversight
+    decision; `interviewer` is granted the episode once the child is back (as an assignment
+    would). Past the return: arranged by the manager, held half an hour before `now`."""
     episode = report_missing(actor=ffd, now=now - timedelta(hours=2))
     if reviewed or state == EpisodeState.CLOSED:
         services.episode_record_decision(
@@ -71,7 +79,24 @@ def episode_in_state(
         prevention_interview_done=True,
         now=now,
     )
+    if interviewer is not None:
+        services.access_grant(episode=episode, user=interviewer, now=now)
     if state == EpisodeState.RETURNED:
+        return MissingEpisode.objects.get(pk=episode.pk)
+    services.episode_arrange_interview(
+        actor=manager, episode_id=episode.pk, note="At school, 4pm", now=now
+    )
+    if state == EpisodeState.INTERVIEW_ARRANGED:
+        return MissingEpisode.objects.get(pk=episode.pk)
+    services.episode_record_interview_outcome(
+        actor=manager,
+        episode_id=episode.pk,
+        outcome="held",
+        held_at=now - timedelta(minutes=30),
+        note="",
+        now=now,
+    )
+    if state == EpisodeState.AWAITING_SIGN_OFF:
         return MissingEpisode.objects.get(pk=episode.pk)
     if state == EpisodeState.CLOSED:
         return services.episode_sign_off(actor=manager, episode_id=episode.pk, note="Done", now=now)

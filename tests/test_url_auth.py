@@ -8,6 +8,7 @@ Two things are proved for every (route, who) pair:
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import time_machine
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from interviews import services as interview_services
 from missing import services
 from missing.models import Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
@@ -26,7 +28,9 @@ from tests.helpers import report_missing
 CASE = {"ffd", "manager", "head_of_service"}
 OVERSIGHT = {"manager", "head_of_service"}
 RETURNERS = {"ffd", "manager", "head_of_service"}
-GRANTED = {"interviewer"}  # our interviewer is assigned episode A only
+GRANTED = {"interviewer"}  # our interviewer is assigned episode A's interview only
+INTERVIEWERS = {"interviewer", "other_interviewer"}
+RECORDERS = OVERSIGHT | GRANTED  # write the interview: its interviewer, or a manager
 ALL_SIGNED_IN = {
     "ffd",
     "manager",
@@ -40,7 +44,8 @@ PUBLIC = {"anonymous", *ALL_SIGNED_IN}
 WHO = ["anonymous", *sorted(ALL_SIGNED_IN)]
 
 # url name -> (method, who may use it, kwargs object key). Objects: "episode" is episode A,
-# granted to our interviewer; "notification" is held awaiting a match; "child" is child A.
+# returned, whose interview ("interview") is assigned to our interviewer (so granted to them);
+# "notification" is held awaiting a match; "child" is child A.
 ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # web
     "home": ("GET", ALL_SIGNED_IN - {"police_system"}, None),  # police systems: API only
@@ -48,7 +53,6 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "logout": ("POST", PUBLIC, None),
     "healthz": ("GET", PUBLIC, None),
     "board": ("GET", CASE, None),
-    "your_interviews": ("GET", {"interviewer", "other_interviewer"}, None),
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),
     "notification_match": ("GET", CASE, "notification"),
@@ -61,6 +65,23 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "child_list": ("GET", CASE, None),
     "child_detail": ("GET", CASE, "child"),
     "admin:index": ("GET", {"admin"}, None),
+    # return interviews (web)
+    "interviews:queue": ("GET", INTERVIEWERS, None),
+    "interviews:list": ("GET", CASE, None),
+    "interviews:export": ("GET", CASE, None),
+    "interviews:create": ("GET", OVERSIGHT, "episode"),
+    "interviews:detail": ("GET", CASE | GRANTED, "interview"),
+    "interviews:assign": ("POST", OVERSIGHT, "interview"),
+    "interviews:attempt": ("POST", OVERSIGHT | GRANTED, "interview"),
+    "interviews:add_episode": ("POST", OVERSIGHT, "interview"),
+    "interviews:record": ("POST", RECORDERS, "interview"),
+    "interviews:record_autosave": ("POST", RECORDERS, "interview"),
+    "interviews:sign_off": ("POST", OVERSIGHT, "interview"),
+    # The tablet's draft key: any signed-in interviewer or manager gets their own session's.
+    "interviews:draft_key": ("GET", OVERSIGHT | INTERVIEWERS, None),
+    # The offline page and the service worker hold no case data.
+    "interviews:offline": ("GET", PUBLIC, None),
+    "interviews:service_worker": ("GET", PUBLIC, None),
     # API
     "schema": ("GET", PUBLIC, None),
     "swagger-ui": ("GET", PUBLIC, None),
@@ -80,6 +101,17 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-board": ("GET", CASE, None),
     "api-risk-grades": ("GET", CASE, None),
     "api-police-forces": ("GET", CASE, None),
+    "api-interview-factors": ("GET", CASE | INTERVIEWERS, None),
+    "api-interview-figures": ("GET", CASE, None),
+    "api-interviews": ("GET", CASE | INTERVIEWERS, None),
+    "api-interview-detail": ("GET", CASE | GRANTED, "interview"),
+    "api-interview-attempts": ("POST", OVERSIGHT | GRANTED, "interview"),
+    "api-interview-assign": ("POST", OVERSIGHT, "interview"),
+    "api-interview-unassign": ("POST", OVERSIGHT, "interview"),
+    "api-interview-add-episode": ("POST", OVERSIGHT, "interview"),
+    "api-interview-record": ("PATCH", RECORDERS, "interview"),
+    "api-interview-complete": ("POST", RECORDERS, "interview"),
+    "api-interview-sign-off": ("POST", OVERSIGHT, "interview"),
     # SMS escalations (notifications app)
     "notifications:escalation_list": ("GET", OVERSIGHT, None),
     "notifications:escalation_acknowledge": ("POST", OVERSIGHT, "escalation"),
@@ -139,7 +171,30 @@ def world(users_by_role, ffd):
         child_b = ChildFactory(first_name="Ysolde", last_name="Wibblesby")
         episode_a = report_missing(actor=ffd, now=FIXED_NOW, child=child_a)
         report_missing(actor=ffd, now=FIXED_NOW, child=child_b)
-        services.access_grant(episode=episode_a, user=users_by_role["interviewer"], now=FIXED_NOW)
+        # Child A is back; the manager opens the interview and assigns our interviewer, which
+        # grants them episode A (and nothing else).
+        services.episode_record_return(
+            actor=ffd,
+            episode_id=episode_a.pk,
+            returned_at=FIXED_NOW - timedelta(minutes=30),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+            now=FIXED_NOW,
+        )
+        manager = users_by_role["manager"]
+        interview = interview_services.interview_create(
+            actor=manager, child_id=child_a.pk, episode_ids=[episode_a.pk], now=FIXED_NOW
+        )
+        interview_services.interview_assign(
+            actor=manager,
+            interview_id=interview.pk,
+            interviewer_id=users_by_role["interviewer"].pk,
+            exception_reason="",
+            planned_at=None,
+            planned_place="",
+            now=FIXED_NOW,
+        )
         ChildFactory(first_name="Xanthe", last_name="Held", date_of_birth=child_b.date_of_birth)
         held = services.notification_receive(
             actor=ffd,
@@ -162,6 +217,7 @@ def world(users_by_role, ffd):
     return {
         "episode": episode_a,
         "child": child_a,
+        "interview": interview,
         "notification": held,
         "escalation": Escalation.objects.filter(episode=episode_a).first(),
         "sms": SmsMessage.objects.first(),
@@ -192,7 +248,9 @@ def test_route_access(name, who, world, users_by_role):
         if method == "GET":
             response = client.get(url)
         elif name.startswith("api-"):
-            response = client.post(url, body, format="json")
+            response = client.generic(
+                method, url, json.dumps(body), content_type="application/json"
+            )
         else:
             response = client.post(url, body)
 
@@ -207,7 +265,8 @@ def test_route_access(name, who, world, users_by_role):
             assert "/login/" in response["Location"]
 
     _, hidden = names_visible_to(who)
-    content = response.content.decode(errors="replace")
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    content = raw.decode(errors="replace")
     for hidden_name in hidden:
         assert hidden_name not in content, (name, who, hidden_name)
 

@@ -77,12 +77,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
 # Menu entries for pages of the apps built on the core: (url name, label, roles).
 EXTRA_NAVIGATION = [
+    ("interviews:queue", "Your interviews", ("interviewer",)),
+    ("interviews:list", "Return interviews", ("ffd", "manager", "head_of_service")),
     ("notifications:escalation_list", "Escalations", ("manager", "head_of_service")),
     ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
     ("notifications:alert_list", "SMS alerts", ("admin",)),
 ]
-# Blocks the apps built on the core add to the episode page (template names).
-EPISODE_DETAIL_PANELS = ["notifications/episode_panel.html"]
+# Blocks the apps built on the core add to the episode and child pages (template names).
+EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
+CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+# Where an interviewer lands after signing in (their queue, in the interviews app).
+INTERVIEWER_HOME = "interviews:queue"
+# Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
+# of service by default; add "ffd" where the Family Front Door arranges interviews.
+INTERVIEW_ARRANGER_ROLES = ["manager", "head_of_service"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -143,7 +151,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ManagerRiskEnum": "missing.models.ManagerRisk"},
+    "ENUM_NAME_OVERRIDES": {
+        "ManagerRiskEnum": "missing.models.ManagerRisk",
+        "InterviewOutcomeEnum": "missing.models.InterviewOutcome",
+        "ContactOutcomeEnum": "interviews.models.ContactOutcome",
+        "FactorKindEnum": "interviews.models.FactorKind",
+        "NotificationKindEnum": "missing.models.NotificationKind",
+    },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

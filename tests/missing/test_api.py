@@ -489,6 +489,7 @@ def world(ffd, manager, now) -> dict[str, Any]:
     """One record of each kind, for the sweeps: ids to put in URLs."""
     missing = episode_in_state(EpisodeState.MISSING, ffd=ffd, manager=manager, now=now)
     returned = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    awaiting = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
     ChildFactory(first_name="Sam", last_name="Held", date_of_birth="2013-01-01")
     held = services.notification_receive(
         actor=ffd,
@@ -508,6 +509,7 @@ def world(ffd, manager, now) -> dict[str, Any]:
     return {
         "missing": missing.pk,
         "returned": returned.pk,
+        "awaiting": awaiting.pk,
         "child": missing.child_id,
         "notification": held.pk,
     }
@@ -528,7 +530,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("post", "/api/episodes/{missing}/decisions/", {"risk": "high", "rationale": "Exploitation."}),
     ("post", "/api/episodes/{missing}/return/", {"returned_at": iso(FIXED_NOW)}),
     ("post", "/api/episodes/{missing}/cancel/", {"reason": "Logged twice."}),
-    ("post", "/api/episodes/{returned}/sign-off/", {"note": "Interview held."}),
+    ("post", "/api/episodes/{awaiting}/sign-off/", {"note": "Interview held."}),
     ("get", "/api/episodes/{missing}/events/", None),
     ("get", "/api/board/", None),
     ("get", "/api/risk-grades/", None),
@@ -548,7 +550,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     # Staff reach these; the service then refuses an FFD practitioner (see below).
     ("post", "/api/episodes/{missing}/decisions/"): {"manager", "head_of_service"},
     ("post", "/api/episodes/{missing}/cancel/"): {"manager", "head_of_service"},
-    ("post", "/api/episodes/{returned}/sign-off/"): {"manager", "head_of_service"},
+    ("post", "/api/episodes/{awaiting}/sign-off/"): {"manager", "head_of_service"},
 }
 ROLES = ["ffd", "manager", "head_of_service", "interviewer", "other_interviewer", "admin"]
 ROLES += ["police_system", "anonymous"]
@@ -663,16 +665,21 @@ def test_revoked_grant_hides_the_episode_again(ffd, manager, interviewer, now):
 
 def test_episode_detail_shows_version_clocks_and_transitions_for_this_user(ffd, manager, now):
     episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    awaiting = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
 
     as_manager = client_for(manager).get(f"/api/episodes/{episode.pk}/").json()
     as_ffd = client_for(ffd).get(f"/api/episodes/{episode.pk}/").json()
+    after_interview = client_for(manager).get(f"/api/episodes/{awaiting.pk}/").json()
 
     assert as_manager["version"] == episode.version
     assert as_manager["state"] == "returned"
     assert as_manager["interview_due_at"] is not None
     assert as_manager["child"]["id"] == episode.child_id
-    assert sorted(as_manager["available_transitions"]) == ["cancel", "review", "sign_off"]
+    # Sign-off waits for the interview (held or recorded as not held).
+    assert sorted(as_manager["available_transitions"]) == ["cancel", "review"]
     assert as_ffd["available_transitions"] == []
+    assert after_interview["state"] == "awaiting_sign_off"
+    assert sorted(after_interview["available_transitions"]) == ["cancel", "review", "sign_off"]
 
 
 def test_episode_list_filters(ffd, manager, now):
@@ -857,7 +864,7 @@ def test_stale_version_is_a_conflict(ffd, manager, now):
 
 def test_sign_off_without_a_decision_is_a_conflict(ffd, manager, now):
     episode = episode_in_state(
-        EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now, reviewed=False
+        EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now, reviewed=False
     )
     events = EpisodeEvent.objects.count()
 
@@ -865,7 +872,7 @@ def test_sign_off_without_a_decision_is_a_conflict(ffd, manager, now):
 
     assert response.status_code == 409
     assert "oversight" in response.json()["detail"]
-    assert MissingEpisode.objects.get(pk=episode.pk).state == EpisodeState.RETURNED
+    assert MissingEpisode.objects.get(pk=episode.pk).state == EpisodeState.AWAITING_SIGN_OFF
     assert EpisodeEvent.objects.count() == events
 
 
@@ -883,10 +890,24 @@ def test_return_then_sign_off_walks_the_episode_to_closed(ffd, manager, now):
             "version": episode.version,
         },
     )
-    closed = post_json(
+    # The interview app records the interview's outcome through the core (here: not held).
+    services.episode_record_interview_outcome(
+        actor=manager,
+        episode_id=episode.pk,
+        outcome="not_held_decision",
+        held_at=None,
+        note="Child admitted to hospital; social worker visiting.",
+        now=FIXED_NOW,
+    )
+    refused_stale = post_json(
         client_for(manager),
         f"/api/episodes/{episode.pk}/sign-off/",
         {"note": "Interview held.", "version": back.json()["version"]},
+    )
+    closed = post_json(
+        client_for(manager),
+        f"/api/episodes/{episode.pk}/sign-off/",
+        {"note": "Interview held.", "version": back.json()["version"] + 1},
     )
     timeline = client_for(ffd).get(f"/api/episodes/{episode.pk}/events/").json()
 
@@ -896,12 +917,19 @@ def test_return_then_sign_off_walks_the_episode_to_closed(ffd, manager, now):
     assert MissingEpisode.objects.get(pk=episode.pk).interview_due_at == returned_at + timedelta(
         hours=72
     )
+    assert refused_stale.status_code == 409
     assert closed.status_code == 200, closed.json()
     assert closed.json()["state"] == "closed"
     assert closed.json()["available_transitions"] == []
-    assert [e["action"] for e in timeline] == ["opened", "review", "record_return", "sign_off"]
+    assert [e["action"] for e in timeline] == [
+        "opened",
+        "review",
+        "record_return",
+        "record_interview_outcome",
+        "sign_off",
+    ]
     assert timeline[-1]["actor"] == manager.pk
-    assert timeline[-1]["from_state"] == "returned"
+    assert timeline[-1]["from_state"] == "awaiting_sign_off"
     assert timeline[-1]["to_state"] == "closed"
 
 

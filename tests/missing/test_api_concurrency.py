@@ -103,7 +103,7 @@ def test_fifty_identical_intake_posts_create_one_notification_and_one_episode(po
 
 
 def test_twenty_racing_sign_offs_one_wins_the_rest_conflict(ffd, manager, now):
-    episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    episode = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
     manager_id = manager.pk
 
     def sign_off(client: APIClient) -> Any:
@@ -120,7 +120,8 @@ def test_twenty_racing_sign_offs_one_wins_the_rest_conflict(ffd, manager, now):
     assert Counter(statuses) == {200: 1, 409: 19}
     episode.refresh_from_db()
     assert episode.state == EpisodeState.CLOSED
-    assert episode.version == 4  # opened 1, review 2, return 3, sign-off 4
+    # opened 1, review 2, return 3, interview arranged 4, held 5, sign-off 6
+    assert episode.version == 6
     assert EpisodeEvent.objects.filter(episode=episode, action="sign_off").count() == 1
 
 

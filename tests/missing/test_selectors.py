@@ -68,7 +68,45 @@ def test_episode_detail_query_count(n, ffd, manager, now, django_assert_num_quer
             "opened",
             "review",
             "record_return",
+            "arrange_interview",
+            "record_interview_outcome",
             "sign_off",
         ]
         assert [d.decided_by.username for d in detail.decisions.all()] == ["manager"]
         assert len(detail.notifications.all()) == 1
+
+
+def test_board_stages_and_clocks_follow_the_interview(ffd, manager, now):
+    returned = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    arranged = episode_in_state(EpisodeState.INTERVIEW_ARRANGED, ffd=ffd, manager=manager, now=now)
+    awaiting = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
+    unreviewed = episode_in_state(
+        EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now, reviewed=False
+    )
+
+    board = selectors.board(user=manager, now=now)
+    rows = {r.episode.pk: r for r in board.rows}
+
+    assert board.stage_counts == {
+        "returned_interview_due": 1,
+        "interview_arranged": 1,
+        "awaiting_sign_off": 1,
+        "returned_unreviewed": 1,
+    }
+    # The 72-hour clock runs until the interview is held, arranged or not.
+    for episode in (returned, arranged):
+        assert (rows[episode.pk].clock, rows[episode.pk].due_at) == (
+            "interview",
+            episode.interview_due_at,
+        )
+    # Held: no 72-hour clock any more, just a sign-off to do (sorted after every clock).
+    assert (rows[awaiting.pk].clock, rows[awaiting.pk].due_at, rows[awaiting.pk].rag) == (
+        "sign_off",
+        None,
+        "grey",
+    )
+    assert rows[awaiting.pk].stage_label == "Interview done – awaiting sign-off"
+    assert board.rows[-1].episode.pk == awaiting.pk
+    # Never reviewed: the review is what is due, whatever the interview's progress.
+    assert rows[unreviewed.pk].clock == "review"
+    assert rows[unreviewed.pk].stage == "returned_unreviewed"

@@ -355,7 +355,9 @@ class TestOversight:
         assert episode.current_clock()[:2] == ("interview", episode.interview_due_at)
 
     def test_stale_version_is_a_conflict(self, ffd, manager, now):
-        episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+        episode = episode_in_state(
+            EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now
+        )
         with pytest.raises(Conflict, match="changed by someone else"):
             services.episode_sign_off(
                 actor=manager,

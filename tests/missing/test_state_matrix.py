@@ -16,6 +16,8 @@ from tests.helpers import episode_in_state
 
 S = EpisodeState
 ROLES = ["ffd", "manager", "head_of_service", "interviewer", "admin", "police_system"]
+OPEN = {S.MISSING, S.RETURNED, S.INTERVIEW_ARRANGED, S.AWAITING_SIGN_OFF}
+PENDING = {S.RETURNED, S.INTERVIEW_ARRANGED}
 
 # transition -> (roles that may run it, states it runs from, state it leads to or None = same)
 RULES = {
@@ -24,22 +26,34 @@ RULES = {
         {S.MISSING},
         S.RETURNED,
     ),
-    "review": ({"manager", "head_of_service"}, {S.MISSING, S.RETURNED}, None),
-    "regrade": (
-        {"ffd", "manager", "head_of_service", "police_system"},
-        {S.MISSING, S.RETURNED},
-        None,
+    "review": ({"manager", "head_of_service"}, OPEN, None),
+    "regrade": ({"ffd", "manager", "head_of_service", "police_system"}, OPEN, None),
+    # Arrangers by default are managers and heads of service (settings.INTERVIEW_ARRANGER_ROLES);
+    # the interviewer agrees a time for an episode granted to them.
+    "arrange_interview": (
+        {"manager", "head_of_service", "interviewer"},
+        PENDING,
+        S.INTERVIEW_ARRANGED,
     ),
-    "sign_off": ({"manager", "head_of_service"}, {S.RETURNED}, S.CLOSED),
-    "cancel": ({"manager", "head_of_service"}, {S.MISSING, S.RETURNED}, S.CANCELLED),
+    "withdraw_arrangement": ({"manager", "head_of_service"}, {S.INTERVIEW_ARRANGED}, S.RETURNED),
+    "record_interview_outcome": (
+        {"manager", "head_of_service", "interviewer"},
+        PENDING,
+        S.AWAITING_SIGN_OFF,
+    ),
+    "sign_off": ({"manager", "head_of_service"}, {S.AWAITING_SIGN_OFF}, S.CLOSED),
+    "cancel": ({"manager", "head_of_service"}, OPEN, S.CANCELLED),
 }
 
-# (label, state, reviewed?) — a returned episode never reviewed cannot be signed off.
+# (label, state, reviewed?) — an episode never reviewed cannot be signed off.
 STARTS = [
     ("missing", S.MISSING, True),
     ("missing_unreviewed", S.MISSING, False),
     ("returned", S.RETURNED, True),
     ("returned_unreviewed", S.RETURNED, False),
+    ("interview_arranged", S.INTERVIEW_ARRANGED, True),
+    ("awaiting_sign_off", S.AWAITING_SIGN_OFF, True),
+    ("awaiting_sign_off_unreviewed", S.AWAITING_SIGN_OFF, False),
     ("closed", S.CLOSED, True),
     ("cancelled", S.CANCELLED, True),
 ]
@@ -67,6 +81,23 @@ def run(transition: str, *, actor, episode: MissingEpisode, now):
         return services.episode_regrade(
             actor=actor, episode_id=episode.pk, grade=grade("high"), now=now
         )
+    if transition == "arrange_interview":
+        return services.episode_arrange_interview(
+            actor=actor, episode_id=episode.pk, note="Tomorrow 4pm", now=now
+        )
+    if transition == "withdraw_arrangement":
+        return services.episode_withdraw_arrangement(
+            actor=actor, episode_id=episode.pk, reason="Interviewer off sick", now=now
+        )
+    if transition == "record_interview_outcome":
+        return services.episode_record_interview_outcome(
+            actor=actor,
+            episode_id=episode.pk,
+            outcome="held",
+            held_at=now - timedelta(minutes=10),
+            note="",
+            now=now,
+        )
     if transition == "sign_off":
         return services.episode_sign_off(actor=actor, episode_id=episode.pk, note="OK", now=now)
     if transition == "cancel":
@@ -84,8 +115,11 @@ def test_transition_matrix(
 ):
     episode = episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=reviewed)
     roles, sources, target = RULES[transition]
-    before_events = EpisodeEvent.objects.filter(episode=episode).count()
     actor = users_by_role[role]
+    if role == "interviewer":
+        # Assigned to this episode, so the role and the state decide (not the assignment).
+        services.access_grant(episode=episode, user=actor, now=now)
+    before_events = EpisodeEvent.objects.filter(episode=episode).count()
 
     if role not in roles:
         expected: type[Exception] | None = NotAllowed
@@ -112,3 +146,86 @@ def test_transition_matrix(
         target or state,
         actor.pk,
     )
+
+
+@pytest.mark.parametrize("transition", ["arrange_interview", "record_interview_outcome"])
+def test_an_interviewer_acts_only_on_episodes_assigned_to_them(
+    transition, interviewer, other_interviewer, ffd, manager, now
+):
+    episode = episode_in_state(
+        S.RETURNED, ffd=ffd, manager=manager, now=now, interviewer=interviewer
+    )
+    with pytest.raises(NotAllowed, match="not assigned to you"):
+        run(transition, actor=other_interviewer, episode=episode, now=now)
+    services.access_revoke(episode=episode, user=interviewer, now=now)
+    with pytest.raises(NotAllowed):
+        run(transition, actor=interviewer, episode=episode, now=now)
+    assert MissingEpisode.objects.get(pk=episode.pk).state == S.RETURNED
+
+
+def test_only_a_manager_may_decide_not_to_hold_the_interview(interviewer, ffd, manager, now):
+    from missing.errors import InvalidInput
+
+    episode = episode_in_state(
+        S.RETURNED, ffd=ffd, manager=manager, now=now, interviewer=interviewer
+    )
+    with pytest.raises(InvalidInput) as refused:
+        services.episode_record_interview_outcome(
+            actor=interviewer,
+            episode_id=episode.pk,
+            outcome="not_held_decision",
+            held_at=None,
+            note="",
+            now=now,
+        )
+    assert "outcome" in refused.value.field_errors
+    services.episode_record_interview_outcome(
+        actor=manager,
+        episode_id=episode.pk,
+        outcome="not_held_decision",
+        held_at=None,
+        note="Child in hospital; social worker visiting.",
+        now=now,
+    )
+    episode.refresh_from_db()
+    assert (episode.state, episode.interview_outcome, episode.interview_held_at) == (
+        S.AWAITING_SIGN_OFF,
+        "not_held_decision",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("held_at", "field_message"),
+    [
+        (None, "Enter when the interview was held."),
+        (timedelta(hours=1), "cannot be in the future"),
+        (-timedelta(hours=2), "before the child's return"),
+    ],
+)
+def test_an_interview_time_is_checked_against_the_return_and_the_clock(
+    held_at, field_message, ffd, manager, now
+):
+    from missing.errors import InvalidInput
+
+    episode = episode_in_state(S.RETURNED, ffd=ffd, manager=manager, now=now)
+    with pytest.raises(InvalidInput) as refused:
+        services.episode_record_interview_outcome(
+            actor=manager,
+            episode_id=episode.pk,
+            outcome="held",
+            held_at=None if held_at is None else now + held_at,
+            note="",
+            now=now,
+        )
+    assert field_message in refused.value.field_errors["held_at"][0]
+    assert MissingEpisode.objects.get(pk=episode.pk).state == S.RETURNED
+
+
+@pytest.mark.parametrize("end", ["sign_off", "cancel"])
+def test_closing_or_cancelling_ends_the_interviewers_access(end, interviewer, ffd, manager, now):
+    state = S.AWAITING_SIGN_OFF if end == "sign_off" else S.INTERVIEW_ARRANGED
+    episode = episode_in_state(state, ffd=ffd, manager=manager, now=now, interviewer=interviewer)
+    assert MissingEpisode.objects.visible_to(interviewer).filter(pk=episode.pk).exists()
+    run(end, actor=manager, episode=episode, now=now)
+    assert not MissingEpisode.objects.visible_to(interviewer).filter(pk=episode.pk).exists()

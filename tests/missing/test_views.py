@@ -129,7 +129,6 @@ PAGES = [
     ("episode_sign_off", "episode", OVERSIGHT),
     ("child_list", None, CASE),
     ("child_detail", "child", CASE),
-    ("your_interviews", None, ("interviewer", "other_interviewer")),
 ]
 ROLES = [
     "ffd",
@@ -243,7 +242,7 @@ def test_logout_is_post_only(client: Client, ffd: User) -> None:
         ("ffd", "/board/"),
         ("manager", "/board/"),
         ("head_of_service", "/board/"),
-        ("interviewer", "/your-interviews/"),
+        ("interviewer", "/interviews/"),
         ("admin", "/admin/"),
     ],
 )
@@ -259,30 +258,7 @@ def test_home_refuses_an_api_account(client: Client, police_system: User) -> Non
     assert signed_in(client, police_system).get(reverse("home")).status_code == 403
 
 
-def test_interviewer_sees_only_episodes_granted_to_them(
-    client: Client,
-    ffd: User,
-    manager: User,
-    interviewer: User,
-    other_interviewer: User,
-    now: datetime,
-) -> None:
-    mine = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
-    theirs = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
-    services.access_grant(episode=mine, user=interviewer, now=now)
-    services.access_grant(episode=theirs, user=other_interviewer, now=now)
-
-    page = signed_in(client, interviewer).get(reverse("your_interviews")).content.decode()
-    assert mine.child.full_name in page
-    assert theirs.child.full_name not in page
-
-
-def test_interviewer_with_nothing_assigned_is_told_so(
-    client: Client, interviewer: User, ffd: User, manager: User, now: datetime
-) -> None:
-    episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
-    page = signed_in(client, interviewer).get(reverse("your_interviews")).content.decode()
-    assert "No interviews are assigned to you yet" in page
+# The interviewer's own queue is the interviews app's page (tests/interviews/test_views.py).
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +310,8 @@ def test_board_counts_each_stage_and_filters_by_it(
         "missing_reviewed": 0,
         "returned_unreviewed": 0,
         "returned_interview_due": 1,
+        "interview_arranged": 0,
+        "awaiting_sign_off": 0,
     }
     assert "Missing – awaiting manager review" in board.content.decode()
 
@@ -563,7 +541,9 @@ def test_episode_page_shows_clocks_decisions_and_timeline(
     assert "Known pattern; police searching." in text
     for step in ("Episode opened", "Oversight decision", "Return recorded"):
         assert step in text
-    assert "Missing → Returned – interview due" in text
+    assert "Missing → Returned – interview to arrange" in text
+    # The interviews app's panel: nothing arranged yet, and the manager may arrange it.
+    assert reverse("interviews:create", args=[episode.pk]) in text
 
 
 def test_episode_page_pins_its_queries(
@@ -573,9 +553,10 @@ def test_episode_page_pins_its_queries(
     signed_in(client, manager)
     # 1. session, 2. user, 3. the episode with child, grade and force,
     # 4. its decisions with who decided, 5. its events with who acted,
-    # 6. its notifications with who logged them, 7. its escalations (the notifications app's
-    # panel; their texts are an eighth query when there are any).
-    with django_assert_num_queries(7):
+    # 6. its notifications with who logged them, 7. the interview covering it (the interviews
+    # app's panel), 8. its escalations (the notifications app's panel; their texts are a
+    # ninth query when there are any).
+    with django_assert_num_queries(8):
         client.get(reverse("episode_detail", args=[episode.pk]))
 
 
@@ -592,6 +573,12 @@ def test_episode_page_pins_its_queries(
         (
             "manager",
             EpisodeState.RETURNED,
+            ["Record an oversight decision", "Cancel the episode"],
+            ["Record the return", "Sign the episode off"],
+        ),
+        (
+            "manager",
+            EpisodeState.AWAITING_SIGN_OFF,
             ["Record an oversight decision", "Sign the episode off", "Cancel the episode"],
             ["Record the return"],
         ),
@@ -767,7 +754,7 @@ def test_cancelling_needs_a_reason(client: Client, ffd: User, manager: User, now
 def test_signing_off_closes_the_episode(
     client: Client, ffd: User, manager: User, now: datetime
 ) -> None:
-    episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
+    episode = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
     response = signed_in(client, manager).post(
         reverse("episode_sign_off", args=[episode.pk]),
         {"version": episode.version, "note": "Interview held; safety plan in place."},
@@ -784,7 +771,7 @@ def test_sign_off_before_any_decision_is_a_409(
     client: Client, ffd: User, manager: User, now: datetime
 ) -> None:
     episode = episode_in_state(
-        EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now, reviewed=False
+        EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now, reviewed=False
     )
     url = reverse("episode_sign_off", args=[episode.pk])
     signed_in(client, manager)
@@ -794,7 +781,7 @@ def test_sign_off_before_any_decision_is_a_409(
     assert response.status_code == 409
     assert "no manager oversight decision yet" in response.content.decode()
     episode.refresh_from_db()
-    assert episode.state == EpisodeState.RETURNED
+    assert episode.state == EpisodeState.AWAITING_SIGN_OFF
 
 
 def test_a_transition_the_state_forbids_is_a_409(

@@ -168,6 +168,20 @@ class DemoCases:
             self.decide(ep, at=returned - 16 * h, risk="medium")
             self.record_return(ep, returned=returned, at=returned + h)
             returned_eps.append(ep)
+        # The amber one has its interview arranged; the clock runs on until it is held.
+        services.episode_arrange_interview(
+            actor=self.manager,
+            episode_id=returned_eps[1].pk,
+            note="Tomorrow 16:00 at home, with the independent service.",
+            now=now - 50 * h,
+        )
+        # Interview held this morning: awaiting the manager's sign-off.
+        ep = self.report(
+            "Harper", "Exampleson", age=14, grade="medium", last_seen=now - 50 * h, at=now - 49 * h
+        )
+        self.decide(ep, at=now - 47 * h, risk="low")
+        self.record_return(ep, returned=now - 30 * h, at=now - 29 * h)
+        self.interview_held(ep, held=now - 6 * h)
         # A child who went missing before: one signed-off episode, and missing again now.
         ep = self.report(
             "Mason",
@@ -313,11 +327,22 @@ class DemoCases:
     ) -> None:
         self.decide(episode, at=decided, risk="high", screening=True)
         self.record_return(episode, returned=returned, at=returned + timedelta(hours=1))
+        self.interview_held(episode, held=returned + timedelta(hours=20))
         services.episode_sign_off(
             actor=self.manager,
             episode_id=episode.pk,
             note="Return interview held; safety plan updated.",
             now=signed_off,
+        )
+
+    def interview_held(self, episode: MissingEpisode, *, held: datetime) -> None:
+        services.episode_record_interview_outcome(
+            actor=self.manager,
+            episode_id=episode.pk,
+            outcome="held",
+            held_at=held,
+            note="Held at home by the independent service.",
+            now=held + timedelta(hours=1),
         )
 
     def decide(

@@ -1,0 +1,405 @@
+"""The return-interview API: a provider's own app can arrange, record and follow interviews.
+Thin, as `missing.api`: an input serializer checks type and shape, one service call does the
+work, and the one exception handler (`missing.api_errors`) turns refusals into 400/403/404/409.
+Rows come through `visible_to()`: an interviewer sees only the interviews assigned to them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from interviews import selectors, services
+from interviews.models import ReturnInterview
+from interviews.serializers import (
+    AddEpisodeIn,
+    AssignIn,
+    AttemptIn,
+    AttemptOut,
+    FactorOut,
+    FiguresOut,
+    InterviewCreateIn,
+    InterviewDetailOut,
+    InterviewListOut,
+    InterviewSignOffIn,
+    RecordFieldsIn,
+    RecordIn,
+    RecordSavedOut,
+    StaleEditOut,
+    UnassignIn,
+    VersionIn,
+)
+from missing.api import READ_ERRORS, JsonApi, _errors
+from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
+from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
+from missing.serializers import AwareDateTimeField
+
+WRITE_ERRORS = _errors(400, 401, 403, 404)
+STALE = OpenApiResponse(
+    StaleEditOut,
+    description=(
+        "Conflict: the interview's state forbids it, or it changed since the version you sent "
+        "(`current_version`; for a record edit, `differences`: each field where yours and "
+        "theirs differ). Nothing was saved."
+    ),
+)
+
+
+class CanArrangeInterviews(IsStaffWithFullAccess):
+    """Managers, and the Family Front Door where local protocol says so."""
+
+    message = "Your role cannot arrange return interviews."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        self.allowed_roles = interview_arranger_roles()
+        return super().has_permission(request, view)
+
+
+class CanRecordInterviews(IsStaffWithFullAccess):
+    """The interviewer (their own interviews: visible_to decides which) and managers."""
+
+    allowed_roles = OVERSIGHT_ROLES | {Role.INTERVIEWER}
+    message = "Only interviewers and managers write interviews."
+
+
+class CanRecordAttempts(IsStaffWithFullAccess):
+    message = "Only the interviewer or an arranger can record attempts."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        self.allowed_roles = interview_arranger_roles() | {Role.INTERVIEWER}
+        return super().has_permission(request, view)
+
+
+def _visible(request: Request, pk: int) -> ReturnInterview:
+    return get_object_or_404(selectors.interviews_visible(request.user), pk=pk)
+
+
+def _detail(request: Request, pk: int) -> dict[str, Any]:
+    return InterviewDetailOut(selectors.interview_detail(request.user, pk)).data
+
+
+class FactorListApi(generics.ListAPIView):
+    permission_classes = [CanReadCases]
+    serializer_class = FactorOut
+    pagination_class = None
+    filter_backends: list[Any] = []
+    queryset = selectors.all_factors()
+
+    @extend_schema(
+        operation_id="interview_factors_list",
+        summary="Push factors, pull factors and harms (code lists; retired ones inactive)",
+        responses={200: FactorOut(many=True), **_errors(401, 403)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class InterviewListCreateApi(generics.ListAPIView, JsonApi):
+    serializer_class = InterviewListOut
+    filter_backends: list[Any] = []
+
+    def get_permissions(self) -> list[Any]:
+        # Interviewers list their own; opening an interview is for the case team (arrangers).
+        return [CanReadCases() if self.request.method == "GET" else CanArrangeInterviews()]
+
+    def get_queryset(self) -> QuerySet[ReturnInterview]:
+        return selectors.interview_list(self.request.user)
+
+    @extend_schema(
+        operation_id="interviews_list",
+        summary="Return interviews you may see, soonest due first",
+        responses={200: InterviewListOut(many=True), **_errors(401, 403)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="interviews_create",
+        summary="Open a return interview covering one or more returned episodes of one child",
+        request=InterviewCreateIn,
+        responses={201: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = InterviewCreateIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        get_object_or_404(Child.objects.visible_to(request.user), pk=data["child"])
+        interview = services.interview_create(
+            actor=request.user,
+            child_id=data["child"],
+            episode_ids=data["episodes"],
+            now=timezone.now(),
+        )
+        return Response(_detail(request, interview.pk), status=status.HTTP_201_CREATED)
+
+
+class InterviewDetailApi(JsonApi):
+    permission_classes = [CanReadCases]
+
+    @extend_schema(
+        operation_id="interviews_retrieve",
+        summary="One interview: episodes with their answers, attempts, the record, sign-off",
+        responses={200: InterviewDetailOut, **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_detail(request, pk))
+
+
+class InterviewAttemptsApi(JsonApi):
+    def get_permissions(self) -> list[Any]:
+        return [CanReadCases() if self.request.method == "GET" else CanRecordAttempts()]
+
+    @extend_schema(
+        operation_id="interviews_attempts_list",
+        summary="Every offer and attempt to reach the child, oldest first",
+        responses={200: AttemptOut(many=True), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        interview = _visible(request, pk)
+        return Response(AttemptOut(interview.attempts.order_by("at", "pk"), many=True).data)
+
+    @extend_schema(
+        operation_id="interviews_attempts_create",
+        summary="Record an offer or attempt (arrangers or the assigned interviewer)",
+        request=AttemptIn,
+        responses={201: AttemptOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = AttemptIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        attempt = services.interview_attempt_record(
+            actor=request.user,
+            interview_id=pk,
+            data=services.AttemptData(
+                at=data["at"],
+                method=data["method"],
+                outcome=data["outcome"],
+                offered=data["offered"],
+                note=data.get("note") or "",
+                planned_at=data.get("planned_at"),
+                planned_place=data.get("planned_place") or "",
+            ),
+            now=timezone.now(),
+        )
+        return Response(AttemptOut(attempt).data, status=status.HTTP_201_CREATED)
+
+
+class InterviewAssignApi(JsonApi):
+    permission_classes = [CanArrangeInterviews]
+
+    @extend_schema(
+        operation_id="interviews_assign",
+        summary="Assign the interviewer (independence checked) and the planned time and place",
+        description=(
+            "The interviewer must not be the child's allocated social worker, in the child's "
+            "allocated team, or a carer or staff member of the child's placement. The one "
+            "exception (the child asked to talk to a trusted carer or worker) needs "
+            "`independence_exception_reason`, from a manager. Grants the interviewer the "
+            "covered episodes; a replaced interviewer loses them."
+        ),
+        request=AssignIn,
+        responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = AssignIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.interview_assign(
+            actor=request.user,
+            interview_id=pk,
+            interviewer_id=data["interviewer"],
+            exception_reason=data.get("independence_exception_reason") or "",
+            planned_at=data.get("planned_at"),
+            planned_place=data.get("planned_place") or "",
+            expected_version=data.get("version"),
+            now=timezone.now(),
+        )
+        return Response(_detail(request, pk))
+
+
+class InterviewUnassignApi(JsonApi):
+    permission_classes = [CanArrangeInterviews]
+
+    @extend_schema(
+        operation_id="interviews_unassign",
+        summary="Remove the interviewer: their access ends on their next request",
+        request=UnassignIn,
+        responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = UnassignIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.interview_unassign(
+            actor=request.user,
+            interview_id=pk,
+            reason=data["reason"],
+            expected_version=data.get("version"),
+            now=timezone.now(),
+        )
+        return Response(_detail(request, pk))
+
+
+class InterviewAddEpisodeApi(JsonApi):
+    permission_classes = [CanArrangeInterviews]
+
+    @extend_schema(
+        operation_id="interviews_add_episode",
+        summary="Cover another returned episode of the same child",
+        request=AddEpisodeIn,
+        responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = AddEpisodeIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.interview_add_episode(
+            actor=request.user,
+            interview_id=pk,
+            episode_id=data["episode"],
+            expected_version=data.get("version"),
+            now=timezone.now(),
+        )
+        return Response(_detail(request, pk))
+
+
+class InterviewRecordApi(JsonApi):
+    permission_classes = [CanRecordInterviews]
+
+    @extend_schema(
+        operation_id="interviews_record",
+        summary="Save part or all of the interview record (the interviewer, or a manager)",
+        description=(
+            "Only the fields sent change. `version` is required. Unknown factor codes, a time "
+            "before the child's return or in the future are a 400 naming the field; a "
+            "completed or signed-off interview is a 409."
+        ),
+        request=RecordIn,
+        responses={200: RecordSavedOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = RecordIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        version = data.pop("version")
+        base = data.pop("base", None)
+        result = services.interview_record_update(
+            actor=request.user,
+            interview_id=pk,
+            changes=RecordFieldsIn.changes(data),
+            base=None if base is None else RecordFieldsIn.changes(base),
+            expected_version=version,
+            now=timezone.now(),
+        )
+        return Response(
+            RecordSavedOut(
+                {
+                    "version": result.interview.version,
+                    "merged": result.merged,
+                    "changed": list(result.changed),
+                }
+            ).data
+        )
+
+
+class InterviewCompleteApi(JsonApi):
+    permission_classes = [CanRecordInterviews]
+
+    @extend_schema(
+        operation_id="interviews_complete",
+        summary="Complete the interview: checks the record and moves its episodes to sign-off",
+        request=VersionIn,
+        responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = VersionIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.interview_complete(
+            actor=request.user,
+            interview_id=pk,
+            expected_version=serializer.validated_data["version"],
+            now=timezone.now(),
+        )
+        return Response(_detail(request, pk))
+
+
+class InterviewSignOffApi(JsonApi):
+    permission_classes = [IsOversightRole]
+
+    @extend_schema(
+        operation_id="interviews_sign_off",
+        summary="A manager signs the completed interview off, with follow-up decisions",
+        request=InterviewSignOffIn,
+        responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _visible(request, pk)
+        serializer = InterviewSignOffIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.interview_sign_off(
+            actor=request.user,
+            interview_id=pk,
+            data=services.SignOffData(
+                strategy_meeting=data["strategy_meeting"],
+                exploitation_referral=data["exploitation_referral"],
+                update_safety_plan=data["update_safety_plan"],
+                note=data.get("note") or "",
+            ),
+            expected_version=data.get("version"),
+            now=timezone.now(),
+        )
+        return Response(_detail(request, pk))
+
+
+def _period_param(request: Request, name: str, default: datetime) -> datetime:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return AwareDateTimeField().to_internal_value(raw)
+    except ValidationError as exc:
+        raise ValidationError({name: exc.detail}) from None
+
+
+class InterviewFiguresApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="interview_figures",
+        summary="Interviews offered, accepted, held, held within 72 hours – per episode",
+        description=(
+            "For the episodes whose child returned in [returned_from, returned_to) (default: "
+            "the last 30 days). Counted per episode: one interview covering three episodes "
+            "counts for each, each against its own return."
+        ),
+        parameters=[
+            OpenApiParameter("returned_from", OpenApiTypes.DATETIME),
+            OpenApiParameter("returned_to", OpenApiTypes.DATETIME),
+        ],
+        responses={200: FiguresOut, **_errors(400, 401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        start = _period_param(request, "returned_from", now - timedelta(days=30))
+        end = _period_param(request, "returned_to", now)
+        figures = selectors.interview_figures(request.user, returned_from=start, returned_to=end)
+        return Response(
+            FiguresOut({"returned_from": start, "returned_to": end, **figures.__dict__}).data
+        )

@@ -1,0 +1,330 @@
+"""API serializers for return interviews: strict input (`…In`, type and shape only: every rule
+is the services') and output (`…Out`) kept apart, as in `missing.serializers`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from interviews.models import (
+    ContactAttempt,
+    ContactMethod,
+    ContactOutcome,
+    Factor,
+    InterviewEpisode,
+    InterviewFactor,
+    ReturnInterview,
+)
+from interviews.services import FACTOR_FIELDS, LONG_TEXT, TEXT_LIMITS, factor_picks
+from missing.models import InterviewOutcome
+from missing.serializers import (
+    ID_MAX,
+    INT_MAX,
+    AwareDateTimeField,
+    ChildBriefOut,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
+
+
+def _text(max_length: int, **kwargs: Any) -> StrictCharField:
+    return StrictCharField(
+        max_length=max_length, required=False, allow_blank=True, allow_null=True, **kwargs
+    )
+
+
+def _version(required: bool = True) -> StrictIntegerField:
+    return StrictIntegerField(
+        required=required,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="The interview version you last read; a stale version is refused with 409.",
+    )
+
+
+def _id(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=ID_MAX, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+
+
+class InterviewCreateIn(StrictInputSerializer):
+    child = _id(help_text="The child's id.")
+    episodes = serializers.ListField(
+        child=_id(), min_length=1, max_length=50, help_text="The returned episodes to cover."
+    )
+
+
+class AssignIn(StrictInputSerializer):
+    interviewer = _id(help_text="The interviewer's user id.")
+    independence_exception_reason = _text(
+        LONG_TEXT,
+        help_text=(
+            "Only when the interviewer is not independent of the child and the child asked "
+            "to talk to them: why (managers only). Reported as an exception."
+        ),
+    )
+    planned_at = AwareDateTimeField(required=False, allow_null=True)
+    planned_place = _text(300)
+    version = _version(required=False)
+
+
+class UnassignIn(StrictInputSerializer):
+    reason = StrictCharField(max_length=LONG_TEXT)
+    version = _version(required=False)
+
+
+class AddEpisodeIn(StrictInputSerializer):
+    episode = _id()
+    version = _version(required=False)
+
+
+class AttemptIn(StrictInputSerializer):
+    at = AwareDateTimeField()
+    method = StrictChoiceField(choices=ContactMethod.choices)
+    outcome = StrictChoiceField(choices=ContactOutcome.choices)
+    offered = StrictBooleanField(required=False, default=False)
+    note = _text(LONG_TEXT)
+    planned_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text="When the outcome is `arranged`."
+    )
+    planned_place = _text(300, help_text="When the outcome is `arranged`.")
+
+
+class FactorPickIn(StrictInputSerializer):
+    code = StrictCharField(max_length=60)
+    note = _text(LONG_TEXT)
+
+
+class RecordFieldsIn(StrictInputSerializer):
+    """The record's fields. All optional: only those sent are changed."""
+
+    outcome = StrictChoiceField(choices=InterviewOutcome.choices, required=False, allow_blank=True)
+    held_at = AwareDateTimeField(required=False, allow_null=True)
+    seen_alone = StrictBooleanField(required=False, allow_null=True)
+    consent_to_share = StrictBooleanField(required=False, allow_null=True)
+    push_factors = FactorPickIn(many=True, required=False)
+    pull_factors = FactorPickIn(many=True, required=False)
+    harms = FactorPickIn(many=True, required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for name, limit in TEXT_LIMITS.items():
+            fields[name] = _text(limit)
+        return fields
+
+    @staticmethod
+    def changes(validated: dict[str, Any]) -> dict[str, Any]:
+        """Validated data in the services' shape (absent stays absent; null text is blank)."""
+        out: dict[str, Any] = {}
+        for name, value in validated.items():
+            if name in FACTOR_FIELDS:
+                out[name] = factor_picks((p["code"], p.get("note") or "") for p in value)
+            elif name in TEXT_LIMITS:
+                out[name] = value or ""
+            else:
+                out[name] = value
+        return out
+
+
+class RecordIn(RecordFieldsIn):
+    version = _version()
+    base = RecordFieldsIn(
+        required=False,
+        help_text=(
+            "The values of the fields you change as you last read them. With it, a save over a "
+            "newer version is merged field by field; a field someone else changed too is a "
+            "409 listing the differences. Without it, any difference is a 409."
+        ),
+    )
+
+
+class VersionIn(StrictInputSerializer):
+    version = _version()
+
+
+class InterviewSignOffIn(StrictInputSerializer):
+    strategy_meeting = StrictBooleanField(required=False, default=False)
+    exploitation_referral = StrictBooleanField(required=False, default=False)
+    update_safety_plan = StrictBooleanField(required=False, default=False)
+    note = _text(LONG_TEXT)
+    version = _version(required=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+class FactorOut(serializers.ModelSerializer):
+    class Meta:
+        model = Factor
+        fields = ["code", "kind", "label", "cin_code", "active"]
+        read_only_fields = fields
+
+
+class FactorPickOut(serializers.ModelSerializer):
+    code = serializers.CharField(source="factor.code", read_only=True)
+    kind = serializers.CharField(source="factor.kind", read_only=True)
+    label = serializers.CharField(source="factor.label", read_only=True)
+
+    class Meta:
+        model = InterviewFactor
+        fields = ["code", "kind", "label", "note"]
+        read_only_fields = fields
+
+
+class CoveredEpisodeOut(serializers.ModelSerializer):
+    """One covered episode and its own answers for the figures."""
+
+    episode_reference = serializers.CharField(source="episode.reference", read_only=True)
+    returned_at = serializers.DateTimeField(source="episode.returned_at", read_only=True)
+    interview_due_at = serializers.DateTimeField(source="episode.interview_due_at", read_only=True)
+    episode_state = serializers.CharField(source="episode.state", read_only=True)
+    offered = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = InterviewEpisode
+        fields = [
+            "episode",
+            "episode_reference",
+            "episode_state",
+            "returned_at",
+            "interview_due_at",
+            "offered",
+            "offered_at",
+            "accepted",
+            "held",
+            "held_within_72h",
+        ]
+        read_only_fields = fields
+
+
+class AttemptOut(serializers.ModelSerializer):
+    class Meta:
+        model = ContactAttempt
+        fields = ["id", "at", "method", "outcome", "offered", "note", "recorded_at", "recorded_by"]
+        read_only_fields = fields
+
+
+class InterviewListOut(serializers.ModelSerializer):
+    child = ChildBriefOut(read_only=True)
+    due_at = serializers.SerializerMethodField(
+        help_text="The earliest 72-hour deadline among the episodes it covers."
+    )
+    interviewer_organisation = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = ReturnInterview
+        fields = [
+            "id",
+            "reference",
+            "status",
+            "version",
+            "child",
+            "due_at",
+            "interviewer",
+            "interviewer_organisation",
+            "independence",
+            "planned_at",
+            "planned_place",
+            "outcome",
+            "held_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_due_at(self, obj: ReturnInterview) -> Any:
+        due = getattr(obj, "due_at", None)
+        if due is None:
+            dues = [
+                c.episode.interview_due_at for c in obj.covered.all() if c.episode.interview_due_at
+            ]
+            due = min(dues) if dues else None
+        return serializers.DateTimeField().to_representation(due) if due else None
+
+
+class InterviewDetailOut(InterviewListOut):
+    covered = CoveredEpisodeOut(many=True, read_only=True)
+    attempts = AttemptOut(many=True, read_only=True)
+    factors = FactorPickOut(many=True, read_only=True)
+
+    class Meta(InterviewListOut.Meta):
+        fields = [
+            *InterviewListOut.Meta.fields,
+            "covered",
+            "assigned_at",
+            "independence_exception_reason",
+            "held_place",
+            "present",
+            "seen_alone",
+            "account_where",
+            "account_who_with",
+            "account_travel",
+            "account_how_found",
+            "factors",
+            "disclosures",
+            "consent_to_share",
+            "shared_with",
+            "wishes_and_feelings",
+            "safety_plan",
+            "referrals",
+            "not_held_reason",
+            "carers_account",
+            "attempts",
+            "completed_at",
+            "signed_off_at",
+            "signed_off_by",
+            "follow_up_strategy_meeting",
+            "follow_up_exploitation_referral",
+            "follow_up_update_safety_plan",
+            "sign_off_note",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RecordSavedOut(serializers.Serializer):
+    version = serializers.IntegerField(help_text="Send it with the next change.")
+    merged = serializers.BooleanField(
+        help_text="Saved over someone else's newer version without a clash (theirs kept)."
+    )
+    changed = serializers.ListField(child=serializers.CharField())
+
+
+class DifferenceOut(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    yours = serializers.CharField()
+    theirs = serializers.CharField()
+
+
+class StaleEditOut(serializers.Serializer):
+    detail = serializers.CharField()
+    current_version = serializers.IntegerField()
+    differences = DifferenceOut(many=True, required=False)
+
+
+class FiguresOut(serializers.Serializer):
+    returned_from = serializers.DateTimeField()
+    returned_to = serializers.DateTimeField()
+    episodes = serializers.IntegerField()
+    children = serializers.IntegerField()
+    offered = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    held = serializers.IntegerField()
+    held_within_72h = serializers.IntegerField()
+    not_held = serializers.DictField(child=serializers.IntegerField())
+    independence_exceptions = serializers.IntegerField()
+    no_interview_yet = serializers.IntegerField()

@@ -1,0 +1,25 @@
+"""Return-interview pages. Numeric ids only: a child's name never appears in a URL."""
+
+from django.urls import path
+
+from interviews import views
+
+app_name = "interviews"
+
+urlpatterns = [
+    path("interviews/", views.queue, name="queue"),
+    path("interviews/all/", views.interview_list, name="list"),
+    path("interviews/export.csv", views.export_csv, name="export"),
+    path("interviews/new/<int:pk>/", views.create, name="create"),
+    path("interviews/<int:pk>/", views.detail, name="detail"),
+    path("interviews/<int:pk>/assign/", views.assign, name="assign"),
+    path("interviews/<int:pk>/attempts/new/", views.attempt, name="attempt"),
+    path("interviews/<int:pk>/episodes/add/", views.add_episode, name="add_episode"),
+    path("interviews/<int:pk>/record/", views.record, name="record"),
+    path("interviews/<int:pk>/record/autosave/", views.record_autosave, name="record_autosave"),
+    path("interviews/<int:pk>/sign-off/", views.sign_off, name="sign_off"),
+    # The tablet's offline support: its drafts' key, the offline page and the service worker.
+    path("interviews/draft-key/", views.draft_key, name="draft_key"),
+    path("interviews/offline/", views.offline, name="offline"),
+    path("interviews/sw.js", views.service_worker, name="service_worker"),
+]

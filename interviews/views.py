@@ -1,0 +1,655 @@
+"""Return-interview pages: the interviewer's queue and tablet form, and the arranging and
+sign-off pages for managers. Thin, like the core's: check the role, read through
+`interviews.selectors` (visible_to: a row the user may not see is a 404), write through one
+service with `now` read once, and put a refusal back on the form (`apply_domain_error`).
+
+No URL carries a child's name, and the tablet's offline drafts never reach the server except as
+the form's own fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from interviews import selectors, services
+from interviews.forms import (
+    AddEpisodeForm,
+    AssignForm,
+    AttemptForm,
+    CreateForm,
+    RecordForm,
+    SignOffForm,
+    UnassignForm,
+)
+from interviews.models import ReturnInterview
+from missing import clocks
+from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
+from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.views import (
+    DOMAIN_ERRORS,
+    RAG,
+    _get_or_404,
+    apply_domain_error,
+    person,
+    role_required,
+    time_left_text,
+)
+
+INTERVIEWER = frozenset({Role.INTERVIEWER})
+# Who reaches an interview's pages at all; which interviews is visible_to()'s business.
+READERS = CASE_READERS | INTERVIEWER
+# Who may write the record: the assigned interviewer, or a manager (checked again by services).
+RECORDERS = OVERSIGHT_ROLES | INTERVIEWER
+SESSION_KEY = "interview_draft_key"
+
+
+def _require_arranger(request: HttpRequest) -> None:
+    if not services.may_arrange(request.user):
+        raise PermissionDenied("Your role cannot arrange return interviews.")
+
+
+def _interview(request: HttpRequest, pk: int) -> ReturnInterview:
+    return _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+
+
+def _factors() -> list[Any]:
+    return list(selectors.all_factors())
+
+
+# --------------------------------------------------------------------------------------------
+# Lists
+# --------------------------------------------------------------------------------------------
+
+
+def _due(due_at: datetime | None, now: datetime) -> dict[str, Any]:
+    rag = clocks.rag(due_at=due_at, window=clocks.INTERVIEW_WINDOW, now=now)
+    return {"due_at": due_at, "left": time_left_text(due_at, now), "rag": RAG[rag]}
+
+
+@role_required(INTERVIEWER)
+def queue(request: HttpRequest) -> HttpResponse:
+    """The interviewer's own queue: the children assigned to them, soonest due first, with the
+    time left (two queries whatever its length)."""
+    now = timezone.now()
+    today = timezone.localdate(now)
+    rows = [
+        {"interview": i, "age": i.child.age_on(today), **_due(i.due_at, now)}
+        for i in selectors.interview_queue(request.user)
+    ]
+    return render(request, "interviews/queue.html", {"rows": rows, "now": now})
+
+
+@role_required(CASE_READERS)
+def interview_list(request: HttpRequest) -> HttpResponse:
+    """For the case team: returned episodes with no interview yet, and open interviews."""
+    now = timezone.now()
+    to_arrange = [
+        {"episode": e, **_due(e.interview_due_at, now)}
+        for e in selectors.episodes_to_arrange(request.user)
+    ]
+    open_rows = [
+        {"interview": i, **_due(i.due_at, now)}
+        for i in selectors.interview_list(request.user, open_only=True)
+    ]
+    return render(
+        request,
+        "interviews/list.html",
+        {
+            "to_arrange": to_arrange,
+            "open_rows": open_rows,
+            "may_arrange": services.may_arrange(request.user),
+        },
+    )
+
+
+@role_required(CASE_READERS)
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Per-episode interview answers for the data team: references only, never names."""
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    header = [
+        "episode",
+        "child",
+        "returned_at",
+        "interview_due_at",
+        "interview",
+        "offered",
+        "accepted",
+        "held",
+        "held_within_72h",
+        "outcome",
+        "independence_exception",
+        "provider",
+    ]
+
+    def yes_no(value: bool | None) -> str:
+        return "" if value is None else ("Y" if value else "N")
+
+    def rows() -> Any:
+        yield writer.writerow(header)
+        for episode in selectors.episode_answers(request.user).iterator(chunk_size=500):
+            link = getattr(episode, "interview_link", None)
+            interview = link.interview if link else None
+            yield writer.writerow(
+                [
+                    episode.reference,
+                    episode.child.reference,
+                    episode.returned_at.isoformat() if episode.returned_at else "",
+                    episode.interview_due_at.isoformat() if episode.interview_due_at else "",
+                    interview.reference if interview else "",
+                    yes_no(link.offered if link else False),
+                    yes_no(link.accepted if link else None),
+                    yes_no(link.held if link else False),
+                    yes_no(link.held_within_72h if link else False),
+                    episode.interview_outcome,
+                    yes_no(interview.is_exception) if interview else "",
+                    (
+                        interview.interviewer_organisation.name
+                        if interview and interview.interviewer_organisation
+                        else ""
+                    ),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="return-interviews.csv"'
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# Opening an interview, assigning, attempts
+# --------------------------------------------------------------------------------------------
+
+
+@role_required(CASE_READERS)
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Open the interview for the child of episode `pk`, covering the episodes chosen."""
+    _require_arranger(request)
+    episode = _get_or_404(
+        lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
+    )
+    link = selectors.episode_interview_link(episode.pk)
+    if link is not None:
+        return redirect("interviews:detail", pk=link.interview_id)
+    episodes = list(selectors.coverable_episodes(episode.child))
+    form = CreateForm(
+        request.POST if request.method == "POST" else None,
+        episodes=episodes,
+        initial={"episodes": [str(episode.pk)]},
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                interview = services.interview_create(
+                    actor=request.user,
+                    child_id=episode.child_id,
+                    episode_ids=form.episode_ids(),
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"Interview {interview.reference} opened.")
+                return redirect("interviews:assign", pk=interview.pk)
+    return render(
+        request,
+        "interviews/create.html",
+        {"episode": episode, "form": form, "episodes": episodes},
+        status=status,
+    )
+
+
+@role_required(READERS)
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One interview: the episodes it covers with each one's answers, the arrangement and
+    independence, every attempt, the record and the sign-off."""
+    interview = _interview(request, pk)
+    now = timezone.now()
+    user = request.user
+    editable = interview.is_editable
+    may_arrange = services.may_arrange(user)
+    assigned = user.role == Role.INTERVIEWER and interview.interviewer_id == user.pk
+    coverable = list(selectors.coverable_episodes(interview.child)) if may_arrange else []
+    return render(
+        request,
+        "interviews/detail.html",
+        {
+            "interview": interview,
+            "age": interview.child.age_on(timezone.localdate(now)),
+            "links": [
+                {"link": link, **_due(link.episode.interview_due_at, now)}
+                for link in interview.covered.all()
+            ],
+            "attempts": [(a, person(a.recorded_by)) for a in interview.attempts.all()],
+            "picks": _picks_by_kind(interview),
+            "may_assign": may_arrange and editable,
+            "may_attempt": editable and (may_arrange or assigned),
+            "may_add_episode": may_arrange and editable and bool(coverable),
+            "may_record": editable and (user.has_role(OVERSIGHT_ROLES) or assigned),
+            "may_sign_off": interview.status == "completed" and user.has_role(OVERSIGHT_ROLES),
+            "is_case_staff": user.has_role(CASE_READERS),
+        },
+    )
+
+
+def _picks_by_kind(interview: ReturnInterview) -> list[tuple[str, list[Any]]]:
+    from interviews.models import FactorKind
+
+    groups: dict[str, list[Any]] = {kind: [] for kind in FactorKind.values}
+    for pick in interview.factors.all():
+        groups[pick.factor.kind].append(pick)
+    return [(FactorKind(kind).label, picks) for kind, picks in groups.items()]
+
+
+@role_required(CASE_READERS)
+@require_http_methods(["GET", "POST"])
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Assign or change the interviewer (independence checked on the server), and the plan."""
+    _require_arranger(request)
+    interview = _interview(request, pk)
+    status = 200
+    if request.method == "POST" and request.POST.get("action") == "unassign":
+        return _unassign(request, interview)
+    if request.method == "POST":
+        form = AssignForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.interview_assign(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    interviewer_id=data["interviewer"].pk,
+                    exception_reason=data["independence_exception_reason"],
+                    planned_at=data["planned_at"],
+                    planned_place=data["planned_place"],
+                    expected_version=data["version"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Interviewer assigned.")
+                return redirect("interviews:detail", pk=interview.pk)
+    else:
+        form = AssignForm(
+            initial={
+                "version": interview.version,
+                "interviewer": interview.interviewer_id,
+                "independence_exception_reason": interview.independence_exception_reason,
+                "planned_at": interview.planned_at,
+                "planned_place": interview.planned_place,
+            }
+        )
+    return render(
+        request,
+        "interviews/assign.html",
+        {
+            "interview": interview,
+            "form": form,
+            "unassign_form": UnassignForm(initial={"version": interview.version}),
+            "editable": interview.is_editable,
+        },
+        status=status,
+    )
+
+
+def _unassign(request: HttpRequest, interview: ReturnInterview) -> HttpResponse:
+    form = UnassignForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            services.interview_unassign(
+                actor=request.user,
+                interview_id=interview.pk,
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
+                now=timezone.now(),
+            )
+        except DOMAIN_ERRORS as exc:
+            status = apply_domain_error(form, exc)
+        else:
+            messages.success(request, "Interviewer removed. Their access has ended.")
+            return redirect("interviews:detail", pk=interview.pk)
+    return render(
+        request,
+        "interviews/assign.html",
+        {
+            "interview": interview,
+            "form": AssignForm(initial={"version": interview.version}),
+            "unassign_form": form,
+            "editable": interview.is_editable,
+        },
+        status=status,
+    )
+
+
+@role_required(READERS)
+@require_http_methods(["GET", "POST"])
+def attempt(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an offer or an attempt to reach the child (arrangers or the interviewer)."""
+    interview = _interview(request, pk)
+    if not (services.may_arrange(request.user) or interview.interviewer_id == request.user.pk):
+        raise PermissionDenied("Only the interviewer or an arranger can record attempts.")
+    status = 200
+    if request.method == "POST":
+        form = AttemptForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.interview_attempt_record(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    data=services.AttemptData(
+                        at=data["at"],
+                        method=data["method"],
+                        outcome=data["outcome"],
+                        offered=data["offered"],
+                        note=data["note"],
+                        planned_at=data["planned_at"],
+                        planned_place=data["planned_place"],
+                    ),
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Attempt recorded.")
+                return redirect("interviews:detail", pk=interview.pk)
+    else:
+        form = AttemptForm()
+    return render(
+        request, "interviews/attempt.html", {"interview": interview, "form": form}, status=status
+    )
+
+
+@role_required(CASE_READERS)
+@require_http_methods(["GET", "POST"])
+def add_episode(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_arranger(request)
+    interview = _interview(request, pk)
+    episodes = list(selectors.coverable_episodes(interview.child))
+    status = 200
+    form = AddEpisodeForm(
+        request.POST if request.method == "POST" else None,
+        episodes=episodes,
+        initial={"version": interview.version},
+    )
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.interview_add_episode(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    episode_id=int(form.cleaned_data["episode"]),
+                    expected_version=form.cleaned_data["version"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Episode added to the interview.")
+                return redirect("interviews:detail", pk=interview.pk)
+    return render(
+        request,
+        "interviews/add_episode.html",
+        {"interview": interview, "form": form, "episodes": episodes},
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The record (the tablet form), its autosave and the draft key
+# --------------------------------------------------------------------------------------------
+
+
+def _record_form(request: HttpRequest, interview: ReturnInterview, data: Any = None) -> RecordForm:
+    values = services.record_values(interview)
+    picked = {name: values[name] for name in services.FACTOR_FIELDS}
+    return RecordForm(
+        data,
+        factors=_factors(),
+        picked=picked,
+        may_decide_not_to_hold=request.user.has_role(OVERSIGHT_ROLES)
+        or values["outcome"] == "not_held_decision",
+        initial=RecordForm.initial_from(values, interview.version),
+    )
+
+
+def _require_recorder(request: HttpRequest, interview: ReturnInterview) -> None:
+    if not services.may_record(request.user, interview):
+        raise PermissionDenied(
+            "Only the assigned interviewer or a manager can write the interview."
+        )
+
+
+@role_required(RECORDERS)
+@require_http_methods(["GET", "POST"])
+def record(request: HttpRequest, pk: int) -> HttpResponse:
+    """The interview record, built for a tablet. Works without JavaScript: "Save" stores what is
+    written so far, "Complete" also checks it is complete and moves the episodes on. With
+    JavaScript the page also saves as you type (encrypted on the tablet while offline)."""
+    interview = _interview(request, pk)
+    _require_recorder(request, interview)
+    status = 200
+    differences: list[dict[str, str]] = []
+    if request.method == "POST":
+        form = _record_form(request, interview, request.POST)
+        status = 400
+        if form.is_valid():
+            complete = request.POST.get("action") == "complete"
+            now = timezone.now()
+            try:
+                with transaction.atomic():
+                    result = services.interview_record_update(
+                        actor=request.user,
+                        interview_id=interview.pk,
+                        changes=form.changes(),
+                        expected_version=form.cleaned_data["version"],
+                        now=now,
+                    )
+                    if complete:
+                        services.interview_complete(
+                            actor=request.user,
+                            interview_id=interview.pk,
+                            expected_version=result.interview.version,
+                            now=now,
+                        )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+                if isinstance(exc, DomainError) and "current_version" in exc.extra:
+                    differences = exc.extra.get("differences", [])
+                    # Saving again now keeps these answers: they were shown the differences.
+                    form.data = form.data.copy()
+                    form.data["version"] = str(exc.extra["current_version"])
+            else:
+                if complete:
+                    messages.success(
+                        request, "Interview completed. A manager will read it and sign it off."
+                    )
+                    return redirect("interviews:detail", pk=interview.pk)
+                messages.success(request, "Saved.")
+                return redirect("interviews:record", pk=interview.pk)
+    else:
+        form = _record_form(request, interview)
+    return render(
+        request,
+        "interviews/record.html",
+        {
+            "interview": interview,
+            "form": form,
+            "differences": differences,
+            "covered": list(interview.covered.all()),
+            # The form shows answers the server has not saved (a refused post sent back).
+            "unsaved": request.method == "POST",
+        },
+        status=status,
+    )
+
+
+def _json_error(exc: Exception) -> JsonResponse:
+    if isinstance(exc, DomainError):
+        body: dict[str, Any] = {"detail": exc.message, **exc.extra}
+        if exc.field_errors:
+            body["errors"] = exc.field_errors
+        return JsonResponse(body, status=exc.status)
+    return JsonResponse({"detail": "This cannot be done now. Reload and try again."}, status=409)
+
+
+@role_required(RECORDERS)
+@require_POST
+def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
+    """The tablet form's autosave (JSON answers). The body is the form's own fields, plus `base`:
+    the form as it was when this edit started (JSON), so that a save over someone else's newer
+    version is merged field by field, and refused (409) with the differences only on a clash."""
+    interview = _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+    if not services.may_record(request.user, interview):
+        return JsonResponse({"detail": "You cannot write this interview."}, status=403)
+    form = _record_form(request, interview, request.POST)
+    if not form.is_valid():
+        errors = {name: [str(m) for m in msgs] for name, msgs in form.errors.items()}
+        return JsonResponse({"detail": "The interview has errors.", "errors": errors}, status=400)
+    base = None
+    raw_base = request.POST.get("base", "")
+    if raw_base:
+        try:
+            pairs = json.loads(raw_base)
+            base_data = QueryDict(mutable=True)
+            for name, value in pairs:
+                base_data.appendlist(str(name), str(value))
+            base_data["version"] = str(form.cleaned_data["version"])
+        except (ValueError, TypeError):
+            return JsonResponse({"detail": "The base of the edit is unreadable."}, status=400)
+        base_form = _record_form(request, interview, base_data)
+        if base_form.is_valid():
+            base = base_form.changes()
+    try:
+        result = services.interview_record_update(
+            actor=request.user,
+            interview_id=interview.pk,
+            changes=form.changes(),
+            base=base,
+            overwrite=request.POST.get("overwrite") == "true",
+            expected_version=form.cleaned_data["version"],
+            now=timezone.now(),
+        )
+    except (Conflict, InvalidInput, NotAllowed) as exc:
+        return _json_error(exc)
+    saved = selectors.interview_detail(request.user, pk)
+    return JsonResponse(
+        {
+            "version": saved.version,
+            "saved_at": saved.updated_at.isoformat(),
+            "merged": result.merged,
+            "changed": list(result.changed),
+            # The answers as now saved, as form fields: after a merge the tablet shows them.
+            "pairs": RecordForm.pairs_from(services.record_values(saved)),
+        }
+    )
+
+
+@role_required(RECORDERS)
+@require_GET
+def draft_key(request: HttpRequest) -> JsonResponse:
+    """The key this signed-in session's tablet encrypts its offline drafts with (AES-GCM, 256
+    bits). Made once per session and kept only in the server-side session: the tablet holds it
+    in memory and asks again after a reload. Signing out (or the session ending) loses it, and
+    with it any draft left on a device."""
+    key = request.session.get(SESSION_KEY)
+    if not key:
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        request.session[SESSION_KEY] = key
+    return JsonResponse({"key": key, "user": request.user.pk})
+
+
+@require_GET
+def offline(request: HttpRequest) -> HttpResponse:
+    """The page the tablet shows when it reloads an interview with no network. It holds no
+    child's details (the service worker keeps a copy of it, and of nothing else but static
+    files): it says where the draft is and sends it once the connection is back."""
+    return render(request, "interviews/offline.html")
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, served from /interviews/ so that its scope covers the form (and
+    rendered, so that it names the static files by their deployed, hashed names)."""
+    return render(request, "interviews/sw.js", content_type="text/javascript; charset=utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Sign-off
+# --------------------------------------------------------------------------------------------
+
+
+@role_required(OVERSIGHT_ROLES)
+@require_http_methods(["GET", "POST"])
+def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    """A manager reads the completed interview, records follow-up decisions and signs it off:
+    each covered episode closes."""
+    interview = _interview(request, pk)
+    status = 200
+    if request.method == "POST":
+        form = SignOffForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.interview_sign_off(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    data=services.SignOffData(
+                        strategy_meeting=data["strategy_meeting"],
+                        exploitation_referral=data["exploitation_referral"],
+                        update_safety_plan=data["update_safety_plan"],
+                        note=data["note"],
+                    ),
+                    expected_version=data["version"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Interview signed off. Its episodes are closed.")
+                return redirect("interviews:detail", pk=interview.pk)
+    else:
+        form = SignOffForm(initial={"version": interview.version})
+    return render(
+        request,
+        "interviews/sign_off.html",
+        {
+            "interview": interview,
+            "form": form,
+            "picks": _picks_by_kind(interview),
+            "blocked": interview.status != "completed",
+        },
+        status=status,
+    )

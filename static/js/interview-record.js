@@ -1,0 +1,375 @@
+// The interview form on a tablet: saves as you type, keeps a draft on the tablet while the
+// network is away, and sends it when it is back, saying at every moment what is saved where.
+//
+// The draft on the tablet is encrypted with AES-GCM under a key the server hands out only to
+// this signed-in session (GET data-key-url). The key lives in this page's memory and nowhere
+// else: after a reload it is asked for again, so with no session (someone else picking the
+// tablet up) or no network, a stored draft cannot be read. Signing out deletes the drafts.
+//
+// Two edits never silently overwrite each other: each save says which version it started from
+// and what the answers were then (`base`), and the server merges field by field or refuses
+// (409) with the differences, which are shown here to choose from.
+//
+// Without JavaScript the form still works: "Save" and "Complete" post it as an ordinary form.
+
+import { deleteDraft, draftId, getDraft, putDraft } from './drafts-store.js'
+
+const form = document.querySelector('[data-offline-form]')
+const SKIP = new Set(['csrfmiddlewaretoken', 'version', 'action'])
+const SAVE_DELAY_MS = 600
+const RETRY_MS = 15000
+
+function fieldPairs () {
+  const pairs = []
+  for (const [name, value] of new FormData(form)) {
+    if (!SKIP.has(name)) pairs.push([name, String(value)])
+  }
+  return pairs
+}
+
+function same (a, b) {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+function restore (pairs) {
+  const values = new Map()
+  for (const [name, value] of pairs) {
+    if (!values.has(name)) values.set(name, [])
+    values.get(name).push(value)
+  }
+  for (const element of form.elements) {
+    if (!element.name || SKIP.has(element.name)) continue
+    const given = values.get(element.name) || []
+    if (element.type === 'checkbox' || element.type === 'radio') {
+      element.checked = given.includes(element.value)
+    } else if (element.tagName !== 'BUTTON') {
+      element.value = given[0] || ''
+    }
+  }
+  syncReveals()
+}
+
+// GOV.UK Frontend reveals a factor's note when its box is ticked by a click; keep that true
+// when boxes are ticked by restoring a draft.
+function syncReveals () {
+  for (const box of form.querySelectorAll('.govuk-checkboxes__input')) {
+    const id = box.getAttribute('aria-controls') || box.dataset.ariaControls
+    const target = id && document.getElementById(id)
+    if (!target) continue
+    target.classList.toggle('govuk-checkboxes__conditional--hidden', !box.checked)
+    if (box.hasAttribute('aria-controls')) box.setAttribute('aria-expanded', String(box.checked))
+  }
+}
+
+function time (when) {
+  return new Date(when).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })
+}
+
+// --- the indicator: what is saved where --------------------------------------------------
+
+const statusBox = document.getElementById('draft-status')
+const statusTag = document.getElementById('draft-status-tag')
+const statusText = document.getElementById('draft-status-text')
+const TAGS = {
+  server: ['Saved', 'govuk-tag--green'],
+  local: ['On this tablet', 'govuk-tag--yellow'],
+  sending: ['Sending', 'govuk-tag--blue'],
+  offline: ['Offline', 'govuk-tag--yellow'],
+  locked: ['Draft locked', 'govuk-tag--yellow'],
+  conflict: ['Not saved', 'govuk-tag--red'],
+  error: ['Not sent', 'govuk-tag--red'],
+  checking: ['Checking', 'govuk-tag--grey']
+}
+
+function show (state, text) {
+  const [label, css] = TAGS[state]
+  statusBox.hidden = false
+  statusBox.dataset.state = state
+  statusTag.className = `govuk-tag app-draft-status__tag ${css}`
+  statusTag.textContent = label
+  statusText.textContent = text
+}
+
+// --- encryption ------------------------------------------------------------------------------
+
+const encoder = new TextEncoder()
+let key = null
+
+async function fetchKey () {
+  const response = await fetch(form.dataset.keyUrl, {
+    credentials: 'same-origin',
+    cache: 'no-store',
+    headers: { Accept: 'application/json' },
+    redirect: 'error'
+  })
+  if (!response.ok) throw new Error(`key ${response.status}`)
+  const body = await response.json()
+  const raw = Uint8Array.from(atob(body.key), (c) => c.charCodeAt(0))
+  // Not extractable: even this page's own script cannot read the key back out.
+  return crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])
+}
+
+async function seal (id, payload) {
+  const iv = crypto.getRandomValues(new Uint8Array(12))
+  const data = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: encoder.encode(id) },
+    key,
+    encoder.encode(JSON.stringify(payload))
+  )
+  return { iv, data }
+}
+
+async function unseal (id, record) {
+  const plain = await crypto.subtle.decrypt(
+    { name: 'AES-GCM', iv: record.iv, additionalData: encoder.encode(id) },
+    key,
+    record.data
+  )
+  return JSON.parse(new TextDecoder().decode(plain))
+}
+
+// --- the edit ------------------------------------------------------------------------------
+
+const interviewId = Number(form.dataset.interview)
+const id = draftId(form.dataset.user, interviewId)
+const versionInput = form.querySelector('input[name="version"]')
+const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value
+
+let version = Number(versionInput.value)
+// The answers as the server last had them, when this edit started (null: not known, e.g. the
+// page shows answers a refused post sent back).
+let base = form.dataset.unsaved === 'true' ? null : fieldPairs()
+let edits = 0 // bumped on every change, so a save knows whether more came in meanwhile
+let dirty = false
+let locked = false // a draft on the tablet we have no key for yet
+let syncing = null
+let conflict = null
+let timer = null
+
+async function saveLocal () {
+  if (!key) {
+    show('error', 'Not saved on this tablet: it could not get its key from the server. Keep this page open until the connection returns.')
+    return
+  }
+  const savedAt = Date.now()
+  const sealed = await seal(id, { pairs: fieldPairs(), base, version })
+  await putDraft({ id, interview: interviewId, savedAt, ...sealed })
+  statusBox.dataset.onTablet = String(savedAt)
+  if (!navigator.onLine) {
+    show('offline', `You are offline. Your answers are saved on this tablet, encrypted (${time(savedAt)}), and will be sent when the connection returns.`)
+  } else {
+    show('local', `Saved on this tablet, encrypted, at ${time(savedAt)}. Not yet sent to the server.`)
+  }
+}
+
+function schedule () {
+  clearTimeout(timer)
+  timer = setTimeout(async () => {
+    await saveLocal()
+    sync()
+  }, SAVE_DELAY_MS)
+}
+
+function onEdit () {
+  edits += 1
+  dirty = true
+  if (conflict) return // wait for the person to choose, keep saving on the tablet
+  schedule()
+}
+
+function sync (options = {}) {
+  if (!syncing) syncing = send(options).finally(() => { syncing = null })
+  return syncing
+}
+
+async function send ({ overwrite = false } = {}) {
+  if (!dirty || locked) return 'idle'
+  if (conflict && !overwrite) return 'conflict'
+  if (!navigator.onLine) {
+    show('offline', 'You are offline. Your answers are saved on this tablet, encrypted, and will be sent when the connection returns.')
+    return 'offline'
+  }
+  const started = edits
+  const pairs = fieldPairs()
+  const body = new URLSearchParams(pairs)
+  body.set('version', String(version))
+  if (base) body.set('base', JSON.stringify(base))
+  if (overwrite) body.set('overwrite', 'true')
+  show('sending', 'Saved on this tablet. Sending to the server…')
+  let response
+  try {
+    response = await fetch(form.dataset.autosaveUrl, {
+      method: 'POST',
+      body,
+      credentials: 'same-origin',
+      headers: { 'X-CSRFToken': csrf, Accept: 'application/json' },
+      redirect: 'error'
+    })
+  } catch (error) {
+    show('offline', 'The connection dropped. Your answers are saved on this tablet, encrypted, and will be sent when it returns.')
+    return 'offline'
+  }
+  let answer = {}
+  try { answer = await response.json() } catch (error) {}
+  if (response.ok) {
+    version = answer.version
+    versionInput.value = String(version)
+    conflict = null
+    document.getElementById('draft-conflict').hidden = true
+    if (edits === started) {
+      if (answer.pairs && (answer.merged || overwrite)) restore(answer.pairs)
+      base = answer.pairs || pairs
+      dirty = false
+      await deleteDraft(id)
+      delete statusBox.dataset.onTablet
+      show('server', `Everything is saved on the server (${time(answer.saved_at)}).`)
+    } else {
+      base = pairs
+      await saveLocal()
+      schedule()
+    }
+    return 'saved'
+  }
+  if (response.status === 409 && answer.differences) {
+    showConflict(answer)
+    return 'conflict'
+  }
+  if (response.status === 409) {
+    show('error', `${answer.detail || 'This interview can no longer be changed.'} Your answers are still on this tablet.`)
+    return 'refused'
+  }
+  if (response.status === 400 && answer.errors) {
+    const messages = Object.values(answer.errors).flat().join(' ')
+    show('error', `Not sent: ${messages} Your answers are saved on this tablet.`)
+    return 'invalid'
+  }
+  show('error', 'Not sent: your session may have ended. Your answers are on this tablet until you sign out; sign in again in another tab to send them.')
+  return 'refused'
+}
+
+function showConflict (answer) {
+  conflict = answer
+  const rows = document.getElementById('draft-conflict-rows')
+  rows.replaceChildren()
+  for (const difference of answer.differences) {
+    const tr = document.createElement('tr')
+    tr.className = 'govuk-table__row'
+    const th = document.createElement('th')
+    th.scope = 'row'
+    th.className = 'govuk-table__header'
+    th.textContent = difference.label
+    tr.append(th)
+    for (const value of [difference.yours, difference.theirs]) {
+      const td = document.createElement('td')
+      td.className = 'govuk-table__cell'
+      td.textContent = value
+      tr.append(td)
+    }
+    rows.append(tr)
+  }
+  const banner = document.getElementById('draft-conflict')
+  banner.hidden = false
+  banner.focus()
+  show('conflict', 'Not saved: someone else changed the same answers. Choose which to keep. Yours are kept on this tablet meanwhile.')
+}
+
+document.getElementById('draft-keep-mine').addEventListener('click', () => {
+  if (!conflict) return
+  sync({ overwrite: true })
+})
+
+document.getElementById('draft-take-theirs').addEventListener('click', async () => {
+  await deleteDraft(id)
+  dirty = false
+  window.location.reload()
+})
+
+// --- start -----------------------------------------------------------------------------------
+
+async function unlock () {
+  try {
+    key = await fetchKey()
+  } catch (error) {
+    return false
+  }
+  const record = await getDraft(id)
+  locked = false
+  if (!record) return true
+  let draft
+  try {
+    draft = await unseal(id, record)
+  } catch (error) {
+    // Sealed under another session's key (signed out since, or the session ended): unreadable.
+    await deleteDraft(id)
+    show('error', 'A draft from an earlier sign-in could not be unlocked and has been removed.')
+    return true
+  }
+  if (same(draft.pairs, fieldPairs()) && draft.version === version) {
+    await deleteDraft(id)
+    return true
+  }
+  restore(draft.pairs)
+  base = draft.base
+  version = draft.version
+  dirty = true
+  show('local', `Your draft from this tablet (saved ${time(record.savedAt)}) is back in the form. Sending it…`)
+  await sync()
+  return true
+}
+
+async function start () {
+  show('checking', 'Checking for a draft saved on this tablet…')
+  form.addEventListener('input', onEdit)
+  form.addEventListener('change', onEdit)
+  form.addEventListener('submit', async (event) => {
+    if (form.dataset.submitting) return
+    event.preventDefault()
+    const submitter = event.submitter
+    if (!navigator.onLine) {
+      show('offline', 'You are offline: your answers are saved on this tablet, encrypted. Send or complete the interview when the connection returns.')
+      return
+    }
+    clearTimeout(timer)
+    if (dirty) {
+      await saveLocal()
+      const result = await sync()
+      if (result === 'conflict' || result === 'offline') return
+    }
+    form.dataset.submitting = 'true'
+    // Not from inside this submit event: a form ignores requestSubmit while firing one.
+    setTimeout(() => form.requestSubmit(submitter), 0)
+  })
+  window.addEventListener('online', async () => {
+    if (!key || locked) await unlock()
+    sync()
+  })
+  window.addEventListener('offline', () => {
+    show('offline', 'You are offline. What you write is saved on this tablet, encrypted, and sent when the connection returns.')
+  })
+  setInterval(() => { if (dirty && navigator.onLine) sync() }, RETRY_MS)
+
+  if (!(await unlock())) {
+    const record = await getDraft(id).catch(() => null)
+    if (record) {
+      locked = true
+      show('locked', 'A draft saved on this tablet is locked until the connection returns.')
+    } else {
+      show('error', 'Could not get this tablet\'s key from the server: answers will be saved on the server only.')
+    }
+  } else if (!dirty && statusBox.dataset.state === 'checking') {
+    show('server', 'Everything is saved on the server.')
+  }
+
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker
+      .register(form.dataset.swUrl, { scope: form.dataset.swScope })
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => { form.dataset.offlineReady = 'true' })
+      .catch(() => {})
+  }
+  form.dataset.draftsReady = 'true'
+}
+
+if (form && window.crypto && crypto.subtle && window.indexedDB) {
+  start()
+}

@@ -1,0 +1,272 @@
+"""The return-interview API: the flow a provider's own app would follow, strict input (400
+naming the field), refusals by role (403), not-yours (404) and conflicts (409 with the
+differences)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from interviews.models import InterviewStatus, ReturnInterview
+from missing.models import EpisodeState, MissingEpisode, User
+from tests.factories import ChildFactory
+from tests.interviews.helpers import returned_episode
+
+pytestmark = pytest.mark.django_db
+
+H = timedelta(hours=1)
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def iso(moment) -> str:
+    return moment.isoformat()
+
+
+@pytest.fixture
+def episode(ffd, manager, now):
+    return returned_episode(ffd=ffd, manager=manager, child=ChildFactory(), returned_at=now - 6 * H)
+
+
+def test_the_whole_flow_through_the_api(episode, manager, interviewer, now):
+    staff, rhi = client_for(manager), client_for(interviewer)
+
+    created = staff.post(
+        "/api/interviews/", {"child": episode.child_id, "episodes": [episode.pk]}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    pk = created.json()["id"]
+    assert created.json()["covered"][0]["episode"] == episode.pk
+
+    assigned = staff.post(
+        f"/api/interviews/{pk}/assign/",
+        {
+            "interviewer": interviewer.pk,
+            "planned_at": iso(now + 2 * H),
+            "planned_place": "School",
+            "version": created.json()["version"],
+        },
+        format="json",
+    )
+    assert assigned.status_code == 200, assigned.json()
+    assert assigned.json()["status"] == "arranged"
+    assert assigned.json()["independence"] == "confirmed"
+
+    factors = rhi.get("/api/interview-factors/").json()
+    assert {
+        "code": "harm-trafficking",
+        "kind": "harm",
+        "label": "Trafficking",
+        "cin_code": "12A",
+        "active": True,
+    } in factors
+
+    attempt = rhi.post(
+        f"/api/interviews/{pk}/attempts/",
+        {"at": iso(now - H), "method": "phone", "outcome": "no_answer", "offered": True},
+        format="json",
+    )
+    assert attempt.status_code == 201, attempt.json()
+
+    version = rhi.get(f"/api/interviews/{pk}/").json()["version"]
+    saved = rhi.patch(
+        f"/api/interviews/{pk}/record/",
+        {
+            "version": version,
+            "outcome": "held",
+            "held_at": iso(now - 30 * timedelta(minutes=1)),
+            "held_place": "School library",
+            "present": "The child",
+            "seen_alone": True,
+            "account_where": "Park",
+            "consent_to_share": False,
+            "wishes_and_feelings": "To be left alone",
+            "push_factors": [{"code": "push-school-bullying", "note": "Year 9 group"}],
+            "harms": [],
+        },
+        format="json",
+    )
+    assert saved.status_code == 200, saved.json()
+    assert saved.json()["merged"] is False
+
+    completed = rhi.post(
+        f"/api/interviews/{pk}/complete/", {"version": saved.json()["version"]}, format="json"
+    )
+    assert completed.status_code == 200, completed.json()
+    assert completed.json()["status"] == "completed"
+    link = completed.json()["covered"][0]
+    assert (link["offered"], link["accepted"], link["held"], link["held_within_72h"]) == (
+        True,
+        True,
+        True,
+        True,
+    )
+
+    signed = staff.post(
+        f"/api/interviews/{pk}/sign-off/",
+        {"exploitation_referral": True, "version": completed.json()["version"]},
+        format="json",
+    )
+    assert signed.status_code == 200, signed.json()
+    assert signed.json()["follow_up_exploitation_referral"] is True
+    assert MissingEpisode.objects.get(pk=episode.pk).state == EpisodeState.CLOSED
+    # Signed off: the interviewer's access has ended.
+    assert rhi.get(f"/api/interviews/{pk}/").status_code == 404
+
+    figures = staff.get(
+        "/api/interview-figures/",
+        {"returned_from": iso(now - 48 * H), "returned_to": iso(now + H)},
+    ).json()
+    assert (figures["episodes"], figures["offered"], figures["held_within_72h"]) == (1, 1, 1)
+
+
+@pytest.fixture
+def assigned(episode, manager, interviewer) -> dict[str, Any]:
+    staff = client_for(manager)
+    created = staff.post(
+        "/api/interviews/", {"child": episode.child_id, "episodes": [episode.pk]}, format="json"
+    ).json()
+    staff.post(
+        f"/api/interviews/{created['id']}/assign/", {"interviewer": interviewer.pk}, format="json"
+    )
+    return ReturnInterview.objects.get().__dict__
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"push_factors": [{"code": "push-made-up"}]}, "push_factors", "Unknown push factor"),
+        ({"held_at": "2026-06-10T10:00:00"}, "held_at", "time zone"),
+        ({"held_at": "2026-06-10T03:00:00Z"}, "held_at", "before the child's return"),
+        ({"seen_alone": "yes"}, "seen_alone", "true or false"),
+        ({"present": 7}, "present", "text"),
+        ({"colour": "blue"}, "colour", "Unknown field"),
+        ({"outcome": "maybe"}, "outcome", "not a valid choice"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(assigned, interviewer, body, field, message):
+    response = client_for(interviewer).patch(
+        f"/api/interviews/{assigned['id']}/record/",
+        {"version": assigned["version"], **body},
+        format="json",
+    )
+    assert response.status_code == 400, response.json()
+    assert message in str(response.json()[field])
+    assert ReturnInterview.objects.get().version == assigned["version"]
+
+
+def test_a_stale_record_edit_is_a_409_with_the_differences(assigned, interviewer, manager):
+    url = f"/api/interviews/{assigned['id']}/record/"
+    version = assigned["version"]
+    assert (
+        client_for(manager)
+        .patch(url, {"version": version, "present": "Mum"}, format="json")
+        .status_code
+        == 200
+    )
+
+    clash = client_for(interviewer).patch(
+        url, {"version": version, "present": "Dad", "base": {"present": ""}}, format="json"
+    )
+    assert clash.status_code == 409
+    assert clash.json()["current_version"] == version + 1
+    assert clash.json()["differences"] == [
+        {"field": "present", "label": "Who was present", "yours": "Dad", "theirs": "Mum"}
+    ]
+    merged = client_for(interviewer).patch(
+        url,
+        {"version": version, "held_place": "Library", "base": {"held_place": ""}},
+        format="json",
+    )
+    assert merged.status_code == 200
+    assert merged.json()["merged"] is True
+
+
+def test_roles_are_refused_before_their_input_is_read(
+    assigned, ffd, interviewer, other_interviewer
+):
+    pk = assigned["id"]
+    assert (
+        client_for(ffd).patch(f"/api/interviews/{pk}/record/", {}, format="json").status_code == 403
+    )
+    assert (
+        client_for(interviewer).post(f"/api/interviews/{pk}/assign/", {}, format="json").status_code
+        == 403
+    )
+    assert (
+        client_for(interviewer)
+        .post(f"/api/interviews/{pk}/sign-off/", {}, format="json")
+        .status_code
+        == 403
+    )
+    assert (
+        client_for(ffd).post(f"/api/interviews/{pk}/sign-off/", {}, format="json").status_code
+        == 403
+    )
+    # Not theirs: not there.
+    assert (
+        client_for(other_interviewer)
+        .patch(f"/api/interviews/{pk}/record/", {}, format="json")
+        .status_code
+        == 404
+    )
+
+
+def test_an_independence_exception_without_a_reason_is_refused(episode, manager, ffd, now):
+    from tests.factories import UserFactory
+
+    worker = UserFactory(role="interviewer", team=None)
+    child = episode.child
+    child.social_worker = worker
+    child.save()
+    staff = client_for(manager)
+    pk = staff.post(
+        "/api/interviews/", {"child": child.pk, "episodes": [episode.pk]}, format="json"
+    ).json()["id"]
+    refused = staff.post(f"/api/interviews/{pk}/assign/", {"interviewer": worker.pk}, format="json")
+    assert refused.status_code == 400
+    assert "allocated social worker" in refused.json()["interviewer"][0]
+    allowed = staff.post(
+        f"/api/interviews/{pk}/assign/",
+        {"interviewer": worker.pk, "independence_exception_reason": "The child asked for her."},
+        format="json",
+    )
+    assert allowed.status_code == 200
+    assert allowed.json()["independence"] == "exception"
+    figures = staff.get(
+        "/api/interview-figures/",
+        {"returned_from": iso(now - 48 * H), "returned_to": iso(now)},
+    ).json()
+    assert figures["independence_exceptions"] == 1
+
+
+def test_editing_a_completed_interview_is_a_409(assigned, interviewer, manager, now):
+    pk = assigned["id"]
+    rhi = client_for(interviewer)
+    version = assigned["version"]
+    version = rhi.patch(
+        f"/api/interviews/{pk}/record/",
+        {"version": version, "outcome": "child_refused", "not_held_reason": "Said no"},
+        format="json",
+    ).json()["version"]
+    incomplete = rhi.post(f"/api/interviews/{pk}/complete/", {"version": version}, format="json")
+    assert incomplete.status_code == 200, incomplete.json()
+    edit = rhi.patch(
+        f"/api/interviews/{pk}/record/", {"version": version + 1, "present": "x"}, format="json"
+    )
+    assert edit.status_code == 409
+    assert "awaiting a manager's sign-off" in edit.json()["detail"]
+    assert ReturnInterview.objects.get().status == InterviewStatus.COMPLETED
+
+
+def test_figures_reject_a_naive_period(manager):
+    response = client_for(manager).get("/api/interview-figures/", {"returned_from": "2026-06-01"})
+    assert response.status_code == 400
+    assert "returned_from" in response.json()
