@@ -979,8 +979,40 @@ def staff_create(
             "Interviewers belong to an organisation.",
             field_errors={"org": ["Give the interviewer's organisation."]},
         )
+    if role == Role.POLICE_SYSTEM and police_force is None:
+        raise InvalidInput(
+            "A police system posts for one force.",
+            field_errors={"force": ["Give the police force this system posts for."]},
+        )
     if User.objects.filter(username=username).exists():
         raise Conflict(f"A user called {username} already exists.")
+    try:
+        return _staff_insert(
+            username=username,
+            role=role,
+            now=now,
+            password=password,
+            organisation=organisation,
+            team=team,
+            phone=phone,
+            police_force=police_force,
+        )
+    except IntegrityError:
+        # Created by someone else between the check above and the insert.
+        raise Conflict(f"A user called {username} already exists.") from None
+
+
+def _staff_insert(
+    *,
+    username: str,
+    role: str,
+    now: datetime,
+    password: str | None,
+    organisation: str | None,
+    team: str | None,
+    phone: str,
+    police_force: PoliceForce | None,
+) -> User:
     with transaction.atomic():
         org = None
         if organisation:

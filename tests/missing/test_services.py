@@ -423,3 +423,14 @@ def test_str_never_holds_the_childs_name(ffd, now):
     episode = report_missing(actor=ffd, now=now)
     assert episode.child.last_name not in str(episode.child)
     assert episode.child.first_name not in str(episode)
+
+
+def test_police_system_account_needs_a_force(now):
+    with pytest.raises(InvalidInput) as err:
+        services.staff_create(username="nopolice", role="police_system", now=now)
+    assert "force" in err.value.field_errors
+
+
+def test_duplicate_staff_is_a_conflict(ffd, now):
+    with pytest.raises(Conflict, match="already exists"):
+        services.staff_create(username="ffd", role="ffd", now=now)
