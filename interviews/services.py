@@ -891,6 +891,7 @@ def interview_complete(
                     held_at=held_at,
                     note=f"Recorded in {interview.reference}.",
                     now=now,
+                    interview_reference=interview.reference,
                 )
         interview.status = InterviewStatus.COMPLETED
         interview.completed_at = now
@@ -958,7 +959,13 @@ def interview_sign_off(
             note += f" {data.note.strip()}"
         for episode in _covered(interview):
             if episode.state == EpisodeState.AWAITING_SIGN_OFF:
-                core.episode_sign_off(actor=actor, episode_id=episode.pk, note=note, now=now)
+                core.episode_sign_off(
+                    actor=actor,
+                    episode_id=episode.pk,
+                    note=note,
+                    now=now,
+                    from_interview_sign_off=True,
+                )
         interview.follow_up_strategy_meeting = data.strategy_meeting
         interview.follow_up_exploitation_referral = data.exploitation_referral
         interview.follow_up_update_safety_plan = data.update_safety_plan

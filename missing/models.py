@@ -359,6 +359,10 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     interview_outcome = models.CharField(
         max_length=20, choices=InterviewOutcome.choices, blank=True
     )
+    # The interview record that holds the outcome (its reference, e.g. "I-12"), when there is
+    # one: the episode then closes only through that interview's sign-off, which records the
+    # manager's follow-up decisions. Blank when a manager recorded "not held" on the episode.
+    interview_reference = models.CharField(max_length=20, blank=True)
 
     signed_off_at = models.DateTimeField(null=True, blank=True)
     signed_off_by = models.ForeignKey(
@@ -514,11 +518,14 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         target=EpisodeState.AWAITING_SIGN_OFF,
         permission=_may_record_outcome,
     )
-    def record_interview_outcome(self, *, outcome: str, held_at: datetime | None) -> None:
+    def record_interview_outcome(
+        self, *, outcome: str, held_at: datetime | None, interview_reference: str = ""
+    ) -> None:
         """The interview was held, or is recorded as not held (refused, no contact, a manager's
         decision). The interviewer granted the episode, or a manager. Sign-off comes next."""
         self.interview_outcome = outcome
         self.interview_held_at = held_at
+        self.interview_reference = interview_reference
 
     @transition(
         field=state,

@@ -786,10 +786,32 @@ def episode_regrade(
 
 
 def episode_sign_off(
-    *, actor: User, episode_id: int, note: str, now: datetime, expected_version: int | None = None
+    *,
+    actor: User,
+    episode_id: int,
+    note: str,
+    now: datetime,
+    expected_version: int | None = None,
+    from_interview_sign_off: bool = False,
 ) -> MissingEpisode:
     """A manager closes the episode once the interview is held or recorded as not held. Needs
-    the return and at least one oversight decision. Interview access to it ends."""
+    the return and at least one oversight decision. Interview access to it ends.
+
+    When an interview record holds the outcome, the episode closes only through that
+    interview's sign-off (`from_interview_sign_off`), where the manager reads the interview and
+    records the follow-up decisions (DfE 2014: what is learned informs the safety plan)."""
+    require_transition_role(actor=actor, action="sign_off")
+    if not from_interview_sign_off:
+        recorded_in = (
+            MissingEpisode.objects.filter(pk=episode_id)
+            .values_list("interview_reference", flat=True)
+            .first()
+        )
+        if recorded_in:
+            raise Conflict(
+                f"E-{episode_id} is covered by return interview {recorded_in}: sign the interview "
+                "off, with its follow-up decisions, to close the episode."
+            )
     with transaction.atomic():
         episode = _transition(
             episode_id=episode_id,
@@ -883,6 +905,7 @@ def episode_record_interview_outcome(
     note: str,
     now: datetime,
     expected_version: int | None = None,
+    interview_reference: str = "",
 ) -> MissingEpisode:
     """The interview was held (when), or why it was not. The granted interviewer or a manager;
     only a manager may decide not to hold one. The episode then awaits a manager's sign-off."""
@@ -914,7 +937,11 @@ def episode_record_interview_outcome(
         now=now,
         expected_version=expected_version,
         reason=f"{label}. {note}".strip() if note else label,
-        kwargs={"outcome": outcome, "held_at": held_at},
+        kwargs={
+            "outcome": outcome,
+            "held_at": held_at,
+            "interview_reference": interview_reference,
+        },
     )
 
 

@@ -578,6 +578,14 @@ def test_sign_off_closes_every_episode_with_the_follow_ups(ffd, manager, intervi
     record_held(interview, actor=interviewer, held_at=now - timedelta(hours=1), now=now)
     done = complete(interview, actor=interviewer, now=now)
 
+    # The episode's own sign-off would skip the interview's follow-up decisions: refused.
+    with pytest.raises(Conflict, match=f"covered by return interview {interview.reference}"):
+        core.episode_sign_off(actor=manager, episode_id=first.pk, note="", now=now)
+    first.refresh_from_db()
+    assert (first.state, first.interview_reference) == (
+        EpisodeState.AWAITING_SIGN_OFF,
+        interview.reference,
+    )
     with pytest.raises(NotAllowed):
         services.interview_sign_off(
             actor=interviewer, interview_id=interview.pk, data=services.SignOffData(), now=now
