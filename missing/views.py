@@ -674,6 +674,8 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
         action
         for action in ACTIONS.values()
         if has_transition_perm(getattr(episode, action.transition), user)
+        # An interview record holds the outcome: it is signed off from the interview's page.
+        and not (action.transition == "sign_off" and episode.interview_reference)
     ]
 
 

@@ -526,3 +526,34 @@ def test_an_interviewer_is_not_offered_the_managers_decision(interview, intervie
     url = reverse("interviews:record", args=[interview.pk])
     assert "not_held_decision" not in signed_in(interviewer).get(url).content.decode()
     assert "not_held_decision" in signed_in(manager).get(url).content.decode()
+
+
+def test_episode_page_sends_sign_off_to_the_interview(ffd, manager, interviewer, now):
+    """Display follows the server rule: no episode sign-off button once an interview holds the
+    outcome, and a pointer to the interview instead."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.interviews.helpers import (
+        assign,
+        complete,
+        open_interview,
+        record_held,
+        returned_episode,
+    )
+
+    from tests.factories import ChildFactory
+
+    episode = returned_episode(
+        ffd=ffd, manager=manager, child=ChildFactory(), returned_at=now - timedelta(hours=5)
+    )
+    interview = open_interview(manager=manager, episodes=[episode], now=now)
+    assign(interview, manager=manager, interviewer=interviewer, now=now)
+    record_held(interview, actor=interviewer, held_at=now - timedelta(hours=1), now=now)
+    complete(interview, actor=interviewer, now=now)
+    web = Client()
+    web.force_login(manager)
+    with time_machine.travel(now, tick=False):
+        page = web.get(reverse("episode_detail", args=[episode.pk])).content.decode()
+    assert f"Return interview {interview.reference} holds the outcome" in page
+    assert reverse("episode_sign_off", args=[episode.pk]) not in page
