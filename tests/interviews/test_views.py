@@ -531,21 +531,11 @@ def test_an_interviewer_is_not_offered_the_managers_decision(interview, intervie
 def test_episode_page_sends_sign_off_to_the_interview(ffd, manager, interviewer, now):
     """Display follows the server rule: no episode sign-off button once an interview holds the
     outcome, and a pointer to the interview instead."""
-    from django.test import Client
-    from django.urls import reverse
-
-    from tests.interviews.helpers import (
-        assign,
-        complete,
-        open_interview,
-        record_held,
-        returned_episode,
-    )
-
-    from tests.factories import ChildFactory
-
     episode = returned_episode(
-        ffd=ffd, manager=manager, child=ChildFactory(), returned_at=now - timedelta(hours=5)
+        ffd=ffd,
+        manager=manager,
+        child=ChildFactory(),
+        returned_at=now - timedelta(hours=5),
     )
     interview = open_interview(manager=manager, episodes=[episode], now=now)
     assign(interview, manager=manager, interviewer=interviewer, now=now)
