@@ -101,9 +101,7 @@ API_TRANSITIONS = ("record_return", "review", "sign_off", "cancel")
 
 def _episode_out(episode: MissingEpisode, user: User) -> dict[str, Any]:
     episode.available_transitions = [  # type: ignore[attr-defined]
-        t.name
-        for t in episode.get_available_user_state_transitions(user)  # type: ignore[attr-defined]
-        if t.name in API_TRANSITIONS
+        name for name in selectors.startable_transitions(episode, user) if name in API_TRANSITIONS
     ]
     return EpisodeDetailOut(episode).data
 

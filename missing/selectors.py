@@ -195,3 +195,14 @@ def child_detail(user: Any, child_id: int) -> Child:
         )
         .get(pk=child_id)
     )
+
+
+def startable_transitions(episode: MissingEpisode, user: Any) -> list[str]:
+    """The transitions `user` may start on `episode` now: the state allows it, its conditions
+    hold and the role may. Sign-off is left out once an interview record holds the outcome: it
+    closes through the interview's sign-off (services.episode_sign_off refuses it otherwise).
+    For display, in the web and the API alike; every service checks again."""
+    names = [t.name for t in episode.get_available_user_state_transitions(user)]  # type: ignore[attr-defined]
+    if episode.interview_reference:
+        names = [name for name in names if name != "sign_off"]
+    return names

@@ -31,7 +31,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
-from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
 from missing import clocks, selectors, services
 from missing.errors import DomainError, NotAllowed
@@ -670,13 +670,8 @@ def _role_may(episode: MissingEpisode, transition: str, user: User) -> bool:
 def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAction]:
     """The buttons to show: the state allows it, its conditions hold, the role may. Display
     only: the service checks all of this again when the form is sent."""
-    return [
-        action
-        for action in ACTIONS.values()
-        if has_transition_perm(getattr(episode, action.transition), user)
-        # An interview record holds the outcome: it is signed off from the interview's page.
-        and not (action.transition == "sign_off" and episode.interview_reference)
-    ]
+    startable = selectors.startable_transitions(episode, user)
+    return [action for action in ACTIONS.values() if action.transition in startable]
 
 
 @case_staff_required

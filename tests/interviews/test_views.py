@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
@@ -547,3 +548,9 @@ def test_episode_page_sends_sign_off_to_the_interview(ffd, manager, interviewer,
         page = web.get(reverse("episode_detail", args=[episode.pk])).content.decode()
     assert f"Return interview {interview.reference} holds the outcome" in page
     assert reverse("episode_sign_off", args=[episode.pk]) not in page
+    api = APIClient()
+    api.force_authenticate(manager)
+    detail = api.get(reverse("api-episode-detail", args=[episode.pk])).json()
+    assert detail["state"] == "awaiting_sign_off"
+    assert "sign_off" not in detail["available_transitions"]
+    assert "review" in detail["available_transitions"]
