@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+from django.test import Client
+
 from missing import services
 from missing.models import Child, EpisodeState, MissingEpisode, NotificationKind, User
 from tests.factories import ChildFactory, force, grade
@@ -101,3 +103,9 @@ def episode_in_state(
     if state == EpisodeState.CLOSED:
         return services.episode_sign_off(actor=manager, episode_id=episode.pk, note="Done", now=now)
     raise ValueError(state)
+
+
+def login(client: Client, user: User) -> None:
+    """Sign a test client in as `user`. Every test signs in through here, so that how a session
+    becomes fully signed in (the second factor included) is decided in one place."""
+    client.force_login(user)

@@ -23,7 +23,7 @@ from missing.models import Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from tests.factories import FIXED_NOW, ChildFactory
-from tests.helpers import report_missing
+from tests.helpers import login, report_missing
 
 CASE = {"ffd", "manager", "head_of_service"}
 OVERSIGHT = {"manager", "head_of_service"}
@@ -242,7 +242,7 @@ def test_route_access(name, who, world, users_by_role):
     url = reverse(name, kwargs=kwargs)
     client = APIClient()
     if who != "anonymous":
-        client.force_login(users_by_role[who])
+        login(client, users_by_role[who])
     body = dict(BODIES.get(name, {}))
     with time_machine.travel(FIXED_NOW + timedelta(minutes=5), tick=False):
         if method == "GET":

@@ -11,6 +11,7 @@ from django.test import Client
 from interviews.models import Factor, FactorKind
 from interviews.services import interview_record_update
 from tests.factories import ChildFactory
+from tests.helpers import login
 from tests.interviews.helpers import open_interview, returned_episode
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_an_administrator_adds_and_retires_codes_but_never_deletes_a_used_one(
     admin_user, ffd, manager, now
 ):
     client = Client()
-    client.force_login(admin_user)
+    login(client, admin_user)
     added = client.post(
         "/admin/interviews/factor/add/",
         {

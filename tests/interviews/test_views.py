@@ -19,6 +19,7 @@ from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
 from missing.models import EpisodeState, MissingEpisode, User
 from tests.factories import ChildFactory
+from tests.helpers import login
 from tests.interviews.helpers import (
     assign,
     complete,
@@ -40,7 +41,7 @@ def _frozen_clock(now: datetime) -> Any:
 
 def signed_in(user: User) -> Client:
     client = Client()
-    client.force_login(user)
+    login(client, user)
     return client
 
 
@@ -543,7 +544,7 @@ def test_episode_page_sends_sign_off_to_the_interview(ffd, manager, interviewer,
     record_held(interview, actor=interviewer, held_at=now - timedelta(hours=1), now=now)
     complete(interview, actor=interviewer, now=now)
     web = Client()
-    web.force_login(manager)
+    login(web, manager)
     with time_machine.travel(now, tick=False):
         page = web.get(reverse("episode_detail", args=[episode.pk])).content.decode()
     assert f"Return interview {interview.reference} holds the outcome" in page

@@ -11,6 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import ChildFactory, UserFactory
+from tests.helpers import login
 from tests.interviews.helpers import assign, open_interview, returned_episode
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,7 @@ def api_answers(client: APIClient, world) -> dict[str, object]:
 
 def test_an_interviewer_of_another_organisation_sees_nothing(world, other_interviewer):
     web = Client()
-    web.force_login(other_interviewer)
+    login(web, other_interviewer)
     api = APIClient()
     api.force_authenticate(other_interviewer)
 
@@ -131,7 +132,7 @@ def test_an_interviewer_of_another_organisation_sees_nothing(world, other_interv
 
 def test_an_interviewer_sees_their_own_child_only(world, interviewer):
     web = Client()
-    web.force_login(interviewer)
+    login(web, interviewer)
     api = APIClient()
     api.force_authenticate(interviewer)
 
@@ -151,7 +152,7 @@ def test_access_ends_on_the_next_request_after_unassignment(world, manager, inte
     from interviews import services
 
     web = Client()
-    web.force_login(interviewer)
+    login(web, interviewer)
     interview = world["interview"]
     assert web.get(f"/interviews/{interview.pk}/record/").status_code == 200
     interview.refresh_from_db()

@@ -26,7 +26,7 @@ from missing.models import (
     User,
 )
 from tests.factories import FIXED_NOW, ChildFactory, force, grade
-from tests.helpers import episode_in_state, report_missing
+from tests.helpers import episode_in_state, login, report_missing
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def _frozen_clock(now: datetime) -> Any:
 
 
 def signed_in(client: Client, user: User) -> Client:
-    client.force_login(user)
+    login(client, user)
     return client
 
 

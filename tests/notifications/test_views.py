@@ -13,7 +13,7 @@ from django.conf import settings
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep, inbound_sms_receive
 from tests.factories import FIXED_NOW
-from tests.helpers import report_missing
+from tests.helpers import login, report_missing
 from tests.notifications.conftest import deliver
 
 DUE = FIXED_NOW + timedelta(hours=4)
@@ -53,7 +53,7 @@ def test_anonymous_goes_to_the_login_page(client, path):
 @pytest.mark.parametrize("path", PAGES)
 def test_only_the_allowed_roles_reach_each_page(client, users_by_role, path):
     for role, user in users_by_role.items():
-        client.force_login(user)
+        login(client, user)
         status = client.get(path).status_code
         expected = 200 if role in ALLOWED[path] else 403
         assert status == expected, (role, path, status)
@@ -63,7 +63,7 @@ def test_escalations_page_shows_every_escalation_text_status_and_acknowledger(
     client, manager, escalated, duty_manager, django_assert_num_queries
 ):
     first, second = escalated
-    client.force_login(manager)
+    login(client, manager)
 
     # session, user, count, escalations (with rule and acknowledger), texts (with recipient)
     with django_assert_num_queries(5):
@@ -90,7 +90,7 @@ def test_escalations_page_shows_every_escalation_text_status_and_acknowledger(
 
 def test_escalations_page_filters(client, manager, escalated):
     first, second = escalated
-    client.force_login(manager)
+    login(client, manager)
     html = client.get("/escalations/?show=open").content.decode()
     assert f"E-{second.pk}" in html
     assert f"E-{first.pk}<" not in html
@@ -103,7 +103,7 @@ def test_escalations_page_filters(client, manager, escalated):
 def test_acknowledge_button(client, manager, escalated, head_of_service):
     _, second = escalated
     escalation = Escalation.objects.get(episode=second)
-    client.force_login(head_of_service)
+    login(client, head_of_service)
 
     response = client.post(f"/escalations/{escalation.pk}/acknowledge/")
 
@@ -120,9 +120,9 @@ def test_acknowledge_button(client, manager, escalated, head_of_service):
 def test_acknowledge_refused_to_other_roles_and_to_get(client, ffd, manager, escalated):
     _, second = escalated
     escalation = Escalation.objects.get(episode=second)
-    client.force_login(ffd)
+    login(client, ffd)
     assert client.post(f"/escalations/{escalation.pk}/acknowledge/").status_code == 403
-    client.force_login(manager)
+    login(client, manager)
     assert client.get(f"/escalations/{escalation.pk}/acknowledge/").status_code == 405
     assert client.post("/escalations/999999/acknowledge/").status_code == 404
     escalation.refresh_from_db()
@@ -132,7 +132,7 @@ def test_acknowledge_refused_to_other_roles_and_to_get(client, ffd, manager, esc
 def test_acknowledge_returns_to_a_local_page_only(client, manager, escalated):
     _, second = escalated
     escalation = Escalation.objects.get(episode=second)
-    client.force_login(manager)
+    login(client, manager)
     response = client.post(
         f"/escalations/{escalation.pk}/acknowledge/", {"next": "https://evil.example/"}
     )
@@ -140,7 +140,7 @@ def test_acknowledge_returns_to_a_local_page_only(client, manager, escalated):
 
 
 def test_outbox_shows_the_texts_sent_to_it(client, admin_user, escalated):
-    client.force_login(admin_user)
+    login(client, admin_user)
     html = client.get("/outbox/").content.decode()
     for sms in SmsMessage.objects.all():
         assert sms.body in html
@@ -152,7 +152,7 @@ def test_alert_list_and_resolve(client, admin_user, ffd):
     report_missing(actor=ffd, now=FIXED_NOW)  # nobody on the rota, no head of service
     escalation_sweep(now=DUE)
     alert = AdminAlert.objects.filter(kind=AdminAlert.Kind.NO_RECIPIENT).first()
-    client.force_login(admin_user)
+    login(client, admin_user)
 
     html = client.get("/sms-alerts/").content.decode()
     assert alert.message in html
@@ -169,7 +169,7 @@ def test_resolve_refused_to_managers(client, manager, ffd):
     report_missing(actor=ffd, now=FIXED_NOW)
     escalation_sweep(now=DUE)
     alert = AdminAlert.objects.first()
-    client.force_login(manager)
+    login(client, manager)
     assert client.post(f"/sms-alerts/{alert.pk}/resolve/").status_code == 403
 
 
