@@ -87,6 +87,10 @@ class ReturnRefused(Conflict):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
+    def report(self) -> str:
+        """The refusal and every failing record, one per line, for a terminal."""
+        return "\n".join([self.message, *(f"  {line}" for line in self.lines())])
+
 
 # --------------------------------------------------------------------------------------------
 # The SSDA903 Missing table

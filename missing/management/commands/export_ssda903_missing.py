@@ -13,11 +13,6 @@ from missing import returns
 from missing.errors import InvalidInput
 
 
-def refusal_message(exc: returns.ReturnRefused) -> str:
-    """The refusal and every failing record, one per line, for a terminal."""
-    return "\n".join([exc.message, *(f"  {line}" for line in exc.lines())])
-
-
 class Command(BaseCommand):
     help = (
         "Write the SSDA903 'Missing' table (looked-after children, one row per episode) for a "
@@ -46,7 +41,7 @@ class Command(BaseCommand):
         try:
             lines = returns.ssda903_missing_csv(year)
         except returns.ReturnRefused as exc:
-            raise CommandError(refusal_message(exc)) from exc
+            raise CommandError(exc.report()) from exc
         count = returns.emit(lines, out, self.stdout)
         if out != "-":
             label = returns.collection_year_label(year)
