@@ -82,6 +82,7 @@ EXTRA_NAVIGATION = [
     ("notifications:escalation_list", "Escalations", ("manager", "head_of_service")),
     ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
     ("notifications:alert_list", "SMS alerts", ("admin",)),
+    ("interviews:returns", "National returns", ("manager", "head_of_service")),
 ]
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
