@@ -35,6 +35,9 @@ ANNEX_A_LIST_8_HEADER = [
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+ANNEX_A_WHAT = "Annex A List 8 (the missing columns)"
+
+
 @dataclass(frozen=True)
 class Window:
     """The 12 months ending on the as-of date, as UTC instants [start, end)."""
@@ -93,9 +96,11 @@ def annex_a_missing_problems(as_of: date) -> list[Problem]:
         .values_list("child_id", flat=True)
         .distinct()
     )
-    return [
-        Problem(f"C-{child_id}", "Child Unique ID", "no council child id") for child_id in no_id
-    ]
+    return [_no_id(child_id) for child_id in no_id]
+
+
+def _no_id(child_id: int) -> Problem:
+    return Problem(f"C-{child_id}", "Child Unique ID", "no council child id")
 
 
 def _yes_no(value: bool) -> str:
@@ -103,7 +108,14 @@ def _yes_no(value: bool) -> str:
 
 
 def annex_a_missing_rows(as_of: date) -> Iterator[list[str]]:
-    """One row per child in care with a missing or absent episode in the 12 months, streamed.
+    """One row per child in care with a missing or absent episode in the 12 months, streamed
+    (unchecked: `annex_a_missing_csv` checks first)."""
+    for _, row in _children(as_of):
+        yield row
+
+
+def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
+    """(child id, row): one row per child in care with a missing or absent episode in the 12 months, streamed.
 
     'Missing' counts code M episodes, 'Absent' code A (away from placement without
     authorisation). Offered / accepted read the child's last M episode in the window: Y when the
@@ -123,7 +135,7 @@ def annex_a_missing_rows(as_of: date) -> Iterator[list[str]]:
         )
         .iterator(chunk_size=CHUNK_SIZE)
     )
-    for _, episodes in itertools.groupby(raws, key=lambda raw: raw[0]):
+    for child_id, episodes in itertools.groupby(raws, key=lambda raw: raw[0]):
         missing = absent = 0
         last_missing: tuple[Any, ...] | None = None
         council_id = ""
@@ -140,12 +152,20 @@ def annex_a_missing_rows(as_of: date) -> Iterator[list[str]]:
             was_offered = offered_at is not None and offered_at < w.end
             offered = _yes_no(was_offered)
             accepted = _yes_no(was_offered and took_it is True)
-        yield [council_id, str(missing), str(absent), offered, accepted]
+        yield child_id, [council_id, str(missing), str(absent), offered, accepted]
 
 
 def annex_a_missing_csv(as_of: date) -> Iterator[str]:
     """The checked list as CSV lines; raises ReturnRefused (nothing sent) before the first."""
     problems = annex_a_missing_problems(as_of)
     if problems:
-        raise ReturnRefused("Annex A List 8 (missing columns)", problems)
-    return csv_lines(ANNEX_A_LIST_8_HEADER, annex_a_missing_rows(as_of))
+        raise ReturnRefused(ANNEX_A_WHAT, problems)
+    return csv_lines(ANNEX_A_LIST_8_HEADER, _checked_rows(as_of))
+
+
+def _checked_rows(as_of: date) -> Iterator[list[str]]:
+    """The rows, checked again as they are written (a child's id removed since the check)."""
+    for child_id, row in _children(as_of):
+        if not row[0].strip():
+            raise ReturnRefused(ANNEX_A_WHAT, [_no_id(child_id)])
+        yield row

@@ -155,56 +155,80 @@ def ssda903_missing_rows(year: int) -> Iterator[list[str]]:
         yield _row(raw, end)
 
 
-def ssda903_missing_problems(year: int) -> list[Problem]:
-    """Every row of the year's table the DfE validator would reject, in one streamed pass.
+class _Checker:
+    """The DfE validator's rules for the Missing table, applied row by row as the rows stream.
 
     Rules (DfE "Children looked after return: validation rules"; codes as the DfE numbers them):
-    CHILD and DOB present (the Header table links on them); 565/566 the code goes with the
-    dates; 586 the start after the date of birth; 567 the end not before the start; 570/571 the
-    dates inside the year (an open episode carried over keeps its earlier start); 574 no new
-    episode while the child's previous one is open, and no overlap. Memory holds one child's
-    running state, because rows arrive child by child.
+    CHILD and DOB present (the Header table links on them); 565 the code is M or A (the start
+    is always given, so 565/566/1004 hold by construction); 586 the start after the date of
+    birth; 567 the end not before the start; 570/571 the dates inside the year (an open episode
+    carried over keeps its earlier start); 574 no new episode while the child's previous one is
+    open, and no overlap. The state is one child's, because rows arrive child by child.
     """
-    _, end = collection_year(year)
-    first_day, last_day = date(year, 4, 1), date(year + 1, 3, 31)
-    problems: list[Problem] = []
-    child_id: int | None = None
-    open_before: str | None = None  # reference of an earlier episode still open at year end
-    latest_end: date | None = None  # the latest end date among the child's earlier episodes
-    for raw in _episodes(year):
-        pk, this_child, council_id, dob, kind, last_seen_at, returned_at = raw
+
+    def __init__(self, year: int) -> None:
+        _, self.end = collection_year(year)
+        self.first_day, self.last_day = date(year, 4, 1), date(year + 1, 3, 31)
+        self.child_id: int | None = None
+        self.open_before: str | None = None  # an earlier episode of the child open at year end
+        self.latest_end: date | None = None  # the latest end among the child's earlier ones
+
+    def check(self, raw: tuple[Any, ...]) -> list[Problem]:
+        pk, child_id, council_id, dob, kind, last_seen_at, returned_at = raw
         ref = f"E-{pk}"
-        if this_child != child_id:
-            child_id, open_before, latest_end = this_child, None, None
-        mis_start = london_date(last_seen_at)
-        mis_end = (
-            london_date(returned_at) if returned_at is not None and returned_at < end else None
+        if child_id != self.child_id:
+            self.child_id, self.open_before, self.latest_end = child_id, None, None
+        start = london_date(last_seen_at)
+        end = (
+            london_date(returned_at) if returned_at is not None and returned_at < self.end else None
         )
+        problems = []
         if not (council_id or "").strip():
-            problems.append(Problem(ref, "CHILD", f"child C-{this_child} has no council child id"))
+            problems.append(Problem(ref, "CHILD", f"child C-{child_id} has no council child id"))
         if dob is None:
-            problems.append(Problem(ref, "DOB", f"child C-{this_child} has no date of birth"))
-        elif mis_start <= dob:
+            problems.append(Problem(ref, "DOB", f"child C-{child_id} has no date of birth"))
+        elif start <= dob:
             problems.append(
                 Problem(ref, "586", "the episode starts on or before the date of birth")
             )
         if kind not in (MissingEpisode.Kind.MISSING, MissingEpisode.Kind.AWAY):
             problems.append(Problem(ref, "565", "MISSING must be M or A"))
-        if mis_end is not None and mis_end < mis_start:
+        if end is not None and end < start:
             problems.append(Problem(ref, "567", "the episode ends before it starts"))
-        if mis_start > last_day:
+        if start > self.last_day:
             problems.append(Problem(ref, "570", "the episode starts after 31 March"))
-        if mis_end is not None and mis_end < first_day:
+        if end is not None and end < self.first_day:
             problems.append(Problem(ref, "571", "the episode ends before 1 April"))
-        if open_before is not None:
-            problems.append(Problem(ref, "574", f"it starts while {open_before} is still open"))
-        elif latest_end is not None and mis_start < latest_end:
+        if self.open_before is not None:
+            problems.append(
+                Problem(ref, "574", f"it starts while {self.open_before} is still open")
+            )
+        elif self.latest_end is not None and start < self.latest_end:
             problems.append(Problem(ref, "574", "it overlaps an earlier episode of the child"))
-        if mis_end is None:
-            open_before = open_before or ref
-        elif latest_end is None or mis_end > latest_end:
-            latest_end = mis_end
-    return problems
+        if end is None:
+            self.open_before = self.open_before or ref
+        elif self.latest_end is None or end > self.latest_end:
+            self.latest_end = end
+        return problems
+
+
+SSDA903_WHAT = "The SSDA903 Missing table"
+
+
+def ssda903_missing_problems(year: int) -> list[Problem]:
+    """Every row of the year's table the DfE validator would reject, in one streamed pass."""
+    checker = _Checker(year)
+    return [problem for raw in _episodes(year) for problem in checker.check(raw)]
+
+
+def _checked_rows(year: int) -> Iterator[list[str]]:
+    """The rows, checked again as they are written: a record changed since the check pass that
+    now breaks a rule stops the output (the command then leaves no file) rather than slip by."""
+    checker = _Checker(year)
+    for raw in _episodes(year):
+        if problems := checker.check(raw):
+            raise ReturnRefused(SSDA903_WHAT, problems)
+        yield _row(raw, checker.end)
 
 
 def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
@@ -225,8 +249,8 @@ def ssda903_missing_csv(year: int) -> Iterator[str]:
     listing every failing episode, so a caller (a download) has sent nothing when it refuses."""
     problems = ssda903_missing_problems(year)
     if problems:
-        raise ReturnRefused("The SSDA903 Missing table", problems)
-    return csv_lines(SSDA903_MISSING_HEADER, ssda903_missing_rows(year))
+        raise ReturnRefused(SSDA903_WHAT, problems)
+    return csv_lines(SSDA903_MISSING_HEADER, _checked_rows(year))
 
 
 def write_lines(lines: Iterable[str], out: TextIO) -> int:

@@ -12,6 +12,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from interviews import returns
+from missing.models import Child
+from missing.returns import ReturnRefused
 from tests.factories import FIXED_NOW
 from tests.returns_data import build_caseload, child, episode, utc
 
@@ -111,3 +113,14 @@ def test_two_queries_whatever_its_size(n, ffd, django_assert_num_queries):
         lines = list(returns.annex_a_missing_csv(date(2026, 3, 31)))
     assert len(lines) == n + 1
     assert lines[1] == "LC0000,2,0,N,N\r\n"
+
+
+def test_a_child_id_removed_between_the_check_and_the_writing_stops_the_output(caseload):
+    lines = returns.annex_a_missing_csv(date(2026, 3, 31))
+    assert next(lines).startswith("Child Unique ID,")
+    Child.objects.filter(council_child_id="LA1005").update(council_child_id="")
+    with pytest.raises(ReturnRefused) as exc:
+        list(lines)
+    assert exc.value.lines() == [
+        f"C-{caseload['f_refused'].child_id}: rule Child Unique ID: no council child id"
+    ]

@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from missing import returns
-from missing.models import MissingEpisode
+from missing.models import Child, MissingEpisode
 from tests.factories import FIXED_NOW
 from tests.returns_data import build_caseload, child, episode, utc
 
@@ -180,3 +180,27 @@ def test_the_year_bounds_are_london_midnights():
     assert (start, end) == (utc(2025, 3, 31, 23), utc(2026, 3, 31, 23))
     start, end = returns.collection_year(2022)  # 1 April 2022 was also in summer time
     assert start == utc(2022, 3, 31, 23)
+
+
+def test_a_record_broken_between_the_check_and_the_writing_stops_the_output(caseload):
+    """The check pass and the write pass are two queries: an edit landing between them is
+    caught as the rows are written, and the output stops rather than carry it."""
+    lines = returns.ssda903_missing_csv(2025)  # checked: all good
+    assert next(lines).startswith("CHILD,")
+    Child.objects.filter(council_child_id="LA1003").update(council_child_id=None)
+    with pytest.raises(returns.ReturnRefused) as exc:
+        list(lines)
+    assert exc.value.lines() == [
+        f"{caseload['c_open'].reference}: rule CHILD: "
+        f"child C-{caseload['c_open'].child_id} has no council child id"
+    ]
+
+
+def test_a_failure_part_way_through_leaves_no_file(tmp_path):
+    def lines():
+        yield "CHILD,DOB,MISSING,MIS_START,MIS_END\r\n"
+        raise returns.ReturnRefused(returns.SSDA903_WHAT, [])
+
+    with pytest.raises(returns.ReturnRefused):
+        returns.write_to_path(lines(), tmp_path / "missing.csv")
+    assert list(tmp_path.iterdir()) == []
