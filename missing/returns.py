@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from missing.errors import Conflict, InvalidInput
 from missing.models import EpisodeState, MissingEpisode
 
 LONDON = ZoneInfo("Europe/London")
-DATE_FORMAT = "%d/%m/%Y"  # the DfE's date format for every 903 table
 CHUNK_SIZE = 2000
 
 SSDA903_MISSING_HEADER = ["CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"]
@@ -46,6 +45,12 @@ def london_midnight(day: date) -> datetime:
 
 def london_date(moment: datetime) -> date:
     return moment.astimezone(LONDON).date()
+
+
+def dfe_date(day: date) -> str:
+    """dd/mm/yyyy (the DfE's format for every 903 date); twice as fast as strftime, which
+    matters at a national year's hundreds of thousands of rows."""
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
 
 
 def collection_year(year: int) -> tuple[datetime, datetime]:
@@ -120,7 +125,7 @@ _RAW_FIELDS = (
 )
 
 
-def _episodes(year: int) -> Iterator[tuple[Any, ...]]:
+def ssda903_missing_query(year: int) -> QuerySet[MissingEpisode, tuple[Any, ...]]:
     """The year's looked-after, non-cancelled episodes as tuples, ordered by CHILD then start.
     Looked after is the episode's own snapshot: the status the child had when it began."""
     start, end = collection_year(year)
@@ -129,8 +134,11 @@ def _episodes(year: int) -> Iterator[tuple[Any, ...]]:
         .exclude(state=EpisodeState.CANCELLED)
         .order_by("child__council_child_id", "child_id", "last_seen_at", "pk")
         .values_list(*_RAW_FIELDS)
-        .iterator(chunk_size=CHUNK_SIZE)
     )
+
+
+def _episodes(year: int) -> Iterator[tuple[Any, ...]]:
+    return ssda903_missing_query(year).iterator(chunk_size=CHUNK_SIZE)
 
 
 def _row(raw: tuple[Any, ...], year_end: datetime) -> list[str]:
@@ -140,10 +148,10 @@ def _row(raw: tuple[Any, ...], year_end: datetime) -> list[str]:
     ended = returned_at is not None and returned_at < year_end
     return [
         child or "",
-        dob.strftime(DATE_FORMAT) if dob else "",
+        dfe_date(dob) if dob else "",
         kind,
-        london_date(last_seen_at).strftime(DATE_FORMAT),
-        london_date(returned_at).strftime(DATE_FORMAT) if ended else "",
+        dfe_date(london_date(last_seen_at)),
+        dfe_date(london_date(returned_at)) if ended else "",
     ]
 
 
