@@ -48,8 +48,8 @@ def london_date(moment: datetime) -> date:
 
 
 def dfe_date(day: date) -> str:
-    """dd/mm/yyyy (the DfE's format for every 903 date); twice as fast as strftime, which
-    matters at a national year's hundreds of thousands of rows."""
+    """dd/mm/yyyy, the DfE's format for every 903 date (an f-string: cheaper than strftime over
+    a national year's hundreds of thousands of rows)."""
     return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
 
 

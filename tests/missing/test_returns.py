@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from missing import returns
 from missing.models import Child, MissingEpisode
+from tests import validator903
 from tests.factories import FIXED_NOW
 from tests.returns_data import build_caseload, child, episode, utc
 
@@ -204,3 +205,41 @@ def test_a_failure_part_way_through_leaves_no_file(tmp_path):
     with pytest.raises(returns.ReturnRefused):
         returns.write_to_path(lines(), tmp_path / "missing.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Against an independent reading of the validator's rules (tests/validator903.py)
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_exports_pass_the_validator_rules(caseload, tmp_path):
+    assert validator903.failures(export("2025", tmp_path), year=2025) == set()
+    assert validator903.failures(export("2024", tmp_path), year=2024) == set()
+
+
+def test_what_the_export_refuses_the_validator_rejects(ffd):
+    """Unchecked rows of a year with an overlap, a birthday start and an open-then-new pair:
+    the rows our check names are the rows the validator's rules reject."""
+    overlapping = child("LA3001", date(2010, 1, 1))
+    episode(overlapping, actor=ffd, last_seen_at=utc(2025, 5, 1, 10), returned_at=utc(2025, 5, 9))
+    second = episode(
+        overlapping, actor=ffd, last_seen_at=utc(2025, 6, 1, 10), returned_at=utc(2025, 6, 2)
+    )
+    MissingEpisode.objects.filter(pk=second.pk).update(last_seen_at=utc(2025, 5, 5, 10))
+    born = child("LA3002", date(2025, 7, 1))
+    episode(born, actor=ffd, last_seen_at=utc(2025, 7, 1, 20), returned_at=utc(2025, 7, 2))
+    carried = child("LA3003", date(2010, 1, 1))
+    open_one = episode(
+        carried, actor=ffd, last_seen_at=utc(2026, 3, 1, 10), returned_at=utc(2026, 3, 5)
+    )
+    episode(carried, actor=ffd, last_seen_at=utc(2026, 3, 10, 10), returned_at=utc(2026, 3, 12))
+    MissingEpisode.objects.filter(pk=open_one.pk).update(returned_at=utc(2026, 4, 5))
+
+    refs = [f"E-{pk}" for pk in returns.ssda903_missing_query(2025).values_list("pk", flat=True)]
+    lines = list(
+        returns.csv_lines(returns.SSDA903_MISSING_HEADER, returns.ssda903_missing_rows(2025))
+    )
+    rejected = {(refs[i], rule) for i, rule in validator903.failures(lines, year=2025)}
+    checked = {(p.reference, p.rule) for p in returns.ssda903_missing_problems(2025)}
+    assert checked == rejected
+    assert {rule for _, rule in checked} == {"574", "586"}
