@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from missing.errors import InvalidInput
 from missing.models import EpisodeState, MissingEpisode
@@ -80,7 +80,7 @@ def parse_as_of(text: str, *, today: date) -> date:
     return value
 
 
-def _episodes_in(w: Window) -> Any:
+def _episodes_in(w: Window) -> QuerySet[MissingEpisode]:
     """Looked-after (at the episode's start), non-cancelled episodes that began in the window."""
     return MissingEpisode.objects.filter(
         looked_after=True, last_seen_at__gte=w.start, last_seen_at__lt=w.end
@@ -115,7 +115,7 @@ def annex_a_missing_rows(as_of: date) -> Iterator[list[str]]:
 
 
 def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
-    """(child id, row): one row per child in care with a missing or absent episode in the 12 months, streamed.
+    """(child id, row) for each child in care missing or away in the 12 months, streamed.
 
     'Missing' counts code M episodes, 'Absent' code A (away from placement without
     authorisation). Offered / accepted read the child's last M episode in the window: Y when the
