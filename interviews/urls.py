@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from interviews import views
+from interviews import returns_views, views
 
 app_name = "interviews"
 
@@ -22,4 +22,8 @@ urlpatterns = [
     path("interviews/draft-key/", views.draft_key, name="draft_key"),
     path("interviews/offline/", views.offline, name="offline"),
     path("interviews/sw.js", views.service_worker, name="service_worker"),
+    # The national returns (SSDA903 Missing table, Annex A List 8), for managers.
+    path("returns/", returns_views.returns_page, name="returns"),
+    path("returns/ssda903-missing.csv", returns_views.ssda903_download, name="returns_ssda903"),
+    path("returns/annex-a-list-8.csv", returns_views.annex_a_download, name="returns_annex_a"),
 ]

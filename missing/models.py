@@ -410,6 +410,9 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # Episodes carried into a period (started before it, back in it or later): the
+            # SSDA903 export reads them by return time (missing.returns._touching_year).
+            models.Index(fields=["returned_at"], name="episode_returned_idx"),
         ]
 
     def __str__(self) -> str:

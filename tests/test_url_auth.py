@@ -82,6 +82,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # The offline page and the service worker hold no case data.
     "interviews:offline": ("GET", PUBLIC, None),
     "interviews:service_worker": ("GET", PUBLIC, None),
+    # The national returns: managers only (without ?year / ?as_of the download is the form, 400).
+    "interviews:returns": ("GET", OVERSIGHT, None),
+    "interviews:returns_ssda903": ("GET", OVERSIGHT, None),
+    "interviews:returns_annex_a": ("GET", OVERSIGHT, None),
     # API
     "schema": ("GET", PUBLIC, None),
     "swagger-ui": ("GET", PUBLIC, None),

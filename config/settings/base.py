@@ -73,6 +73,11 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side cursors (QuerySet.iterator(): the national returns' downloads) are read to
+    # the end. PostgreSQL plans a cursor for its first 10% (cursor_tuple_fraction), and for the
+    # SSDA903 export that fast-start plan reads the whole year 2-3 times slower.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c cursor_tuple_fraction=1"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
 # Menu entries for pages of the apps built on the core: (url name, label, roles).
@@ -82,6 +87,7 @@ EXTRA_NAVIGATION = [
     ("notifications:escalation_list", "Escalations", ("manager", "head_of_service")),
     ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
     ("notifications:alert_list", "SMS alerts", ("admin",)),
+    ("interviews:returns", "National returns", ("manager", "head_of_service")),
 ]
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]

@@ -1,0 +1,154 @@
+"""Downloads of the national returns for managers and heads of service: the SSDA903 Missing
+table and Annex A List 8's missing columns, on one page with a GOV.UK form each.
+
+Each download view is one call (`_download`), so the step-up sign-in and the access log can wrap
+it as decorators. A download checks the whole return before its first byte (a refusal is the
+page again, 409, listing each record and rule) and then streams: its size never sits in memory.
+The file name carries the year or date, never a child's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from interviews import returns as annex_a
+from missing import returns
+from missing.errors import InvalidInput
+from missing.forms import GovukFormMixin
+from missing.models import OVERSIGHT_ROLES
+from missing.views import role_required
+
+# Who may download the returns: they name every looked-after child who went missing.
+RETURNS_ROLES = OVERSIGHT_ROLES
+
+
+class CollectionYearForm(GovukFormMixin, forms.Form):
+    year = forms.CharField(
+        label="Collection year",
+        help_text="The year it starts: 2025 for 1 April 2025 to 31 March 2026.",
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "class": "govuk-input--width-4"}),
+    )
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_year(self) -> int:
+        try:
+            return returns.parse_collection_year(self.cleaned_data["year"], today=self.today)
+        except InvalidInput as exc:
+            raise ValidationError(exc.field_errors["year"]) from exc
+
+
+class AsOfForm(GovukFormMixin, forms.Form):
+    as_of = forms.CharField(
+        label="As of",
+        help_text="The last day of the 12 months, for example 2026-03-31.",
+        max_length=20,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_as_of(self) -> date:
+        try:
+            return annex_a.parse_as_of(self.cleaned_data["as_of"], today=self.today)
+        except InvalidInput as exc:
+            raise ValidationError(exc.field_errors["as_of"]) from exc
+
+
+@dataclass(frozen=True)
+class Download:
+    """One return: its form, the field it reads, its checked CSV lines and its file name."""
+
+    form: type[CollectionYearForm] | type[AsOfForm]
+    field: str
+    lines: Callable[[Any], Iterator[str]]
+    filename: Callable[[Any], str]
+
+
+SSDA903 = Download(
+    form=CollectionYearForm,
+    field="year",
+    lines=returns.ssda903_missing_csv,
+    filename=lambda year: f"ssda903-missing-{returns.collection_year_label(year)}.csv",
+)
+ANNEX_A = Download(
+    form=AsOfForm,
+    field="as_of",
+    lines=annex_a.annex_a_missing_csv,
+    filename=lambda as_of: f"annex-a-list-8-missing-{as_of.isoformat()}.csv",
+)
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    today: date,
+    bound: forms.Form | None = None,
+    refused: returns.ReturnRefused | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    # The last collection year that has ended, and today, as the forms' starting values.
+    last_year = today.year - 1 if today.month >= 4 else today.year - 2
+    year_form = bound if isinstance(bound, CollectionYearForm) else None
+    as_of_form = bound if isinstance(bound, AsOfForm) else None
+    context = {
+        "year_form": year_form or CollectionYearForm(initial={"year": last_year}, today=today),
+        "as_of_form": as_of_form or AsOfForm(initial={"as_of": today.isoformat()}, today=today),
+        "form": bound,  # the one in error, for the error summary
+        "refused": refused,
+    }
+    return render(request, "interviews/returns.html", context, status=status)
+
+
+def _download(request: HttpRequest, spec: Download) -> HttpResponse:
+    today = timezone.localdate(timezone.now())
+    form = spec.form(request.GET, today=today)
+    if not form.is_valid():
+        return _page(request, today=today, bound=form, status=400)
+    value = form.cleaned_data[spec.field]
+    try:
+        lines = spec.lines(value)
+    except returns.ReturnRefused as exc:
+        form.add_error(None, exc.message)
+        return _page(request, today=today, bound=form, refused=exc, status=exc.status)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{spec.filename(value)}"'
+    # Special-category data: no shared or browser cache keeps a copy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required(RETURNS_ROLES)
+@require_GET
+def returns_page(request: HttpRequest) -> HttpResponse:
+    """The two forms."""
+    return _page(request, today=timezone.localdate(timezone.now()))
+
+
+@role_required(RETURNS_ROLES)
+@require_GET
+def ssda903_download(request: HttpRequest) -> HttpResponse:
+    """The SSDA903 Missing table for ?year=2025, checked, streamed."""
+    return _download(request, SSDA903)
+
+
+@role_required(RETURNS_ROLES)
+@require_GET
+def annex_a_download(request: HttpRequest) -> HttpResponse:
+    """Annex A List 8's missing columns for ?as_of=2026-03-31, checked, streamed."""
+    return _download(request, ANNEX_A)
