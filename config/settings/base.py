@@ -182,6 +182,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+    # Repeat-missing duration rules ("missing over 24 hours") for children still missing.
+    "repeat-missing-sweep": {
+        "task": "missing.tasks.raise_overdue_missing_tasks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 55},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
