@@ -6,81 +6,157 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('missing', '0004_episode_interview_reference'),
+        ("missing", "0004_episode_interview_reference"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RepeatMissingRule',
+            name="RepeatMissingRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=40, unique=True)),
-                ('label', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('episodes_in_window', 'N episodes within D days'), ('duration_over', 'Missing longer than H hours'), ('age_at_most', 'Child aged Y or under'), ('exploitation_flag', 'Flagged for exploitation')], max_length=30)),
-                ('parameters', models.JSONField(blank=True, default=dict, help_text='N episodes within D days: {"episodes": 3, "days": 90}. Missing longer than H hours: {"hours": 24}. Child aged Y or under: {"age": 13}. Flagged for exploitation: {"flags": ["sexual", "criminal"]}.')),
-                ('active', models.BooleanField(default=True)),
-                ('order', models.PositiveSmallIntegerField(default=0, help_text='Order on lists (lowest first).')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=40, unique=True)),
+                ("label", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("episodes_in_window", "N episodes within D days"),
+                            ("duration_over", "Missing longer than H hours"),
+                            ("age_at_most", "Child aged Y or under"),
+                            ("exploitation_flag", "Flagged for exploitation"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "parameters",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='N episodes within D days: {"episodes": 3, "days": 90}. Missing longer than H hours: {"hours": 24}. Child aged Y or under: {"age": 13}. Flagged for exploitation: {"flags": ["sexual", "criminal"]}.',
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "order",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Order on lists (lowest first)."
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'code'],
+                "ordering": ["order", "code"],
             },
         ),
         migrations.CreateModel(
-            name='RiskMeetingTask',
+            name="RiskMeetingTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.TextField()),
-                ('raised_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('done', 'Done')], default='open', max_length=10)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.TextField(blank=True)),
-                ('version', models.PositiveIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("raised_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("done", "Done")], default="open", max_length=10
+                    ),
+                ),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.TextField(blank=True)),
+                ("version", models.PositiveIntegerField(default=1)),
             ],
         ),
         migrations.AddIndex(
-            model_name='missingepisode',
-            index=models.Index(condition=models.Q(('state', 'missing')), fields=['last_seen_at'], name='episode_still_missing_idx'),
+            model_name="missingepisode",
+            index=models.Index(
+                condition=models.Q(("state", "missing")),
+                fields=["last_seen_at"],
+                name="episode_still_missing_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='riskmeetingtask',
-            name='child',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='risk_tasks', to='missing.child'),
+            model_name="riskmeetingtask",
+            name="child",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="risk_tasks",
+                to="missing.child",
+            ),
         ),
         migrations.AddField(
-            model_name='riskmeetingtask',
-            name='completed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="riskmeetingtask",
+            name="completed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='riskmeetingtask',
-            name='episode',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='risk_tasks', to='missing.missingepisode'),
+            model_name="riskmeetingtask",
+            name="episode",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="risk_tasks",
+                to="missing.missingepisode",
+            ),
         ),
         migrations.AddField(
-            model_name='riskmeetingtask',
-            name='rule',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='missing.repeatmissingrule'),
+            model_name="riskmeetingtask",
+            name="rule",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="tasks",
+                to="missing.repeatmissingrule",
+            ),
         ),
         migrations.AddIndex(
-            model_name='riskmeetingtask',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['raised_at'], name='risk_task_open_idx'),
+            model_name="riskmeetingtask",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["raised_at"],
+                name="risk_task_open_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='riskmeetingtask',
-            index=models.Index(fields=['child', 'raised_at'], name='risk_task_child_idx'),
+            model_name="riskmeetingtask",
+            index=models.Index(fields=["child", "raised_at"], name="risk_task_child_idx"),
         ),
         migrations.AddConstraint(
-            model_name='riskmeetingtask',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('child', 'rule'), name='risk_task_one_open_per_rule'),
+            model_name="riskmeetingtask",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "open")),
+                fields=("child", "rule"),
+                name="risk_task_one_open_per_rule",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='riskmeetingtask',
-            constraint=models.UniqueConstraint(fields=('rule', 'episode'), name='risk_task_once_per_episode'),
+            model_name="riskmeetingtask",
+            constraint=models.UniqueConstraint(
+                fields=("rule", "episode"), name="risk_task_once_per_episode"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='riskmeetingtask',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('completed_at__isnull', True), ('status', 'open')), models.Q(('completed_at__isnull', False), ('status', 'done')), _connector='OR'), name='risk_task_done_has_completion'),
+            model_name="riskmeetingtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("completed_at__isnull", True), ("status", "open")),
+                    models.Q(("completed_at__isnull", False), ("status", "done")),
+                    _connector="OR",
+                ),
+                name="risk_task_done_has_completion",
+            ),
         ),
     ]
