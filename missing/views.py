@@ -811,6 +811,8 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "child": child,
             "age": child.age_on(timezone.localdate()),
+            # Flagged = has an open meeting task (derived, from the prefetched tasks).
+            "flagged": any(task.is_open for task in child.risk_tasks.all()),
             # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
             "panels": settings.CHILD_DETAIL_PANELS,
         },

@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
         "ContactOutcomeEnum": "interviews.models.ContactOutcome",
         "FactorKindEnum": "interviews.models.FactorKind",
         "NotificationKindEnum": "missing.models.NotificationKind",
+        "RiskMeetingStatusEnum": "missing.models.RiskMeetingTask.Status",
+        "InterviewStatusEnum": "interviews.models.InterviewStatus",
     },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
     "SWAGGER_UI_DIST": "SIDECAR",
