@@ -235,25 +235,25 @@ def child_list(user: Any, *, search: str = "") -> QuerySet[Child]:
     return qs
 
 
-def child_detail(user: Any, child_id: int) -> Child:
-    """One child with the episodes and the meeting tasks (open and past) the user may see:
-    three queries."""
-    return (
-        Child.objects.visible_to(user)
-        .prefetch_related(
-            Prefetch(
-                "episodes",
-                MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
-            ),
+def child_detail(user: Any, child_id: int, *, with_meeting_tasks: bool = False) -> Child:
+    """One child with the episodes the user may see (two queries), and with its strategy /
+    risk meeting tasks, open and past, when asked (a third: the child's page shows them)."""
+    prefetches: list[Prefetch] = [
+        Prefetch(
+            "episodes",
+            MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
+        )
+    ]
+    if with_meeting_tasks:
+        prefetches.append(
             Prefetch(
                 "risk_tasks",
                 RiskMeetingTask.objects.visible_to(user)
                 .select_related("rule", "episode", "completed_by")
                 .order_by("-raised_at", "-pk"),
-            ),
+            )
         )
-        .get(pk=child_id)
-    )
+    return Child.objects.visible_to(user).prefetch_related(*prefetches).get(pk=child_id)
 
 
 def startable_transitions(episode: MissingEpisode, user: Any) -> list[str]:

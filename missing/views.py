@@ -804,7 +804,9 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 @case_staff_required
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    child: Child = _get_or_404(lambda: selectors.child_detail(request.user, pk))
+    child: Child = _get_or_404(
+        lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
+    )
     return _render(
         request,
         "missing/child_detail.html",
