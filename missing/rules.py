@@ -71,10 +71,7 @@ def _episodes_in_window(rule: RepeatMissingRule, episode: MissingEpisode, now: d
     (task done) since starts the count again: the next meeting needs N more episodes."""
     needed, days = rule.parameters["episodes"], rule.parameters["days"]
     window_start = london_midnight(london_date(episode.last_seen_at) - timedelta(days=days))
-    last_meeting = RiskMeetingTask.objects.filter(
-        child_id=episode.child_id, rule=rule, status=RiskMeetingTask.Status.DONE
-    ).aggregate(at=Max("completed_at"))["at"]
-    counted = (
+    in_window = list(
         MissingEpisode.objects.filter(
             child_id=episode.child_id,
             last_seen_at__gte=window_start,
@@ -82,14 +79,22 @@ def _episodes_in_window(rule: RepeatMissingRule, episode: MissingEpisode, now: d
         )
         .exclude(state=EpisodeState.CANCELLED)
         .order_by("last_seen_at", "pk")
+        .values_list("pk", "last_seen_at")
     )
+    if len(in_window) < needed:
+        return ""  # the usual answer, in one query on episode_child_time_idx
+    last_meeting = RiskMeetingTask.objects.filter(
+        child_id=episode.child_id, rule=rule, status=RiskMeetingTask.Status.DONE
+    ).aggregate(at=Max("completed_at"))["at"]
     if last_meeting is not None:
-        counted = counted.filter(last_seen_at__gt=last_meeting)
-    ids = list(counted.values_list("pk", flat=True))
-    if len(ids) < needed:
+        in_window = [(pk, at) for pk, at in in_window if at > last_meeting]
+    if len(in_window) < needed:
         return ""
-    refs = ", ".join(f"E-{pk}" for pk in ids)
-    return f"child {episode.child.reference} has had {len(ids)} episodes in {days} days ({refs})."
+    refs = ", ".join(f"E-{pk}" for pk, _ in in_window)
+    return (
+        f"child {episode.child.reference} has had {len(in_window)} episodes in {days} days "
+        f"({refs})."
+    )
 
 
 def _duration_over(rule: RepeatMissingRule, episode: MissingEpisode, now: datetime) -> str:

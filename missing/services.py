@@ -609,7 +609,8 @@ def _transition(
     with transaction.atomic():
         episode = (
             MissingEpisode.objects.select_for_update(of=("self",))
-            .select_related("police_grade")
+            # The child: a return checks the repeat-missing rules, which read the child's age.
+            .select_related("police_grade", "child")
             .get(pk=episode_id)
         )
         method = getattr(episode, action)

@@ -647,3 +647,14 @@ def test_the_database_refuses_a_second_open_task_for_a_child_and_rule(ffd):
             reason="x",
             raised_at=ep.last_seen_at,
         )
+
+
+def test_evaluating_an_episode_that_fires_nothing_is_two_queries(ffd, django_assert_num_queries):
+    """The cost every opening and return pays: the active rules, then the child's episodes in
+    the window (the age, duration and flag rules read the episode and child in hand)."""
+    child = ChildFactory(date_of_birth=date(2011, 3, 14))  # 15
+    ep = MissingEpisode.objects.select_related("child").get(
+        pk=episode(ffd, child, london(2026, 6, 1, 10, 0)).pk
+    )
+    with django_assert_num_queries(2):
+        assert services.repeat_rules_evaluate(episode=ep, now=london(2026, 6, 1, 13, 0)) == []
