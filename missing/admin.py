@@ -14,7 +14,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from missing import services
-from missing.models import ApiToken, Organisation, PoliceForce, RiskGrade, Team, User
+from missing.models import (
+    ApiToken,
+    Organisation,
+    PoliceForce,
+    RepeatMissingRule,
+    RiskGrade,
+    Team,
+    User,
+)
 
 
 @admin.register(RiskGrade)
@@ -25,6 +33,25 @@ class RiskGradeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: RiskGrade | None = None) -> bool:
         # Grades are referenced by episodes for ever: retire one (active=False), never delete.
+        return False
+
+
+@admin.register(RepeatMissingRule)
+class RepeatMissingRuleAdmin(admin.ModelAdmin):
+    """Local protocol: which facts call for a strategy / risk meeting. The model's clean()
+    checks the parameters for the chosen kind, so a bad edit is a form error, not a rule that
+    silently never fires. Editing a rule changes what fires from the next change on; tasks
+    already raised keep the reason they were raised with."""
+
+    list_display = ("label", "code", "kind", "parameters", "active", "order")
+    list_editable = ("active", "order")
+    list_filter = ("kind", "active")
+    ordering = ("order", "code")
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: RepeatMissingRule | None = None
+    ) -> bool:
+        # Tasks name the rule that raised them for ever: retire a rule (active=False).
         return False
 
 

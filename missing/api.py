@@ -39,9 +39,15 @@ from missing.models import (
     PoliceForce,
     PoliceNotification,
     RiskGrade,
+    RiskMeetingTask,
     User,
 )
-from missing.permissions import CanReadCases, CanSubmitNotifications, IsStaffWithFullAccess
+from missing.permissions import (
+    CanReadCases,
+    CanSubmitNotifications,
+    IsOversightRole,
+    IsStaffWithFullAccess,
+)
 from missing.serializers import (
     BoardOut,
     CancelIn,
@@ -51,6 +57,7 @@ from missing.serializers import (
     DecisionIn,
     DecisionOut,
     EpisodeDetailOut,
+    EpisodeFlagsIn,
     EpisodeListOut,
     ErrorOut,
     EventOut,
@@ -62,6 +69,8 @@ from missing.serializers import (
     ResolveMatchIn,
     ReturnIn,
     RiskGradeOut,
+    RiskMeetingCompleteIn,
+    RiskMeetingTaskOut,
     SignOffIn,
 )
 
@@ -436,6 +445,37 @@ class EpisodeSignOffApi(JsonApi):
         return Response(_episode_out(_visible_episode(request.user, pk), request.user))
 
 
+class EpisodeFlagsApi(JsonApi):
+    permission_classes = [IsOversightRole]
+
+    @extend_schema(
+        operation_id="episodes_flags",
+        summary="Set the episode's exploitation and mental-health flags (managers)",
+        description=(
+            "The three flags become exactly the values sent. A change goes on the timeline and "
+            "may raise a strategy / risk meeting task (the exploitation rule) in the same "
+            "transaction. 409 for a stale version or a cancelled episode."
+        ),
+        request=EpisodeFlagsIn,
+        responses={200: EpisodeDetailOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = EpisodeFlagsIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _visible_episode(request.user, pk)
+        services.episode_set_flags(
+            actor=request.user,
+            episode_id=pk,
+            sexual_exploitation=data["sexual_exploitation"],
+            criminal_exploitation=data["criminal_exploitation"],
+            mental_health=data["mental_health"],
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+
+
 class EpisodeEventsApi(APIView):
     permission_classes = [CanReadCases]
 
@@ -477,9 +517,56 @@ class BoardApi(APIView):
                     ],
                     "overdue_count": board.overdue_count,
                     "awaiting_match_count": len(board.awaiting_match),
+                    "risk_meeting_count": board.meeting_task_count,
                 }
             ).data
         )
+
+
+class RiskMeetingListApi(generics.ListAPIView):
+    permission_classes = [IsStaffWithFullAccess]
+    serializer_class = RiskMeetingTaskOut
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[RiskMeetingTask]:
+        # One query per page: the child, rule and episode are joined.
+        return selectors.open_meeting_tasks(self.request.user)
+
+    @extend_schema(
+        operation_id="risk_meetings_list",
+        summary="Open strategy / risk meeting tasks, oldest first (case staff)",
+        responses={200: RiskMeetingTaskOut(many=True), **LIST_ERRORS},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class RiskMeetingCompleteApi(JsonApi):
+    permission_classes = [IsOversightRole]
+
+    @extend_schema(
+        operation_id="risk_meetings_complete",
+        summary="Complete a strategy / risk meeting task with its outcome (managers)",
+        description=(
+            "The outcome is required (400). 409 when the task was already completed or "
+            "`version` is stale."
+        ),
+        request=RiskMeetingCompleteIn,
+        responses={200: RiskMeetingTaskOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = RiskMeetingCompleteIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        get_object_or_404(RiskMeetingTask.objects.visible_to(request.user), pk=pk)
+        task = services.risk_task_complete(
+            actor=request.user,
+            task_id=pk,
+            outcome=data["outcome"],
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(RiskMeetingTaskOut(task).data)
 
 
 class RiskGradeListApi(generics.ListAPIView):

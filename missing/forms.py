@@ -358,3 +358,36 @@ class ChildSearchForm(GovukFormMixin, forms.Form):
         max_length=100,
         error_messages={"required": "Enter a last name or a council child id"},
     )
+
+
+class EpisodeFlagsForm(EpisodeActionForm):
+    """What a manager knows of the episode. The age flag is not here: it follows the child's
+    date of birth."""
+
+    sexual_exploitation = forms.BooleanField(label="Sexual exploitation", required=False)
+    criminal_exploitation = forms.BooleanField(
+        label="Criminal exploitation, including county lines", required=False
+    )
+    mental_health = forms.BooleanField(label="Mental health", required=False)
+
+    FLAG_FIELDS = ("sexual_exploitation", "criminal_exploitation", "mental_health")
+
+    def flag_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.FLAG_FIELDS]
+
+
+class MeetingCompleteForm(GovukFormMixin, forms.Form):
+    """Completing a strategy / risk meeting task: the outcome is required; `version` is the
+    task's when the page was opened (a stale one is refused with 409)."""
+
+    outcome = _textarea(
+        "Outcome of the meeting", 5000, required_message="Enter the outcome of the meeting"
+    )
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "This form is out of date. Reload the page and try again.",
+            "invalid": "This form is out of date. Reload the page and try again.",
+        },
+    )

@@ -7,10 +7,11 @@ as rows an administrator can extend, never as code.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -408,6 +409,13 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
                 condition=Q(state__in=INTERVIEW_PENDING_STATES) & Q(interview_due_at__isnull=False),
                 name="episode_interview_due_idx",
             ),
+            # The duration sweep: children still missing, oldest first. Partial, so its size
+            # follows the open caseload, never history (episode_last_seen_idx covers all rows).
+            models.Index(
+                fields=["last_seen_at"],
+                condition=Q(state=EpisodeState.MISSING),
+                name="episode_still_missing_idx",
+            ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
             # Episodes carried into a period (started before it, back in it or later): the
@@ -736,3 +744,204 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --------------------------------------------------------------------------------------------
+# Repeat-missing rules and the strategy / risk meetings they call for
+# --------------------------------------------------------------------------------------------
+
+EXPLOITATION_FLAGS = {
+    "sexual": ("flag_sexual_exploitation", "sexual exploitation"),
+    "criminal": ("flag_criminal_exploitation", "criminal exploitation"),
+}
+
+
+def _whole_number(value: Any, *, low: int, high: int) -> bool:
+    # bool is an int to Python; "true" is not a number of days.
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+class RepeatMissingRule(models.Model):
+    """A local-protocol trigger for a strategy or risk-management meeting. Councils differ
+    (3 in 30 days, 3 in 90 days…), so the rules are rows an administrator edits, not code.
+
+    `parameters` holds what the kind needs, checked by `clean()` (the admin's form calls it):
+    - episodes_in_window: {"episodes": N, "days": D} — N episodes (the new one counted,
+      cancelled ones not) starting within D days, by Europe/London dates;
+    - duration_over: {"hours": H} — an episode missing longer than H hours, returned or not;
+    - age_at_most: {"age": Y} — the child was Y or under on the day the episode began;
+    - exploitation_flag: {"flags": ["sexual", "criminal"]} — the episode is flagged for any of
+      these.
+    """
+
+    class Kind(models.TextChoices):
+        EPISODES_IN_WINDOW = "episodes_in_window", "N episodes within D days"
+        DURATION_OVER = "duration_over", "Missing longer than H hours"
+        AGE_AT_MOST = "age_at_most", "Child aged Y or under"
+        EXPLOITATION_FLAG = "exploitation_flag", "Flagged for exploitation"
+
+    # Each kind's keys, a checker for each, and what the admin is told when one is wrong.
+    PARAMETER_SPECS: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {
+        Kind.EPISODES_IN_WINDOW: {
+            "episodes": (
+                lambda v: _whole_number(v, low=2, high=100),
+                "a whole number of episodes from 2 to 100",
+            ),
+            "days": (
+                lambda v: _whole_number(v, low=1, high=3660),
+                "a whole number of days from 1 to 3660",
+            ),
+        },
+        Kind.DURATION_OVER: {
+            "hours": (
+                lambda v: _whole_number(v, low=1, high=8784),
+                "a whole number of hours from 1 to 8784",
+            ),
+        },
+        Kind.AGE_AT_MOST: {
+            "age": (lambda v: _whole_number(v, low=0, high=17), "an age in years from 0 to 17"),
+        },
+        Kind.EXPLOITATION_FLAG: {
+            "flags": (
+                lambda v: (
+                    isinstance(v, list)
+                    and bool(v)
+                    and all(isinstance(f, str) and f in EXPLOITATION_FLAGS for f in v)
+                    and len(set(v)) == len(v)
+                ),
+                'a list of one or both of "sexual" and "criminal"',
+            ),
+        },
+    }
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'N episodes within D days: {"episodes": 3, "days": 90}. Missing longer than H hours: '
+            '{"hours": 24}. Child aged Y or under: {"age": 13}. Flagged for exploitation: '
+            '{"flags": ["sexual", "criminal"]}.'
+        ),
+    )
+    active = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0, help_text="Order on lists (lowest first).")
+
+    class Meta:
+        ordering = ["order", "code"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def parameter_errors(self) -> list[str]:
+        """What is wrong with `parameters` for this kind (empty when they are right)."""
+        spec = self.PARAMETER_SPECS.get(self.kind)
+        if spec is None:
+            return []  # the kind's own field validation reports an unknown kind
+        if not isinstance(self.parameters, dict):
+            return ["Enter the parameters as a JSON object, e.g. " + self._example()]
+        errors = [
+            f'"{key}" must be {description}.'
+            for key, (valid, description) in spec.items()
+            if key not in self.parameters or not valid(self.parameters[key])
+        ]
+        unknown = sorted(set(self.parameters) - set(spec))
+        if unknown:
+            errors.append(
+                f"{self.get_kind_display()} takes only {', '.join(spec)}; remove "
+                f"{', '.join(unknown)}."
+            )
+        return errors
+
+    def _example(self) -> str:
+        return {
+            self.Kind.EPISODES_IN_WINDOW: '{"episodes": 3, "days": 90}',
+            self.Kind.DURATION_OVER: '{"hours": 24}',
+            self.Kind.AGE_AT_MOST: '{"age": 13}',
+            self.Kind.EXPLOITATION_FLAG: '{"flags": ["sexual", "criminal"]}',
+        }[self.kind]
+
+    def clean(self) -> None:
+        errors = self.parameter_errors()
+        if errors:
+            raise ValidationError({"parameters": errors})
+
+
+class RiskMeetingTaskQuerySet(models.QuerySet["RiskMeetingTask"]):
+    def visible_to(self, user: Any) -> RiskMeetingTaskQuerySet:
+        """Deny by default: the case team (FFD, managers, heads of service) sees every task;
+        interviewers, administrators and police systems see none."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.role in CASE_READERS:
+            return self.all()
+        return self.none()
+
+    def open(self) -> RiskMeetingTaskQuerySet:
+        # Served by the partial index risk_task_open_idx: cost follows the open tasks.
+        return self.filter(status=RiskMeetingTask.Status.OPEN)
+
+
+class RiskMeetingTask(models.Model):
+    """ "Strategy / risk meeting needed": raised when a repeat-missing rule fires for a child, in
+    the transaction of the change that made it fire (or by the minute sweep for a child still
+    missing past a duration rule). A child "is flagged" while it has an open task: derived from
+    these rows, never stored twice.
+
+    At most one open task per (child, rule) — a partial unique constraint, so two racing
+    changes raise one — and one task per (rule, triggering episode) ever.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="risk_tasks")
+    rule = models.ForeignKey(RepeatMissingRule, on_delete=models.PROTECT, related_name="tasks")
+    episode = models.ForeignKey(MissingEpisode, on_delete=models.PROTECT, related_name="risk_tasks")
+    # Built from the rule and the facts: references and numbers, never a name.
+    reason = models.TextField()
+    raised_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = RiskMeetingTaskQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["child", "rule"],
+                condition=Q(status="open"),
+                name="risk_task_one_open_per_rule",
+            ),
+            models.UniqueConstraint(fields=["rule", "episode"], name="risk_task_once_per_episode"),
+            models.CheckConstraint(
+                condition=Q(status="open", completed_at__isnull=True)
+                | Q(status="done", completed_at__isnull=False),
+                name="risk_task_done_has_completion",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["raised_at"], condition=Q(status="open"), name="risk_task_open_idx"
+            ),
+            models.Index(fields=["child", "raised_at"], name="risk_task_child_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"RM-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

@@ -6,7 +6,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, DateTimeField, F, Prefetch, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
 
 from missing import clocks
 from missing.models import (
@@ -17,7 +29,11 @@ from missing.models import (
     MissingEpisode,
     OversightDecision,
     PoliceNotification,
+    RiskMeetingTask,
 )
+
+# How many open strategy / risk meeting tasks the board lists (the rest are on /meetings/).
+BOARD_MEETING_TASKS = 5
 
 STAGES = (
     ("missing_unreviewed", "Missing – awaiting manager review"),
@@ -72,6 +88,9 @@ class Board:
     awaiting_match: list[PoliceNotification]
     now: datetime
     stage_counts: dict[str, int] = field(default_factory=dict)
+    # The oldest open meeting tasks (BOARD_MEETING_TASKS of them) and how many are open.
+    meeting_tasks: list[RiskMeetingTask] = field(default_factory=list)
+    meeting_task_count: int = 0
 
     @property
     def stages(self) -> list[tuple[str, str, int]]:
@@ -101,8 +120,35 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
                 output_field=DateTimeField(),
             )
         )
+        .annotate(child_flagged=Exists(_open_tasks_of_child(user)))
         .order_by(F("clock_due_at").asc(nulls_last=True), "pk")
     )
+
+
+def _open_tasks_of_child(user: Any) -> QuerySet[RiskMeetingTask]:
+    """As an Exists on an episode query: its child has an open meeting task ("flagged"), the
+    derived flag; the partial unique index on open tasks (child first) answers it."""
+    return RiskMeetingTask.objects.visible_to(user).open().filter(child=OuterRef("child"))
+
+
+def open_meeting_tasks(user: Any) -> QuerySet[RiskMeetingTask]:
+    """Open strategy / risk meeting tasks, oldest first, with what a list row shows. On the
+    partial open-task index: the cost follows the open tasks, never the history."""
+    return (
+        RiskMeetingTask.objects.visible_to(user)
+        .open()
+        .select_related("child", "rule", "episode")
+        .order_by("raised_at", "pk")
+    )
+
+
+def board_meeting_tasks(user: Any) -> tuple[list[RiskMeetingTask], int]:
+    """The oldest few open tasks and how many are open, in one query: the count is a window
+    over the whole filtered set, computed before the LIMIT."""
+    rows = list(
+        open_meeting_tasks(user).annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
+    )
+    return rows, (rows[0].open_count if rows else 0)  # type: ignore[attr-defined]
 
 
 def notification_list(user: Any) -> QuerySet[PoliceNotification]:
@@ -124,7 +170,8 @@ def notifications_awaiting_match(user: Any) -> QuerySet[PoliceNotification]:
 
 
 def board(*, user: Any, now: datetime) -> Board:
-    """The front-door board: two queries whatever the caseload (episodes; notifications held)."""
+    """The front-door board: three queries whatever the caseload (episodes, each marked when
+    its child has an open meeting task; notifications held; the oldest open meeting tasks)."""
     rows = []
     counts: dict[str, int] = {}
     for episode in board_episodes(user):
@@ -141,11 +188,14 @@ def board(*, user: Any, now: datetime) -> Board:
                 left=None if due_at is None else due_at - now,
             )
         )
+    tasks, task_count = board_meeting_tasks(user)
     return Board(
         rows=rows,
         awaiting_match=list(notifications_awaiting_match(user)),
         now=now,
         stage_counts=counts,
+        meeting_tasks=tasks,
+        meeting_task_count=task_count,
     )
 
 
@@ -162,6 +212,7 @@ def episode_detail(user: Any, episode_id: int) -> MissingEpisode:
     return (
         MissingEpisode.objects.visible_to(user)
         .with_related()
+        .annotate(child_flagged=Exists(_open_tasks_of_child(user)))
         .prefetch_related(
             Prefetch("decisions", OversightDecision.objects.select_related("decided_by")),
             Prefetch("events", EpisodeEvent.objects.select_related("actor")),
@@ -184,17 +235,25 @@ def child_list(user: Any, *, search: str = "") -> QuerySet[Child]:
     return qs
 
 
-def child_detail(user: Any, child_id: int) -> Child:
-    return (
-        Child.objects.visible_to(user)
-        .prefetch_related(
+def child_detail(user: Any, child_id: int, *, with_meeting_tasks: bool = False) -> Child:
+    """One child with the episodes the user may see (two queries), and with its strategy /
+    risk meeting tasks, open and past, when asked (a third: the child's page shows them)."""
+    prefetches: list[Prefetch] = [
+        Prefetch(
+            "episodes",
+            MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
+        )
+    ]
+    if with_meeting_tasks:
+        prefetches.append(
             Prefetch(
-                "episodes",
-                MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
+                "risk_tasks",
+                RiskMeetingTask.objects.visible_to(user)
+                .select_related("rule", "episode", "completed_by")
+                .order_by("-raised_at", "-pk"),
             )
         )
-        .get(pk=child_id)
-    )
+    return Child.objects.visible_to(user).prefetch_related(*prefetches).get(pk=child_id)
 
 
 def startable_transitions(episode: MissingEpisode, user: Any) -> list[str]:

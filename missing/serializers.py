@@ -31,6 +31,7 @@ from missing.models import (
     PoliceForce,
     PoliceNotification,
     RiskGrade,
+    RiskMeetingTask,
 )
 
 # Free text with no column limit (TextField) still has one here: nobody's circumstances run to
@@ -603,6 +604,9 @@ class BoardOut(serializers.Serializer):
     awaiting_match_count = serializers.IntegerField(
         help_text="Notifications waiting for a practitioner to confirm the child."
     )
+    risk_meeting_count = serializers.IntegerField(
+        help_text="Open strategy / risk meeting tasks (GET /api/risk-meetings/ lists them)."
+    )
 
 
 class RiskGradeOut(serializers.ModelSerializer):
@@ -622,4 +626,62 @@ class PoliceForceOut(serializers.ModelSerializer):
     class Meta:
         model = PoliceForce
         fields = ["code", "name"]
+        read_only_fields = fields
+
+
+# --------------------------------------------------------------------------------------------
+# Repeat-missing rules: flags and strategy / risk meeting tasks
+# --------------------------------------------------------------------------------------------
+
+
+class EpisodeFlagsIn(StrictInputSerializer):
+    """Every flag a manager sets, each given: the episode's flags become exactly these."""
+
+    sexual_exploitation = StrictBooleanField()
+    criminal_exploitation = StrictBooleanField()
+    mental_health = StrictBooleanField()
+    version = _version()
+
+
+class RiskMeetingCompleteIn(StrictInputSerializer):
+    outcome = StrictCharField(max_length=LONG_TEXT_MAX)
+    version = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="The task version you last read; a stale version is refused with 409.",
+    )
+
+
+class RiskMeetingTaskOut(serializers.ModelSerializer):
+    """A "strategy / risk meeting needed" task. The reason names references and numbers only."""
+
+    reference = serializers.CharField(read_only=True)
+    child = serializers.PrimaryKeyRelatedField(read_only=True)
+    child_reference = serializers.CharField(source="child.reference", read_only=True)
+    episode = serializers.PrimaryKeyRelatedField(read_only=True)
+    episode_reference = serializers.CharField(source="episode.reference", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    rule_label = serializers.CharField(source="rule.label", read_only=True)
+    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RiskMeetingTask
+        fields = [
+            "id",
+            "reference",
+            "child",
+            "child_reference",
+            "episode",
+            "episode_reference",
+            "rule",
+            "rule_label",
+            "reason",
+            "raised_at",
+            "status",
+            "completed_at",
+            "completed_by",
+            "outcome",
+            "version",
+        ]
         read_only_fields = fields

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django_fsm import can_proceed
 
-from missing import clocks
+from missing import clocks, rules
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     INTAKE_ROLES,
@@ -39,7 +39,9 @@ from missing.models import (
     OversightDecision,
     PoliceForce,
     PoliceNotification,
+    RepeatMissingRule,
     RiskGrade,
+    RiskMeetingTask,
     Role,
     Team,
     User,
@@ -499,7 +501,8 @@ def episode_open(
                 f"This episode would overlap episode {overlapping.reference} of child "
                 f"{child.reference}: a new episode must start after the last one ended."
             )
-        age = child.age_on(last_seen_at.date())
+        # The age on the London date the child went missing (a birthday is a London date).
+        age = child.age_on(rules.london_date(last_seen_at))
         episode = MissingEpisode.objects.create(
             child=child,
             kind=kind,
@@ -531,6 +534,9 @@ def episode_open(
             from_state="",
             reason=f"Police reference {police_reference}, graded {grade.label}",
         )
+        # Live: a rule this episode fires (the Nth in D days, the child's age, ...) raises its
+        # meeting task in this same transaction.
+        repeat_rules_evaluate(episode=episode, now=now)
     return episode
 
 
@@ -603,7 +609,8 @@ def _transition(
     with transaction.atomic():
         episode = (
             MissingEpisode.objects.select_for_update(of=("self",))
-            .select_related("police_grade")
+            # The child: a return checks the repeat-missing rules, which read the child's age.
+            .select_related("police_grade", "child")
             .get(pk=episode_id)
         )
         method = getattr(episode, action)
@@ -629,6 +636,10 @@ def _transition(
         episode.updated_at = now
         episode.save()
         _event(episode, actor=actor, now=now, action=action, from_state=from_state, reason=reason)
+        if action == "record_return":
+            # Every return path (the form, the API, a police "found" notification) comes here:
+            # the episode's length is now known, so the duration rule is checked with it.
+            repeat_rules_evaluate(episode=episode, now=now)
     return episode
 
 
@@ -943,6 +954,213 @@ def episode_record_interview_outcome(
             "interview_reference": interview_reference,
         },
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Repeat-missing rules and strategy / risk meeting tasks
+# --------------------------------------------------------------------------------------------
+
+# The few flags a manager sets on an episode (the age flag follows the date of birth).
+EPISODE_FLAG_FIELDS = {
+    "sexual_exploitation": ("flag_sexual_exploitation", "Sexual exploitation"),
+    "criminal_exploitation": ("flag_criminal_exploitation", "Criminal exploitation"),
+    "mental_health": ("flag_mental_health", "Mental health"),
+}
+
+
+def _covering_tasks(rule: RepeatMissingRule) -> Any:
+    """Tasks of `rule` that already answer for an episode (as OuterRef): one raised for that
+    episode, an open one for the child, or a meeting held (done) since the episode began."""
+    return RiskMeetingTask.objects.filter(rule=rule).filter(
+        Q(episode=OuterRef("pk"))
+        | Q(child=OuterRef("child"), status=RiskMeetingTask.Status.OPEN)
+        | Q(child=OuterRef("child"), completed_at__gte=OuterRef("last_seen_at"))
+    )
+
+
+def _risk_task_raise(
+    *, rule: RepeatMissingRule, episode: MissingEpisode, reason: str, now: datetime
+) -> RiskMeetingTask | None:
+    """Raise the meeting task unless one already covers the episode. Idempotent under races:
+    the unique constraints (one open per child and rule; one per rule and episode) refuse a
+    second insert, which on PostgreSQL waits for the first to commit; the savepoint keeps the
+    caller's transaction alive and the change that raced simply raises nothing."""
+    covered = (
+        MissingEpisode.objects.filter(pk=episode.pk).filter(Exists(_covering_tasks(rule))).exists()
+    )
+    if covered:
+        return None
+    try:
+        with transaction.atomic():
+            task = RiskMeetingTask.objects.create(
+                child_id=episode.child_id, rule=rule, episode=episode, reason=reason, raised_at=now
+            )
+    except IntegrityError:
+        return None
+    _event(
+        episode,
+        actor=None,
+        now=now,
+        action="risk_meeting_raised",
+        from_state=episode.state,
+        reason=f"{task.reference}: {reason}",
+    )
+    return task
+
+
+def repeat_rules_evaluate(*, episode: MissingEpisode, now: datetime) -> list[RiskMeetingTask]:
+    """Check every active repeat-missing rule against `episode` and raise a "strategy / risk
+    meeting needed" task for each that fires and is not already covered. Called inside the
+    transaction of the change (opening, return, flags), so the board shows it at once."""
+    raised = []
+    for rule in RepeatMissingRule.objects.filter(active=True):
+        reason = rules.reason_if_fires(rule, episode, now=now)
+        if reason:
+            task = _risk_task_raise(rule=rule, episode=episode, reason=reason, now=now)
+            if task is not None:
+                raised.append(task)
+    return raised
+
+
+def repeat_duration_sweep(*, now: datetime) -> list[RiskMeetingTask]:
+    """A child still missing past a duration rule needs a meeting before anyone records
+    anything: run every minute by beat. Per active duration rule, one query on the partial
+    still-missing index (sized to the open caseload) finds the episodes past the threshold and
+    not yet covered; each is then locked and re-read, so a return that committed meanwhile is
+    left to the return's own check. Idempotent: a second run, or a second beat, raises nothing.
+    """
+    raised = []
+    for rule in RepeatMissingRule.objects.filter(
+        active=True, kind=RepeatMissingRule.Kind.DURATION_OVER
+    ):
+        if rule.parameter_errors():
+            continue
+        threshold = now - timedelta(hours=rule.parameters["hours"])
+        due_ids = list(
+            MissingEpisode.objects.filter(state=EpisodeState.MISSING, last_seen_at__lt=threshold)
+            .exclude(Exists(_covering_tasks(rule)))
+            .order_by("last_seen_at")
+            .values_list("pk", flat=True)
+        )
+        for episode_id in due_ids:
+            with transaction.atomic():
+                episode = (
+                    MissingEpisode.objects.select_for_update(of=("self",))
+                    .select_related("child")
+                    .get(pk=episode_id)
+                )
+                if episode.state != EpisodeState.MISSING:
+                    continue
+                reason = rules.reason_if_fires(rule, episode, now=now)
+                if reason:
+                    task = _risk_task_raise(rule=rule, episode=episode, reason=reason, now=now)
+                    if task is not None:
+                        raised.append(task)
+    return raised
+
+
+def episode_set_flags(
+    *,
+    actor: User,
+    episode_id: int,
+    sexual_exploitation: bool,
+    criminal_exploitation: bool,
+    mental_health: bool,
+    now: datetime,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """A manager records what is known of the episode: sexual or criminal exploitation, mental
+    health (managers and heads of service). Changes go on the timeline and bump the version;
+    an exploitation flag can fire its repeat-missing rule in the same transaction. Setting
+    the flags it already has changes nothing. A cancelled episode (logged in error) is refused.
+    """
+    if not actor.has_role(OVERSIGHT_ROLES):
+        raise NotAllowed("Your role cannot change an episode's flags.")
+    wanted = {
+        "sexual_exploitation": sexual_exploitation,
+        "criminal_exploitation": criminal_exploitation,
+        "mental_health": mental_health,
+    }
+    with transaction.atomic():
+        episode = (
+            MissingEpisode.objects.select_for_update(of=("self",))
+            .select_related("child")
+            .get(pk=episode_id)
+        )
+        if expected_version is not None and episode.version != expected_version:
+            raise Conflict(
+                f"{episode.reference} was changed by someone else since you opened it "
+                f"(version {expected_version}, now {episode.version}). Reload and try again."
+            )
+        if episode.state == EpisodeState.CANCELLED:
+            raise Conflict(f"{episode.reference} is cancelled: its flags cannot change.")
+        changes = []
+        for key, (field, label) in EPISODE_FLAG_FIELDS.items():
+            if getattr(episode, field) != wanted[key]:
+                setattr(episode, field, wanted[key])
+                changes.append(f"{label}: {'flagged' if wanted[key] else 'no longer flagged'}.")
+        if not changes:
+            return episode
+        episode.version += 1
+        episode.updated_at = now
+        episode.save(
+            update_fields=[field for field, _ in EPISODE_FLAG_FIELDS.values()]
+            + ["version", "updated_at"]
+        )
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="flags_changed",
+            from_state=episode.state,
+            reason=" ".join(changes),
+        )
+        repeat_rules_evaluate(episode=episode, now=now)
+    return episode
+
+
+def risk_task_complete(
+    *, actor: User, task_id: int, outcome: str, now: datetime, expected_version: int | None = None
+) -> RiskMeetingTask:
+    """The meeting was held (or the manager decided one is not needed): record the outcome,
+    which is required, and close the task. Managers and heads of service. A stale version or a
+    task already completed is a 409. The child stays flagged while another task is open."""
+    if not actor.has_role(OVERSIGHT_ROLES):
+        raise NotAllowed("Your role cannot complete strategy / risk meeting tasks.")
+    if not outcome.strip():
+        raise InvalidInput(
+            "Give the outcome.",
+            field_errors={"outcome": ["Enter the outcome of the meeting."]},
+        )
+    with transaction.atomic():
+        task = (
+            RiskMeetingTask.objects.select_for_update(of=("self",))
+            .select_related("episode", "completed_by")
+            .get(pk=task_id)
+        )
+        if not task.is_open:
+            by = task.completed_by.username if task.completed_by else "someone"
+            raise Conflict(f"{task.reference} was already completed by {by}.")
+        if expected_version is not None and task.version != expected_version:
+            raise Conflict(
+                f"{task.reference} was changed by someone else since you opened it "
+                f"(version {expected_version}, now {task.version}). Reload and try again."
+            )
+        task.status = RiskMeetingTask.Status.DONE
+        task.completed_at = now
+        task.completed_by = actor
+        task.outcome = outcome.strip()
+        task.version += 1
+        task.save(update_fields=["status", "completed_at", "completed_by", "outcome", "version"])
+        _event(
+            task.episode,
+            actor=actor,
+            now=now,
+            action="risk_meeting_done",
+            from_state=task.episode.state,
+            reason=f"{task.reference}: {task.outcome}",
+        )
+    return task
 
 
 # --------------------------------------------------------------------------------------------

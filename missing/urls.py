@@ -24,6 +24,9 @@ urlpatterns = [
         )
         for action in views.ACTIONS.values()
     ),
+    path("episodes/<int:pk>/flags/", views.episode_flags, name="episode_flags"),
     path("children/", views.child_list, name="child_list"),
     path("children/<int:pk>/", views.child_detail, name="child_detail"),
+    path("meetings/", views.meetings, name="meetings"),
+    path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

@@ -40,8 +40,10 @@ from missing.forms import (
     ChildSearchForm,
     DecisionForm,
     EpisodeActionForm,
+    EpisodeFlagsForm,
     LoginForm,
     MatchForm,
+    MeetingCompleteForm,
     NotificationForm,
     ReturnForm,
     SignOffForm,
@@ -49,10 +51,12 @@ from missing.forms import (
 from missing.models import (
     CASE_READERS,
     INTERVIEW_PENDING_STATES,
+    OVERSIGHT_ROLES,
     Child,
     EpisodeState,
     MissingEpisode,
     PoliceNotification,
+    RiskMeetingTask,
     Role,
     User,
 )
@@ -91,6 +95,7 @@ def role_required(roles: frozenset[str]) -> Callable[[View], View]:
 
 
 case_staff_required = role_required(CASE_READERS)
+oversight_required = role_required(OVERSIGHT_ROLES)
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,12 @@ NAV_ITEMS = (
                 "episode_return",
                 "episode_cancel",
                 "episode_sign_off",
+                "episode_flags",
             }
         ),
     ),
     NavItem("child_list", "Children", CASE_READERS, frozenset({"child_detail"})),
+    NavItem("meetings", "Risk meetings", CASE_READERS, frozenset({"meeting_complete"})),
 )
 
 
@@ -216,6 +223,9 @@ EVENT_LABELS = {
     "sign_off": "Signed off",
     "cancel": "Cancelled",
     "police_update": "Police update",
+    "flags_changed": "Flags changed",
+    "risk_meeting_raised": "Strategy / risk meeting needed",
+    "risk_meeting_done": "Strategy / risk meeting completed",
 }
 
 
@@ -702,6 +712,8 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "clocks": _clocks(episode, now),
             "flags": _flags(episode),
             "actions": available_actions(episode, request.user),
+            "may_set_flags": request.user.has_role(OVERSIGHT_ROLES)
+            and episode.state != EpisodeState.CANCELLED,
             "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
             "notifications": [(n, person(n.received_by)) for n in episode.notifications.all()],
             "timeline": timeline,
@@ -792,14 +804,132 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 @case_staff_required
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    child: Child = _get_or_404(lambda: selectors.child_detail(request.user, pk))
+    child: Child = _get_or_404(
+        lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
+    )
     return _render(
         request,
         "missing/child_detail.html",
         {
             "child": child,
             "age": child.age_on(timezone.localdate()),
+            # Flagged = has an open meeting task (derived, from the prefetched tasks).
+            "flagged": any(task.is_open for task in child.risk_tasks.all()),
             # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
             "panels": settings.CHILD_DETAIL_PANELS,
         },
     )
+
+
+@oversight_required
+@require_http_methods(["GET", "POST"])
+def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
+    """A manager sets what is known of the episode (exploitation, mental health). An
+    exploitation flag can raise a strategy / risk meeting task in the same transaction."""
+    episode = _get_or_404(
+        lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
+    )
+    status = 200
+    if request.method == "POST":
+        form = EpisodeFlagsForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.episode_set_flags(
+                    actor=request.user,
+                    episode_id=episode.pk,
+                    sexual_exploitation=data["sexual_exploitation"],
+                    criminal_exploitation=data["criminal_exploitation"],
+                    mental_health=data["mental_health"],
+                    now=timezone.now(),
+                    expected_version=data["version"],
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Flags saved.")
+                return redirect("episode_detail", pk=episode.pk)
+    else:
+        form = EpisodeFlagsForm(
+            initial={
+                "version": episode.version,
+                "sexual_exploitation": episode.flag_sexual_exploitation,
+                "criminal_exploitation": episode.flag_criminal_exploitation,
+                "mental_health": episode.flag_mental_health,
+            }
+        )
+    return _render(
+        request, "missing/episode_flags.html", {"episode": episode, "form": form}, status=status
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Strategy / risk meetings
+# --------------------------------------------------------------------------------------------
+
+
+def _meeting_form(task: RiskMeetingTask, data: Any = None) -> MeetingCompleteForm:
+    # A prefix per task: every open task has its form on one page, and ids must not clash.
+    return MeetingCompleteForm(data, prefix=f"task-{task.pk}", initial={"version": task.version})
+
+
+def _meetings_page(
+    request: HttpRequest,
+    *,
+    failed: tuple[RiskMeetingTask, MeetingCompleteForm] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    tasks = list(selectors.open_meeting_tasks(request.user))
+    may_complete = request.user.has_role(OVERSIGHT_ROLES)
+    rows = []
+    for task in tasks:
+        form = None
+        if may_complete:
+            form = failed[1] if failed and failed[0].pk == task.pk else _meeting_form(task)
+        rows.append((task, form))
+    return _render(
+        request,
+        "missing/meetings.html",
+        {
+            "rows": rows,
+            "may_complete": may_complete,
+            # The refused form, for the error summary (its task may no longer be open).
+            "form": failed[1] if failed else None,
+            "failed_task": failed[0] if failed else None,
+        },
+        status=status,
+    )
+
+
+@case_staff_required
+def meetings(request: HttpRequest) -> HttpResponse:
+    """ "Strategy / risk meetings needed": every open task, oldest first (three queries).
+    Managers and heads of service complete them here; the Family Front Door sees the list,
+    since they often convene the meeting, but cannot complete one."""
+    return _meetings_page(request)
+
+
+@oversight_required
+@require_http_methods(["POST"])
+def meeting_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Complete one task with its outcome. Errors come back on the list page: a missing outcome
+    beside the field (400), a stale or already-completed task in the summary (409)."""
+    task = _get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
+    form = _meeting_form(task, request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            done = services.risk_task_complete(
+                actor=request.user,
+                task_id=task.pk,
+                outcome=form.cleaned_data["outcome"],
+                now=timezone.now(),
+                expected_version=form.cleaned_data["version"],
+            )
+        except DOMAIN_ERRORS as exc:
+            status = apply_domain_error(form, exc)
+        else:
+            messages.success(request, f"{done.reference} completed.")
+            return redirect("meetings")
+    return _meetings_page(request, failed=(task, form), status=status)

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from interviews import services as interview_services
 from missing import services
-from missing.models import Role
+from missing.models import RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from tests.factories import FIXED_NOW, ChildFactory
@@ -64,6 +64,11 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "episode_sign_off": ("POST", OVERSIGHT, "episode"),
     "child_list": ("GET", CASE, None),
     "child_detail": ("GET", CASE, "child"),
+    "episode_flags": ("POST", OVERSIGHT, "episode"),
+    # Strategy / risk meetings: the FFD sees the list; managers complete ("meeting": child B's
+    # open task, raised by an exploitation flag).
+    "meetings": ("GET", CASE, None),
+    "meeting_complete": ("POST", OVERSIGHT, "meeting"),
     "admin:index": ("GET", {"admin"}, None),
     # return interviews (web)
     "interviews:queue": ("GET", INTERVIEWERS, None),
@@ -103,6 +108,9 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-episode-cancel": ("POST", OVERSIGHT, "episode"),
     "api-episode-sign-off": ("POST", OVERSIGHT, "episode"),
     "api-board": ("GET", CASE, None),
+    "api-episode-flags": ("POST", OVERSIGHT, "episode"),
+    "api-risk-meetings": ("GET", CASE, None),
+    "api-risk-meeting-complete": ("POST", OVERSIGHT, "meeting"),
     "api-risk-grades": ("GET", CASE, None),
     "api-police-forces": ("GET", CASE, None),
     "api-interview-factors": ("GET", CASE | INTERVIEWERS, None),
@@ -140,6 +148,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "api-episode-return": {"returned_at": (FIXED_NOW - timedelta(minutes=1)).isoformat()},
     "api-episode-cancel": {"reason": "Walker"},
     "api-episode-sign-off": {"note": ""},
+    "api-episode-flags": {
+        "sexual_exploitation": False,
+        "criminal_exploitation": False,
+        "mental_health": False,
+    },
+    "api-risk-meeting-complete": {"outcome": "Walker"},
 }
 
 REFUSED = {301, 302, 401, 403, 404, 405}
@@ -174,7 +188,7 @@ def world(users_by_role, ffd):
         child_a = ChildFactory(first_name="Zebedee", last_name="Quuxworth")
         child_b = ChildFactory(first_name="Ysolde", last_name="Wibblesby")
         episode_a = report_missing(actor=ffd, now=FIXED_NOW, child=child_a)
-        report_missing(actor=ffd, now=FIXED_NOW, child=child_b)
+        episode_b = report_missing(actor=ffd, now=FIXED_NOW, child=child_b)
         # Child A is back; the manager opens the interview and assigns our interviewer, which
         # grants them episode A (and nothing else).
         services.episode_record_return(
@@ -216,6 +230,15 @@ def world(users_by_role, ffd):
                 risk_grade=episode_a.police_grade,
             ),
         ).notification
+        # Child B is flagged for exploitation: a strategy / risk meeting task is raised.
+        services.episode_set_flags(
+            actor=manager,
+            episode_id=episode_b.pk,
+            sexual_exploitation=True,
+            criminal_exploitation=False,
+            mental_health=False,
+            now=FIXED_NOW,
+        )
         # Six hours on, the review is overdue: the sweep raises escalations and writes texts.
         escalation_sweep(now=FIXED_NOW + timedelta(hours=6))
     return {
@@ -226,6 +249,7 @@ def world(users_by_role, ffd):
         "escalation": Escalation.objects.filter(episode=episode_a).first(),
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
+        "meeting": RiskMeetingTask.objects.get(episode=episode_b),
     }
 
 

@@ -163,6 +163,8 @@ SPECTACULAR_SETTINGS = {
         "ContactOutcomeEnum": "interviews.models.ContactOutcome",
         "FactorKindEnum": "interviews.models.FactorKind",
         "NotificationKindEnum": "missing.models.NotificationKind",
+        "RiskMeetingStatusEnum": "missing.models.RiskMeetingTask.Status",
+        "InterviewStatusEnum": "interviews.models.InterviewStatus",
     },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -185,6 +187,12 @@ CELERY_BEAT_SCHEDULE = {
     # dropped rather than run one after another (the next one covers them).
     "escalation-sweep": {
         "task": "notifications.tasks.run_escalation_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 55},
+    },
+    # Repeat-missing duration rules ("missing over 24 hours") for children still missing.
+    "repeat-missing-sweep": {
+        "task": "missing.tasks.raise_overdue_missing_tasks",
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },

@@ -343,9 +343,10 @@ def test_board_query_count_does_not_grow_with_the_caseload(
     hold_notification(actor=ffd, child=ChildFactory())
     signed_in(client, manager)
     # 1. the session, 2. the signed-in user,
-    # 3. open episodes joined to child, police grade and force,
-    # 4. notifications awaiting a match joined to grade and force.
-    with django_assert_num_queries(4):
+    # 3. open episodes joined to child, police grade and force, each marked when its child
+    # has an open meeting task, 4. notifications awaiting a match joined to grade and force,
+    # 5. the oldest open strategy / risk meeting tasks and how many are open.
+    with django_assert_num_queries(5):
         response = client.get(reverse("board"))
     assert len(response.context["lines"]) == episodes
 
