@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("missing", "0004_episode_interview_reference"),
+        ("missing", "0006_default_repeat_rules"),
     ]
 
     operations = [
