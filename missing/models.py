@@ -348,6 +348,9 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
 
     manager_risk = models.CharField(max_length=10, choices=ManagerRisk.choices, blank=True)
     first_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # When the first review was due, kept when it is done (review_due_at then moves on to the
+    # next review or clears): the figures count reviews done within target from it.
+    first_review_due_at = models.DateTimeField(null=True, blank=True)
     # When the next manager review is due; null when none is outstanding.
     review_due_at = models.DateTimeField(null=True, blank=True)
     # returned_at + 72 h, fixed when the return is recorded (clocks.interview_due_at).
@@ -410,6 +413,8 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # The figures count returns by the date the child came back.
+            models.Index(fields=["returned_at"], name="episode_returned_idx"),
         ]
 
     def __str__(self) -> str:
@@ -477,6 +482,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         """A manager's oversight decision. Managers and heads of service only."""
         if self.first_reviewed_at is None:
             self.first_reviewed_at = decided_at
+            self.first_review_due_at = self.review_due_at
         self.manager_risk = risk
         self.review_due_at = next_review_at if self.state == EpisodeState.MISSING else None
 
