@@ -195,6 +195,20 @@ class ReturnInterview(models.Model):
     def is_exception(self) -> bool:
         return self.independence == Independence.EXCEPTION
 
+    def named(self, kind: str) -> list[str]:
+        """The places or people the child named, in the order written (reads `mentions`,
+        which the detail selector prefetches)."""
+        rows = sorted((m for m in self.mentions.all() if m.kind == kind), key=lambda m: m.position)
+        return [m.name for m in rows]
+
+    @property
+    def named_places(self) -> list[str]:
+        return self.named("place")
+
+    @property
+    def named_associates(self) -> list[str]:
+        return self.named("associate")
+
     def follow_ups(self) -> list[str]:
         return [
             str(self._meta.get_field(name).verbose_name)

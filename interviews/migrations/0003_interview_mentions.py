@@ -5,26 +5,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('interviews', '0002_default_factors'),
+        ("interviews", "0002_default_factors"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InterviewMention',
+            name="InterviewMention",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('place', 'Place the child went or stayed'), ('associate', 'Person the child was with')], max_length=10)),
-                ('name', models.CharField(max_length=200)),
-                ('normalised_name', models.CharField(max_length=200)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('interview', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='mentions', to='interviews.returninterview')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("place", "Place the child went or stayed"),
+                            ("associate", "Person the child was with"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("normalised_name", models.CharField(max_length=200)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "interview",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="mentions",
+                        to="interviews.returninterview",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['kind', 'position', 'pk'],
-                'indexes': [models.Index(fields=['normalised_name', 'kind'], name='mention_name_idx')],
-                'constraints': [models.UniqueConstraint(fields=('interview', 'kind', 'normalised_name'), name='interview_mention_once')],
+                "ordering": ["kind", "position", "pk"],
+                "indexes": [
+                    models.Index(fields=["normalised_name", "kind"], name="mention_name_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("interview", "kind", "normalised_name"),
+                        name="interview_mention_once",
+                    )
+                ],
             },
         ),
     ]
