@@ -608,13 +608,21 @@ def patterns(filters: FigureFilters, *, now: datetime) -> Patterns:
     found = (
         returned.exclude(found_place="")
         .order_by()
-        .values(k=NormalisedName("found_place"), label=F("found_place"), child=F("child_id"))
+        .values(
+            place_key=NormalisedName("found_place"),
+            place_name=F("found_place"),
+            who=F("child_id"),
+        )
     )
     mentioned = (
         InterviewMention.objects.filter(kind=MentionKind.PLACE)
         .filter(_covering_interviews(returned))
         .order_by()
-        .values(k=F("normalised_name"), label=F("name"), child=F("interview__child_id"))
+        .values(
+            place_key=F("normalised_name"),
+            place_name=F("name"),
+            who=F("interview__child_id"),
+        )
     )
     union = found.union(mentioned, all=True)
     sql, params = union.query.get_compiler(using=union.db).as_sql()
@@ -622,8 +630,8 @@ def patterns(filters: FigureFilters, *, now: datetime) -> Patterns:
         # The inner SQL is Django's own compilation of the two querysets above, with its
         # parameters passed separately: no user input is formatted into the statement.
         cursor.execute(
-            f"SELECT u.k, MIN(u.label), COUNT(DISTINCT u.child), COUNT(*) FROM ({sql}) u "  # noqa: S608
-            "GROUP BY u.k ORDER BY 3 DESC, 4 DESC, 1 LIMIT %s",
+            f"SELECT u.place_key, MIN(u.place_name), COUNT(DISTINCT u.who), COUNT(*) "  # noqa: S608
+            f"FROM ({sql}) u GROUP BY u.place_key ORDER BY 3 DESC, 4 DESC, 1 LIMIT %s",
             [*params, HOTSPOT_LIMIT],
         )
         result.hotspots = [NameRow(k, name, c, n) for k, name, c, n in cursor.fetchall()]
