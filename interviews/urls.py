@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from interviews import views
+from interviews import figures_views, views
 
 app_name = "interviews"
 
@@ -22,4 +22,9 @@ urlpatterns = [
     path("interviews/draft-key/", views.draft_key, name="draft_key"),
     path("interviews/offline/", views.offline, name="offline"),
     path("interviews/sw.js", views.service_worker, name="service_worker"),
+    # The figures (managers and heads of service): filters in the query string, ids and codes.
+    path("figures/", figures_views.figures_page, name="figures"),
+    path("figures/episodes/", figures_views.figure_episodes_page, name="figure_episodes"),
+    path("figures/download.csv", figures_views.figures_csv, name="figures_csv"),
+    path("figures/download.xlsx", figures_views.figures_xlsx, name="figures_xlsx"),
 ]

@@ -82,6 +82,11 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # The offline page and the service worker hold no case data.
     "interviews:offline": ("GET", PUBLIC, None),
     "interviews:service_worker": ("GET", PUBLIC, None),
+    # The figures: managers and heads of service only.
+    "interviews:figures": ("GET", OVERSIGHT, None),
+    "interviews:figure_episodes": ("GET", OVERSIGHT, None),
+    "interviews:figures_csv": ("GET", OVERSIGHT, None),
+    "interviews:figures_xlsx": ("GET", OVERSIGHT, None),
     # API
     "schema": ("GET", PUBLIC, None),
     "swagger-ui": ("GET", PUBLIC, None),
