@@ -291,9 +291,9 @@ FIGURES: dict[str, FigureDef] = {
         ),
         FigureDef(
             "independence_exceptions",
-            "Interviewer not independent (recorded exception)",
+            "Held by an interviewer who is not independent (recorded exception)",
             "returned",
-            _always(Q(interview_link__interview__independence=Independence.EXCEPTION)),
+            _always(HELD & Q(interview_link__interview__independence=Independence.EXCEPTION)),
         ),
     )
 }
