@@ -307,6 +307,7 @@ SPECIAL_FIGURES = {
     MEDIAN: "Interviews timed (for the median)",
 }
 FIGURE_KEYS = frozenset({*FIGURES, *SPECIAL_FIGURES})
+PER_CHILD_FIGURES = frozenset({*(k for k, f in FIGURES.items() if f.per_child), REPEAT_CHILDREN})
 COHORT_OF = {**{k: f.cohort for k, f in FIGURES.items()}, REPEAT_CHILDREN: "started"}
 COHORT_OF.update({REPEAT_EPISODES: "started", MEDIAN: "returned"})
 

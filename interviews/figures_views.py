@@ -19,6 +19,7 @@ import xlsxwriter
 from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -226,6 +227,16 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str | None]]]] = [
 ]
 
 
+# How a share's whole is named beside it ("43% of returns").
+WHOLES = {
+    "episodes": "episodes",
+    "children": "children",
+    "returns": "returns",
+    "children_returned": "children who returned",
+    "held": "held",
+}
+
+
 def figure_sections(
     figures: fig.Figures, query: dict[str, str] | None
 ) -> list[tuple[str, str, list[FigureRow]]]:
@@ -242,7 +253,9 @@ def figure_sections(
                     key=key,
                     label=fig.figure_label(key),
                     value=str(value),
-                    share=_percent(value, figures.counts[whole]) if whole else "",
+                    share=f"{_percent(value, figures.counts[whole])} of {WHOLES[whole]}"
+                    if whole
+                    else "",
                     href=f"{base}?{urlencode({'figure': key, **query})}"
                     if query is not None
                     else None,
@@ -289,7 +302,7 @@ class Chart:
     height: int = 260
     top: int = 20
     bottom: int = 220  # the baseline
-    left: int = 44
+    left: int = 54
     right: int = 630
 
     @property
@@ -309,7 +322,7 @@ class Chart:
 def _chart(
     chart_id: str, title: str, what: str, months: list[fig.TrendMonth], part: str, whole: str
 ) -> Chart:
-    left, right, top, bottom = 44, 630, 20, 220
+    left, right, top, bottom = 54, 630, 20, 220
     slot = (right - left) / len(months)
     bars = []
     for i, month in enumerate(months):
@@ -411,7 +424,8 @@ def figures_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def figure_episodes_page(request: HttpRequest) -> HttpResponse:
     """The episodes behind one figure, 50 a page, references only. Queries: the session and
-    user; the count; the page (plus one per team or provider chosen)."""
+    user; the count; the page; for a figure that counts children, their number (plus one per
+    team or provider chosen)."""
     now = timezone.now()
     form = FiguresForm(request.GET)
     key = request.GET.get("figure", "")
@@ -437,6 +451,14 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
         "interview_reference",
     )
     page = Paginator(episodes, PAGE_SIZE).get_page(request.GET.get("page"))
+    # A per-child figure counts children: say how many, beside the episodes listed.
+    children = (
+        fig.figure_episodes(form.filters(), key, now=now)
+        .order_by()
+        .aggregate(n=Count("child_id", distinct=True))["n"]
+        if key in fig.PER_CHILD_FIGURES
+        else None
+    )
     rows = [
         {
             "episode": e,
@@ -460,6 +482,7 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
             "cohort": fig.COHORT_OF[key],
             "page": page,
             "rows": rows,
+            "children": children,
             "described": form.description(),
             "query": urlencode({"figure": key, **query}),
             "back": urlencode(query),

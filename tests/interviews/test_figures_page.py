@@ -138,12 +138,13 @@ def test_march_figures_and_their_links(caseload, as_manager):
         if key == "median_hours_to_interview":
             assert count.group(1) == "5"
         elif key in ("children", "repeat_children", "children_held_within_72h"):
+            assert count.group(1) == number, key
             assert len(set(re.findall(r"<td[^>]*>(C-\d+)</td>", listed))) == int(number)
         else:
             assert count.group(1) == number, key
     # Shares: 3 of 7 returns within 72 hours.
     row = page[page.index('id="figure-held_within_72h"') :]
-    assert "43%" in row[: row.index("</tr>")]
+    assert "43% of returns" in row[: row.index("</tr>")]
     assert "How these are counted" in page
 
 
@@ -276,6 +277,12 @@ def test_the_drill_down_pins_its_queries(caseload, as_manager, django_assert_num
             reverse("interviews:figure_episodes"), {**MARCH, "figure": "repeat_episodes"}
         )
     assert response.status_code == 200
+    # A figure that counts children: 5. how many children the listed episodes are of.
+    with django_assert_num_queries(5):
+        response = as_manager.get(
+            reverse("interviews:figure_episodes"), {**MARCH, "figure": "repeat_children"}
+        )
+    assert "1 child, in 2 episodes." in response.content.decode()
 
 
 @pytest.mark.parametrize("name", ["interviews:figures_csv", "interviews:figures_xlsx"])
@@ -319,7 +326,7 @@ def test_csv_download(formula_place, as_manager):
     assert ["Period", "1 March 2026 to 31 March 2026"] in rows
     by_label = {row[1]: row[2:] for row in rows if len(row) == 4 and row[0] != "Section"}
     # The formula place added one more return (8), not held.
-    assert by_label["Held within 72 hours of the return"] == ["3", "38%"]
+    assert by_label["Held within 72 hours of the return"] == ["3", "38% of returns"]
     assert by_label["Returns"] == ["8", ""]
     assert by_label["Median time from return to interview"] == ["71.0", "of 5 held"]
     cells = [cell for row in rows for cell in row]
@@ -375,7 +382,7 @@ def test_xlsx_download(formula_place, as_manager):
     sheets = _xlsx_sheets(response.content)
     assert list(sheets) == ["Figures", "Patterns", "Trend"]
     figures = {row[1]: row[2:] for row in sheets["Figures"] if len(row) == 4}
-    assert figures["Held within 72 hours of the return"] == ["3", "38%"]
+    assert figures["Held within 72 hours of the return"] == ["3", "38% of returns"]
     assert figures["Returns"] == ["8", ""] or figures["Returns"] == ["8"]
     places = sheets["Patterns"]
     # Written as text, exactly as typed: a string cell is never run as a formula.
