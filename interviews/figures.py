@@ -308,8 +308,12 @@ SPECIAL_FIGURES = {
 }
 FIGURE_KEYS = frozenset({*FIGURES, *SPECIAL_FIGURES})
 PER_CHILD_FIGURES = frozenset({*(k for k, f in FIGURES.items() if f.per_child), REPEAT_CHILDREN})
-COHORT_OF = {**{k: f.cohort for k, f in FIGURES.items()}, REPEAT_CHILDREN: "started"}
-COHORT_OF.update({REPEAT_EPISODES: "started", MEDIAN: "returned"})
+COHORT_OF = {
+    **{key: figure.cohort for key, figure in FIGURES.items()},
+    REPEAT_CHILDREN: "started",
+    REPEAT_EPISODES: "started",
+    MEDIAN: "returned",
+}
 
 
 def figure_label(key: str) -> str:
@@ -363,6 +367,10 @@ def _median_hours_sqlite(returned: QuerySet[MissingEpisode], n: int) -> float | 
 
 @dataclass(frozen=True)
 class Figures:
+    """The period's figures: `counts` by figure key (FIGURES, the repeat figures and "timed",
+    the number of held interviews the median is over), also read as attributes
+    (`figures.held_within_72h`), and the median in hours (None when nothing was held)."""
+
     filters: FigureFilters
     counts: dict[str, int]
     median_hours_to_interview: float | None
