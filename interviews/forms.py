@@ -15,9 +15,11 @@ from interviews.models import ContactMethod, ContactOutcome, Factor, FactorKind
 from interviews.services import (
     FACTOR_FIELDS,
     LONG_TEXT,
+    MENTION_FIELDS,
     RECORD_FIELDS,
     FactorPicks,
     factor_picks,
+    mention_names,
 )
 from missing.forms import DateTimeLocalInput, GovukFormMixin
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
@@ -224,6 +226,18 @@ class RecordForm(VersionedForm):
     account_who_with = _area("Who they were with")
     account_travel = _area("How they travelled", rows=3)
     account_how_found = _area("How they were found or came back", rows=3)
+    places = _area(
+        "Places the child went or stayed, one per line",
+        rows=3,
+        help_text="For example: the bus station; a flat on Mill Road. "
+        "These are counted across children to find places that come up again and again.",
+    )
+    associates = _area(
+        "People the child was with, one per line",
+        rows=3,
+        help_text="Names or descriptions as the child gave them, for example: Dan (about 20). "
+        "Counted across children for exploitation and strategy meetings.",
+    )
     push_factors = forms.MultipleChoiceField(
         label="Push factors", required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -297,6 +311,8 @@ class RecordForm(VersionedForm):
                     initial[f"note_{code}"] = note
             elif name in ("seen_alone", "consent_to_share"):
                 initial[name] = _BOOL_BACK[value]
+            elif name in MENTION_FIELDS:
+                initial[name] = "\n".join(value)
             else:
                 initial[name] = value
         return initial
@@ -329,6 +345,8 @@ class RecordForm(VersionedForm):
                 )
             elif name in ("seen_alone", "consent_to_share"):
                 out[name] = _BOOL[data.get(name) or ""]
+            elif name in MENTION_FIELDS:
+                out[name] = mention_names((data.get(name) or "").splitlines())
             else:
                 out[name] = data.get(name)
                 if out[name] is None and name not in ("held_at",):

@@ -195,6 +195,20 @@ class ReturnInterview(models.Model):
     def is_exception(self) -> bool:
         return self.independence == Independence.EXCEPTION
 
+    def named(self, kind: str) -> list[str]:
+        """The places or people the child named, in the order written (reads `mentions`,
+        which the detail selector prefetches)."""
+        rows = sorted((m for m in self.mentions.all() if m.kind == kind), key=lambda m: m.position)
+        return [m.name for m in rows]
+
+    @property
+    def named_places(self) -> list[str]:
+        return self.named("place")
+
+    @property
+    def named_associates(self) -> list[str]:
+        return self.named("associate")
+
     def follow_ups(self) -> list[str]:
         return [
             str(self._meta.get_field(name).verbose_name)
@@ -315,3 +329,47 @@ class PlacementStaff(models.Model):
 
     def __str__(self) -> str:
         return f"User {self.user_id} at {self.placement}"
+
+
+class MentionKind(models.TextChoices):
+    PLACE = "place", "Place the child went or stayed"
+    ASSOCIATE = "associate", "Person the child was with"
+
+
+def normalise_name(name: str) -> str:
+    """The key places and people are grouped by across interviews: case, surrounding spaces and
+    runs of whitespace ignored ("The Arches " and "the  arches" are one hotspot). Kept simple on
+    purpose so that SQL can compute the same key for an episode's free-text found place (see
+    interviews.figures.NormalisedName)."""
+    return " ".join(name.split()).lower()
+
+
+class InterviewMention(models.Model):
+    """A place the child went or stayed, or a person they were with, as the child told it in
+    the interview (one per line on the record form). Structured so that hotspots and people who
+    recur across different children can be counted for exploitation and strategy meetings."""
+
+    interview = models.ForeignKey(
+        ReturnInterview, on_delete=models.PROTECT, related_name="mentions"
+    )
+    kind = models.CharField(max_length=10, choices=MentionKind.choices)
+    name = models.CharField(max_length=200)
+    normalised_name = models.CharField(max_length=200)
+    # The order the interviewer wrote them in, so the form shows them back the same way.
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["kind", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["interview", "kind", "normalised_name"], name="interview_mention_once"
+            )
+        ]
+        indexes = [
+            # Who else mentioned this place or person: the recurrence lookups and groupings.
+            models.Index(fields=["normalised_name", "kind"], name="mention_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        # Never the name: it may be a person's, and str() ends up in logs.
+        return f"{self.get_kind_display()} in I-{self.interview_id}"

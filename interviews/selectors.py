@@ -87,8 +87,9 @@ def episodes_to_arrange(user: Any) -> QuerySet[MissingEpisode]:
 
 
 def interview_detail(user: Any, interview_id: int) -> ReturnInterview:
-    """One interview with everything its pages show (five queries: the interview and its
-    people; covered episodes; attempts; factors). Raises DoesNotExist if not visible."""
+    """One interview with everything its pages show (a query each: the interview and its
+    people; covered episodes; attempts; factors; the places and people the child named).
+    Raises DoesNotExist if not visible."""
     return (
         _with_covered(interviews_visible(user))
         .select_related(
@@ -103,6 +104,7 @@ def interview_detail(user: Any, interview_id: int) -> ReturnInterview:
         .prefetch_related(
             Prefetch("attempts", ContactAttempt.objects.select_related("recorded_by")),
             Prefetch("factors", InterviewFactor.objects.select_related("factor")),
+            "mentions",
         )
         .get(pk=interview_id)
     )

@@ -18,7 +18,16 @@ from interviews.models import (
     InterviewFactor,
     ReturnInterview,
 )
-from interviews.services import FACTOR_FIELDS, LONG_TEXT, TEXT_LIMITS, factor_picks
+from interviews.services import (
+    FACTOR_FIELDS,
+    LONG_TEXT,
+    MENTION_FIELDS,
+    MENTION_MAX_COUNT,
+    MENTION_MAX_LENGTH,
+    TEXT_LIMITS,
+    factor_picks,
+    mention_names,
+)
 from missing.models import InterviewOutcome
 from missing.serializers import (
     ID_MAX,
@@ -115,6 +124,18 @@ class RecordFieldsIn(StrictInputSerializer):
     push_factors = FactorPickIn(many=True, required=False)
     pull_factors = FactorPickIn(many=True, required=False)
     harms = FactorPickIn(many=True, required=False)
+    places = serializers.ListField(
+        child=StrictCharField(max_length=MENTION_MAX_LENGTH, allow_blank=True),
+        max_length=MENTION_MAX_COUNT,
+        required=False,
+        help_text="Places the child went or stayed, as they told it (each once; blanks dropped).",
+    )
+    associates = serializers.ListField(
+        child=StrictCharField(max_length=MENTION_MAX_LENGTH, allow_blank=True),
+        max_length=MENTION_MAX_COUNT,
+        required=False,
+        help_text="People the child was with, as they told it (each once; blanks dropped).",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -129,6 +150,8 @@ class RecordFieldsIn(StrictInputSerializer):
         for name, value in validated.items():
             if name in FACTOR_FIELDS:
                 out[name] = factor_picks((p["code"], p.get("note") or "") for p in value)
+            elif name in MENTION_FIELDS:
+                out[name] = mention_names(value)
             elif name in TEXT_LIMITS:
                 out[name] = value or ""
             else:
@@ -257,6 +280,18 @@ class InterviewDetailOut(InterviewListOut):
     covered = CoveredEpisodeOut(many=True, read_only=True)
     attempts = AttemptOut(many=True, read_only=True)
     factors = FactorPickOut(many=True, read_only=True)
+    places = serializers.ListField(
+        source="named_places",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Places the child went or stayed, in the order recorded.",
+    )
+    associates = serializers.ListField(
+        source="named_associates",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="People the child was with, in the order recorded.",
+    )
 
     class Meta(InterviewListOut.Meta):
         fields = [
@@ -271,6 +306,8 @@ class InterviewDetailOut(InterviewListOut):
             "account_who_with",
             "account_travel",
             "account_how_found",
+            "places",
+            "associates",
             "factors",
             "disclosures",
             "consent_to_share",

@@ -27,9 +27,12 @@ from interviews.models import (
     Independence,
     InterviewEpisode,
     InterviewFactor,
+    InterviewMention,
     InterviewStatus,
+    MentionKind,
     PlacementStaff,
     ReturnInterview,
+    normalise_name,
 )
 from missing import services as core
 from missing.errors import Conflict, InvalidInput, NotAllowed
@@ -54,6 +57,15 @@ FACTOR_FIELDS: dict[str, str] = {
     "pull_factors": FactorKind.PULL,
     "harms": FactorKind.HARM,
 }
+
+# Places the child went or stayed and people they were with, one per line on the form: kept as
+# structured rows (InterviewMention) so the figures can find hotspots and recurring people.
+MENTION_FIELDS: dict[str, str] = {
+    "places": MentionKind.PLACE,
+    "associates": MentionKind.ASSOCIATE,
+}
+MENTION_MAX_COUNT = 50
+MENTION_MAX_LENGTH = 200
 
 # Text fields and their limits (TextFields get LONG_TEXT: nobody's account runs to a megabyte).
 LONG_TEXT = 10_000
@@ -84,6 +96,8 @@ RECORD_LABELS: dict[str, str] = {
     "account_who_with": "Who they were with",
     "account_travel": "How they travelled",
     "account_how_found": "How they were found or came back",
+    "places": "Places the child went or stayed",
+    "associates": "People the child was with",
     "push_factors": "Push factors",
     "pull_factors": "Pull factors",
     "harms": "Harms or risks while missing",
@@ -117,12 +131,32 @@ def factor_picks(pairs: Iterable[tuple[str, str]]) -> FactorPicks:
     return tuple(sorted((code, note or "") for code, note in pairs))
 
 
+def mention_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Places or people as the services keep them: trimmed, blanks dropped, each once (by
+    normalised name, the first spelling kept), in the order given."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for raw in names:
+        name = " ".join(str(raw).split())
+        key = normalise_name(name)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(name)
+    return tuple(out)
+
+
 def record_values(interview: ReturnInterview) -> dict[str, Any]:
     """The record's current values, in the shape services compare and forms show. Reads the
-    interview's factors (prefetched by the selectors, else one query)."""
+    interview's factors and mentions (prefetched by the selectors, else a query each)."""
     values: dict[str, Any] = {
-        name: getattr(interview, name) for name in RECORD_FIELDS if name not in FACTOR_FIELDS
+        name: getattr(interview, name)
+        for name in RECORD_FIELDS
+        if name not in FACTOR_FIELDS and name not in MENTION_FIELDS
     }
+    by_mention_kind: dict[str, list[str]] = {kind: [] for kind in MENTION_FIELDS.values()}
+    for mention in sorted(interview.mentions.all(), key=lambda m: (m.position, m.pk)):
+        by_mention_kind[mention.kind].append(mention.name)
+    values.update({name: tuple(by_mention_kind[kind]) for name, kind in MENTION_FIELDS.items()})
     picks: dict[str, list[tuple[str, str]]] = {name: [] for name in FACTOR_FIELDS}
     by_kind = {kind: name for name, kind in FACTOR_FIELDS.items()}
     for pick in interview.factors.all():
@@ -669,6 +703,8 @@ def display_value(field: str, value: Any) -> str:
         return "; ".join(
             f"{labels.get(code, code)}" + (f" ({note})" if note else "") for code, note in value
         )
+    if field in MENTION_FIELDS:
+        return "; ".join(value) if value else "None"
     if field in BOOL_FIELDS:
         return {True: "Yes", False: "No", None: "Not answered"}[value]
     if field == "outcome":
@@ -738,7 +774,31 @@ def _validate_record(
                 problems.append(f"Use at most {LONG_TEXT} characters in a note.")
         if problems:
             errors[field] = problems
+    for field in MENTION_FIELDS:
+        names = changes.get(field)
+        if names is None:
+            continue
+        if len(names) > MENTION_MAX_COUNT:
+            errors[field] = [f"Give at most {MENTION_MAX_COUNT}, one per line."]
+        elif any(len(name) > MENTION_MAX_LENGTH for name in names):
+            errors[field] = [f"Use at most {MENTION_MAX_LENGTH} characters on a line."]
     return errors
+
+
+def _apply_mentions(interview: ReturnInterview, field: str, names: tuple[str, ...]) -> None:
+    """Replace the interview's places or people with `names` (already canonical)."""
+    kind = MENTION_FIELDS[field]
+    interview.mentions.filter(kind=kind).delete()
+    InterviewMention.objects.bulk_create(
+        InterviewMention(
+            interview=interview,
+            kind=kind,
+            name=name,
+            normalised_name=normalise_name(name),
+            position=position,
+        )
+        for position, name in enumerate(names)
+    )
 
 
 def _apply_factors(interview: ReturnInterview, field: str, picks: FactorPicks) -> None:
@@ -761,6 +821,14 @@ def _apply_factors(interview: ReturnInterview, field: str, picks: FactorPicks) -
             InterviewFactor(interview=interview, factor=factors[code], note=wanted[code])
             for code in new
         )
+
+
+def _canonical(values: dict[str, Any]) -> dict[str, Any]:
+    """Places and people in their canonical form, so equal lists compare equal."""
+    return {
+        name: mention_names(value) if name in MENTION_FIELDS and value is not None else value
+        for name, value in values.items()
+    }
 
 
 def interview_record_update(
@@ -786,6 +854,8 @@ def interview_record_update(
     unknown = set(changes) - set(RECORD_FIELDS)
     if unknown:
         raise ValueError(f"unknown record fields {sorted(unknown)}")
+    changes = _canonical(changes)
+    base = None if base is None else _canonical(base)
     with transaction.atomic():
         interview = _lock(interview_id)
         if not may_record(actor, interview):
@@ -827,6 +897,8 @@ def interview_record_update(
             for field, value in apply.items():
                 if field in FACTOR_FIELDS:
                     _apply_factors(interview, field, value)
+                elif field in MENTION_FIELDS:
+                    _apply_mentions(interview, field, value)
                 else:
                     setattr(interview, field, value)
             _bump(interview, now)

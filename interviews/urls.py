@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from interviews import returns_views, views
+from interviews import figures_views, returns_views, views
 
 app_name = "interviews"
 
@@ -26,4 +26,9 @@ urlpatterns = [
     path("returns/", returns_views.returns_page, name="returns"),
     path("returns/ssda903-missing.csv", returns_views.ssda903_download, name="returns_ssda903"),
     path("returns/annex-a-list-8.csv", returns_views.annex_a_download, name="returns_annex_a"),
+    # The figures (managers and heads of service): filters in the query string, ids and codes.
+    path("figures/", figures_views.figures_page, name="figures"),
+    path("figures/episodes/", figures_views.figure_episodes_page, name="figure_episodes"),
+    path("figures/download.csv", figures_views.figures_csv, name="figures_csv"),
+    path("figures/download.xlsx", figures_views.figures_xlsx, name="figures_xlsx"),
 ]

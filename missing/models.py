@@ -349,6 +349,9 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
 
     manager_risk = models.CharField(max_length=10, choices=ManagerRisk.choices, blank=True)
     first_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # When the first review was due, kept when it is done (review_due_at then moves on to the
+    # next review or clears): the figures count reviews done within target from it.
+    first_review_due_at = models.DateTimeField(null=True, blank=True)
     # When the next manager review is due; null when none is outstanding.
     review_due_at = models.DateTimeField(null=True, blank=True)
     # returned_at + 72 h, fixed when the return is recorded (clocks.interview_due_at).
@@ -418,8 +421,8 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
-            # Episodes carried into a period (started before it, back in it or later): the
-            # SSDA903 export reads them by return time (missing.returns._touching_year).
+            # Returns by the time the child came back: the figures' return cohort and the
+            # SSDA903 export's episodes carried into a year (missing.returns._touching_year).
             models.Index(fields=["returned_at"], name="episode_returned_idx"),
         ]
 
@@ -488,6 +491,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         """A manager's oversight decision. Managers and heads of service only."""
         if self.first_reviewed_at is None:
             self.first_reviewed_at = decided_at
+            self.first_review_due_at = self.review_due_at
         self.manager_risk = risk
         self.review_due_at = next_review_at if self.state == EpisodeState.MISSING else None
 

@@ -91,6 +91,11 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "interviews:returns": ("GET", OVERSIGHT, None),
     "interviews:returns_ssda903": ("GET", OVERSIGHT, None),
     "interviews:returns_annex_a": ("GET", OVERSIGHT, None),
+    # The figures: managers and heads of service only.
+    "interviews:figures": ("GET", OVERSIGHT, None),
+    "interviews:figure_episodes": ("GET", OVERSIGHT, None),
+    "interviews:figures_csv": ("GET", OVERSIGHT, None),
+    "interviews:figures_xlsx": ("GET", OVERSIGHT, None),
     # API
     "schema": ("GET", PUBLIC, None),
     "swagger-ui": ("GET", PUBLIC, None),

@@ -85,9 +85,14 @@ EXTRA_NAVIGATION = [
     ("interviews:queue", "Your interviews", ("interviewer",)),
     ("interviews:list", "Return interviews", ("ffd", "manager", "head_of_service")),
     ("notifications:escalation_list", "Escalations", ("manager", "head_of_service")),
+    ("interviews:figures", "Figures", ("manager", "head_of_service")),
     ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
     ("notifications:alert_list", "SMS alerts", ("admin",)),
     ("interviews:returns", "National returns", ("manager", "head_of_service")),
+]
+# Links on the figures page to the national returns (SSDA903, Annex A): (url name, label).
+FIGURES_NATIONAL_RETURNS: list[tuple[str, str]] = [
+    ("interviews:returns", "National returns: SSDA903 Missing table and Annex A List 8"),
 ]
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]

@@ -134,9 +134,9 @@ def test_an_interviewer_with_nothing_assigned_is_told_so(interviewer):
 def test_the_record_page_pins_its_queries(who, interview, users_by_role, django_assert_num_queries):
     client = signed_in(users_by_role[who])
     # 1. session, 2. user, 3. the interview with child and people, 4. its episodes,
-    # 5. its attempts, 6. its factors, 7. the code lists (+ 8. for an interviewer: that the
-    # interview is still theirs).
-    with django_assert_num_queries(8 if who == "interviewer" else 7):
+    # 5. its attempts, 6. its factors, 7. the places and people the child named, 8. the code
+    # lists (+ 9. for an interviewer: that the interview is still theirs).
+    with django_assert_num_queries(9 if who == "interviewer" else 8):
         response = client.get(reverse("interviews:record", args=[interview.pk]))
     assert response.status_code == 200
 
@@ -517,9 +517,10 @@ def test_the_interview_page_pins_its_queries(
         )
     client = signed_in(manager)
     # 1. session, 2. user, 3. the interview with child and people, 4. its episodes,
-    # 5. its attempts with who recorded them, 6. its factors, 7. the child's other episodes
-    # that it could cover (for the "cover another episode" button).
-    with django_assert_num_queries(7):
+    # 5. its attempts with who recorded them, 6. its factors, 7. the places and people the
+    # child named, 8. the child's other episodes that it could cover (for the "cover another
+    # episode" button).
+    with django_assert_num_queries(8):
         response = client.get(reverse("interviews:detail", args=[interview.pk]))
     assert response.content.decode().count("No answer") == attempts
 

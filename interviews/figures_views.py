@@ -1,0 +1,688 @@
+"""The figures page, the episodes behind each figure, and the page's downloads (CSV, XLSX).
+
+Managers and heads of service only (OVERSIGHT_ROLES): the figures cover every child, so no
+`visible_to` narrowing applies and the role check is the whole gate. Live: every request counts
+afresh from the episodes (no cache, no overnight batch). Filters travel in the query string:
+dates, ids and codes only, never a name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import xlsxwriter
+from django import forms
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from interviews import figures as fig
+from missing.forms import DateInput, GovukFormMixin
+from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
+from missing.views import role_required
+
+PAGE_SIZE = 50
+# Long enough for a collection year and comparisons across a few; bounded so that one request
+# never counts the whole retention period.
+MAX_PERIOD = timedelta(days=5 * 366)
+
+
+# --------------------------------------------------------------------------------------------
+# The filter form
+# --------------------------------------------------------------------------------------------
+
+
+class FiguresForm(GovukFormMixin, forms.Form):
+    period_start = forms.DateField(
+        label="From",
+        widget=DateInput(),
+        error_messages={
+            "required": "Enter the first day of the period",
+            "invalid": "The first day must be a real date",
+        },
+    )
+    period_end = forms.DateField(
+        label="To (inclusive)",
+        widget=DateInput(),
+        error_messages={
+            "required": "Enter the last day of the period",
+            "invalid": "The last day must be a real date",
+        },
+    )
+    team = forms.ModelChoiceField(
+        label="Child's team",
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        empty_label="All teams",
+        error_messages={"invalid_choice": "Choose a team from the list"},
+    )
+    age_band = forms.ChoiceField(
+        label="Age when the episode started",
+        required=False,
+        choices=[
+            ("", "All ages"),
+            *((key, label) for key, (label, _, _) in fig.AGE_BANDS.items()),
+            (fig.AGE_UNKNOWN, "Date of birth not known"),
+        ],
+        error_messages={"invalid_choice": "Choose an age band from the list"},
+    )
+    legal_status = forms.ChoiceField(
+        label="Legal status when the episode started",
+        required=False,
+        choices=[("", "All"), *fig.LEGAL_STATUSES.items()],
+        error_messages={"invalid_choice": "Choose a legal status from the list"},
+    )
+    provider = forms.ModelChoiceField(
+        label="Interview provider",
+        queryset=Organisation.objects.order_by("name"),
+        required=False,
+        empty_label="All providers",
+        error_messages={"invalid_choice": "Choose a provider from the list"},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if start and end:
+            if end < start:
+                self.add_error("period_end", "The last day must be on or after the first day")
+            elif end - start > MAX_PERIOD:
+                self.add_error("period_end", "Choose a period of at most 5 years")
+        return data
+
+    def filters(self) -> fig.FigureFilters:
+        data = self.cleaned_data
+        return fig.FigureFilters(
+            period_start=data["period_start"],
+            period_end=data["period_end"],
+            team_id=data["team"].pk if data.get("team") else None,
+            age_band=data.get("age_band") or None,
+            legal_status=data.get("legal_status") or None,
+            provider_id=data["provider"].pk if data.get("provider") else None,
+        )
+
+    def query(self) -> dict[str, str]:
+        """The filters as query-string parameters (ids and codes: never a name)."""
+        data = self.cleaned_data
+        out = {
+            "period_start": data["period_start"].isoformat(),
+            "period_end": data["period_end"].isoformat(),
+        }
+        if data.get("team"):
+            out["team"] = str(data["team"].pk)
+        if data.get("age_band"):
+            out["age_band"] = data["age_band"]
+        if data.get("legal_status"):
+            out["legal_status"] = data["legal_status"]
+        if data.get("provider"):
+            out["provider"] = str(data["provider"].pk)
+        return out
+
+    def description(self) -> list[tuple[str, str]]:
+        """What was counted, for the page, the drill-down and the downloads' header."""
+        data = self.cleaned_data
+        rows = [
+            ("Period", f"{_day(data['period_start'])} to {_day(data['period_end'])}"),
+            ("Team", data["team"].name if data.get("team") else "All teams"),
+            ("Age", dict(self.fields["age_band"].choices)[data.get("age_band") or ""]),
+            (
+                "Legal status",
+                dict(self.fields["legal_status"].choices)[data.get("legal_status") or ""],
+            ),
+            ("Interview provider", data["provider"].name if data.get("provider") else "All"),
+        ]
+        return rows
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def this_month(now: datetime) -> tuple[date, date]:
+    today = timezone.localdate(now)
+    first = today.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return first, last
+
+
+def _form(request: HttpRequest, now: datetime) -> FiguresForm:
+    """Bound to the query string, or to this month (London) when it names no period."""
+    if "period_start" in request.GET or "period_end" in request.GET:
+        return FiguresForm(request.GET)
+    first, last = this_month(now)
+    data = request.GET.copy()
+    data["period_start"], data["period_end"] = first.isoformat(), last.isoformat()
+    return FiguresForm(data)
+
+
+# --------------------------------------------------------------------------------------------
+# What the page shows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    key: str
+    label: str
+    value: str
+    share: str
+    href: str | None
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "–"
+
+
+def _hours(hours: float | None) -> str:
+    return "–" if hours is None else f"{hours:.1f} hours"
+
+
+# (key, label on the page, the figure it is a share of). Keys name compute_figures' counts.
+SECTIONS: list[tuple[str, str, list[tuple[str, str | None]]]] = [
+    (
+        "Episodes and children",
+        "Counted by when the episode started (the child was last seen) in the period.",
+        [
+            ("episodes", None),
+            ("children", None),
+            ("repeat_children", "children"),
+            ("repeat_episodes", "episodes"),
+            ("still_missing", "episodes"),
+        ],
+    ),
+    (
+        "Return interviews",
+        "Counted by when the child came back in the period, whenever the interview was held.",
+        [
+            ("returns", None),
+            ("children_returned", None),
+            ("offered", "returns"),
+            ("accepted", "returns"),
+            ("held", "returns"),
+            ("held_within_72h", "returns"),
+            ("children_held_within_72h", "children_returned"),
+            ("refused", "returns"),
+            *((f"not_held_{o.value}", "returns") for o in fig.NOT_HELD_OUTCOMES),
+            ("awaiting_outcome", "returns"),
+            ("awaiting_overdue", "returns"),
+            ("independence_exceptions", "held"),
+        ],
+    ),
+    (
+        "Manager oversight",
+        "Counted by when the episode started; the target is the review time the police risk "
+        "grade set when the first review was due.",
+        [("reviewed", "episodes"), ("reviewed_within_target", "episodes")],
+    ),
+]
+
+
+# How a share's whole is named beside it ("43% of returns").
+WHOLES = {
+    "episodes": "episodes",
+    "children": "children",
+    "returns": "returns",
+    "children_returned": "children who returned",
+    "held": "held",
+}
+
+
+def figure_sections(
+    figures: fig.Figures, query: dict[str, str] | None
+) -> list[tuple[str, str, list[FigureRow]]]:
+    """The page's figures in order, each with its share and the link to its episodes (no link
+    for the downloads, `query` None)."""
+    base = reverse("interviews:figure_episodes") if query is not None else ""
+    out = []
+    for title, note, keys in SECTIONS:
+        rows = []
+        for key, whole in keys:
+            value = figures.counts[key]
+            rows.append(
+                FigureRow(
+                    key=key,
+                    label=fig.figure_label(key),
+                    value=str(value),
+                    share=f"{_percent(value, figures.counts[whole])} of {WHOLES[whole]}"
+                    if whole
+                    else "",
+                    href=f"{base}?{urlencode({'figure': key, **query})}"
+                    if query is not None
+                    else None,
+                )
+            )
+        if title == "Return interviews":
+            rows.append(
+                FigureRow(
+                    key=fig.MEDIAN,
+                    label="Median time from return to interview",
+                    value=_hours(figures.median_hours_to_interview),
+                    share=f"of {figures.counts['timed']} held",
+                    href=f"{base}?{urlencode({'figure': fig.MEDIAN, **query})}"
+                    if query is not None
+                    else None,
+                )
+            )
+        out.append((title, note, rows))
+    return out
+
+
+# --- the trend charts: server-drawn SVG (no script, no inline style; classes in figures.css)
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    label_x: float
+    value: str
+    value_y: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str
+    title: str
+    description: str
+    bars: list[Bar]
+    width: int = 640
+    height: int = 260
+    top: int = 20
+    bottom: int = 220  # the baseline
+    left: int = 54
+    right: int = 630
+
+    @property
+    def axis_x(self) -> int:
+        return self.left - 6
+
+    @property
+    def months_y(self) -> int:
+        return self.bottom + 18
+
+    @property
+    def gridlines(self) -> list[tuple[float, str]]:
+        span = self.bottom - self.top
+        return [(self.bottom - span * share, f"{int(share * 100)}%") for share in (0, 0.5, 1)]
+
+
+def _chart(
+    chart_id: str, title: str, what: str, months: list[fig.TrendMonth], part: str, whole: str
+) -> Chart:
+    left, right, top, bottom = 54, 630, 20, 220
+    slot = (right - left) / len(months)
+    bars = []
+    for i, month in enumerate(months):
+        n, d = getattr(month, part), getattr(month, whole)
+        share = n / d if d else 0.0
+        height = (bottom - top) * share
+        label = f"{month.month:%b}" + (
+            f" {month.month:%y}" if i == 0 or month.month.month == 1 else ""
+        )
+        bars.append(
+            Bar(
+                x=round(left + slot * i + slot * 0.2, 1),
+                y=round(bottom - height, 1),
+                width=round(slot * 0.6, 1),
+                height=round(height, 1),
+                label=label,
+                label_x=round(left + slot * i + slot / 2, 1),
+                value=_percent(n, d),
+                value_y=round(bottom - height - 5, 1),
+            )
+        )
+    first, last = months[0].month, months[-1].month
+    latest = months[-1]
+    description = (
+        f"{what}, by month, {first:%B %Y} to {last:%B %Y}. {last:%B %Y}: "
+        f"{_percent(getattr(latest, part), getattr(latest, whole))} "
+        f"({getattr(latest, part)} of {getattr(latest, whole)}). The numbers are in the "
+        "table below."
+    )
+    return Chart(id=chart_id, title=title, description=description, bars=bars)
+
+
+def trend_charts(months: list[fig.TrendMonth]) -> list[Chart]:
+    return [
+        _chart(
+            "trend-held",
+            "Interviews held within 72 hours",
+            "Share of returns with an interview held within 72 hours",
+            months,
+            "held_within_72h",
+            "returns",
+        ),
+        _chart(
+            "trend-reviews",
+            "Manager reviews within the target time",
+            "Share of episodes whose first manager review was within the target time",
+            months,
+            "reviewed_within_target",
+            "episodes",
+        ),
+    ]
+
+
+def national_return_links() -> list[tuple[str, str]]:
+    """Links to the national returns (SSDA903, Annex A), configured in
+    settings.FIGURES_NATIONAL_RETURNS as (url name, label) so this page names no other app."""
+    links = []
+    for url_name, label in getattr(settings, "FIGURES_NATIONAL_RETURNS", ()):
+        try:
+            links.append((reverse(url_name), label))
+        except NoReverseMatch:
+            continue
+    return links
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
+
+
+@role_required(OVERSIGHT_ROLES)
+@require_GET
+def figures_page(request: HttpRequest) -> HttpResponse:
+    """The figures for a period (this month by default), the patterns and the 12-month trend.
+    Queries: the session and user; the two filter lists; compute_figures (2, or 3 on SQLite);
+    the trend (1); the patterns (3); plus one per team or provider chosen (form validation)."""
+    now = timezone.now()
+    form = _form(request, now)
+    context: dict[str, Any] = {"form": form, "national_returns": national_return_links()}
+    if not form.is_valid():
+        return render(request, "figures/page.html", context, status=400)
+    filters = form.filters()
+    query = form.query()
+    months = fig.monthly_trend(filters, now=now)
+    context.update(
+        {
+            "sections": figure_sections(fig.compute_figures(filters, now=now), query),
+            "patterns": fig.patterns(filters, now=now),
+            "months": months,
+            "charts": trend_charts(months),
+            "described": form.description(),
+            "query": urlencode(query),
+        }
+    )
+    return render(request, "figures/page.html", context)
+
+
+@role_required(OVERSIGHT_ROLES)
+@require_GET
+def figure_episodes_page(request: HttpRequest) -> HttpResponse:
+    """The episodes behind one figure, 50 a page, references only. Queries: the session and
+    user; the count; the page; for a figure that counts children, their number (plus one per
+    team or provider chosen)."""
+    now = timezone.now()
+    form = FiguresForm(request.GET)
+    key = request.GET.get("figure", "")
+    valid = form.is_valid()
+    if key not in fig.FIGURE_KEYS:
+        form.add_error(None, "Choose a figure from the figures page")
+        valid = False
+    if not valid:
+        return render(request, "figures/episodes.html", {"form": form}, status=400)
+    query = form.query()
+    episodes = fig.figure_episodes(form.filters(), key, now=now).only(
+        "pk",
+        "child_id",
+        "kind",
+        "state",
+        "last_seen_at",
+        "returned_at",
+        "first_reviewed_at",
+        "first_review_due_at",
+        "interview_outcome",
+        "interview_held_at",
+        "interview_due_at",
+        "interview_reference",
+    )
+    page = Paginator(episodes, PAGE_SIZE).get_page(request.GET.get("page"))
+    # A per-child figure counts children: say how many, beside the episodes listed.
+    children = (
+        fig.figure_episodes(form.filters(), key, now=now)
+        .order_by()
+        .aggregate(n=Count("child_id", distinct=True))["n"]
+        if key in fig.PER_CHILD_FIGURES
+        else None
+    )
+    rows = [
+        {
+            "episode": e,
+            "state": EpisodeState(e.state).label,
+            "outcome": InterviewOutcome(e.interview_outcome).label if e.interview_outcome else "",
+            "within_72h": None
+            if e.interview_outcome != InterviewOutcome.HELD or e.interview_held_at is None
+            else e.interview_held_at <= e.interview_due_at,
+            "review_on_time": None
+            if e.first_reviewed_at is None or e.first_review_due_at is None
+            else e.first_reviewed_at <= e.first_review_due_at,
+        }
+        for e in page
+    ]
+    return render(
+        request,
+        "figures/episodes.html",
+        {
+            "form": form,
+            "figure": fig.figure_label(key),
+            "cohort": fig.COHORT_OF[key],
+            "page": page,
+            "rows": rows,
+            "children": children,
+            "described": form.description(),
+            "query": urlencode({"figure": key, **query}),
+            "back": urlencode(query),
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------------------------
+
+Cell = str | int | float | None
+Table = tuple[str, list[str], list[list[Cell]]]  # title, header, rows
+
+
+def report_tables(
+    form: FiguresForm, filters: fig.FigureFilters, now: datetime
+) -> list[tuple[str, list[Table]]]:
+    """The page as tables, grouped by sheet: (sheet name, tables)."""
+    figures = fig.compute_figures(filters, now=now)
+    found = fig.patterns(filters, now=now)
+    months = fig.monthly_trend(filters, now=now)
+    about: Table = (
+        "Missing children and return interviews: figures",
+        ["", ""],
+        [[label, value] for label, value in form.description()]
+        + [["Produced", timezone.localtime(now).strftime("%d/%m/%Y %H:%M")]],
+    )
+    figure_rows: list[list[Cell]] = []
+    for section, _, rows in figure_sections(figures, None):
+        for row in rows:
+            value: Cell = (
+                figures.counts[row.key]
+                if row.key in figures.counts
+                else (
+                    round(figures.median_hours_to_interview, 1)
+                    if figures.median_hours_to_interview is not None
+                    else None
+                )
+            )
+            figure_rows.append([section, row.label, value, row.share])
+    factor_rows: list[list[Cell]] = [
+        [kind, r.label, r.interviews, r.children]
+        for kind, rows in found.factors.items()
+        for r in rows
+    ]
+    place_rows: list[list[Cell]] = [[r.name, r.children, r.mentions] for r in found.hotspots]
+    associate_rows: list[list[Cell]] = [[r.name, r.children, r.mentions] for r in found.associates]
+    trend_rows: list[list[Cell]] = [
+        [
+            m.month.strftime("%B %Y"),
+            m.returns,
+            m.held_within_72h,
+            _percent(m.held_within_72h, m.returns),
+            m.episodes,
+            m.reviewed_within_target,
+            _percent(m.reviewed_within_target, m.episodes),
+        ]
+        for m in months
+    ]
+    return [
+        (
+            "Figures",
+            [about, ("Figures", ["Section", "Figure", "Number", "Share"], figure_rows)],
+        ),
+        (
+            "Patterns",
+            [
+                (
+                    "Push factors, pull factors and harms",
+                    ["Kind", "Factor", "Interviews", "Children"],
+                    factor_rows,
+                ),
+                ("Places (hotspots)", ["Place", "Children", "Times named or found"], place_rows),
+                (
+                    "People named by two or more children",
+                    ["Person", "Children", "Times named"],
+                    associate_rows,
+                ),
+            ],
+        ),
+        (
+            "Trend",
+            [
+                (
+                    "By month",
+                    [
+                        "Month",
+                        "Returns",
+                        "Held within 72 hours",
+                        "Share",
+                        "Episodes",
+                        "Reviewed within target",
+                        "Share",
+                    ],
+                    trend_rows,
+                )
+            ],
+        ),
+    ]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Cell) -> Cell:
+    """Text a spreadsheet would take for a formula (a place named "=HYPERLINK(…)") gets a
+    leading apostrophe, so it is shown as typed and never run (OWASP: CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _filename(filters: fig.FigureFilters, extension: str) -> str:
+    return f"figures-{filters.period_start.isoformat()}-to-{filters.period_end.isoformat()}.{extension}"
+
+
+def _download_form(request: HttpRequest, now: datetime) -> FiguresForm | HttpResponse:
+    form = _form(request, now)
+    if not form.is_valid():
+        return render(
+            request,
+            "figures/page.html",
+            {"form": form, "national_returns": national_return_links()},
+            status=400,
+        )
+    return form
+
+
+@role_required(OVERSIGHT_ROLES)
+@require_GET
+def figures_csv(request: HttpRequest) -> HttpResponse:
+    """The page as CSV: the filters, the figures, the patterns and the trend, one table after
+    another. Small (a few hundred rows at most), so built in memory."""
+    now = timezone.now()
+    form = _download_form(request, now)
+    if isinstance(form, HttpResponse):
+        return form
+    filters = form.filters()
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # so that spreadsheet programs read it as UTF-8
+    writer = csv.writer(buffer)
+    for _, tables in report_tables(form, filters, now):
+        for title, header, rows in tables:
+            writer.writerow([safe_cell(title)])
+            if any(header):
+                writer.writerow(header)
+            for row in rows:
+                writer.writerow([safe_cell(cell) for cell in row])
+            writer.writerow([])
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'
+    return response
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@role_required(OVERSIGHT_ROLES)
+@require_GET
+def figures_xlsx(request: HttpRequest) -> HttpResponse:
+    """The page as a spreadsheet: a sheet each for the figures, the patterns and the trend.
+    Text is written as text (never a formula, whatever it starts with); numbers as numbers."""
+    now = timezone.now()
+    form = _download_form(request, now)
+    if isinstance(form, HttpResponse):
+        return form
+    filters = form.filters()
+    output = io.BytesIO()
+    workbook = xlsxwriter.Workbook(
+        output,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    bold = workbook.add_format({"bold": True})
+    for sheet_name, tables in report_tables(form, filters, now):
+        sheet = workbook.add_worksheet(sheet_name)
+        sheet.set_column(0, 0, 34)
+        sheet.set_column(1, 6, 18)
+        r = 0
+        for title, header, rows in tables:
+            sheet.write_string(r, 0, title, bold)
+            r += 1
+            if any(header):
+                for c, text in enumerate(header):
+                    sheet.write_string(r, c, text, bold)
+                r += 1
+            for row in rows:
+                for c, cell in enumerate(row):
+                    if isinstance(cell, int | float):
+                        sheet.write_number(r, c, cell)
+                    elif cell is not None:
+                        sheet.write_string(r, c, str(cell))
+                r += 1
+            r += 1
+    workbook.close()
+    response = HttpResponse(output.getvalue(), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "xlsx")}"'
+    return response
