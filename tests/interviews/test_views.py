@@ -550,7 +550,7 @@ def test_episode_page_sends_sign_off_to_the_interview(ffd, manager, interviewer,
     assert f"Return interview {interview.reference} holds the outcome" in page
     assert reverse("episode_sign_off", args=[episode.pk]) not in page
     api = APIClient()
-    api.force_authenticate(manager)
+    login(api, manager)
     detail = api.get(reverse("api-episode-detail", args=[episode.pk])).json()
     assert detail["state"] == "awaiting_sign_off"
     assert "sign_off" not in detail["available_transitions"]

@@ -28,7 +28,7 @@ from missing.models import (
     User,
 )
 from tests.factories import FIXED_NOW, ChildFactory, force
-from tests.helpers import episode_in_state, report_missing
+from tests.helpers import episode_in_state, login, report_missing
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def _frozen_clock():
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:
-        client.force_authenticate(user=user)
+        login(client, user)
     return client
 
 

@@ -26,7 +26,7 @@ from missing.models import (
     User,
 )
 from tests.factories import FIXED_NOW, ChildFactory, force, grade
-from tests.helpers import episode_in_state, login, report_missing
+from tests.helpers import episode_in_state, login, report_missing, totp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -213,10 +213,14 @@ def test_login_page_signs_in_and_lands_on_the_board(client: Client, ffd: User) -
     page = client.get(reverse("login"))
     assert page.status_code == 200
     assert b"Sign in" in page.content
+    device = totp_device(ffd)
     response = client.post(
-        reverse("login"),
-        {"username": "ffd", "password": "correct horse battery staple"},
-        follow=True,
+        reverse("login"), {"username": "ffd", "password": "correct horse battery staple"}
+    )
+    # The password alone leads to the code page, not the board.
+    assert response["Location"] == "/sign-in/code/?next=%2F"
+    response = client.post(
+        "/sign-in/code/?next=%2F", {"code": totp_code(device), "next": "/"}, follow=True
     )
     assert response.redirect_chain[-1][0] == reverse("board")
 
@@ -279,7 +283,7 @@ def test_board_shows_each_open_episode_with_its_clock_most_urgent_first(
     page = response.content.decode()
 
     assert response.status_code == 200
-    assert '<meta http-equiv="refresh" content="30">' in page
+    assert '<meta http-equiv="refresh" content="30; url=?refresh=auto">' in page
     assert overdue.reference in page
     assert calm.reference in page
     assert closed.reference not in page
@@ -342,10 +346,10 @@ def test_board_query_count_does_not_grow_with_the_caseload(
         episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 3 != 0)
     hold_notification(actor=ffd, child=ChildFactory())
     signed_in(client, manager)
-    # 1. the session, 2. the signed-in user,
-    # 3. open episodes joined to child, police grade and force,
-    # 4. notifications awaiting a match joined to grade and force.
-    with django_assert_num_queries(4):
+    # 1. the session, 2. the signed-in user, 3. the session's second-factor device,
+    # 4. open episodes joined to child, police grade and force,
+    # 5. notifications awaiting a match joined to grade and force.
+    with django_assert_num_queries(5):
         response = client.get(reverse("board"))
     assert len(response.context["lines"]) == episodes
 
