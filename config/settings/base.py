@@ -102,6 +102,9 @@ EXTRA_NAVIGATION = [
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
 CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+# Pages of the apps built on the core that a session past the password alone may reach: the
+# tablet's offline page and service worker, which hold no case data (missing.security).
+SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads

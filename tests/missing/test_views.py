@@ -555,12 +555,12 @@ def test_episode_page_pins_its_queries(
 ) -> None:
     episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
     signed_in(client, manager)
-    # 1. session, 2. user, 3. the episode with child, grade and force,
-    # 4. its decisions with who decided, 5. its events with who acted,
-    # 6. its notifications with who logged them, 7. the interview covering it (the interviews
-    # app's panel), 8. its escalations (the notifications app's panel; their texts are a
-    # ninth query when there are any).
-    with django_assert_num_queries(8):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the episode with child,
+    # grade and force, 5. its decisions with who decided, 6. its events with who acted,
+    # 7. its notifications with who logged them, 8. the interview covering it (the interviews
+    # app's panel), 9. its escalations (the notifications app's panel; their texts are a
+    # tenth query when there are any).
+    with django_assert_num_queries(9):
         client.get(reverse("episode_detail", args=[episode.pk]))
 
 
@@ -823,9 +823,9 @@ def test_episode_list_query_count_does_not_grow_with_the_page(
         state = (EpisodeState.MISSING, EpisodeState.RETURNED, EpisodeState.CLOSED)[i % 3]
         episode_in_state(state, ffd=ffd, manager=manager, now=now)
     signed_in(client, manager)
-    # 1. session, 2. user, 3. the paginator's count,
-    # 4. the page of episodes joined to child, police grade and force.
-    with django_assert_num_queries(4):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the paginator's count,
+    # 5. the page of episodes joined to child, police grade and force.
+    with django_assert_num_queries(5):
         response = client.get(reverse("episode_list"))
     assert len(response.context["page"].object_list) == episodes
 
