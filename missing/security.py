@@ -34,6 +34,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.mixins import ListModelMixin
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -230,6 +231,21 @@ def require_recent_second_factor(
         return wrapped
 
     return decorator(view) if view is not None else decorator
+
+
+class RecentSecondFactor(BasePermission):
+    """Step-up for API exports called with the browser session: the session's last code must be
+    younger than settings.STEP_UP_MAX_AGE. A bearer token is its own credential and passes (its
+    holder is a script, not a person with a phone)."""
+
+    message = "Confirm it is you first: enter a fresh code at /sign-in/confirm/, then retry."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.auth is not None or second_factor_relaxed():
+            return True
+        return second_factor_is_recent(
+            request._request, now=timezone.now(), max_age=settings.STEP_UP_MAX_AGE
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -362,6 +362,25 @@ def test_step_up_takes_its_own_age_and_never_sends_off_site(client: Client, mana
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.missing.security_urls")
+def test_an_api_export_by_session_needs_a_fresh_code_but_a_token_does_not(
+    client: Client, manager: User, now
+) -> None:
+    from missing import services
+
+    with time_machine.travel(FIXED_NOW, tick=False):
+        login(client, manager)
+        assert client.get("/api/test-export/").status_code == 200
+        token = services.api_token_create(user=manager, scope="full", now=now)
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=6), tick=False):
+        refused = client.get("/api/test-export/")
+        assert refused.status_code == 403
+        assert "/sign-in/confirm/" in refused.json()["detail"]
+        by_token = Client().get("/api/test-export/", headers={"Authorization": f"Bearer {token}"})
+        assert by_token.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.missing.security_urls")
 def test_step_up_sends_the_signed_out_to_sign_in(client: Client) -> None:
     response = client.get("/test-export/")
     assert response.status_code == 302
