@@ -97,7 +97,7 @@ class FactorListApi(generics.ListAPIView):
     @extend_schema(
         operation_id="interview_factors_list",
         summary="Push factors, pull factors and harms (code lists; retired ones inactive)",
-        responses={200: FactorOut(many=True), **_errors(401, 403)},
+        responses={200: FactorOut(many=True), **_errors(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -117,7 +117,7 @@ class InterviewListCreateApi(generics.ListAPIView, JsonApi):
     @extend_schema(
         operation_id="interviews_list",
         summary="Return interviews you may see, soonest due first",
-        responses={200: InterviewListOut(many=True), **_errors(401, 403)},
+        responses={200: InterviewListOut(many=True), **_errors(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

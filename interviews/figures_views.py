@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET
 from interviews import figures as fig
 from missing.forms import DateInput, GovukFormMixin
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
+from missing.security import rate_limit, require_recent_second_factor
 from missing.views import role_required
 
 PAGE_SIZE = 50
@@ -422,6 +423,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
 
 @role_required(OVERSIGHT_ROLES)
 @require_GET
+@rate_limit("list")
 def figure_episodes_page(request: HttpRequest) -> HttpResponse:
     """The episodes behind one figure, 50 a page, references only. Queries: the session and
     user; the count; the page; for a figure that counts children, their number (plus one per
@@ -614,6 +616,8 @@ def _download_form(request: HttpRequest, now: datetime) -> FiguresForm | HttpRes
 
 @role_required(OVERSIGHT_ROLES)
 @require_GET
+@require_recent_second_factor
+@rate_limit("export")
 def figures_csv(request: HttpRequest) -> HttpResponse:
     """The page as CSV: the filters, the figures, the patterns and the trend, one table after
     another. Small (a few hundred rows at most), so built in memory."""
@@ -643,6 +647,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @role_required(OVERSIGHT_ROLES)
 @require_GET
+@require_recent_second_factor
+@rate_limit("export")
 def figures_xlsx(request: HttpRequest) -> HttpResponse:
     """The page as a spreadsheet: a sheet each for the figures, the patterns and the trend.
     Text is written as text (never a formula, whatever it starts with); numbers as numbers."""

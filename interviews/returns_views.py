@@ -26,6 +26,7 @@ from missing import returns
 from missing.errors import InvalidInput
 from missing.forms import GovukFormMixin
 from missing.models import OVERSIGHT_ROLES
+from missing.security import rate_limit, require_recent_second_factor
 from missing.views import role_required
 
 # Who may download the returns: they name every looked-after child who went missing.
@@ -142,6 +143,8 @@ def returns_page(request: HttpRequest) -> HttpResponse:
 
 @role_required(RETURNS_ROLES)
 @require_GET
+@require_recent_second_factor
+@rate_limit("export")
 def ssda903_download(request: HttpRequest) -> HttpResponse:
     """The SSDA903 Missing table for ?year=2025, checked, streamed."""
     return _download(request, SSDA903)
@@ -149,6 +152,8 @@ def ssda903_download(request: HttpRequest) -> HttpResponse:
 
 @role_required(RETURNS_ROLES)
 @require_GET
+@require_recent_second_factor
+@rate_limit("export")
 def annex_a_download(request: HttpRequest) -> HttpResponse:
     """Annex A List 8's missing columns for ?as_of=2026-03-31, checked, streamed."""
     return _download(request, ANNEX_A)

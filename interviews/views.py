@@ -44,6 +44,7 @@ from interviews.models import ReturnInterview
 from missing import clocks
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.security import rate_limit, require_recent_second_factor
 from missing.views import (
     DOMAIN_ERRORS,
     RAG,
@@ -86,6 +87,7 @@ def _due(due_at: datetime | None, now: datetime) -> dict[str, Any]:
 
 
 @role_required(INTERVIEWER)
+@rate_limit("list")
 def queue(request: HttpRequest) -> HttpResponse:
     """The interviewer's own queue: the children assigned to them, soonest due first, with the
     time left (two queries whatever its length)."""
@@ -99,6 +101,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(CASE_READERS)
+@rate_limit("list")
 def interview_list(request: HttpRequest) -> HttpResponse:
     """For the case team: returned episodes with no interview yet, and open interviews."""
     now = timezone.now()
@@ -122,6 +125,8 @@ def interview_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(CASE_READERS)
+@require_recent_second_factor
+@rate_limit("export")
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Per-episode interview answers for the data team: references only, never names."""
 

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from missing import services
+from missing import second_factor, services
 from missing.models import (
     ApiToken,
     Organisation,
@@ -86,6 +86,18 @@ class StaffAdmin(UserAdmin):
         *UserAdmin.add_fieldsets,
         ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
     )
+    actions = ("reset_second_factor",)
+
+    @admin.action(description="Reset the second factor (lost phone) and end their sessions")
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        now = timezone.now()
+        for user in queryset:
+            second_factor.second_factor_reset(actor=request.user, user=user, now=now)
+        self.message_user(
+            request,
+            f"Reset the second factor of {queryset.count()} account(s). They set up a new "
+            "authenticator app at their next sign-in.",
+        )
 
 
 @admin.register(ApiToken)

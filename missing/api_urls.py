@@ -1,8 +1,10 @@
 """/api/: ids in URLs, never names. The schema and its interactive docs are public: they describe
 the API and hold no case data."""
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from missing import api
@@ -54,7 +56,11 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]),
+        # The split view serves its settings script as a file (no inline script under the
+        # CSP); Swagger UI styles its widgets inline, so this page alone allows inline styles.
+        csp_update({"style-src": [SELF, UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[AllowAny])
+        ),
         name="swagger-ui",
     ),
 ]

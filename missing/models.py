@@ -16,6 +16,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from missing import clocks
@@ -110,8 +111,22 @@ class User(AbstractUser):
     police_force = models.ForeignKey(
         PoliceForce, null=True, blank=True, on_delete=models.PROTECT, related_name="api_users"
     )
+    # Raised to end every session of this user at once (second factor reset): it is part of the
+    # session hash below, which Django checks on every request.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django compares this with the hash stored at sign-in on every request and ends the
+        session when they differ. Besides the password (Django's own), it covers the role, the
+        active flag and the session generation: changing the role, disabling the account or
+        resetting the second factor ends all of the user's sessions on their next request,
+        with no session table to search. (Django's fallback-key rotation calls this too.)"""
+        value = f"{self.password}|{self.role}|{self.is_active}|{self.session_generation}"
+        return salted_hmac(
+            "missing.User.get_session_auth_hash", value, secret=secret, algorithm="sha256"
+        ).hexdigest()
 
     @property
     def role_label(self) -> str:

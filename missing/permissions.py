@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from missing.models import CASE_READERS, INTAKE_ROLES, OVERSIGHT_ROLES, ApiToken, Role
+from missing.security import is_verified, second_factor_relaxed
 
 
 def _token_scope(request: Request) -> str | None:
@@ -16,8 +17,13 @@ def _token_scope(request: Request) -> str | None:
 
 
 def _role(request: Request) -> str | None:
+    """The caller's role, or None: not signed in, disabled, or signed in by session with a
+    password alone. (The middleware refuses such a session first; this keeps the rule should it
+    ever be reordered.) A bearer token (`request.auth`) is its own credential."""
     user = request.user
     if not (user and user.is_authenticated and user.is_active):
+        return None
+    if request.auth is None and not (second_factor_relaxed() or is_verified(user)):
         return None
     return user.role
 

@@ -3,12 +3,16 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import views
+from missing import signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("sign-in/code/", signin.verify, name="second_factor_verify"),
+    path("sign-in/set-up/", signin.enrol, name="second_factor_enrol"),
+    path("sign-in/confirm/", signin.confirm, name="second_factor_confirm"),
+    path("account/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
     path("board/", views.board, name="board"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -33,7 +34,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
-from missing import clocks, selectors, services
+from missing import clocks, security, selectors, services
 from missing.errors import DomainError, NotAllowed
 from missing.forms import (
     CancelForm,
@@ -332,9 +333,18 @@ def _paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Any:
 
 
 class LoginView(auth_views.LoginView):
+    """Sign-in step one, the password. Django's `login()` gives the session a new id; the user
+    then goes on to the code page (or sets up an authenticator), unless the demo relaxed it."""
+
     template_name = "registration/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def get_success_url(self) -> str:
+        target = super().get_success_url()
+        if security.second_factor_relaxed() or security.is_verified(self.request.user):
+            return target
+        return security.next_step_url(self.request.user, target)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -346,7 +356,7 @@ class LogoutView(auth_views.LogoutView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().post(request, *args, **kwargs)
-        response["Clear-Site-Data"] = '"storage"'
+        response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
         return response
 
 
@@ -379,6 +389,7 @@ class BoardLine:
 
 
 @case_staff_required
+@security.rate_limit("list")
 def board(request: HttpRequest) -> HttpResponse:
     """Every open episode, most urgent first, with counts per stage (two queries)."""
     now = timezone.now()
@@ -408,6 +419,14 @@ def board(request: HttpRequest) -> HttpResponse:
             "stage_label": selectors.STAGE_LABELS.get(stage, ""),
             "now": now,
             "refresh_seconds": 30,
+            # The page refreshes itself with ?refresh=auto, which does not count as activity:
+            # a board left open must not keep its session alive past the idle timeout.
+            "refresh_query": urlencode(
+                {
+                    **({"stage": stage} if stage else {}),
+                    security.PASSIVE_PARAM: security.PASSIVE_VALUE,
+                }
+            ),
         },
     )
 
@@ -424,6 +443,7 @@ def _recent_notifications(user: User) -> QuerySet[PoliceNotification]:
 
 
 @case_staff_required
+@security.rate_limit("list")
 def notification_list(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
@@ -537,6 +557,7 @@ def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @case_staff_required
+@security.rate_limit("list")
 def episode_list(request: HttpRequest) -> HttpResponse:
     """All episodes the user may see, newest first, 50 a page (two queries: count and page)."""
     state = request.GET.get("state", "")
@@ -775,6 +796,7 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 @case_staff_required
+@security.rate_limit("list")
 @require_http_methods(["GET", "POST"])
 def child_list(request: HttpRequest) -> HttpResponse:
     """All children, by name, 50 a page; or a search by last-name prefix or council child id.

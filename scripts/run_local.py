@@ -166,9 +166,24 @@ def banner(logins: list[str]) -> None:
         "  Web server, Celery worker and Celery beat are up. Ctrl-C stops all three.",
         "",
         *[f"  {line}" for line in logins],
+        "",
+        *second_factor_note(),
         rule,
     ]
     say("\n".join(lines))
+
+
+def second_factor_note() -> list[str]:
+    """The demo relaxes the second factor unless SECOND_FACTOR_RELAXED=false (local settings)."""
+    relaxed = os.environ.get("SECOND_FACTOR_RELAXED", "true").strip().lower()
+    if relaxed in {"0", "false", "no", "off"}:
+        return [
+            "  Second factor ON: the first sign-in of each user sets up an authenticator app.",
+        ]
+    return [
+        "  Demo: second factor RELAXED (a password alone signs in; every page says so).",
+        "  Never use with real data. SECOND_FACTOR_RELAXED=false make run turns it on.",
+    ]
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from django.core.cache import cache
 
 from missing.models import Role, User
 from tests.factories import FIXED_NOW, OrganisationFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """The rate limiter counts in the cache: each test starts with no requests counted."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -6,9 +6,14 @@ import itertools
 from datetime import datetime, timedelta
 
 from django.test import Client
+from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from missing import services
 from missing.models import Child, EpisodeState, MissingEpisode, NotificationKind, User
+from missing.security import SECOND_FACTOR_AT
 from tests.factories import ChildFactory, force, grade
 
 _refs = itertools.count(1)
@@ -105,7 +110,31 @@ def episode_in_state(
     raise ValueError(state)
 
 
-def login(client: Client, user: User) -> None:
+def totp_device(user: User) -> TOTPDevice:
+    """The user's confirmed authenticator (made on first use, then reused)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Test phone", confirmed=True)
+
+
+def totp_code(device: TOTPDevice, *, at: datetime | None = None) -> str:
+    """The code the user's app would show now (or at `at`), computed from the device's key."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    if at is not None:
+        totp.time = at.timestamp()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def login(client: Client, user: User, *, second_factor: bool = True) -> None:
     """Sign a test client in as `user`. Every test signs in through here, so that how a session
-    becomes fully signed in (the second factor included) is decided in one place."""
-    client.force_login(user)
+    becomes fully signed in (the second factor included) is decided in one place.
+
+    Fully signed in: a confirmed TOTP device and the session verified with it, as if a code had
+    just been entered. `second_factor=False` leaves the session at the password alone."""
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    if not second_factor:
+        return
+    device = totp_device(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[SECOND_FACTOR_AT] = timezone.now().timestamp()
+    session.save()

@@ -51,6 +51,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "home": ("GET", ALL_SIGNED_IN - {"police_system"}, None),  # police systems: API only
     "login": ("GET", PUBLIC, None),
     "logout": ("POST", PUBLIC, None),
+    "second_factor_verify": ("GET", ALL_SIGNED_IN, None),
+    "second_factor_enrol": ("GET", ALL_SIGNED_IN, None),
+    "second_factor_confirm": ("GET", ALL_SIGNED_IN, None),
+    "recovery_codes": ("GET", ALL_SIGNED_IN, None),
     "healthz": ("GET", PUBLIC, None),
     "board": ("GET", CASE, None),
     "notification_list": ("GET", CASE, None),
@@ -314,6 +318,59 @@ def test_intake_token_reaches_only_intake(name, world, police_system, now):
     url = reverse(name, kwargs={"pk": world[obj].pk} if obj else {})
     response = client.generic(method, url, "{}", content_type="application/json")
     assert response.status_code == 403, (name, response.status_code)
+
+
+# A session past the password alone (no second factor) reaches only the sign-in steps and the
+# public pages that hold no case data; everything else is refused (issue 6, item 1).
+PASSWORD_ONLY_OPEN = {
+    "login",
+    "logout",
+    "second_factor_verify",
+    "second_factor_enrol",
+    "healthz",
+    "schema",
+    "swagger-ui",
+    "interviews:offline",
+    "interviews:service_worker",
+}
+PASSWORD_ONLY_CASES = [
+    (name, who)
+    for name, (_, allowed, _) in sorted(ROUTES.items())
+    if name not in PASSWORD_ONLY_OPEN
+    for who in sorted(allowed & ALL_SIGNED_IN)
+]
+
+
+@pytest.mark.parametrize(("name", "who"), PASSWORD_ONLY_CASES)
+def test_password_only_session_is_refused(name, who, world, users_by_role):
+    """Every route a role may use with both factors is refused with the password alone: web
+    pages send the user to set up or enter a code, the API answers 403; no child's name shows."""
+    method, _, obj = ROUTES[name]
+    url = reverse(name, kwargs={"pk": world[obj].pk} if obj else {})
+    client = APIClient()
+    login(client, users_by_role[who], second_factor=False)
+    body = dict(BODIES.get(name, {}))
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=5), tick=False):
+        if method == "GET":
+            response = client.get(url)
+        elif name.startswith("api-"):
+            response = client.generic(
+                method, url, json.dumps(body), content_type="application/json"
+            )
+        else:
+            response = client.post(url, body)
+    assert response.status_code in REFUSED, (name, who, response.status_code)
+    if name.startswith("api-"):
+        assert response.status_code == 403, (name, who, response.status_code)
+    elif response.status_code == 302:
+        assert response["Location"].startswith(("/sign-in/set-up/", "/sign-in/code/")), (
+            name,
+            who,
+            response["Location"],
+        )
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    for hidden_name in ("Quuxworth", "Wibblesby", "Xanthe"):
+        assert hidden_name not in raw.decode(errors="replace"), (name, who, hidden_name)
 
 
 def test_role_list_is_complete():

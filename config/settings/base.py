@@ -1,12 +1,14 @@
 """Settings shared by every environment. Local, test and production only override."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env, env_list
+from config.env import env, env_bool, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env("MISSING_VAR_DIR", str(BASE_DIR / "var")))
@@ -32,6 +34,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "missing",
     "interviews",
     "notifications",
@@ -40,13 +47,21 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication and messages: ends idle or too-old sessions (with a message on the
+    # sign-in page), then refuses a signed-in session that has not passed the second factor.
+    "missing.security.SessionTimeoutMiddleware",
+    "missing.security.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "missing.middleware.NoStoreMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -63,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "missing.context_processors.site",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -97,6 +113,9 @@ FIGURES_NATIONAL_RETURNS: list[tuple[str, str]] = [
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
 CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+# Pages of the apps built on the core that a session past the password alone may reach: the
+# tablet's offline page and service worker, which hold no case data (missing.security).
+SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
@@ -131,12 +150,62 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Sign-in, second factor, sessions, lockout (docs/decisions/0040-sign-in-and-sessions.md).
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username-and-address pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The demo may let a password alone in (with a banner on every page); never with DEBUG off.
+SECOND_FACTOR_RELAXED = env_bool("SECOND_FACTOR_RELAXED", False)
+OTP_TOTP_ISSUER = "Missing children (" + COUNCIL_NAME + ")"
+RECOVERY_CODE_COUNT = 10
+# The admin lists devices (to see who has enrolled) but never shows a device's secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Exports ask for a fresh code when the last one is older than this (ASVS 7.5.3).
+STEP_UP_MAX_AGE = timedelta(minutes=5)
+SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=10)
+# The cookie never outlives the absolute limit; the middleware enforces both limits server-side.
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
+# How many proxies we trust to append to X-Forwarded-For (production: the TLS proxy). With 0
+# the client address is the connection's own (REMOTE_ADDR) and the header is ignored.
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
+
+# django-axes: lock a username from one address only, so an attacker cannot lock the real user
+# out everywhere (ASVS 6.3.1 without denial of service).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "missing.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "missing.security.client_ip"
+AXES_VERBOSE = False  # its log lines would name the username and the form's fields
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts only from our own origin, plus inline ones carrying this response's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# Requests per user (per address when signed out) and window, for list pages and exports, on
+# the web and the API alike (missing.security.rate_limit, missing.security.ListRateThrottle).
+RATE_LIMITS = {"list": "120/minute", "export": "20/hour"}
+# The limiter's counters live in the cache: production shares it across workers (Redis).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -147,6 +216,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["missing.security.ListRateThrottle"],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "missing.api_errors.exception_handler",
     "DATETIME_FORMAT": "iso-8601",

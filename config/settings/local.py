@@ -4,10 +4,14 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-not-secret-" + "x" * 32)
 
+from config.env import env_bool
 from config.settings.base import *  # noqa: F403
 from config.settings.base import VAR_DIR
 
 DEBUG = True
+# The demo lets a password alone in, so its published logins just work; every page then carries
+# a banner saying so. SECOND_FACTOR_RELAXED=false runs the demo with the real second factor.
+SECOND_FACTOR_RELAXED = env_bool("SECOND_FACTOR_RELAXED", True)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 _broker = VAR_DIR / "broker"

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from interviews.models import InterviewStatus, ReturnInterview
 from missing.models import EpisodeState, MissingEpisode, User
 from tests.factories import ChildFactory
+from tests.helpers import login
 from tests.interviews.helpers import returned_episode
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ H = timedelta(hours=1)
 
 def client_for(user: User) -> APIClient:
     client = APIClient()
-    client.force_authenticate(user)
+    login(client, user)
     return client
 
 

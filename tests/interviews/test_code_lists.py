@@ -80,7 +80,7 @@ def test_retired_codes_are_listed_as_inactive_in_the_api(manager):
 
     Factor.objects.filter(code="push-boundaries").update(active=False)
     client = APIClient()
-    client.force_authenticate(manager)
+    login(client, manager)
     rows = {row["code"]: row for row in client.get("/api/interview-factors/").json()}
     assert rows["push-boundaries"]["active"] is False
     assert rows["push-loneliness"]["active"] is True

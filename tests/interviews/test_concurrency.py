@@ -13,6 +13,7 @@ from django.utils import timezone
 from interviews.models import InterviewStatus, ReturnInterview
 from missing.models import EpisodeEvent, User
 from tests.factories import ChildFactory
+from tests.helpers import login
 from tests.interviews.helpers import assign, open_interview, record_held, returned_episode
 from tests.missing.test_api_concurrency import race
 
@@ -44,7 +45,7 @@ def test_ten_racing_edits_of_one_answer_one_wins_the_rest_see_the_difference(
 
     def edit(client):
         n = writers
-        client.force_authenticate(user=User.objects.get(pk=user_id))
+        login(client, User.objects.get(pk=user_id))
         return client.patch(
             f"/api/interviews/{interview.pk}/record/",
             {
@@ -63,7 +64,7 @@ def test_ten_racing_completions_move_the_episode_once(interview, interviewer):
     user_id, version = interviewer.pk, interview.version
 
     def complete(client):
-        client.force_authenticate(user=User.objects.get(pk=user_id))
+        login(client, User.objects.get(pk=user_id))
         return client.post(
             f"/api/interviews/{interview.pk}/complete/", {"version": version}, format="json"
         )

@@ -260,25 +260,26 @@ def test_live_a_change_shows_on_the_next_request(caseload, as_manager, ffd, mana
 
 
 def test_the_page_pins_its_queries(caseload, as_manager, django_assert_num_queries):
-    # 1. session, 2. user, 3. the team (validating the filter), 4. the figures' aggregate,
-    # 5. repeat children, (6. SQLite: the median's middle rows), then 7. the trend,
-    # 8. factors, 9. places, 10. people, 11. the teams and 12. the organisations for the
-    # filter lists.
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the team (validating the
+    # filter), 5. the figures' aggregate, 6. repeat children, (7. SQLite: the median's middle
+    # rows), then 8. the trend, 9. factors, 10. places, 11. people, 12. the teams and 13. the
+    # organisations for the filter lists.
     params = {**MARCH, "team": caseload.teams["North"].pk}
-    with django_assert_num_queries(11 if POSTGRES else 12):
+    with django_assert_num_queries(12 if POSTGRES else 13):
         response = as_manager.get(reverse("interviews:figures"), params)
     assert response.status_code == 200
 
 
 def test_the_drill_down_pins_its_queries(caseload, as_manager, django_assert_num_queries):
-    # 1. session, 2. user, 3. the count, 4. the page of episodes (nothing per row).
-    with django_assert_num_queries(4):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the count, 5. the page of
+    # episodes (nothing per row).
+    with django_assert_num_queries(5):
         response = as_manager.get(
             reverse("interviews:figure_episodes"), {**MARCH, "figure": "repeat_episodes"}
         )
     assert response.status_code == 200
-    # A figure that counts children: 5. how many children the listed episodes are of.
-    with django_assert_num_queries(5):
+    # A figure that counts children: 6. how many children the listed episodes are of.
+    with django_assert_num_queries(6):
         response = as_manager.get(
             reverse("interviews:figure_episodes"), {**MARCH, "figure": "repeat_children"}
         )
@@ -287,9 +288,10 @@ def test_the_drill_down_pins_its_queries(caseload, as_manager, django_assert_num
 
 @pytest.mark.parametrize("name", ["interviews:figures_csv", "interviews:figures_xlsx"])
 def test_the_downloads_pin_their_queries(caseload, as_manager, django_assert_num_queries, name):
-    # 1. session, 2. user, 3. the figures' aggregate, 4. repeat children, (5. SQLite: the
-    # median), 6. factors, 7. places, 8. people, 9. the trend.
-    with django_assert_num_queries(8 if POSTGRES else 9):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the figures' aggregate,
+    # 5. repeat children, (6. SQLite: the median), 7. factors, 8. places, 9. people,
+    # 10. the trend.
+    with django_assert_num_queries(9 if POSTGRES else 10):
         assert as_manager.get(reverse(name), MARCH).status_code == 200
 
 

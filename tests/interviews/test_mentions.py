@@ -200,7 +200,7 @@ def test_the_autosave_carries_them(interview, interviewer, manager, now):
 
 def test_the_api(interview, interviewer):
     api = APIClient()
-    api.force_authenticate(interviewer)
+    login(api, interviewer)
     interview.refresh_from_db()
     url = f"/api/interviews/{interview.pk}/record/"
     response = api.patch(
@@ -224,7 +224,7 @@ def test_the_api(interview, interviewer):
 )
 def test_the_api_refuses_bad_lists(interview, interviewer, value, message):
     api = APIClient()
-    api.force_authenticate(interviewer)
+    login(api, interviewer)
     interview.refresh_from_db()
     response = api.patch(
         f"/api/interviews/{interview.pk}/record/",

@@ -87,7 +87,7 @@ def test_an_interviewer_of_another_organisation_sees_nothing(world, other_interv
     web = Client()
     login(web, other_interviewer)
     api = APIClient()
-    api.force_authenticate(other_interviewer)
+    login(api, other_interviewer)
 
     answers = {
         **web_answers(web, world),
@@ -134,7 +134,7 @@ def test_an_interviewer_sees_their_own_child_only(world, interviewer):
     web = Client()
     login(web, interviewer)
     api = APIClient()
-    api.force_authenticate(interviewer)
+    login(api, interviewer)
 
     queue = _body(web.get("/interviews/"))
     assert "Quinta Zephyrine" in queue

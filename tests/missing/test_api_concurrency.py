@@ -27,7 +27,7 @@ from missing.models import (
     PoliceNotification,
     User,
 )
-from tests.helpers import episode_in_state
+from tests.helpers import episode_in_state, login
 
 pytestmark = [
     pytest.mark.postgres,
@@ -108,7 +108,7 @@ def test_twenty_racing_sign_offs_one_wins_the_rest_conflict(ffd, manager, now):
 
     def sign_off(client: APIClient) -> Any:
         # Each thread loads its own user: a model instance is not shared across connections.
-        client.force_authenticate(user=User.objects.get(pk=manager_id))
+        login(client, User.objects.get(pk=manager_id))
         return client.post(
             f"/api/episodes/{episode.pk}/sign-off/",
             {"note": "Interview held.", "version": episode.version},
@@ -130,7 +130,7 @@ def test_twenty_racing_cancels_without_a_version_one_wins(ffd, manager, now):
     manager_id = manager.pk
 
     def cancel(client: APIClient) -> Any:
-        client.force_authenticate(user=User.objects.get(pk=manager_id))
+        login(client, User.objects.get(pk=manager_id))
         # No version: the row lock and the state check alone must stop the 19 late ones.
         return client.post(
             f"/api/episodes/{episode.pk}/cancel/", {"reason": "Logged twice."}, format="json"

@@ -69,8 +69,9 @@ def test_meetings_page_lists_open_tasks_oldest_first_in_three_queries(
     done = made.pop()
     services.risk_task_complete(actor=manager, task_id=done.pk, outcome="Held", now=FIXED_NOW)
     signed_in(client, manager)
-    # 1. session, 2. user, 3. open tasks joined to child, rule and episode.
-    with django_assert_num_queries(3):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. open tasks joined to
+    # child, rule and episode.
+    with django_assert_num_queries(4):
         response = client.get(reverse("meetings"))
     assert [task.pk for task, _ in response.context["rows"]] == [t.pk for t in made]
     text = response.content.decode()
@@ -163,9 +164,10 @@ def test_board_shows_the_count_and_the_oldest_few_in_one_more_query(
 ):
     made = [young_child_missing(ffd, minutes_ago=300 - i) for i in range(tasks)]
     signed_in(client, manager)
-    # 1. session, 2. user, 3. open episodes (each marked when its child has an open task),
-    # 4. notifications awaiting a match, 5. the oldest open tasks with how many are open.
-    with django_assert_num_queries(5):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. open episodes (each
+    # marked when its child has an open task), 5. notifications awaiting a match, 6. the
+    # oldest open tasks with how many are open.
+    with django_assert_num_queries(6):
         response = client.get(reverse("board"))
     board = response.context["board"]
     assert board.meeting_task_count == tasks
@@ -311,15 +313,16 @@ def test_api_lists_open_tasks_oldest_first(ffd, manager):
 
 def test_api_list_query_count_does_not_grow(ffd, manager, django_assert_num_queries):
     client = APIClient()
-    client.force_authenticate(user=manager)  # no session queries: only the endpoint's own
+    login(client, manager)
     for _ in range(2):
         young_child_missing(ffd)
-    # 1. the page's COUNT, 2. the page of tasks joined to child, rule and episode.
-    with django_assert_num_queries(2):
+    # The session, the user and the session's second-factor device, then 4. the page's COUNT,
+    # 5. the page of tasks joined to child, rule and episode.
+    with django_assert_num_queries(5):
         client.get("/api/risk-meetings/")
     for _ in range(5):
         young_child_missing(ffd)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(5):
         assert len(client.get("/api/risk-meetings/").json()["results"]) == 7
 
 

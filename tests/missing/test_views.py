@@ -26,7 +26,7 @@ from missing.models import (
     User,
 )
 from tests.factories import FIXED_NOW, ChildFactory, force, grade
-from tests.helpers import episode_in_state, login, report_missing
+from tests.helpers import episode_in_state, login, report_missing, totp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -213,10 +213,14 @@ def test_login_page_signs_in_and_lands_on_the_board(client: Client, ffd: User) -
     page = client.get(reverse("login"))
     assert page.status_code == 200
     assert b"Sign in" in page.content
+    device = totp_device(ffd)
     response = client.post(
-        reverse("login"),
-        {"username": "ffd", "password": "correct horse battery staple"},
-        follow=True,
+        reverse("login"), {"username": "ffd", "password": "correct horse battery staple"}
+    )
+    # The password alone leads to the code page, not the board.
+    assert response["Location"] == "/sign-in/code/?next=%2F"
+    response = client.post(
+        "/sign-in/code/?next=%2F", {"code": totp_code(device), "next": "/"}, follow=True
     )
     assert response.redirect_chain[-1][0] == reverse("board")
 
@@ -279,7 +283,7 @@ def test_board_shows_each_open_episode_with_its_clock_most_urgent_first(
     page = response.content.decode()
 
     assert response.status_code == 200
-    assert '<meta http-equiv="refresh" content="30">' in page
+    assert '<meta http-equiv="refresh" content="30; url=?refresh=auto">' in page
     assert overdue.reference in page
     assert calm.reference in page
     assert closed.reference not in page
@@ -342,11 +346,11 @@ def test_board_query_count_does_not_grow_with_the_caseload(
         episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 3 != 0)
     hold_notification(actor=ffd, child=ChildFactory())
     signed_in(client, manager)
-    # 1. the session, 2. the signed-in user,
-    # 3. open episodes joined to child, police grade and force, each marked when its child
-    # has an open meeting task, 4. notifications awaiting a match joined to grade and force,
-    # 5. the oldest open strategy / risk meeting tasks and how many are open.
-    with django_assert_num_queries(5):
+    # 1. the session, 2. the signed-in user, 3. the session's second-factor device,
+    # 4. open episodes joined to child, police grade and force, each marked when its child
+    # has an open meeting task, 5. notifications awaiting a match joined to grade and force,
+    # 6. the oldest open strategy / risk meeting tasks and how many are open.
+    with django_assert_num_queries(6):
         response = client.get(reverse("board"))
     assert len(response.context["lines"]) == episodes
 
@@ -552,12 +556,12 @@ def test_episode_page_pins_its_queries(
 ) -> None:
     episode = episode_in_state(EpisodeState.RETURNED, ffd=ffd, manager=manager, now=now)
     signed_in(client, manager)
-    # 1. session, 2. user, 3. the episode with child, grade and force,
-    # 4. its decisions with who decided, 5. its events with who acted,
-    # 6. its notifications with who logged them, 7. the interview covering it (the interviews
-    # app's panel), 8. its escalations (the notifications app's panel; their texts are a
-    # ninth query when there are any).
-    with django_assert_num_queries(8):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the episode with child,
+    # grade and force, 5. its decisions with who decided, 6. its events with who acted,
+    # 7. its notifications with who logged them, 8. the interview covering it (the interviews
+    # app's panel), 9. its escalations (the notifications app's panel; their texts are a
+    # tenth query when there are any).
+    with django_assert_num_queries(9):
         client.get(reverse("episode_detail", args=[episode.pk]))
 
 
@@ -820,9 +824,9 @@ def test_episode_list_query_count_does_not_grow_with_the_page(
         state = (EpisodeState.MISSING, EpisodeState.RETURNED, EpisodeState.CLOSED)[i % 3]
         episode_in_state(state, ffd=ffd, manager=manager, now=now)
     signed_in(client, manager)
-    # 1. session, 2. user, 3. the paginator's count,
-    # 4. the page of episodes joined to child, police grade and force.
-    with django_assert_num_queries(4):
+    # 1. session, 2. user, 3. the session's second-factor device, 4. the paginator's count,
+    # 5. the page of episodes joined to child, police grade and force.
+    with django_assert_num_queries(5):
         response = client.get(reverse("episode_list"))
     assert len(response.context["page"].object_list) == episodes
 

@@ -65,8 +65,9 @@ def test_escalations_page_shows_every_escalation_text_status_and_acknowledger(
     first, second = escalated
     login(client, manager)
 
-    # session, user, count, escalations (with rule and acknowledger), texts (with recipient)
-    with django_assert_num_queries(5):
+    # session, user, the session's second-factor device, count, escalations (with rule and
+    # acknowledger), texts (with recipient)
+    with django_assert_num_queries(6):
         response = client.get("/escalations/")
 
     html = response.content.decode()
