@@ -410,6 +410,9 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # The episode list filtered by state, newest first: one index range per page at any
+            # size of history (bench/README.md).
+            models.Index(fields=["state", "last_seen_at"], name="episode_state_seen_idx"),
         ]
 
     def __str__(self) -> str:
