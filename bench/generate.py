@@ -319,7 +319,8 @@ def _open_caseload(per_state: int) -> list[OpenSpec]:
         for _ in range(per_state):
             grade = rng.choice(grades)
             if state == "missing":
-                seen = BENCH_NOW - timedelta(minutes=rng.randint(30, 96 * 60))
+                # At least 100 minutes ago: notified 90 minutes after last seen, never after now.
+                seen = BENCH_NOW - timedelta(minutes=max(100, rng.randint(30, 96 * 60)))
                 returned = None
             else:
                 returned = BENCH_NOW - timedelta(minutes=rng.randint(30, 100 * 60))
@@ -356,7 +357,8 @@ def generate(
     log: Any = None,
 ) -> dict[str, int]:
     """Write `episodes` episodes (open caseload included) for `children` children (default 30%
-    of the episodes, as nationally). Returns rows written per table. One transaction."""
+    of the episodes, as nationally). Returns rows written per table. One transaction; the
+    caller runs ANALYZE once it has added what it needs."""
     log = log or (lambda message: None)
     children = children or max(4 * open_per_state, round(episodes * 0.3))
     if episodes < children or 4 * open_per_state > children:
@@ -377,9 +379,6 @@ def generate(
                 ContactAttempt,
             ]
         )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
     return written
 
 
@@ -498,6 +497,7 @@ def _generate(
             child_eps,
             t_ep,
             t_ep.rows[mark:],
+            t_ev,
             t_int,
             t_ie,
             t_if,
@@ -738,6 +738,7 @@ def _interviews(
     child_eps: list[tuple[int, datetime, datetime | None]],
     t_ep: Table,
     ep_rows: list[list[Any]],
+    t_ev: Table,
     t_int: Table,
     t_ie: Table,
     t_if: Table,
@@ -835,6 +836,15 @@ def _interviews(
             row[t_ep.index["signed_off_at"]] = signed
             row[t_ep.index["signed_off_by_id"]] = manager
             row[t_ep.index["updated_at"]] = signed
+            t_ev.add(
+                id=ids.take(EpisodeEvent),
+                episode_id=ep_id,
+                at=signed,
+                actor_id=manager,
+                action="sign_off",
+                from_state="awaiting_sign_off",
+                to_state="closed",
+            )
             if int_id is not None:
                 t_ie.add(
                     id=ids.take(InterviewEpisode),
@@ -885,7 +895,12 @@ def _open_episode(
     police_user = staff.police[force_id]
     manager = staff.managers[ep_id % len(staff.managers)]
     interviewer, org = staff.interviewers[ep_id % len(staff.interviewers)]
-    reviewed_at = notified + grade.review_within / 2 if spec.reviewed else None
+    # Reviewed half-way through the grade's time, and never after now.
+    reviewed_at = (
+        min(notified + grade.review_within / 2, BENCH_NOW - timedelta(minutes=5))
+        if spec.reviewed
+        else None
+    )
     returned = spec.returned_at
     values: dict[str, Any] = {
         "id": ep_id,

@@ -36,12 +36,29 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/missing_bench"
 SWEEP_AFTER = timedelta(minutes=10)
 GROWTH_SMALL_EPISODES = 10_000
 
+
+def _create_database_if_missing(url: str) -> None:
+    """`make bench` on a fresh machine: create the bench database if the server lacks it."""
+    import psycopg
+    from psycopg import sql
+
+    base, _, name = url.rpartition("/")
+    try:
+        psycopg.connect(url).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 if __name__ == "__main__":  # pragma: no cover - the command line, before Django is set up
     sys.path.insert(0, str(ROOT))
     _url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if "--database-url" in sys.argv:
         _url = sys.argv[sys.argv.index("--database-url") + 1]
     os.environ["DATABASE_URL"] = _url
+    _create_database_if_missing(_url)
     # The test settings: no DEBUG (no query log), texts to the outbox, Celery's memory broker.
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     os.environ["CELERY_BROKER_URL"] = "memory://"
@@ -240,7 +257,7 @@ def case_figures(now: datetime) -> Case:
     if _pg():
         median = (
             "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM "
-            "e.interview_held_at - e.returned_at) / 3600.0) FILTER (WHERE ie.held)"
+            "interview_held_at - returned_at) / 3600.0) FILTER (WHERE held)"
         )
         within_target = "e.first_reviewed_at <= e.notified_at + g.review_within"
     else:  # the SQLite smoke test: same shape, no percentile function
@@ -269,7 +286,7 @@ def case_figures(now: datetime) -> Case:
                COUNT(*) FILTER (WHERE interview_outcome NOT IN ('', 'held')),
                COUNT(first_reviewed_at),
                COUNT(*) FILTER (WHERE in_target),
-               {median.replace("e.", "").replace("ie.held", "held")}
+               {median}
         FROM eps
     """
 
@@ -315,10 +332,19 @@ def case_sweep(now: datetime) -> Case:
     rolled back, vs one indexed SELECT of what is due: for each active rule the open episodes
     whose clock + offset has passed with no escalation for that clock yet, and the open
     escalations whose next level is due."""
+    return _sweep_case("sweep", now + SWEEP_AFTER)
+
+
+def case_sweep_idle(now: datetime) -> Case:
+    """The same at the moment of the last sweep: nothing new is due, so the sweep only reads.
+    What the minute-by-minute sweep costs when nothing happens."""
+    return _sweep_case("sweep_idle", now)
+
+
+def _sweep_case(name: str, at: datetime) -> Case:
     from notifications.models import Escalation, EscalationRule, Trigger
     from notifications.services import escalation_sweep
 
-    at = now + SWEEP_AFTER
     clause = {
         Trigger.REVIEW_OVERDUE: (
             "review_due_at",
@@ -370,7 +396,7 @@ def case_sweep(now: datetime) -> Case:
         params.append(_p(at))
         return _fetch(" UNION ALL ".join(parts), params)
 
-    return Case("sweep", _rolled_back(lambda: escalation_sweep(now=at)), floor)
+    return Case(name, _rolled_back(lambda: escalation_sweep(now=at)), floor)
 
 
 def case_intake(now: datetime) -> Case:
@@ -419,6 +445,7 @@ CASES: dict[str, Callable[[datetime], Case]] = {
     "board": case_board,
     "figures": case_figures,
     "sweep": case_sweep,
+    "sweep_idle": case_sweep_idle,
     "intake": case_intake,
     "export903": case_export903,
     "episode_list": case_episode_list,
@@ -476,10 +503,10 @@ def measure(name: str, *, episodes: int, now: datetime, repeat: int, warmup: int
 
 
 def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None]) -> bool:
-    """Generate the data set unless the database already holds exactly `episodes` episodes.
-    True when it generated."""
+    """Generate the data set unless the database already holds exactly `episodes` episodes and
+    this open caseload. True when it generated."""
     held = MissingEpisode.objects.count()
-    if held == episodes:
+    if held == episodes and MissingEpisode.objects.open().count() == 4 * open_per_state:
         return False
     if held:
         log(f"bench: {held} episodes held, {episodes} wanted: clearing the case data")
@@ -540,7 +567,7 @@ def reset_case_data() -> None:
 
 def open_per_state_for(episodes: int) -> int:
     """The open caseload: 300 episodes in each open state, fewer only for a tiny data set."""
-    return min(gen.DEFAULT_OPEN_PER_STATE, max(1, episodes // 40))
+    return min(gen.DEFAULT_OPEN_PER_STATE, max(1, episodes // 30))
 
 
 def run(
@@ -606,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="default: $BENCH_DATABASE_URL")
     parser.add_argument("--small-database-url", default=None, help="for board_growth")
     parser.add_argument("--no-growth", action="store_true", help="skip board_growth")
+    parser.add_argument(
+        "--regenerate", action="store_true", help="clear and generate even if N episodes are held"
+    )
     args = parser.parse_args(argv)
     if connection.vendor != "postgresql":
         parser.error("the benchmark measures PostgreSQL; set BENCH_DATABASE_URL")
@@ -622,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.regenerate:
+        reset_case_data()
     rows = run(
         episodes=args.episodes,
         names=names,

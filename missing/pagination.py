@@ -19,9 +19,11 @@ COUNT_CAP = 10_000
 
 
 class CappedPaginator(Paginator):
-    def __init__(self, object_list: Any, per_page: int, *, cap: int = COUNT_CAP, **kw: Any) -> None:
+    def __init__(
+        self, object_list: Any, per_page: int, *, cap: int | None = None, **kw: Any
+    ) -> None:
         super().__init__(object_list, per_page, **kw)
-        self.cap = cap
+        self.cap = COUNT_CAP if cap is None else cap
 
     @cached_property
     def _seen(self) -> int:
