@@ -505,8 +505,12 @@ def measure(name: str, *, episodes: int, now: datetime, repeat: int, warmup: int
 def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None]) -> bool:
     """Generate the data set unless the database already holds exactly `episodes` episodes and
     this open caseload. True when it generated."""
+    from notifications.models import Escalation
+
     held = MissingEpisode.objects.count()
     if held == episodes and MissingEpisode.objects.open().count() == 4 * open_per_state:
+        if not Escalation.objects.exists():  # generated, but interrupted before settling
+            _settle(log)
         return False
     if held:
         log(f"bench: {held} episodes held, {episodes} wanted: clearing the case data")
@@ -514,14 +518,21 @@ def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None
     log(f"bench: generating {episodes} episodes")
     start = time.perf_counter()
     written = gen.generate(episodes=episodes, open_per_state=open_per_state, log=log)
-    log(f"bench: written {written} in {time.perf_counter() - start:.0f}s; raising what is due")
+    log(f"bench: written {written} in {time.perf_counter() - start:.0f}s")
+    _settle(log)
+    log(f"bench: data ready in {time.perf_counter() - start:.0f}s")
+    return True
+
+
+def _settle(log: Callable[[str], None]) -> None:
+    """Bring the data set to the steady state the sweep sees every minute: one real sweep at
+    BENCH_NOW raises everything already due, and the texts it wrote count as delivered (else
+    every later sweep hands them over again, which is recovery work). Then ANALYZE."""
+    from notifications.models import SmsMessage
     from notifications.services import escalation_sweep
 
+    log("bench: raising what is due")
     escalation_sweep(now=gen.BENCH_NOW)
-    # Steady state: the worker has sent those texts (else every later sweep hands them over
-    # again, which is recovery work, not the minute-by-minute sweep).
-    from notifications.models import SmsMessage
-
     SmsMessage.objects.filter(status=SmsMessage.Status.PENDING).update(
         status=SmsMessage.Status.DELIVERED,
         backend="outbox",
@@ -533,8 +544,6 @@ def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None
     if _pg():
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-    log(f"bench: data ready in {time.perf_counter() - start:.0f}s")
-    return True
 
 
 def reset_case_data() -> None:
