@@ -568,7 +568,11 @@ def reset_case_data() -> None:
     if _pg():
         names = ", ".join(_table(m) for m in models)
         with connection.cursor() as cursor:
+            # Inside a transaction (the smoke test's), deferred foreign-key checks still queued
+            # would block TRUNCATE: run them now, then defer again.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     else:
         for model in models:
             model.objects.all()._raw_delete(model.objects.db)
