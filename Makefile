@@ -23,7 +23,7 @@ REQUIREMENTS_FROM_PYPROJECT := import tomllib; p = tomllib.load(open("pyproject.
 # `make run` is the local demo: SQLite and Celery's filesystem broker under var/.
 LOCAL := DJANGO_SETTINGS_MODULE=config.settings.local
 
-.PHONY: help install static run test lint format schema migrations-check clean
+.PHONY: help install static run test lint format schema migrations-check bench clean
 
 help:
 	@echo "make run               install, build, migrate, load demo data; serve http://127.0.0.1:8000/"
@@ -33,6 +33,7 @@ help:
 	@echo "make format            ruff format and ruff check --fix"
 	@echo "make schema            validate the OpenAPI schema (written to var/schema.yml)"
 	@echo "make migrations-check  fail if a model change has no migration"
+	@echo "make bench             national-scale benchmark on PostgreSQL (BENCH_EPISODES, BENCH_DATABASE_URL)"
 	@echo "make clean             remove the virtualenv, built assets and everything under var/"
 
 install: $(INSTALL_STAMP)
@@ -90,6 +91,15 @@ schema: $(INSTALL_STAMP)
 
 migrations-check: $(INSTALL_STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Not part of `make test`: generates a million episodes (once) and times each operation against
+# its floor on PostgreSQL. See bench/README.md.
+BENCH_EPISODES ?= 1000000
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/missing_bench
+BENCH_ARGS ?=
+
+bench: $(INSTALL_STAMP)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --episodes $(BENCH_EPISODES) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static_build $(VAR) .pytest_cache .ruff_cache test-artifacts

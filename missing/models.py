@@ -439,6 +439,16 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             # Returns by the time the child came back: the figures' return cohort and the
             # SSDA903 export's episodes carried into a year (missing.returns._touching_year).
             models.Index(fields=["returned_at"], name="episode_returned_idx"),
+            # The episode list filtered by state, newest first: one index range per page at any
+            # size of history (bench/README.md).
+            models.Index(fields=["state", "last_seen_at"], name="episode_state_seen_idx"),
+            # SSDA903: looked-after episodes that touch a collection year end in it or after it,
+            # or are still open: a range on returned_at (plus IS NULL), not a scan of history.
+            models.Index(
+                fields=["returned_at"],
+                condition=Q(looked_after=True) & ~Q(state=EpisodeState.CANCELLED),
+                name="episode_la_returned_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -61,6 +60,7 @@ from missing.models import (
     Role,
     User,
 )
+from missing.pagination import CappedPaginator
 
 View = Callable[..., HttpResponse]
 
@@ -324,7 +324,8 @@ def _posted(request: HttpRequest) -> Any:
 
 
 def _paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Any:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Counts at most COUNT_CAP rows: the page's cost must not grow with history.
+    return CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,699 @@
+"""Measure the operations that must stay fast at national scale, each against its floor.
+
+    python bench/run.py --episodes 1000000          # or: make bench
+
+Migrates the bench database (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/missing_bench), generates the synthetic data set when the
+database does not already hold exactly N episodes (bench/generate.py), then times each operation
+(median of --repeat runs after --warmup runs) and, in the same run on the same database, its
+floor: the fastest hand-written way to get the same answer. Prints one JSON object per line:
+
+    {"name": ..., "episodes": N, "median_ms": ..., "floor_median_ms": ..., "ratio": ...,
+     "queries": ...}
+
+Writes (the sweep, intake) run in a transaction that is rolled back, so every repeat does the
+same work and the data set is left as it was. See bench/README.md for each floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/missing_bench"
+# A sweep ten minutes after the one that raised everything already due (beat runs one a minute).
+SWEEP_AFTER = timedelta(minutes=10)
+GROWTH_SMALL_EPISODES = 10_000
+
+
+def _create_database_if_missing(url: str) -> None:
+    """`make bench` on a fresh machine: create the bench database if the server lacks it."""
+    import psycopg
+    from psycopg import sql
+
+    base, _, name = url.rpartition("/")
+    try:
+        psycopg.connect(url).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":  # pragma: no cover - the command line, before Django is set up
+    sys.path.insert(0, str(ROOT))
+    _url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if "--database-url" in sys.argv:
+        _url = sys.argv[sys.argv.index("--database-url") + 1]
+    os.environ["DATABASE_URL"] = _url
+    _create_database_if_missing(_url)
+    # The test settings: no DEBUG (no query log), texts to the outbox, Celery's memory broker.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    import django
+
+    django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench import generate as gen  # noqa: E402
+from missing import selectors, services  # noqa: E402
+from missing.models import (  # noqa: E402
+    ApiToken,
+    Child,
+    EpisodeState,
+    MissingEpisode,
+    Role,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: the application's way and the floor, each a callable returning rows."""
+
+    name: str
+    app: Callable[[], Any]
+    floor: Callable[[], Any]
+    extra: dict[str, Any] | None = None
+
+
+class Skip(Exception):
+    """The operation is not available on this branch yet."""
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _p(moment: datetime) -> Any:
+    """A datetime as a raw-SQL parameter, as the ORM would send it on this backend."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _fetch(sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _rolled_back(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Run `fn` in a transaction that is then rolled back: every repeat does the same work."""
+
+    def run() -> Any:
+        with transaction.atomic():
+            result = fn()
+            transaction.set_rollback(True)
+        return result
+
+    return run
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _manager() -> User:
+    return User.objects.filter(role=Role.MANAGER, is_active=True).order_by("pk").first()
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+# --------------------------------------------------------------------------------------------
+# The cases
+# --------------------------------------------------------------------------------------------
+
+
+def case_board(now: datetime) -> Case:
+    """The front-door board (missing.selectors.board) vs one hand-written query per list it
+    shows: the open episodes with child, grade and force, ordered by the clock that matters and
+    marked when the child has an open meeting task; the notifications waiting for a match; and
+    the oldest open strategy / risk meeting tasks with how many are open."""
+    user = _manager()
+    open_states = tuple(s.value for s in (EpisodeState.MISSING, EpisodeState.RETURNED,
+                                          EpisodeState.INTERVIEW_ARRANGED,
+                                          EpisodeState.AWAITING_SIGN_OFF))  # fmt: skip
+    marks = ", ".join(["%s"] * len(open_states))
+    episodes_sql = f"""
+        SELECT e.*, c.*, g.*, f.*,
+               CASE WHEN e.first_reviewed_at IS NULL THEN e.review_due_at
+                    WHEN e.state IN ('returned', 'interview_arranged') THEN e.interview_due_at
+                    WHEN e.state = 'awaiting_sign_off' THEN NULL
+                    ELSE e.review_due_at END AS clock_due_at,
+               EXISTS (SELECT 1 FROM missing_riskmeetingtask t
+                       WHERE t.child_id = e.child_id AND t.status = 'open') AS child_flagged
+        FROM missing_missingepisode e
+        JOIN missing_child c ON c.id = e.child_id
+        JOIN missing_riskgrade g ON g.id = e.police_grade_id
+        JOIN missing_policeforce f ON f.id = e.police_force_id
+        WHERE e.state IN ({marks})
+        ORDER BY clock_due_at ASC NULLS LAST, e.id
+    """
+    if not _pg():  # SQLite has no NULLS LAST before 3.30's syntax in every build
+        episodes_sql = episodes_sql.replace(
+            "clock_due_at ASC NULLS LAST", "clock_due_at IS NULL, clock_due_at"
+        )
+    awaiting_sql = """
+        SELECT n.*, g.*, f.* FROM missing_policenotification n
+        LEFT JOIN missing_riskgrade g ON g.id = n.risk_grade_id
+        JOIN missing_policeforce f ON f.id = n.police_force_id
+        WHERE n.match_status = 'awaiting_match' ORDER BY n.received_at, n.id
+    """
+    tasks_sql = """
+        SELECT t.*, c.*, r.*, e.*, COUNT(*) OVER () AS open_count
+        FROM missing_riskmeetingtask t
+        JOIN missing_child c ON c.id = t.child_id
+        JOIN missing_repeatmissingrule r ON r.id = t.rule_id
+        JOIN missing_missingepisode e ON e.id = t.episode_id
+        WHERE t.status = 'open' ORDER BY t.raised_at, t.id LIMIT 5
+    """
+
+    def app() -> Any:
+        result = selectors.board(user=user, now=now)
+        return len(result.rows)
+
+    def floor() -> Any:
+        rows = len(_fetch(episodes_sql, list(open_states)))
+        return rows + 0 * len(_fetch(awaiting_sql)) + 0 * len(_fetch(tasks_sql))
+
+    return Case("board", app, floor)
+
+
+def case_episode_list(now: datetime) -> Case:
+    """The episode list's first page as the view builds it (missing.pagination.CappedPaginator
+    over selectors.episode_list) vs the page and the capped count by hand."""
+    from missing.pagination import COUNT_CAP, CappedPaginator
+    from missing.views import PAGE_SIZE
+
+    user = _manager()
+
+    def app() -> Any:
+        page = CappedPaginator(selectors.episode_list(user), PAGE_SIZE).get_page(1)
+        return [e.pk for e in page.object_list], page.paginator.count, page.paginator.capped
+
+    def floor() -> Any:
+        rows = _fetch(
+            """SELECT e.*, c.*, g.*, f.* FROM missing_missingepisode e
+               JOIN missing_child c ON c.id = e.child_id
+               JOIN missing_riskgrade g ON g.id = e.police_grade_id
+               JOIN missing_policeforce f ON f.id = e.police_force_id
+               ORDER BY e.last_seen_at DESC, e.id DESC LIMIT %s""",
+            [PAGE_SIZE],
+        )
+        count = _fetch(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM missing_missingepisode LIMIT %s) s",
+            [COUNT_CAP + 1],
+        )
+        return rows, count
+
+    return Case("episode_list", app, floor)
+
+
+def case_child_search(now: datetime) -> Case:
+    """A last-name prefix search (selectors.child_list, as the child search page runs it) vs the
+    same page by hand on the prefix index."""
+    from missing.views import CHILD_SEARCH_LIMIT
+
+    user = _manager()
+    term = gen.SURNAME_STEMS[0] + gen.SURNAME_ENDS[0][:1]  # e.g. "Examplet": ~1/360 of children
+    like = term.upper() + "%"
+
+    def app() -> Any:
+        return [c.pk for c in selectors.child_list(user, search=term)[: CHILD_SEARCH_LIMIT + 1]]
+
+    def floor() -> Any:
+        return _fetch(
+            """SELECT * FROM missing_child WHERE UPPER(last_name) LIKE %s OR council_child_id = %s
+               ORDER BY last_name, first_name, id LIMIT %s""",
+            [like, term, CHILD_SEARCH_LIMIT + 1],
+        )
+
+    return Case("child_search", app, floor)
+
+
+def _london_midnight_utc(day: date) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
+
+
+def case_figures(now: datetime) -> Case:
+    """A year's figures (interviews.figures.compute_figures) vs one hand-written aggregate over
+    the year's episodes: episodes, children, returns, repeat children and their episodes,
+    interviews offered / accepted / held / within 72 h, refused, not held, reviews done and
+    within target, and the median hours from return to interview."""
+    try:
+        from interviews.figures import FigureFilters, compute_figures
+    except ImportError as exc:
+        raise Skip("interviews.figures not available") from exc
+    start, end = date(2025, 4, 1), date(2026, 3, 31)
+    lo, hi = _london_midnight_utc(start), _london_midnight_utc(end + timedelta(days=1))
+    if _pg():
+        median = (
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM "
+            "interview_held_at - returned_at) / 3600.0) FILTER (WHERE held)"
+        )
+        within_target = "e.first_reviewed_at <= e.notified_at + g.review_within"
+    else:  # the SQLite smoke test: same shape, no percentile function
+        median = "NULL"
+        within_target = "1"
+    sql = f"""
+        WITH eps AS (
+            SELECT e.id, e.child_id, e.returned_at, e.first_reviewed_at, e.interview_outcome,
+                   e.interview_held_at, ({within_target}) AS in_target,
+                   ie.offered_at, ie.accepted, ie.held, ie.held_within_72h,
+                   COUNT(*) OVER (PARTITION BY e.child_id) AS child_eps
+            FROM missing_missingepisode e
+            JOIN missing_riskgrade g ON g.id = e.police_grade_id
+            LEFT JOIN interviews_interviewepisode ie ON ie.episode_id = e.id
+            WHERE e.last_seen_at >= %s AND e.last_seen_at < %s AND e.state <> 'cancelled'
+        )
+        SELECT COUNT(*), COUNT(DISTINCT child_id), COUNT(returned_at),
+               COUNT(DISTINCT child_id) FILTER (WHERE child_eps > 1),
+               COUNT(*) FILTER (WHERE child_eps > 1),
+               COUNT(*) FILTER (WHERE offered_at IS NOT NULL),
+               COUNT(*) FILTER (WHERE accepted),
+               COUNT(*) FILTER (WHERE held),
+               COUNT(*) FILTER (WHERE held_within_72h),
+               COUNT(DISTINCT child_id) FILTER (WHERE held_within_72h),
+               COUNT(*) FILTER (WHERE interview_outcome IN ('child_refused', 'carer_refused')),
+               COUNT(*) FILTER (WHERE interview_outcome NOT IN ('', 'held')),
+               COUNT(first_reviewed_at),
+               COUNT(*) FILTER (WHERE in_target),
+               {median}
+        FROM eps
+    """
+
+    def app() -> Any:
+        return compute_figures(FigureFilters(period_start=start, period_end=end), now=now)
+
+    def floor() -> Any:
+        return _fetch(sql, [_p(lo), _p(hi)])
+
+    return Case("figures", app, floor)
+
+
+def case_export903(now: datetime) -> Case:
+    """The SSDA903 Missing table for 2025-26 (missing.returns.ssda903_missing_rows) vs a
+    hand-written SELECT of the same rows: looked-after children's episodes touching the year,
+    dates as London dates, ordered by child and start."""
+    try:
+        from missing.returns import ssda903_missing_rows
+    except ImportError as exc:
+        raise Skip("missing.returns not available") from exc
+    lo, hi = _london_midnight_utc(date(2025, 4, 1)), _london_midnight_utc(date(2026, 4, 1))
+    local = "(({col}) AT TIME ZONE 'Europe/London')::date" if _pg() else "date({col})"
+    sql = f"""
+        SELECT c.council_child_id, c.id, c.date_of_birth, e.kind,
+               {local.format(col="e.last_seen_at")}, {local.format(col="e.returned_at")}
+        FROM missing_missingepisode e JOIN missing_child c ON c.id = e.child_id
+        WHERE e.looked_after AND e.state <> 'cancelled' AND e.last_seen_at < %s
+          AND (e.returned_at IS NULL OR e.returned_at >= %s)
+        ORDER BY c.id, e.last_seen_at
+    """
+
+    def app() -> Any:
+        return sum(1 for _ in ssda903_missing_rows(2025))
+
+    def floor() -> Any:
+        return len(_fetch(sql, [_p(hi), _p(lo)]))
+
+    return Case("export903", app, floor)
+
+
+def case_sweep(now: datetime) -> Case:
+    """One escalation sweep (notifications.services.escalation_sweep) ten minutes after the last,
+    rolled back, vs one indexed SELECT of what is due: for each active rule the open episodes
+    whose clock + offset has passed with no escalation for that clock yet, and the open
+    escalations whose next level is due."""
+    return _sweep_case("sweep", now + SWEEP_AFTER)
+
+
+def case_sweep_idle(now: datetime) -> Case:
+    """The same at the moment of the last sweep: nothing new is due, so the sweep only reads.
+    What the minute-by-minute sweep costs when nothing happens."""
+    return _sweep_case("sweep_idle", now)
+
+
+def _sweep_case(name: str, at: datetime) -> Case:
+    from notifications.models import Escalation, EscalationRule, Trigger
+    from notifications.services import escalation_sweep
+
+    clause = {
+        Trigger.REVIEW_OVERDUE: (
+            "review_due_at",
+            "e.state IN ('missing','returned','interview_arranged','awaiting_sign_off') "
+            "AND e.review_due_at IS NOT NULL AND e.review_due_at <= %s",
+        ),
+        Trigger.STILL_MISSING: ("last_seen_at", "e.state = 'missing' AND e.last_seen_at <= %s"),
+        Trigger.INTERVIEW_NOT_ARRANGED: (
+            "returned_at",
+            "e.state IN ('returned','interview_arranged') AND e.interview_arranged_at IS NULL "
+            "AND e.interview_due_at <= %s AND e.returned_at <= %s",
+        ),
+        Trigger.INTERVIEW_DUE_SOON: (
+            "interview_due_at",
+            "e.state IN ('returned','interview_arranged') AND e.interview_held_at IS NULL "
+            "AND e.interview_outcome = '' AND e.interview_due_at > %s AND e.interview_due_at <= %s",
+        ),
+        Trigger.INTERVIEW_OVERDUE: (
+            "interview_due_at",
+            "e.state IN ('returned','interview_arranged') AND e.interview_held_at IS NULL "
+            "AND e.interview_outcome = '' AND e.interview_due_at <= %s",
+        ),
+    }
+    escalations = _table(Escalation)
+
+    def floor() -> Any:
+        parts, params = [], []
+        for rule_id, trigger, offset in EscalationRule.objects.filter(active=True).values_list(
+            "pk", "trigger", "offset"
+        ):
+            column, where = clause[trigger]
+            threshold = at - offset
+            if trigger == Trigger.INTERVIEW_NOT_ARRANGED:
+                args = [threshold + timedelta(hours=72), threshold]
+            elif trigger == Trigger.INTERVIEW_DUE_SOON:
+                args = [at, threshold]
+            else:
+                args = [threshold]
+            parts.append(
+                f"SELECT {int(rule_id)}, e.id, e.{column} FROM missing_missingepisode e "
+                f"WHERE {where} AND NOT EXISTS (SELECT 1 FROM {escalations} x WHERE "
+                f"x.rule_id = {int(rule_id)} AND x.episode_id = e.id AND x.clock_at = e.{column})"
+            )
+            params += [_p(a) for a in args]
+        parts.append(
+            f"SELECT x.rule_id, x.episode_id, x.clock_at FROM {escalations} x "
+            "WHERE x.state = 'open' AND x.next_level_at IS NOT NULL AND x.next_level_at <= %s"
+        )
+        params.append(_p(at))
+        return _fetch(" UNION ALL ".join(parts), params)
+
+    return Case(name, _rolled_back(lambda: escalation_sweep(now=at)), floor)
+
+
+def case_intake(now: datetime) -> Case:
+    """A police system's update notification through the whole API stack (middleware, DRF, token
+    authentication, serializer, notification_receive) vs a minimal Django view inserting one row
+    into the same table (bench.urls, which run() sets as ROOT_URLCONF). Both rolled back; both
+    through django.test.Client."""
+    police = User.objects.filter(role=Role.POLICE_SYSTEM, username__startswith="bench-police-")
+    police = police.select_related("police_force").order_by("pk").first()
+    episode = (
+        MissingEpisode.objects.filter(state=EpisodeState.MISSING, police_force=police.police_force)
+        .order_by("pk")
+        .first()
+    )
+    if episode is None:
+        raise Skip("no open episode for the bench police client")
+    token = services.api_token_create(user=police, scope=ApiToken.Scope.INTAKE, now=now)
+    # A busy feed's token was used within the minute: authentication then writes nothing.
+    ApiToken.objects.filter(user=police).update(last_used_at=timezone.now())
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    body = json.dumps(
+        {
+            "police_force": police.police_force.code,
+            "police_reference": episode.police_reference,
+            "kind": "update",
+            "sequence": 2,
+            "circumstances": "Seen near the railway station at 21:40.",
+        }
+    )
+
+    def app() -> Any:
+        response = client.post("/api/notifications/", body, "application/json", **auth)
+        if response.status_code != 201:
+            raise RuntimeError(f"intake answered {response.status_code}: {response.content!r}")
+
+    def floor() -> Any:
+        response = client.post("/bench/floor-intake/", body, "application/json", **auth)
+        if response.status_code != 201:
+            raise RuntimeError(f"floor intake answered {response.status_code}")
+
+    return Case("intake", _rolled_back(app), _rolled_back(floor))
+
+
+CASES: dict[str, Callable[[datetime], Case]] = {
+    "board": case_board,
+    "figures": case_figures,
+    "sweep": case_sweep,
+    "sweep_idle": case_sweep_idle,
+    "intake": case_intake,
+    "export903": case_export903,
+    "episode_list": case_episode_list,
+    "child_search": case_child_search,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------
+
+
+def _median_ms(fn: Callable[[], Any], *, repeat: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def _queries(fn: Callable[[], Any]) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    # Savepoints and the rollback are transaction control, not work.
+    return sum(1 for q in captured.captured_queries if not _is_tx(q["sql"]))
+
+
+def _is_tx(sql: str) -> bool:
+    head = sql.lstrip().split(" ", 1)[0].upper()
+    return head in {"SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"}
+
+
+def measure(name: str, *, episodes: int, now: datetime, repeat: int, warmup: int) -> dict[str, Any]:
+    try:
+        case = CASES[name](now)
+    except Skip as skip:
+        return {"name": name, "episodes": episodes, "skipped": str(skip)}
+    queries = _queries(case.app)
+    floor_queries = _queries(case.floor)
+    # Interleave app and floor runs' warm-ups, then measure each.
+    median = _median_ms(case.app, repeat=repeat, warmup=warmup)
+    floor_median = _median_ms(case.floor, repeat=repeat, warmup=warmup)
+    return {
+        "name": name,
+        "episodes": episodes,
+        "median_ms": median,
+        "floor_median_ms": floor_median,
+        "ratio": round(median / floor_median, 2) if floor_median else None,
+        "queries": queries,
+        "floor_queries": floor_queries,
+    }
+
+
+def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None]) -> bool:
+    """Generate the data set unless the database already holds exactly `episodes` episodes and
+    this open caseload. True when it generated."""
+    from notifications.models import Escalation
+
+    held = MissingEpisode.objects.count()
+    if held == episodes and MissingEpisode.objects.open().count() == 4 * open_per_state:
+        if not Escalation.objects.exists():  # generated, but interrupted before settling
+            _settle(log)
+        return False
+    if held:
+        log(f"bench: {held} episodes held, {episodes} wanted: clearing the case data")
+        reset_case_data()
+    log(f"bench: generating {episodes} episodes")
+    start = time.perf_counter()
+    written = gen.generate(episodes=episodes, open_per_state=open_per_state, log=log)
+    log(f"bench: written {written} in {time.perf_counter() - start:.0f}s")
+    _settle(log)
+    log(f"bench: data ready in {time.perf_counter() - start:.0f}s")
+    return True
+
+
+def _settle(log: Callable[[str], None]) -> None:
+    """Bring the data set to the steady state the sweep sees every minute: one real sweep at
+    BENCH_NOW raises everything already due, and the texts it wrote count as delivered (else
+    every later sweep hands them over again, which is recovery work). Then ANALYZE."""
+    from notifications.models import SmsMessage
+    from notifications.services import escalation_sweep
+
+    log("bench: raising what is due")
+    escalation_sweep(now=gen.BENCH_NOW)
+    SmsMessage.objects.filter(status=SmsMessage.Status.PENDING).update(
+        status=SmsMessage.Status.DELIVERED,
+        backend="outbox",
+        attempts=1,
+        sent_at=gen.BENCH_NOW,
+        status_updated_at=gen.BENCH_NOW,
+        redispatch_at=None,
+    )
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def reset_case_data() -> None:
+    """Empty every case table (never the reference data the migrations seed)."""
+    from interviews.models import (
+        ContactAttempt,
+        InterviewEpisode,
+        InterviewFactor,
+        ReturnInterview,
+    )
+    from missing.models import (
+        CaseAccessGrant,
+        EpisodeEvent,
+        OversightDecision,
+        PoliceNotification,
+    )
+    from notifications.models import AdminAlert, Escalation, InboundSms, SmsMessage
+
+    models = [AdminAlert, SmsMessage, InboundSms, Escalation, InterviewFactor, InterviewEpisode,
+              ContactAttempt, ReturnInterview, CaseAccessGrant, EpisodeEvent, OversightDecision,
+              PoliceNotification, MissingEpisode, Child]  # fmt: skip
+    if _pg():
+        names = ", ".join(_table(m) for m in models)
+        with connection.cursor() as cursor:
+            # Inside a transaction (the smoke test's), deferred foreign-key checks still queued
+            # would block TRUNCATE: run them now, then defer again.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    else:
+        for model in models:
+            model.objects.all()._raw_delete(model.objects.db)
+
+
+def open_per_state_for(episodes: int) -> int:
+    """The open caseload: 300 episodes in each open state, fewer only for a tiny data set."""
+    return min(gen.DEFAULT_OPEN_PER_STATE, max(1, episodes // 30))
+
+
+def run(
+    *,
+    episodes: int,
+    names: list[str],
+    repeat: int,
+    warmup: int,
+    open_per_state: int | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> list[dict[str, Any]]:
+    """Generate if needed, then measure each named case. For the command and the smoke test."""
+    ensure_data(
+        episodes=episodes,
+        open_per_state=open_per_state or open_per_state_for(episodes),
+        log=log,
+    )
+    # The intake floor's view lives in bench.urls; set once, outside every timed call.
+    with override_settings(ROOT_URLCONF="bench.urls"):
+        return [
+            measure(name, episodes=episodes, now=gen.BENCH_NOW, repeat=repeat, warmup=warmup)
+            for name in names
+        ]
+
+
+def _growth(board: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """board_growth: the board on a second database holding GROWTH_SMALL_EPISODES episodes and
+    the same open caseload (its own process), against this run's board. Ratio = big / small."""
+    small_url = args.small_database_url or _small_url(os.environ["DATABASE_URL"])
+    command = [
+        sys.executable, str(Path(__file__)), "--episodes", str(GROWTH_SMALL_EPISODES),
+        "--database-url", small_url, "--only", "board", "--no-growth",
+        "--repeat", str(args.repeat), "--warmup", str(args.warmup),
+        "--open-per-state", str(args.open_per_state or open_per_state_for(args.episodes)),
+    ]  # fmt: skip
+    # Our own script with our own arguments.
+    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout  # noqa: S603
+    small = json.loads(out.strip().splitlines()[-1])
+    return {
+        "name": "board_growth",
+        "episodes": args.episodes,
+        "median_ms": board["median_ms"],
+        "floor_median_ms": small["median_ms"],
+        "ratio": round(board["median_ms"] / small["median_ms"], 2),
+        "queries": board["queries"],
+        "small_episodes": GROWTH_SMALL_EPISODES,
+        "small_queries": small["queries"],
+    }
+
+
+def _small_url(url: str) -> str:
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name}_small"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--only", default="", help="comma-separated case names")
+    parser.add_argument("--open-per-state", type=int, default=None)
+    parser.add_argument("--database-url", default=None, help="default: $BENCH_DATABASE_URL")
+    parser.add_argument("--small-database-url", default=None, help="for board_growth")
+    parser.add_argument("--no-growth", action="store_true", help="skip board_growth")
+    parser.add_argument(
+        "--regenerate", action="store_true", help="clear and generate even if N episodes are held"
+    )
+    args = parser.parse_args(argv)
+    if connection.vendor != "postgresql":
+        parser.error("the benchmark measures PostgreSQL; set BENCH_DATABASE_URL")
+    if "bench" not in connection.settings_dict["NAME"]:
+        parser.error("refusing to touch a database whose name does not contain 'bench'")
+    names = [n for n in args.only.split(",") if n] or list(CASES)
+    unknown = set(names) - set(CASES)
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if args.regenerate:
+        reset_case_data()
+    rows = run(
+        episodes=args.episodes,
+        names=names,
+        repeat=args.repeat,
+        warmup=args.warmup,
+        open_per_state=args.open_per_state,
+        log=log,
+    )
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    board = next((r for r in rows if r["name"] == "board" and "median_ms" in r), None)
+    if board is not None and not args.no_growth:
+        print(json.dumps(_growth(board, args)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
