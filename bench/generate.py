@@ -601,6 +601,8 @@ def _historic_episode(
         "flag_aged_13_or_under": age <= 13,
         "manager_risk": rng.choice(["high", "medium", "medium", "low"]),
         "first_reviewed_at": reviewed_at,
+        # What the review was due by, kept once it is done (the figures' reviews within target).
+        "first_review_due_at": notified + window,
         "created_at": notified,
     }
     police_user = staff.police[force_id]
@@ -920,6 +922,7 @@ def _open_episode(
         "flag_aged_13_or_under": seen.year - dob.year <= 13,
         "manager_risk": "medium" if spec.reviewed else "",
         "first_reviewed_at": reviewed_at,
+        "first_review_due_at": notified + grade.review_within if spec.reviewed else None,
         "review_due_at": spec.review_due_at,
         "created_at": notified,
         "updated_at": notified,
