@@ -39,6 +39,8 @@ LONG_TEXT_MAX = 10_000
 # PostgreSQL integer / bigint: larger values would fail in the database instead of here.
 INT_MAX = 2_147_483_647
 ID_MAX = 9_223_372_036_854_775_807
+# The years a date-time may name: wide enough for any real record or plan.
+YEAR_MIN, YEAR_MAX = 1900, 2999
 
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
@@ -132,6 +134,7 @@ class AwareDateTimeField(serializers.DateTimeField):
             "Give the time zone: an ISO 8601 date-time with an offset, "
             "e.g. 2026-06-10T13:00:00+01:00 or 2026-06-10T12:00:00Z."
         ),
+        "range": f"Check the year: it must be between {YEAR_MIN} and {YEAR_MAX}.",
     }
 
     def to_internal_value(self, data: Any) -> datetime:
@@ -143,6 +146,10 @@ class AwareDateTimeField(serializers.DateTimeField):
             parsed = None  # well-formed but impossible (30 February): the parent says invalid
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
+        if parsed is not None and not (YEAR_MIN <= parsed.year <= YEAR_MAX):
+            # Before 1900 Europe/London kept local mean time (an offset in seconds, which no
+            # ISO 8601 reader accepts back); near 9999 the conversion to UTC overflows.
+            self.fail("range")
         return super().to_internal_value(data)
 
 
@@ -353,7 +360,11 @@ class NotificationReceiptOut(serializers.ModelSerializer):
 class NotificationOut(NotificationReceiptOut):
     """The whole notification as police gave it, for case staff."""
 
-    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    # Blank when police did not say: a read-only model field would lose allow_blank.
+    missing_kind = serializers.ChoiceField(
+        choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
+    )
 
     class Meta(NotificationReceiptOut.Meta):
         fields = [
@@ -584,7 +595,7 @@ class BoardRowOut(serializers.Serializer):
         help_text="Negative once overdue; null when no clock runs."
     )
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_seconds_left(self, row: Any) -> int | None:
         return None if row.left is None else int(row.left.total_seconds())
 
