@@ -24,6 +24,7 @@ from missing.models import (
     Child,
     EpisodeEvent,
     EpisodeState,
+    InterviewOutcome,
     ManagerRisk,
     MissingEpisode,
     NotificationKind,
@@ -479,6 +480,10 @@ class EpisodeDetailOut(EpisodeListOut):
             "What this user may do to the episode now: record_return (POST …/return/), "
             "review (POST …/decisions/), sign_off (POST …/sign-off/), cancel (POST …/cancel/)."
         ),
+    )
+    # Blank until the interview is held or recorded as not held (see NotificationOut).
+    interview_outcome = serializers.ChoiceField(
+        choices=InterviewOutcome.choices, allow_blank=True, read_only=True
     )
 
     class Meta(EpisodeListOut.Meta):
