@@ -276,6 +276,13 @@ class NotificationIn(StrictInputSerializer):
     prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
 
 
+class ChildSearchIn(serializers.Serializer):
+    """The children list's query: refused (400) rather than sent to the database when it
+    cannot be a name or an id (a NUL byte, which PostgreSQL cannot even compare)."""
+
+    search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
 class ResolveMatchIn(StrictInputSerializer):
     child = StrictIntegerField(
         allow_null=True,
