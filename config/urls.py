@@ -3,6 +3,9 @@ from django.urls import include, path
 
 from missing.health import healthz
 
+# A mistyped /api/ address gets a JSON 404 (the API's documented shape); pages keep 404.html.
+handler404 = "missing.api_errors.page_not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -14,6 +14,7 @@ from interviews.models import (
     ContactMethod,
     ContactOutcome,
     Factor,
+    Independence,
     InterviewEpisode,
     InterviewFactor,
     ReturnInterview,
@@ -244,7 +245,17 @@ class InterviewListOut(serializers.ModelSerializer):
     due_at = serializers.SerializerMethodField(
         help_text="The earliest 72-hour deadline among the episodes it covers."
     )
-    interviewer_organisation = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    interviewer_organisation = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
+    # Blank until known: declared here because a read-only model field loses allow_blank,
+    # and the schema would then promise a value from the list where "" is sent.
+    independence = serializers.ChoiceField(
+        choices=Independence.choices, allow_blank=True, read_only=True
+    )
+    outcome = serializers.ChoiceField(
+        choices=InterviewOutcome.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = ReturnInterview
@@ -348,7 +359,9 @@ class DifferenceOut(serializers.Serializer):
 
 class StaleEditOut(serializers.Serializer):
     detail = serializers.CharField()
-    current_version = serializers.IntegerField()
+    current_version = serializers.IntegerField(
+        required=False, help_text="Sent when the conflict is a stale version: the version now."
+    )
     differences = DifferenceOut(many=True, required=False)
 
 

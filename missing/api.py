@@ -53,6 +53,7 @@ from missing.serializers import (
     CancelIn,
     ChildDetailOut,
     ChildOut,
+    ChildSearchIn,
     DecisionCreatedOut,
     DecisionIn,
     DecisionOut,
@@ -266,8 +267,10 @@ class ChildListApi(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Child]:
+        query = ChildSearchIn(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
         return selectors.child_list(
-            self.request.user, search=self.request.query_params.get("search", "")
+            self.request.user, search=query.validated_data.get("search", "")
         )
 
     @extend_schema(

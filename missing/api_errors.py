@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -40,3 +42,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ObjectDoesNotExist):
         exc = NotFound()
     return drf_exception_handler(exc, context)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler (`handler404`). An /api/ address that matches no route (an id that
+    is not a whole number, a typo) answers in the API's own shape, JSON `{"detail": …}` as the
+    schema documents, not the HTML page a browser gets; everything else gets that page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -24,6 +24,7 @@ from missing.models import (
     Child,
     EpisodeEvent,
     EpisodeState,
+    InterviewOutcome,
     ManagerRisk,
     MissingEpisode,
     NotificationKind,
@@ -40,6 +41,8 @@ LONG_TEXT_MAX = 10_000
 # PostgreSQL integer / bigint: larger values would fail in the database instead of here.
 INT_MAX = 2_147_483_647
 ID_MAX = 9_223_372_036_854_775_807
+# The years a date-time may name: wide enough for any real record or plan.
+YEAR_MIN, YEAR_MAX = 1900, 2999
 
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
@@ -133,6 +136,7 @@ class AwareDateTimeField(serializers.DateTimeField):
             "Give the time zone: an ISO 8601 date-time with an offset, "
             "e.g. 2026-06-10T13:00:00+01:00 or 2026-06-10T12:00:00Z."
         ),
+        "range": f"Check the year: it must be between {YEAR_MIN} and {YEAR_MAX}.",
     }
 
     def to_internal_value(self, data: Any) -> datetime:
@@ -144,6 +148,10 @@ class AwareDateTimeField(serializers.DateTimeField):
             parsed = None  # well-formed but impossible (30 February): the parent says invalid
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
+        if parsed is not None and not (YEAR_MIN <= parsed.year <= YEAR_MAX):
+            # Before 1900 Europe/London kept local mean time (an offset in seconds, which no
+            # ISO 8601 reader accepts back); near 9999 the conversion to UTC overflows.
+            self.fail("range")
         return super().to_internal_value(data)
 
 
@@ -269,6 +277,13 @@ class NotificationIn(StrictInputSerializer):
     prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
 
 
+class ChildSearchIn(serializers.Serializer):
+    """The children list's query: refused (400) rather than sent to the database when it
+    cannot be a name or an id (a NUL byte, which PostgreSQL cannot even compare)."""
+
+    search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
 class ResolveMatchIn(StrictInputSerializer):
     child = StrictIntegerField(
         allow_null=True,
@@ -354,7 +369,11 @@ class NotificationReceiptOut(serializers.ModelSerializer):
 class NotificationOut(NotificationReceiptOut):
     """The whole notification as police gave it, for case staff."""
 
-    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    # Blank when police did not say: a read-only model field would lose allow_blank.
+    missing_kind = serializers.ChoiceField(
+        choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
+    )
 
     class Meta(NotificationReceiptOut.Meta):
         fields = [
@@ -469,6 +488,10 @@ class EpisodeDetailOut(EpisodeListOut):
             "What this user may do to the episode now: record_return (POST …/return/), "
             "review (POST …/decisions/), sign_off (POST …/sign-off/), cancel (POST …/cancel/)."
         ),
+    )
+    # Blank until the interview is held or recorded as not held (see NotificationOut).
+    interview_outcome = serializers.ChoiceField(
+        choices=InterviewOutcome.choices, allow_blank=True, read_only=True
     )
 
     class Meta(EpisodeListOut.Meta):
@@ -585,7 +608,7 @@ class BoardRowOut(serializers.Serializer):
         help_text="Negative once overdue; null when no clock runs."
     )
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_seconds_left(self, row: Any) -> int | None:
         return None if row.left is None else int(row.left.total_seconds())
 
