@@ -16,9 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
@@ -28,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from missing import selectors, services
+from missing import audit, selectors, services
 from missing.filters import EpisodeFilter, NotificationFilter
 from missing.models import (
     CASE_READERS,
@@ -47,6 +45,7 @@ from missing.serializers import (
     CancelIn,
     ChildDetailOut,
     ChildOut,
+    ChildSearchIn,
     DecisionCreatedOut,
     DecisionIn,
     DecisionOut,
@@ -99,16 +98,34 @@ WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
 API_TRANSITIONS = ("record_return", "review", "sign_off", "cancel")
 
 
-def _episode_out(episode: MissingEpisode, user: User) -> dict[str, Any]:
+def _episode_out(episode: MissingEpisode, request: Request) -> dict[str, Any]:
     episode.available_transitions = [  # type: ignore[attr-defined]
-        name for name in selectors.startable_transitions(episode, user) if name in API_TRANSITIONS
+        name
+        for name in selectors.startable_transitions(episode, request.user)
+        if name in API_TRANSITIONS
     ]
-    return EpisodeDetailOut(episode).data
+    return EpisodeDetailOut(episode, context={"request": request}).data
 
 
 def _visible_episode(user: User, pk: int) -> MissingEpisode:
     """The episode if this user may see it; 404 otherwise (existence is not disclosed)."""
     return get_object_or_404(MissingEpisode.objects.visible_to(user).with_related(), pk=pk)
+
+
+class AccessLoggedListMixin:
+    """A paginated list writes one access row with the ids of the children on the page it
+    returned (missing.audit; one row per request, whatever the page's length)."""
+
+    child_id_attr = "child_id"
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)  # type: ignore[misc]
+        rows = page if page is not None else queryset
+        audit.record_list(
+            self.request,  # type: ignore[attr-defined]
+            child_ids=[getattr(row, self.child_id_attr) for row in rows],
+        )
+        return page
 
 
 class JsonApi(APIView):
@@ -126,7 +143,7 @@ def _notifications_for(user: User) -> QuerySet[PoliceNotification]:
     return selectors.notification_list(user)
 
 
-class NotificationListCreateApi(generics.ListAPIView):
+class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
     parser_classes = [JSONParser]
     permission_classes = [CanSubmitNotifications]
     serializer_class = NotificationOut
@@ -183,7 +200,7 @@ class NotificationListCreateApi(generics.ListAPIView):
         )
         out = NotificationOut if request.user.has_role(CASE_READERS) else NotificationReceiptOut
         return Response(
-            out(result.notification).data,
+            out(result.notification, context={"request": request}).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
@@ -201,7 +218,9 @@ class NotificationDetailApi(generics.RetrieveAPIView):
         responses={200: NotificationDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        notification = self.get_object()
+        audit.record_view(request, child_id=notification.child_id, reference=notification.reference)
+        return Response(self.get_serializer(notification).data)
 
 
 class NotificationCandidatesApi(APIView):
@@ -220,6 +239,7 @@ class NotificationCandidatesApi(APIView):
             last_name=notification.child_last_name,
             date_of_birth=notification.child_date_of_birth,
         )
+        audit.record_list(request, child_ids=[child.pk for child in candidates])
         return Response(ChildOut(candidates, many=True).data)
 
 
@@ -242,7 +262,7 @@ class NotificationResolveMatchApi(JsonApi):
             child_id=serializer.validated_data["child"],
             now=timezone.now(),
         )
-        return Response(NotificationOut(notification).data)
+        return Response(NotificationOut(notification, context={"request": request}).data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,30 +270,47 @@ class NotificationResolveMatchApi(JsonApi):
 # --------------------------------------------------------------------------------------------
 
 
-class ChildListApi(generics.ListAPIView):
+class ChildListApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [CanReadCases]
     serializer_class = ChildOut
     filter_backends: list[Any] = []
+    child_id_attr = "pk"
 
     def get_queryset(self) -> QuerySet[Child]:
-        return selectors.child_list(
-            self.request.user, search=self.request.query_params.get("search", "")
-        )
+        return selectors.child_list(self.request.user)
 
     @extend_schema(
         operation_id="children_list",
         summary="Children you may see",
-        parameters=[
-            OpenApiParameter(
-                "search",
-                OpenApiTypes.STR,
-                description="Last name prefix (any case), or an exact council child id.",
-            )
-        ],
+        description="To search by name, POST to /api/children/search/: a name never goes in "
+        "a URL, where proxies, browser histories and server logs keep it.",
         responses={200: ChildOut(many=True), **LIST_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
+    """A name search in the request body (POST), never in the query string. Reads only."""
+
+    permission_classes = [CanReadCases]
+    serializer_class = ChildOut
+    filter_backends: list[Any] = []
+    parser_classes = [JSONParser]
+    child_id_attr = "pk"
+
+    @extend_schema(
+        operation_id="children_search",
+        summary="Search the children you may see by last-name prefix or council child id",
+        request=ChildSearchIn,
+        responses={200: ChildOut(many=True), **LIST_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChildSearchIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        queryset = selectors.child_list(request.user, search=serializer.validated_data["search"])
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ChildOut(page, many=True).data)
 
 
 class ChildDetailApi(APIView):
@@ -285,7 +322,9 @@ class ChildDetailApi(APIView):
         responses={200: ChildDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ChildDetailOut(selectors.child_detail(request.user, pk)).data)
+        child = selectors.child_detail(request.user, pk)
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+        return Response(ChildDetailOut(child).data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +332,7 @@ class ChildDetailApi(APIView):
 # --------------------------------------------------------------------------------------------
 
 
-class EpisodeListApi(generics.ListAPIView):
+class EpisodeListApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [CanReadCases]
     serializer_class = EpisodeListOut
     filterset_class = EpisodeFilter
@@ -320,7 +359,9 @@ class EpisodeDetailApi(APIView):
         responses={200: EpisodeDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
+        return Response(_episode_out(episode, request))
 
 
 class EpisodeDecisionsApi(JsonApi):
@@ -336,6 +377,7 @@ class EpisodeDecisionsApi(JsonApi):
     )
     def get(self, request: Request, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         decisions = OversightDecision.objects.filter(episode=episode).select_related("decided_by")
         return Response(DecisionOut(decisions, many=True).data)
 
@@ -385,7 +427,7 @@ class EpisodeReturnApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeCancelApi(JsonApi):
@@ -409,7 +451,7 @@ class EpisodeCancelApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeSignOffApi(JsonApi):
@@ -433,7 +475,7 @@ class EpisodeSignOffApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeEventsApi(APIView):
@@ -446,6 +488,7 @@ class EpisodeEventsApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         events = EpisodeEvent.objects.filter(episode=episode).select_related("actor")
         return Response(EventOut(events, many=True).data)
 
@@ -466,6 +509,7 @@ class BoardApi(APIView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         board = selectors.board(user=request.user, now=now)
+        audit.record_list(request, child_ids=[row.episode.child_id for row in board.rows])
         return Response(
             BoardOut(
                 {

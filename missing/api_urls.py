@@ -25,6 +25,7 @@ urlpatterns = [
         name="api-notification-resolve-match",
     ),
     path("children/", api.ChildListApi.as_view(), name="api-children"),
+    path("children/search/", api.ChildSearchApi.as_view(), name="api-children-search"),
     path("children/<int:pk>/", api.ChildDetailApi.as_view(), name="api-child-detail"),
     path("episodes/", api.EpisodeListApi.as_view(), name="api-episodes"),
     path("episodes/<int:pk>/", api.EpisodeDetailApi.as_view(), name="api-episode-detail"),

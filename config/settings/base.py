@@ -32,6 +32,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
+    # Change history at the database level (docs/decisions/0042-change-history.md); its
+    # triggers, and the access log's append-only triggers, are installed on PostgreSQL only.
+    "pgtrigger",
+    "pghistory",
     "missing",
     "interviews",
     "notifications",
@@ -44,6 +48,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who, in which role, from where and on which route, for the access log and the change
+    # history of this request (missing.audit). After authentication, before the views.
+    "missing.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "missing.middleware.NoStoreMiddleware",
@@ -73,6 +80,10 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+# Each view runs in one transaction: the access-log rows a request writes commit with it, or
+# go with it when the view fails (docs/decisions/0041-access-log.md). on_commit hand-offs to
+# Celery run once the request's transaction commits.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
 # Menu entries for pages of the apps built on the core: (url name, label, roles).
@@ -162,6 +173,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Manager-only fields are optional in every response (missing.models.may_see_restricted).
+        "missing.serializers.schema_restricted_fields_optional",
+    ],
 }
 
 # Celery: Redis in production; the filesystem broker on the embedded default (see local.py).
