@@ -13,7 +13,7 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
@@ -214,6 +214,8 @@ class Child(models.Model):
     class Meta:
         indexes = [
             models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
+            # Retention: the children past their date are a range of dates of birth.
+            models.Index(fields=["date_of_birth"], name="child_dob_idx"),
         ]
 
     def __str__(self) -> str:
@@ -804,6 +806,9 @@ class RetentionPolicy(models.Model):
     other_until_age = models.PositiveSmallIntegerField(
         "keep other children's records until this birthday",
         default=25,
+        # At least adulthood (a child's file is needed while they are a child), at most the
+        # looked-after period.
+        validators=[MinValueValidator(18), MaxValueValidator(75)],
         help_text="Records of children never looked after are erased once the child reaches "
         "this age (and no episode is open).",
     )
@@ -881,6 +886,8 @@ class AccessLog(models.Model):
     route = models.CharField(max_length=100, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     rows = models.PositiveIntegerField(null=True, blank=True)
+    # An erasure's reason and counts per record type (never a name or a date of birth).
+    detail = models.JSONField(default=dict, blank=True)
 
     objects = AccessLogQuerySet.as_manager()
 

@@ -97,6 +97,8 @@ EXTRA_NAVIGATION = [
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
 CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+# Retention erasure (missing.retention): what each app built on the core erases about a child.
+RETENTION_ERASERS = ["interviews.retention.erase_child", "notifications.retention.erase_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
