@@ -97,6 +97,9 @@ EXTRA_NAVIGATION = [
 # Blocks the apps built on the core add to the episode and child pages (template names).
 EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
 CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+# The access log's client address: REMOTE_ADDR, or behind N trusted proxies the Nth address from
+# the right of X-Forwarded-For (missing.audit.client_address).
+ACCESS_LOG_TRUSTED_PROXIES = int(env("ACCESS_LOG_TRUSTED_PROXIES", "0"))
 # Retention erasure (missing.retention): what each app built on the core erases about a child.
 RETENTION_ERASERS = ["interviews.retention.erase_child", "notifications.retention.erase_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).

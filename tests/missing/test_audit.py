@@ -250,7 +250,7 @@ def test_the_database_refuses_to_change_or_delete_an_access_row(access_row, sql)
     if connection.vendor != "postgresql":
         pytest.skip("the triggers exist on PostgreSQL only")
     with (
-        pytest.raises(DatabaseError, match="Cannot (update|delete) rows from missing_accesslog"),
+        pytest.raises(DatabaseError, match=r"Cannot (update|delete) rows from missing_accesslog"),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
