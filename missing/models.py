@@ -847,6 +847,13 @@ class AccessLogQuerySet(models.QuerySet["AccessLog"]):
     def bulk_update(self, *args: Any, **kwargs: Any) -> int:
         raise AccessLogIsAppendOnly("The access log cannot be changed.")
 
+    def visible_to(self, user: Any) -> AccessLogQuerySet:
+        """Deny by default: managers and heads of service read the log (who looked at a
+        child); nobody else, so an interviewer cannot learn who else is involved."""
+        if not getattr(user, "is_authenticated", False) or not user.has_role(OVERSIGHT_ROLES):
+            return self.none()
+        return self.all()
+
     def for_child(self, child_id: int) -> AccessLogQuerySet:
         """Who looked at or changed this child (detail rows), newest first: served by
         access_child_idx, so the cost follows this child's rows, not the whole log."""

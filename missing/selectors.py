@@ -234,9 +234,7 @@ def child_access_log(
 ) -> list[AccessLog]:
     """The latest detail reads and changes of this child's records (one query, on
     access_child_idx), for "Who has looked at this child". Empty for anyone else."""
-    if not may_see_accountability(user):
-        return []
-    return list(AccessLog.objects.for_child(child_id)[:limit])
+    return list(AccessLog.objects.visible_to(user).for_child(child_id)[:limit])
 
 
 @dataclass(frozen=True)
