@@ -90,11 +90,20 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictChoiceField(serializers.ChoiceField):
-    default_error_messages = {"type": "Must be text, not {type}."}
+    # Not DRF's '"{input}" is not a valid choice': a value sent in the wrong field may be a
+    # child's name, and an error must not echo it back (or into a client's logs).
+    default_error_messages = {
+        "type": "Must be text, not {type}.",
+        "invalid_choice": "This is not a valid choice: the allowed values are {allowed}.",
+    }
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("type", type=_json_type(data))
+        if data == "" and self.allow_blank:
+            return ""
+        if data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", allowed=", ".join(self.choice_strings_to_values))
         return super().to_internal_value(data)
 
 

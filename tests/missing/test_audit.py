@@ -552,3 +552,27 @@ def test_an_episode_in_any_state_is_logged_on_view(ffd, manager, now):
         "api-episode-events",
         episode.child_id,
     )
+
+
+def test_a_refused_api_request_does_not_echo_the_childs_details(ffd):
+    client = APIClient()
+    login(client, ffd)
+    response = client.post(
+        "/api/notifications/",
+        {
+            "police_force": "kent",
+            "police_reference": "ECHO-1",
+            "kind": "reported_missing",
+            "child_first_name": "Philippa",
+            "child_last_name": "Echoworth",
+            "child_date_of_birth": "Echoworth",
+            "missing_kind": "Philippa",
+            "last_seen_at": "yesterday at Echoworth Road",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert {"child_date_of_birth", "last_seen_at"} <= set(response.json())
+    assert "Echoworth" not in body
+    assert "Philippa" not in body
