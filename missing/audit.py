@@ -217,9 +217,11 @@ def record_view(
 
 
 def record_list(request: HttpRequest | Any, *, child_ids: Iterable[int | None]) -> AccessLog | None:
-    """A list showed these children's rows: one row for the whole list."""
-    ids = _ids(child_ids)
-    return record_access(request, action=AccessAction.LIST, child_ids=ids, rows=len(ids))
+    """A list showed these rows (one child id per row shown; None for a row about no known
+    child yet, such as a held notification): one access row for the whole list, with the
+    distinct ids and how many rows were shown."""
+    shown = list(child_ids)
+    return record_access(request, action=AccessAction.LIST, child_ids=shown, rows=len(shown))
 
 
 def record_export(
