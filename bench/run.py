@@ -256,10 +256,11 @@ def _london_midnight_utc(day: date) -> datetime:
 
 
 def case_figures(now: datetime) -> Case:
-    """A year's figures (interviews.figures.compute_figures) vs one hand-written aggregate over
-    the year's episodes: episodes, children, returns, repeat children and their episodes,
-    interviews offered / accepted / held / within 72 h, refused, not held, reviews done and
-    within target, and the median hours from return to interview."""
+    """A year's figures (interviews.figures.compute_figures) vs one hand-written statement giving
+    the same answer by the same definitions (docs/decisions/0032-figures-definitions.md): the
+    period's rows read once (started in it, or back in it; cancelled ones never), each row's
+    cohorts computed once, every count a FILTER over them, repeat children from one GROUP BY,
+    and the median hours from return to interview."""
     try:
         from interviews.figures import FigureFilters, compute_figures
     except ImportError as exc:
@@ -269,52 +270,75 @@ def case_figures(now: datetime) -> Case:
     if _pg():
         median = (
             "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM "
-            "interview_held_at - returned_at) / 3600.0) FILTER (WHERE held)"
+            "interview_held_at - returned_at) / 3600.0) FILTER (WHERE back AND held_at_known)"
         )
-        within_target = "e.first_reviewed_at <= e.notified_at + g.review_within"
     else:  # the SQLite smoke test: same shape, no percentile function
         median = "NULL"
-        within_target = "1"
     sql = f"""
         WITH eps AS (
-            SELECT e.id, e.child_id, e.returned_at, e.first_reviewed_at, e.interview_outcome,
-                   e.interview_held_at, ({within_target}) AS in_target,
-                   ie.offered_at, ie.accepted, ie.held, ie.held_within_72h,
-                   COUNT(*) OVER (PARTITION BY e.child_id) AS child_eps
+            SELECT e.child_id, e.returned_at, e.first_reviewed_at, e.first_review_due_at,
+                   e.interview_outcome AS outcome, e.interview_held_at, e.interview_due_at,
+                   ie.offered_at, ie.accepted, ri.independence,
+                   (e.last_seen_at >= %s AND e.last_seen_at < %s) AS started,
+                   (e.returned_at >= %s AND e.returned_at < %s) AS back,
+                   (e.interview_outcome = 'held' AND e.interview_held_at IS NOT NULL)
+                       AS held_at_known
             FROM missing_missingepisode e
-            JOIN missing_riskgrade g ON g.id = e.police_grade_id
             LEFT JOIN interviews_interviewepisode ie ON ie.episode_id = e.id
-            WHERE e.last_seen_at >= %s AND e.last_seen_at < %s AND e.state <> 'cancelled'
+            LEFT JOIN interviews_returninterview ri ON ri.id = ie.interview_id
+            WHERE e.state <> 'cancelled'
+              AND ((e.last_seen_at >= %s AND e.last_seen_at < %s)
+                   OR (e.returned_at >= %s AND e.returned_at < %s))
+        ), repeat AS (
+            SELECT COUNT(*) AS children, SUM(n) AS episodes FROM (
+                SELECT child_id, COUNT(*) AS n FROM eps WHERE started GROUP BY child_id
+                HAVING COUNT(*) >= 2) r
         )
-        SELECT COUNT(*), COUNT(DISTINCT child_id), COUNT(returned_at),
-               COUNT(DISTINCT child_id) FILTER (WHERE child_eps > 1),
-               COUNT(*) FILTER (WHERE child_eps > 1),
-               COUNT(*) FILTER (WHERE offered_at IS NOT NULL),
-               COUNT(*) FILTER (WHERE accepted),
-               COUNT(*) FILTER (WHERE held),
-               COUNT(*) FILTER (WHERE held_within_72h),
-               COUNT(DISTINCT child_id) FILTER (WHERE held_within_72h),
-               COUNT(*) FILTER (WHERE interview_outcome IN ('child_refused', 'carer_refused')),
-               COUNT(*) FILTER (WHERE interview_outcome NOT IN ('', 'held')),
-               COUNT(first_reviewed_at),
-               COUNT(*) FILTER (WHERE in_target),
-               {median}
+        SELECT COUNT(*) FILTER (WHERE started),
+               COUNT(DISTINCT child_id) FILTER (WHERE started),
+               COUNT(*) FILTER (WHERE started AND returned_at IS NULL),
+               COUNT(*) FILTER (WHERE started AND first_reviewed_at IS NOT NULL),
+               COUNT(*) FILTER (WHERE started AND first_reviewed_at <= first_review_due_at),
+               COUNT(*) FILTER (WHERE back),
+               COUNT(DISTINCT child_id) FILTER (WHERE back),
+               COUNT(*) FILTER (WHERE back AND (offered_at IS NOT NULL
+                                OR outcome IN ('held', 'child_refused', 'carer_refused'))),
+               COUNT(*) FILTER (WHERE back AND (accepted OR outcome = 'held')),
+               COUNT(*) FILTER (WHERE back AND (outcome = 'child_refused'
+                                OR (NOT accepted AND outcome <> 'held'))),
+               COUNT(*) FILTER (WHERE back AND outcome = 'held'),
+               COUNT(*) FILTER (WHERE back AND outcome = 'held'
+                                AND interview_held_at <= interview_due_at),
+               COUNT(DISTINCT child_id) FILTER (WHERE back AND outcome = 'held'
+                                AND interview_held_at <= interview_due_at),
+               COUNT(*) FILTER (WHERE back AND outcome = 'child_refused'),
+               COUNT(*) FILTER (WHERE back AND outcome = 'carer_refused'),
+               COUNT(*) FILTER (WHERE back AND outcome = 'no_contact'),
+               COUNT(*) FILTER (WHERE back AND outcome = 'not_held_decision'),
+               COUNT(*) FILTER (WHERE back AND outcome = ''),
+               COUNT(*) FILTER (WHERE back AND outcome = '' AND interview_due_at <= %s),
+               COUNT(*) FILTER (WHERE back AND outcome = 'held' AND independence = 'exception'),
+               COUNT(*) FILTER (WHERE back AND held_at_known),
+               {median},
+               (SELECT children FROM repeat), (SELECT episodes FROM repeat)
         FROM eps
     """
+    params = [_p(lo), _p(hi)] * 4 + [_p(now)]
 
     def app() -> Any:
         return compute_figures(FigureFilters(period_start=start, period_end=end), now=now)
 
     def floor() -> Any:
-        return _fetch(sql, [_p(lo), _p(hi)])
+        return _fetch(sql, params)
 
     return Case("figures", app, floor)
 
 
 def case_export903(now: datetime) -> Case:
     """The SSDA903 Missing table for 2025-26 (missing.returns.ssda903_missing_rows) vs a
-    hand-written SELECT of the same rows: looked-after children's episodes touching the year,
-    dates as London dates, ordered by child and start."""
+    hand-written SELECT of the same rows in the same order: looked-after children's episodes
+    touching the year, dates as London dates (the end blank after 31 March), ordered by the
+    council's child id and start."""
     try:
         from missing.returns import ssda903_missing_rows
     except ImportError as exc:
@@ -323,18 +347,19 @@ def case_export903(now: datetime) -> Case:
     local = "(({col}) AT TIME ZONE 'Europe/London')::date" if _pg() else "date({col})"
     sql = f"""
         SELECT c.council_child_id, c.id, c.date_of_birth, e.kind,
-               {local.format(col="e.last_seen_at")}, {local.format(col="e.returned_at")}
+               {local.format(col="e.last_seen_at")},
+               CASE WHEN e.returned_at < %s THEN {local.format(col="e.returned_at")} END
         FROM missing_missingepisode e JOIN missing_child c ON c.id = e.child_id
         WHERE e.looked_after AND e.state <> 'cancelled' AND e.last_seen_at < %s
           AND (e.returned_at IS NULL OR e.returned_at >= %s)
-        ORDER BY c.id, e.last_seen_at
+        ORDER BY c.council_child_id, c.id, e.last_seen_at, e.id
     """
 
     def app() -> Any:
         return sum(1 for _ in ssda903_missing_rows(2025))
 
     def floor() -> Any:
-        return len(_fetch(sql, [_p(hi), _p(lo)]))
+        return len(_fetch(sql, [_p(hi), _p(hi), _p(lo)]))
 
     return Case("export903", app, floor)
 

@@ -28,9 +28,10 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
             """INSERT INTO missing_policenotification (police_force_id, police_reference, kind,
                  sequence, received_at, received_by_id, child_first_name, child_last_name,
                  child_gender, council_child_id, missing_kind, last_seen_place, circumstances,
-                 reported_by, found_place, found_by, raw_payload, payload_hash, match_status)
-               SELECT f.id, %s, %s, %s, %s, u.id, '', '', '', '', '', '', %s, '', '', '', %s,
-                      %s, 'matched'
+                 reported_by, found_place, found_by, restricted_intelligence, raw_payload,
+                 payload_hash, match_status)
+               SELECT f.id, %s, %s, %s, %s, u.id, '', '', '', '', '', '', %s, '', '', '', '',
+                      %s, %s, 'matched'
                FROM missing_policeforce f, missing_user u
                WHERE f.code = %s AND u.username = %s""",
             [

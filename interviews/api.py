@@ -38,7 +38,8 @@ from interviews.serializers import (
     UnassignIn,
     VersionIn,
 )
-from missing.api import READ_ERRORS, JsonApi, _errors
+from missing import audit
+from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi, _errors
 from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
 from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
 from missing.serializers import AwareDateTimeField
@@ -87,6 +88,12 @@ def _detail(request: Request, pk: int) -> dict[str, Any]:
     return InterviewDetailOut(selectors.interview_detail(request.user, pk)).data
 
 
+def _logged_detail(request: Request, pk: int) -> dict[str, Any]:
+    interview = selectors.interview_detail(request.user, pk)
+    audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
+    return InterviewDetailOut(interview).data
+
+
 class FactorListApi(generics.ListAPIView):
     permission_classes = [CanReadCases]
     serializer_class = FactorOut
@@ -103,7 +110,7 @@ class FactorListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class InterviewListCreateApi(generics.ListAPIView, JsonApi):
+class InterviewListCreateApi(AccessLoggedListMixin, generics.ListAPIView, JsonApi):
     serializer_class = InterviewListOut
     filter_backends: list[Any] = []
 
@@ -151,7 +158,7 @@ class InterviewDetailApi(JsonApi):
         responses={200: InterviewDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(_detail(request, pk))
+        return Response(_logged_detail(request, pk))
 
 
 class InterviewAttemptsApi(JsonApi):
@@ -165,6 +172,7 @@ class InterviewAttemptsApi(JsonApi):
     )
     def get(self, request: Request, pk: int) -> Response:
         interview = _visible(request, pk)
+        audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
         return Response(AttemptOut(interview.attempts.order_by("at", "pk"), many=True).data)
 
     @extend_schema(

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from interviews import figures as fig
+from missing import audit
 from missing.forms import DateInput, GovukFormMixin
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
@@ -475,6 +476,7 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
         }
         for e in page
     ]
+    audit.record_list(request, child_ids=[row["episode"].child_id for row in rows])
     return render(
         request,
         "figures/episodes.html",
@@ -629,6 +631,7 @@ def figures_csv(request: HttpRequest) -> HttpResponse:
     buffer = io.StringIO()
     buffer.write("\ufeff")  # so that spreadsheet programs read it as UTF-8
     writer = csv.writer(buffer)
+    written = 0
     for _, tables in report_tables(form, filters, now):
         for title, header, rows in tables:
             writer.writerow([safe_cell(title)])
@@ -636,9 +639,13 @@ def figures_csv(request: HttpRequest) -> HttpResponse:
                 writer.writerow(header)
             for row in rows:
                 writer.writerow([safe_cell(cell) for cell in row])
+                written += 1
             writer.writerow([])
+    filename = _filename(filters, "csv")
+    # Figures, not records: the access row holds the download's name and its row count.
+    audit.record_export(request, rows=written, reference=filename)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "csv")}"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
@@ -668,6 +675,7 @@ def figures_xlsx(request: HttpRequest) -> HttpResponse:
         },
     )
     bold = workbook.add_format({"bold": True})
+    written = 0
     for sheet_name, tables in report_tables(form, filters, now):
         sheet = workbook.add_worksheet(sheet_name)
         sheet.set_column(0, 0, 34)
@@ -687,8 +695,11 @@ def figures_xlsx(request: HttpRequest) -> HttpResponse:
                     elif cell is not None:
                         sheet.write_string(r, c, str(cell))
                 r += 1
+                written += 1
             r += 1
     workbook.close()
+    filename = _filename(filters, "xlsx")
+    audit.record_export(request, rows=written, reference=filename)
     response = HttpResponse(output.getvalue(), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{_filename(filters, "xlsx")}"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

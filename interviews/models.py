@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -86,6 +87,13 @@ class ReturnInterviewQuerySet(models.QuerySet["ReturnInterview"]):
         return self.none()
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="ReturnInterviewHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class ReturnInterview(models.Model):
     """One return-home interview with one child, covering one or more of their episodes."""
 
@@ -221,6 +229,13 @@ class ReturnInterview(models.Model):
         ]
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="InterviewEpisodeHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class InterviewEpisode(models.Model):
     """An episode the interview covers, with that episode's own answers for the figures.
 
@@ -294,6 +309,13 @@ class ContactAttempt(models.Model):
         return f"Attempt {self.pk} for I-{self.interview_id}"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="InterviewFactorHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class InterviewFactor(models.Model):
     """A factor picked in an interview, with the interviewer's note on it."""
 

@@ -99,6 +99,12 @@ def annex_a_missing_problems(as_of: date) -> list[Problem]:
     return [_no_id(child_id) for child_id in no_id]
 
 
+def annex_a_missing_count(as_of: date) -> int:
+    """How many children the list has (one COUNT): what the access log records for a
+    download."""
+    return _episodes_in(window(as_of)).order_by().values("child_id").distinct().count()
+
+
 def _no_id(child_id: int) -> Problem:
     return Problem(f"C-{child_id}", "Child Unique ID", "no council child id")
 

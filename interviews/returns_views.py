@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from interviews import returns as annex_a
-from missing import returns
+from missing import audit, returns
 from missing.errors import InvalidInput
 from missing.forms import GovukFormMixin
 from missing.models import OVERSIGHT_ROLES
@@ -78,6 +78,7 @@ class Download:
     form: type[CollectionYearForm] | type[AsOfForm]
     field: str
     lines: Callable[[Any], Iterator[str]]
+    rows: Callable[[Any], int]
     filename: Callable[[Any], str]
 
 
@@ -85,12 +86,14 @@ SSDA903 = Download(
     form=CollectionYearForm,
     field="year",
     lines=returns.ssda903_missing_csv,
+    rows=returns.ssda903_missing_count,
     filename=lambda year: f"ssda903-missing-{returns.collection_year_label(year)}.csv",
 )
 ANNEX_A = Download(
     form=AsOfForm,
     field="as_of",
     lines=annex_a.annex_a_missing_csv,
+    rows=annex_a.annex_a_missing_count,
     filename=lambda as_of: f"annex-a-list-8-missing-{as_of.isoformat()}.csv",
 )
 
@@ -127,8 +130,12 @@ def _download(request: HttpRequest, spec: Download) -> HttpResponse:
     except returns.ReturnRefused as exc:
         form.add_error(None, exc.message)
         return _page(request, today=today, bound=form, refused=exc, status=exc.status)
+    filename = spec.filename(value)
+    # The access row commits with the request, before the body streams: a return names every
+    # child in it, so the row records the return and its row count (not each child's id).
+    audit.record_export(request, rows=spec.rows(value), reference=filename)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{spec.filename(value)}"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     # Special-category data: no shared or browser cache keeps a copy.
     response["Cache-Control"] = "no-store"
     return response

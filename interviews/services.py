@@ -34,6 +34,7 @@ from interviews.models import (
     ReturnInterview,
     normalise_name,
 )
+from missing import audit
 from missing import services as core
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
@@ -220,8 +221,10 @@ def _require_version(interview: ReturnInterview, expected_version: int | None) -
 
 
 def _bump(interview: ReturnInterview, now: datetime) -> None:
+    """Every change to an interview passes here: its version, and the access log's row."""
     interview.version += 1
     interview.updated_at = now
+    audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
 
 
 def _covered(interview: ReturnInterview) -> list[MissingEpisode]:
@@ -362,6 +365,7 @@ def interview_create(
         interview = ReturnInterview.objects.create(
             child=child, created_at=now, created_by=actor, updated_at=now
         )
+        audit.record_change(child_id=child.pk, reference=interview.reference, now=now)
         try:
             with transaction.atomic():
                 InterviewEpisode.objects.bulk_create(
@@ -666,6 +670,7 @@ def interview_attempt_record(
             recorded_at=now,
             recorded_by=actor,
         )
+        audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
         if arranged:
             interview.planned_at = data.planned_at
             interview.planned_place = data.planned_place.strip()

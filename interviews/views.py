@@ -41,7 +41,7 @@ from interviews.forms import (
     UnassignForm,
 )
 from interviews.models import ReturnInterview
-from missing import clocks
+from missing import audit, clocks
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
 from missing.security import rate_limit, require_recent_second_factor
@@ -69,7 +69,12 @@ def _require_arranger(request: HttpRequest) -> None:
 
 
 def _interview(request: HttpRequest, pk: int) -> ReturnInterview:
-    return _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+    """The interview if this user may see it (404 otherwise). A page showing it (GET) writes
+    the access row; a POST that changes it is logged by the service (missing.audit)."""
+    interview = _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+    if request.method == "GET":
+        audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
+    return interview
 
 
 def _factors() -> list[Any]:
@@ -97,6 +102,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         {"interview": i, "age": i.child.age_on(today), **_due(i.due_at, now)}
         for i in selectors.interview_queue(request.user)
     ]
+    audit.record_list(request, child_ids=[row["interview"].child_id for row in rows])
     return render(request, "interviews/queue.html", {"rows": rows, "now": now})
 
 
@@ -113,6 +119,11 @@ def interview_list(request: HttpRequest) -> HttpResponse:
         {"interview": i, **_due(i.due_at, now)}
         for i in selectors.interview_list(request.user, open_only=True)
     ]
+    audit.record_list(
+        request,
+        child_ids=[row["episode"].child_id for row in to_arrange]
+        + [row["interview"].child_id for row in open_rows],
+    )
     return render(
         request,
         "interviews/list.html",
@@ -152,6 +163,16 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 
     def yes_no(value: bool | None) -> str:
         return "" if value is None else ("Y" if value else "N")
+
+    # The access row is written now, inside the request's transaction: the body streams after
+    # the view returns. One row per episode, so the count is the episodes'.
+    exported = selectors.episode_answers(request.user)
+    audit.record_export(
+        request,
+        rows=exported.count(),
+        child_ids=exported.order_by().values_list("child_id", flat=True).distinct(),
+        reference="return-interviews.csv",
+    )
 
     def rows() -> Any:
         yield writer.writerow(header)
@@ -200,6 +221,8 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
     link = selectors.episode_interview_link(episode.pk)
     if link is not None:
         return redirect("interviews:detail", pk=link.interview_id)
+    if request.method == "GET":
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     episodes = list(selectors.coverable_episodes(episode.child))
     form = CreateForm(
         request.POST if request.method == "POST" else None,

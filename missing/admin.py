@@ -19,6 +19,7 @@ from missing.models import (
     Organisation,
     PoliceForce,
     RepeatMissingRule,
+    RetentionPolicy,
     RiskGrade,
     Team,
     User,
@@ -117,3 +118,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
         now = timezone.now()
         for token in queryset:
             services.api_token_revoke(token=token, now=now)
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    """The local retention period for children never looked after (one row). Looked-after
+    children's records are kept until the 75th birthday by law: not editable here."""
+
+    list_display = ("__str__", "other_until_age", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not RetentionPolicy.objects.exists()
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: RetentionPolicy | None = None
+    ) -> bool:
+        return False

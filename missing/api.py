@@ -16,9 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
@@ -28,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from missing import selectors, services
+from missing import audit, selectors, services
 from missing.filters import EpisodeFilter, NotificationFilter
 from missing.models import (
     CASE_READERS,
@@ -110,16 +108,34 @@ WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
 API_TRANSITIONS = ("record_return", "review", "sign_off", "cancel")
 
 
-def _episode_out(episode: MissingEpisode, user: User) -> dict[str, Any]:
+def _episode_out(episode: MissingEpisode, request: Request) -> dict[str, Any]:
     episode.available_transitions = [  # type: ignore[attr-defined]
-        name for name in selectors.startable_transitions(episode, user) if name in API_TRANSITIONS
+        name
+        for name in selectors.startable_transitions(episode, request.user)
+        if name in API_TRANSITIONS
     ]
-    return EpisodeDetailOut(episode).data
+    return EpisodeDetailOut(episode, context={"request": request}).data
 
 
 def _visible_episode(user: User, pk: int) -> MissingEpisode:
     """The episode if this user may see it; 404 otherwise (existence is not disclosed)."""
     return get_object_or_404(MissingEpisode.objects.visible_to(user).with_related(), pk=pk)
+
+
+class AccessLoggedListMixin:
+    """A paginated list writes one access row with the ids of the children on the page it
+    returned (missing.audit; one row per request, whatever the page's length)."""
+
+    child_id_attr = "child_id"
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)  # type: ignore[misc]
+        rows = page if page is not None else queryset
+        audit.record_list(
+            self.request,  # type: ignore[attr-defined]
+            child_ids=[getattr(row, self.child_id_attr) for row in rows],
+        )
+        return page
 
 
 class JsonApi(APIView):
@@ -137,7 +153,7 @@ def _notifications_for(user: User) -> QuerySet[PoliceNotification]:
     return selectors.notification_list(user)
 
 
-class NotificationListCreateApi(generics.ListAPIView):
+class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
     parser_classes = [JSONParser]
     permission_classes = [CanSubmitNotifications]
     serializer_class = NotificationOut
@@ -194,7 +210,7 @@ class NotificationListCreateApi(generics.ListAPIView):
         )
         out = NotificationOut if request.user.has_role(CASE_READERS) else NotificationReceiptOut
         return Response(
-            out(result.notification).data,
+            out(result.notification, context={"request": request}).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
@@ -212,7 +228,9 @@ class NotificationDetailApi(generics.RetrieveAPIView):
         responses={200: NotificationDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        notification = self.get_object()
+        audit.record_view(request, child_id=notification.child_id, reference=notification.reference)
+        return Response(self.get_serializer(notification).data)
 
 
 class NotificationCandidatesApi(APIView):
@@ -231,6 +249,7 @@ class NotificationCandidatesApi(APIView):
             last_name=notification.child_last_name,
             date_of_birth=notification.child_date_of_birth,
         )
+        audit.record_list(request, child_ids=[child.pk for child in candidates])
         return Response(ChildOut(candidates, many=True).data)
 
 
@@ -253,7 +272,7 @@ class NotificationResolveMatchApi(JsonApi):
             child_id=serializer.validated_data["child"],
             now=timezone.now(),
         )
-        return Response(NotificationOut(notification).data)
+        return Response(NotificationOut(notification, context={"request": request}).data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,32 +280,47 @@ class NotificationResolveMatchApi(JsonApi):
 # --------------------------------------------------------------------------------------------
 
 
-class ChildListApi(generics.ListAPIView):
+class ChildListApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [CanReadCases]
     serializer_class = ChildOut
     filter_backends: list[Any] = []
+    child_id_attr = "pk"
 
     def get_queryset(self) -> QuerySet[Child]:
-        query = ChildSearchIn(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.child_list(
-            self.request.user, search=query.validated_data.get("search", "")
-        )
+        return selectors.child_list(self.request.user)
 
     @extend_schema(
         operation_id="children_list",
         summary="Children you may see",
-        parameters=[
-            OpenApiParameter(
-                "search",
-                OpenApiTypes.STR,
-                description="Last name prefix (any case), or an exact council child id.",
-            )
-        ],
+        description="To search by name, POST to /api/children/search/: a name never goes in "
+        "a URL, where proxies, browser histories and server logs keep it.",
         responses={200: ChildOut(many=True), **LIST_ERRORS},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
+    """A name search in the request body (POST), never in the query string. Reads only."""
+
+    permission_classes = [CanReadCases]
+    serializer_class = ChildOut
+    filter_backends: list[Any] = []
+    parser_classes = [JSONParser]
+    child_id_attr = "pk"
+
+    @extend_schema(
+        operation_id="children_search",
+        summary="Search the children you may see by last-name prefix or council child id",
+        request=ChildSearchIn,
+        responses={200: ChildOut(many=True), **LIST_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChildSearchIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        queryset = selectors.child_list(request.user, search=serializer.validated_data["search"])
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ChildOut(page, many=True).data)
 
 
 class ChildDetailApi(APIView):
@@ -298,7 +332,9 @@ class ChildDetailApi(APIView):
         responses={200: ChildDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ChildDetailOut(selectors.child_detail(request.user, pk)).data)
+        child = selectors.child_detail(request.user, pk)
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+        return Response(ChildDetailOut(child).data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,7 +342,7 @@ class ChildDetailApi(APIView):
 # --------------------------------------------------------------------------------------------
 
 
-class EpisodeListApi(generics.ListAPIView):
+class EpisodeListApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [CanReadCases]
     serializer_class = EpisodeListOut
     filterset_class = EpisodeFilter
@@ -333,7 +369,9 @@ class EpisodeDetailApi(APIView):
         responses={200: EpisodeDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
+        return Response(_episode_out(episode, request))
 
 
 class EpisodeDecisionsApi(JsonApi):
@@ -349,6 +387,7 @@ class EpisodeDecisionsApi(JsonApi):
     )
     def get(self, request: Request, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         decisions = OversightDecision.objects.filter(episode=episode).select_related("decided_by")
         return Response(DecisionOut(decisions, many=True).data)
 
@@ -398,7 +437,7 @@ class EpisodeReturnApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeCancelApi(JsonApi):
@@ -422,7 +461,7 @@ class EpisodeCancelApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeSignOffApi(JsonApi):
@@ -446,7 +485,7 @@ class EpisodeSignOffApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeFlagsApi(JsonApi):
@@ -477,7 +516,7 @@ class EpisodeFlagsApi(JsonApi):
             now=timezone.now(),
             expected_version=data.get("version"),
         )
-        return Response(_episode_out(_visible_episode(request.user, pk), request.user))
+        return Response(_episode_out(_visible_episode(request.user, pk), request))
 
 
 class EpisodeEventsApi(APIView):
@@ -490,6 +529,7 @@ class EpisodeEventsApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         events = EpisodeEvent.objects.filter(episode=episode).select_related("actor")
         return Response(EventOut(events, many=True).data)
 
@@ -511,6 +551,7 @@ class BoardApi(APIView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         board = selectors.board(user=request.user, now=now)
+        audit.record_list(request, child_ids=[row.episode.child_id for row in board.rows])
         return Response(
             BoardOut(
                 {
@@ -528,7 +569,7 @@ class BoardApi(APIView):
         )
 
 
-class RiskMeetingListApi(generics.ListAPIView):
+class RiskMeetingListApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [IsStaffWithFullAccess]
     serializer_class = RiskMeetingTaskOut
     filter_backends: list[Any] = []

@@ -12,11 +12,17 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from missing.errors import DomainError
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError | ConcurrentTransition | TransitionNotAllowed | ValidationError):
+        # A refused request leaves nothing behind: whatever the view wrote before the refusal
+        # (access-log rows included) goes with the request's transaction (ATOMIC_REQUESTS).
+        # DRF's own handler below does the same for the errors it answers.
+        set_rollback()
     if isinstance(exc, DomainError):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field_errors:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from missing import audit
 from missing.models import ApiToken
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -36,6 +37,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # At most one write a minute per token: a busy police feed must not write per request.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # The change history names the user (the middleware saw an anonymous request).
+        audit.bind_user(token.user)
         return (token.user, token)
 
     def authenticate_header(self, request: Request) -> str:

@@ -233,6 +233,12 @@ class NotificationForm(GovukFormMixin, forms.Form):
     )
     circumstances = _textarea("Circumstances", 5000)
     reported_by = _text("Reported by", 200)
+    restricted_intelligence = _textarea(
+        "Restricted police intelligence",
+        5000,
+        help_text="Only what police mark restricted. Once saved, only managers and heads of service "
+        "can read it.",
+    )
 
     found_at = _datetime_field("Found or returned")
     found_place = _text("Where found", 300)

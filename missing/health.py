@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
@@ -17,6 +17,9 @@ from missing.models import Heartbeat
 logger = logging.getLogger(__name__)
 
 
+# Outside the request transaction (ATOMIC_REQUESTS): opening one would itself need the
+# database, and the check must answer 503, not fail, when the database is down.
+@transaction.non_atomic_requests
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 with the last Celery heartbeat when the database answers; 503 when it does not."""

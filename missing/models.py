@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
@@ -39,6 +41,28 @@ RETURN_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POL
 # Recording an interview's outcome: the assigned interviewer, or a manager (who alone may decide
 # not to hold one). An interviewer acts only on episodes granted to them (services check).
 INTERVIEW_OUTCOME_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE, Role.INTERVIEWER})
+
+
+# Who reads police intelligence marked restricted (field-level need-to-know). The Family Front
+# Door types it in at intake but does not read it back: it informs the manager's risk decision,
+# not the match or the return. Decided here, once: serializers and templates ask
+# `may_see_restricted()` and never test roles themselves.
+RESTRICTED_READERS = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE})
+
+
+def may_see_restricted(user: Any) -> bool:
+    """True if `user` may receive manager-only fields (restricted police intelligence).
+    Deny by default: anonymous, inactive and every other role get False."""
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(RESTRICTED_READERS)
+
+
+# The manager-only fields of a notification or an episode (and keys of a raw payload).
+RESTRICTED_FIELDS = ("restricted_intelligence",)
+
+
+def without_restricted(payload: dict[str, Any]) -> dict[str, Any]:
+    """A raw payload as anyone but a restricted reader may see it."""
+    return {key: value for key, value in payload.items() if key not in RESTRICTED_FIELDS}
 
 
 def interview_arranger_roles() -> frozenset[str]:
@@ -171,6 +195,11 @@ class ChildQuerySet(models.QuerySet["Child"]):
         return self.none()
 
 
+class RetentionClass(models.TextChoices):
+    LOOKED_AFTER = "looked_after", "Looked after (kept until the 75th birthday)"
+    OTHER = "other", "Not looked after (the local period)"
+
+
 class Child(models.Model):
     council_child_id = models.CharField(
         "council child id", max_length=40, unique=True, null=True, blank=True
@@ -192,12 +221,17 @@ class Child(models.Model):
     responsible_council = models.CharField(max_length=200, blank=True)
     host_council = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
+    # Set once the child is known to be looked after, and never cleared: a care leaver's record
+    # is kept until their 75th birthday however their status changes later (services set it).
+    ever_looked_after = models.BooleanField(default=False)
 
     objects = ChildQuerySet.as_manager()
 
     class Meta:
         indexes = [
             models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
+            # Retention: the children past their date are a range of dates of birth.
+            models.Index(fields=["date_of_birth"], name="child_dob_idx"),
         ]
 
     def __str__(self) -> str:
@@ -211,6 +245,14 @@ class Child(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def retention_class(self) -> str:
+        return (
+            RetentionClass.LOOKED_AFTER
+            if self.ever_looked_after or self.looked_after
+            else RetentionClass.OTHER
+        )
 
     def age_on(self, day: Any) -> int | None:
         if self.date_of_birth is None:
@@ -306,6 +348,13 @@ class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
         return self.select_related("child", "police_grade", "police_force")
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="EpisodeHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     """One period a child was missing or away, from last seen to return, and its casework.
 
@@ -342,6 +391,9 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     )
     circumstances = models.TextField(blank=True)
     reported_by = models.CharField(max_length=200, blank=True)
+    # Police intelligence marked restricted: managers and heads of service only
+    # (`may_see_restricted`). Later notifications add to it, never replace it.
+    restricted_intelligence = models.TextField(blank=True)
 
     returned_at = models.DateTimeField(null=True, blank=True)
     found_place = models.CharField(max_length=300, blank=True)
@@ -593,6 +645,13 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         self.review_due_at = None
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="OversightDecisionHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class OversightDecision(models.Model):
     episode = models.ForeignKey(MissingEpisode, on_delete=models.PROTECT, related_name="decisions")
     decided_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
@@ -696,6 +755,9 @@ class PoliceNotification(models.Model):
     )
     circumstances = models.TextField(blank=True)
     reported_by = models.CharField(max_length=200, blank=True)
+    # Managers and heads of service only (`may_see_restricted`); stripped from the raw payload
+    # shown to anyone else.
+    restricted_intelligence = models.TextField(blank=True)
 
     found_at = models.DateTimeField(null=True, blank=True)
     found_place = models.CharField(max_length=300, blank=True)
@@ -974,3 +1036,124 @@ class RiskMeetingTask(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class RetentionPolicy(models.Model):
+    """How long the records of a child who was never looked after are kept: until a birthday
+    (local policy, set by an administrator; one row). Looked-after children's records are kept
+    until their 75th birthday whatever this says (the Care Planning, Placement and Case Review
+    Regulations 2010, reg. 50), so that figure is not editable."""
+
+    other_until_age = models.PositiveSmallIntegerField(
+        "keep other children's records until this birthday",
+        default=25,
+        # At least adulthood (a child's file is needed while they are a child), at most the
+        # looked-after period.
+        validators=[MinValueValidator(18), MaxValueValidator(75)],
+        help_text="Records of children never looked after are erased once the child reaches "
+        "this age (and no episode is open).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    LOOKED_AFTER_UNTIL_AGE = 75
+
+    class Meta:
+        verbose_name_plural = "retention policy"
+
+    def __str__(self) -> str:
+        return f"Retention: looked after until 75, others until {self.other_until_age}"
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view", "Viewed"
+    LIST = "list", "Listed"
+    CHANGE = "change", "Changed"
+    EXPORT = "export", "Exported"
+    ERASE = "erase", "Erased"
+
+
+class AccessLogQuerySet(models.QuerySet["AccessLog"]):
+    """Append-only: the application may add rows and read them, never change or remove one.
+    (PostgreSQL refuses it too: the pgtrigger `Protect` triggers on the model.)"""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AccessLogIsAppendOnly("The access log cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AccessLogIsAppendOnly("The access log cannot be deleted from.")
+
+    def _raw_delete(self, using: Any) -> int:
+        raise AccessLogIsAppendOnly("The access log cannot be deleted from.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AccessLogIsAppendOnly("The access log cannot be changed.")
+
+    def visible_to(self, user: Any) -> AccessLogQuerySet:
+        """Deny by default: managers and heads of service read the log (who looked at a
+        child); nobody else, so an interviewer cannot learn who else is involved."""
+        if not getattr(user, "is_authenticated", False) or not user.has_role(OVERSIGHT_ROLES):
+            return self.none()
+        return self.all()
+
+    def for_child(self, child_id: int) -> AccessLogQuerySet:
+        """Who looked at or changed this child (detail rows), newest first: served by
+        access_child_idx, so the cost follows this child's rows, not the whole log."""
+        return self.filter(child_id=child_id).select_related("user").order_by("-at", "-pk")
+
+
+class AccessLogIsAppendOnly(Exception):
+    """Raised on an attempt to change or delete an access row through the ORM."""
+
+
+@pgtrigger.register(
+    pgtrigger.Protect(name="access_log_no_update", operation=pgtrigger.Update),
+    pgtrigger.Protect(name="access_log_no_delete", operation=pgtrigger.Delete),
+)
+class AccessLog(models.Model):
+    """One read or change of a child's records (ASVS 5.0 L3 16.3.2): who, in which role, when,
+    what, which record and from where. Written in the same transaction as the request it
+    describes (`missing.audit`), so a request that fails leaves no row.
+
+    No personal data: the child is a plain integer id (not a foreign key, so the row outlives
+    the child's erasure and still says an erasure happened) and records are named by their
+    references (E-34, I-5). Granularity (docs/decisions/0041-access-log.md): a detail read or
+    change writes one row per child; a list or export one row per request, with the ids of the
+    children it showed and the row count.
+    """
+
+    at = models.DateTimeField()
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The role at the time: a later change of role must not rewrite what the log says.
+    role = models.CharField(max_length=20, blank=True, choices=Role.choices)
+    action = models.CharField(max_length=10, choices=AccessAction.choices)
+    child_id = models.BigIntegerField(null=True, blank=True)
+    child_ids = models.JSONField(default=list, blank=True)
+    reference = models.CharField(max_length=40, blank=True)
+    route = models.CharField(max_length=100, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    # An erasure's reason and counts per record type (never a name or a date of birth).
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AccessLogQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["child_id", "at"], name="access_child_idx"),
+            models.Index(fields=["user", "at"], name="access_user_idx"),
+            models.Index(fields=["at"], name="access_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Access {self.pk}: {self.action} {self.reference or self.child_id or ''}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Not logic in save(): the one guard that keeps a row from being rewritten in place.
+        if self.pk is not None and not self._state.adding:
+            raise AccessLogIsAppendOnly("The access log cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AccessLogIsAppendOnly("The access log cannot be deleted from.")

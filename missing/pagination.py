@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from rest_framework.pagination import LimitOffsetPagination
 
 # 200 pages of 50: further back than anyone pages by hand; the state filter narrows the rest.
 COUNT_CAP = 10_000
@@ -38,3 +39,15 @@ class CappedPaginator(Paginator):
     def capped(self) -> bool:
         """True when there are more rows than the pages reach (the count shown is the cap)."""
         return self._seen > self.cap
+
+
+class ApiPagination(LimitOffsetPagination):
+    """The API's lists: `?limit=` at most 200 a page (a larger one is served as 200), and
+    `?offset=` past the largest integer the databases take is the end of the list (an empty
+    page), never a number SQLite or PostgreSQL refuse in LIMIT/OFFSET."""
+
+    max_limit = 200
+    max_offset = 2_147_483_647
+
+    def get_offset(self, request: Any) -> int:
+        return min(super().get_offset(request), self.max_offset)

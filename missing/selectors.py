@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection, models
 from django.db.models import (
     Case,
     Count,
@@ -23,6 +26,8 @@ from django.db.models import (
 from missing import clocks
 from missing.models import (
     INTERVIEW_PENDING_STATES,
+    OVERSIGHT_ROLES,
+    AccessLog,
     Child,
     EpisodeEvent,
     EpisodeState,
@@ -265,3 +270,136 @@ def startable_transitions(episode: MissingEpisode, user: Any) -> list[str]:
     if episode.interview_reference:
         names = [name for name in names if name != "sign_off"]
     return names
+
+
+# --------------------------------------------------------------------------------------------
+# Accountability: who has looked at a child; what changed on an episode
+# --------------------------------------------------------------------------------------------
+
+ACCESS_PANEL_ROWS = 20
+HISTORY_MAX_EVENTS = 300
+# Bookkeeping columns every change touches: listing them would bury the real changes.
+HISTORY_HIDDEN_FIELDS = frozenset({"version", "updated_at"})
+
+
+def may_see_accountability(user: Any) -> bool:
+    """Managers and heads of service see who looked at a child and what changed; nobody else
+    (an interviewer must not learn who else is involved; practitioners do not audit peers)."""
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(OVERSIGHT_ROLES)
+
+
+def child_access_log(
+    user: Any, child_id: int, *, limit: int = ACCESS_PANEL_ROWS
+) -> list[AccessLog]:
+    """The latest detail reads and changes of this child's records (one query, on
+    access_child_idx), for "Who has looked at this child". Empty for anyone else."""
+    return list(AccessLog.objects.visible_to(user).for_child(child_id)[:limit])
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    record: str
+    what: str
+    changes: list[FieldChange]
+    user_id: int | None
+    route: str
+    who: str = ""
+
+
+def _display(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        from django.utils import timezone
+
+        return timezone.localtime(value).strftime("%a %-d %b %Y %H:%M")
+    return str(value)
+
+
+def history_entries(
+    event_model: type[models.Model], events: QuerySet[Any], *, record: Callable[[Any], str]
+) -> list[HistoryEntry]:
+    """Field-by-field changes from django-pghistory's snapshots (one query): each update is
+    compared with the previous snapshot of the same row. `record` names the row (E-34, …).
+    Any tracked model's events will do, so the apps built on the core reuse it."""
+    tracked = [
+        f
+        for f in event_model._meta.concrete_fields
+        if not f.name.startswith("pgh_") and f.name not in HISTORY_HIDDEN_FIELDS
+    ]
+    previous: dict[int, dict[str, Any]] = {}
+    entries = []
+    for event in events.select_related("pgh_context").order_by("pgh_id")[:HISTORY_MAX_EVENTS]:
+        snapshot = {f.verbose_name: getattr(event, f.attname) for f in tracked}
+        before = previous.get(event.pgh_obj_id)
+        label = event.pgh_label
+        if label == "update" and before is not None:
+            changes = [
+                FieldChange(str(name), _display(before[name]), _display(value))
+                for name, value in snapshot.items()
+                if before[name] != value
+            ]
+            if not changes:
+                previous[event.pgh_obj_id] = snapshot
+                continue
+        else:
+            changes = []
+        previous[event.pgh_obj_id] = snapshot
+        metadata = event.pgh_context.metadata if event.pgh_context_id else {}
+        entries.append(
+            HistoryEntry(
+                at=event.pgh_created_at,
+                record=record(event),
+                what={"insert": "Created", "update": "Changed", "delete": "Deleted"}.get(
+                    label, label
+                ),
+                changes=changes,
+                user_id=metadata.get("user"),
+                route=metadata.get("route", ""),
+            )
+        )
+    return entries
+
+
+def name_history_users(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Put who made each change on the entries (one query for all of them)."""
+    from missing.models import User
+
+    users = User.objects.in_bulk({e.user_id for e in entries if e.user_id is not None})
+    named = []
+    for entry in entries:
+        user = users.get(entry.user_id) if entry.user_id is not None else None
+        who = (user.get_full_name() or user.username) if user else "System"
+        named.append(dataclasses.replace(entry, who=who))
+    return named
+
+
+def episode_history(user: Any, episode_id: int) -> list[HistoryEntry]:
+    """The change history of an episode and its oversight decisions, newest first (three
+    queries: the episode's events, the decisions' events, the users). Managers and heads of
+    service only; captured on PostgreSQL only (the triggers exist there)."""
+    if not may_see_accountability(user) or connection.vendor != "postgresql":
+        return []
+    from missing.models import EpisodeHistory, OversightDecisionHistory
+
+    entries = history_entries(
+        EpisodeHistory,
+        EpisodeHistory.objects.filter(pgh_obj_id=episode_id),
+        record=lambda e: f"E-{e.pgh_obj_id}",
+    ) + history_entries(
+        OversightDecisionHistory,
+        OversightDecisionHistory.objects.filter(episode_id=episode_id),
+        record=lambda e: f"Decision {e.pgh_obj_id}",
+    )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return name_history_users(entries)

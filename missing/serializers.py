@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
     Child,
     EpisodeEvent,
@@ -33,6 +34,12 @@ from missing.models import (
     PoliceNotification,
     RiskGrade,
     RiskMeetingTask,
+    may_see_restricted,
+    without_restricted,
+)
+
+RESTRICTED_HELP = (
+    "Police intelligence marked restricted. Present only for managers and heads of service."
 )
 
 # Free text with no column limit (TextField) still has one here: nobody's circumstances run to
@@ -87,11 +94,20 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictChoiceField(serializers.ChoiceField):
-    default_error_messages = {"type": "Must be text, not {type}."}
+    # Not DRF's '"{input}" is not a valid choice': a value sent in the wrong field may be a
+    # child's name, and an error must not echo it back (or into a client's logs).
+    default_error_messages = {
+        "type": "Must be text, not {type}.",
+        "invalid_choice": "This is not a valid choice: the allowed values are {allowed}.",
+    }
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("type", type=_json_type(data))
+        if data == "" and self.allow_blank:
+            return ""
+        if data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", allowed=", ".join(self.choice_strings_to_values))
         return super().to_internal_value(data)
 
 
@@ -275,13 +291,18 @@ class NotificationIn(StrictInputSerializer):
     found_place = _text(300)
     found_by = _text(200)
     prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
+    restricted_intelligence = _text(
+        LONG_TEXT_MAX,
+        help_text="Police intelligence marked restricted. Returned only to managers and heads "
+        "of service; stripped from the payload everyone else reads.",
+    )
 
 
-class ChildSearchIn(serializers.Serializer):
-    """The children list's query: refused (400) rather than sent to the database when it
-    cannot be a name or an id (a NUL byte, which PostgreSQL cannot even compare)."""
-
-    search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+class ChildSearchIn(StrictInputSerializer):
+    search = StrictCharField(
+        max_length=100,
+        help_text="Last name prefix (any case), or an exact council child id.",
+    )
 
 
 class ResolveMatchIn(StrictInputSerializer):
@@ -338,6 +359,26 @@ class ErrorOut(serializers.Serializer):
     non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
 
 
+class RestrictedFieldsMixin:
+    """Drops manager-only fields from the output for anyone `may_see_restricted()` refuses.
+
+    Deny by default: a serializer given no request in its context drops them too. The raw
+    payload loses the same keys, so the intelligence cannot come back through it. The fields
+    are documented as optional (they are absent for most readers)."""
+
+    restricted_fields: tuple[str, ...] = RESTRICTED_FIELDS
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)  # type: ignore[misc]
+        request = self.context.get("request")  # type: ignore[attr-defined]
+        if not may_see_restricted(getattr(request, "user", None)):
+            for name in self.restricted_fields:
+                data.pop(name, None)
+            if isinstance(data.get("payload"), dict):
+                data["payload"] = without_restricted(data["payload"])
+        return data
+
+
 class NotificationReceiptOut(serializers.ModelSerializer):
     """What a police system gets back: where its notification went, not the child's details."""
 
@@ -366,14 +407,16 @@ class NotificationReceiptOut(serializers.ModelSerializer):
         return f"E-{obj.episode_id}" if obj.episode_id else None
 
 
-class NotificationOut(NotificationReceiptOut):
-    """The whole notification as police gave it, for case staff."""
+class NotificationOut(RestrictedFieldsMixin, NotificationReceiptOut):
+    """The whole notification as police gave it, for case staff (restricted intelligence for
+    managers and heads of service only)."""
 
     risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     # Blank when police did not say: a read-only model field would lose allow_blank.
     missing_kind = serializers.ChoiceField(
         choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
     )
+    restricted_intelligence = serializers.CharField(read_only=True, help_text=RESTRICTED_HELP)
 
     class Meta(NotificationReceiptOut.Meta):
         fields = [
@@ -394,6 +437,7 @@ class NotificationOut(NotificationReceiptOut):
             "found_place",
             "found_by",
             "prevention_interview_done",
+            "restricted_intelligence",
         ]
         read_only_fields = fields
 
@@ -480,7 +524,8 @@ class EpisodeListOut(EpisodeBriefOut):
         read_only_fields = fields
 
 
-class EpisodeDetailOut(EpisodeListOut):
+class EpisodeDetailOut(RestrictedFieldsMixin, EpisodeListOut):
+    restricted_intelligence = serializers.CharField(read_only=True, help_text=RESTRICTED_HELP)
     available_transitions = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
@@ -501,6 +546,7 @@ class EpisodeDetailOut(EpisodeListOut):
             "notified_at",
             "circumstances",
             "reported_by",
+            "restricted_intelligence",
             "found_place",
             "found_by",
             "prevention_interview_done",
@@ -708,3 +754,19 @@ class RiskMeetingTaskOut(serializers.ModelSerializer):
             "version",
         ]
         read_only_fields = fields
+
+
+def schema_restricted_fields_optional(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: manager-only fields are absent for most readers,
+    so no response schema may list them as required (settings.SPECTACULAR_SETTINGS)."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        required = schema.get("required")
+        if required:
+            kept = [name for name in required if name not in RESTRICTED_FIELDS]
+            if kept:
+                schema["required"] = kept
+            else:
+                del schema["required"]
+    return result

@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django_fsm import can_proceed
 
-from missing import clocks, rules
+from missing import audit, clocks, rules
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     INTAKE_ROLES,
@@ -80,6 +80,8 @@ class NotificationData:
     found_place: str = ""
     found_by: str = ""
     prevention_interview_done: bool | None = None
+    # Police intelligence marked restricted: managers and heads of service only.
+    restricted_intelligence: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ def _notification_hash(data: NotificationData) -> str:
     }
     fields["police_force"] = data.police_force.pk
     fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
+    if not fields["restricted_intelligence"]:
+        # Absent, as before the field existed: a retry of an older notification still matches.
+        del fields["restricted_intelligence"]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -190,6 +195,7 @@ def notification_receive(
                     found_place=data.found_place,
                     found_by=data.found_by,
                     prevention_interview_done=data.prevention_interview_done,
+                    restricted_intelligence=data.restricted_intelligence,
                     raw_payload=payload,
                     payload_hash=digest,
                     match_status=PoliceNotification.MatchStatus.MATCHED,
@@ -315,6 +321,21 @@ def _apply_to_episode(
             from_state=episode.state,
             reason=notification.circumstances,
         )
+    if notification.restricted_intelligence:
+        _add_restricted_intelligence(episode.pk, notification)
+
+
+def _add_restricted_intelligence(episode_id: int, notification: PoliceNotification) -> None:
+    """Append a later notification's restricted intelligence to the episode's: police add to
+    what they know; nothing earlier is overwritten."""
+    episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
+    entry = f"[{notification.reference}] {notification.restricted_intelligence}"
+    episode.restricted_intelligence = (
+        f"{episode.restricted_intelligence}\n\n{entry}"
+        if episode.restricted_intelligence
+        else entry
+    )
+    episode.save(update_fields=["restricted_intelligence"])
 
 
 def _hold(notification: PoliceNotification) -> None:
@@ -454,6 +475,7 @@ def _open_from_notification(
         notified_at=notification.received_at,
         circumstances=notification.circumstances,
         reported_by=notification.reported_by,
+        restricted_intelligence=notification.restricted_intelligence,
         now=now,
     )
     notification.child = child
@@ -479,6 +501,7 @@ def episode_open(
     circumstances: str,
     reported_by: str,
     now: datetime,
+    restricted_intelligence: str = "",
 ) -> MissingEpisode:
     """Open a missing episode for `child`. Refuses (409) an episode that would overlap another:
     the child is still missing in an earlier one, or its time span crosses one on record.
@@ -503,6 +526,9 @@ def episode_open(
             )
         # The age on the London date the child went missing (a birthday is a London date).
         age = child.age_on(rules.london_date(last_seen_at))
+        if child.looked_after and not child.ever_looked_after:
+            # Retention: once looked after, the record is kept as a looked-after child's.
+            Child.objects.filter(pk=child.pk).update(ever_looked_after=True)
         episode = MissingEpisode.objects.create(
             child=child,
             kind=kind,
@@ -515,6 +541,7 @@ def episode_open(
             notified_at=notified_at,
             circumstances=circumstances,
             reported_by=reported_by,
+            restricted_intelligence=restricted_intelligence,
             looked_after=child.looked_after,
             child_protection_plan=child.child_protection_plan,
             child_in_need=child.child_in_need,
@@ -578,6 +605,8 @@ def _event(
     from_state: str,
     reason: str,
 ) -> EpisodeEvent:
+    # Every change to an episode passes here (its timeline): the access log's change row too.
+    audit.record_change(child_id=episode.child_id, reference=episode.reference, now=now)
     return EpisodeEvent.objects.create(
         episode=episode,
         at=now,

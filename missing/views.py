@@ -25,6 +25,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,7 +34,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
-from missing import clocks, security, selectors, services
+from missing import audit, clocks, security, selectors, services
 from missing.errors import DomainError, NotAllowed
 from missing.forms import (
     CancelForm,
@@ -59,6 +60,7 @@ from missing.models import (
     RiskMeetingTask,
     Role,
     User,
+    may_see_restricted,
 )
 from missing.pagination import CappedPaginator
 
@@ -410,6 +412,8 @@ def board(request: HttpRequest) -> HttpResponse:
         for row in data.rows
         if not stage or row.stage == stage
     ]
+    # One access row per refresh (every 30 s), with the ids of the children shown.
+    audit.record_list(request, child_ids=[line.row.episode.child_id for line in lines])
     return _render(
         request,
         "missing/board.html",
@@ -446,13 +450,14 @@ def _recent_notifications(user: User) -> QuerySet[PoliceNotification]:
 @case_staff_required
 @security.rate_limit("list")
 def notification_list(request: HttpRequest) -> HttpResponse:
+    awaiting = list(selectors.notifications_awaiting_match(request.user))
+    recent = list(_recent_notifications(request.user))
+    # Held notifications name children not yet matched: their references say which.
+    audit.record_list(request, child_ids=[n.child_id for n in recent])
     return _render(
         request,
         "missing/notification_list.html",
-        {
-            "awaiting": selectors.notifications_awaiting_match(request.user),
-            "recent": _recent_notifications(request.user),
-        },
+        {"awaiting": awaiting, "recent": recent},
     )
 
 
@@ -517,6 +522,9 @@ def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
         last_name=notification.child_last_name,
         date_of_birth=notification.child_date_of_birth,
     )
+    if request.method == "GET":
+        audit.record_view(request, child_id=None, reference=notification.reference)
+        audit.record_list(request, child_ids=[child.pk for child in candidates])
     form = MatchForm(_posted(request), candidates=candidates)
     status = 200
     if request.method == "POST":
@@ -565,6 +573,7 @@ def episode_list(request: HttpRequest) -> HttpResponse:
     if state not in EpisodeState.values:
         state = ""
     page = _paginate(request, selectors.episode_list(request.user, state=state or None))
+    audit.record_list(request, child_ids=[episode.child_id for episode in page])
     return _render(
         request,
         "missing/episode_list.html",
@@ -711,6 +720,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
     episode = _get_or_404(lambda: selectors.episode_detail(request.user, pk))
+    audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     timeline = [
         {
             "at": event.at,
@@ -739,6 +749,13 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
             "notifications": [(n, person(n.received_by)) for n in episode.notifications.all()],
             "timeline": timeline,
+            # Manager-only fields reach the template only for those who may read them.
+            "restricted_intelligence": episode.restricted_intelligence
+            if may_see_restricted(request.user)
+            else None,
+            "show_history": selectors.may_see_accountability(request.user),
+            "history": selectors.episode_history(request.user, episode.pk),
+            "history_captured": connection.vendor == "postgresql",
             # Blocks the apps built on the core add to this page (settings.EPISODE_DETAIL_PANELS).
             "panels": settings.EPISODE_DETAIL_PANELS,
         },
@@ -756,6 +773,8 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     )
     if not _role_may(episode, spec.transition, request.user):
         raise PermissionDenied(f"Your role cannot {spec.title.lower()}.")
+    if request.method == "GET":
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     status = 200
     if request.method == "POST":
         form = spec.form_class(request.POST)
@@ -822,6 +841,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
         context["page"] = _paginate(request, selectors.child_list(request.user))
         children = list(context["page"])
     context["rows"] = [(child, child.age_on(today)) for child in children]
+    audit.record_list(request, child_ids=[child.pk for child in children])
     return _render(request, "missing/child_list.html", context, status=status)
 
 
@@ -830,6 +850,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     child: Child = _get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
     )
+    audit.record_view(request, child_id=child.pk, reference=child.reference)
     return _render(
         request,
         "missing/child_detail.html",
@@ -838,6 +859,8 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "age": child.age_on(timezone.localdate()),
             # Flagged = has an open meeting task (derived, from the prefetched tasks).
             "flagged": any(task.is_open for task in child.risk_tasks.all()),
+            "show_access_log": selectors.may_see_accountability(request.user),
+            "access_log": selectors.child_access_log(request.user, child.pk),
             # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
             "panels": settings.CHILD_DETAIL_PANELS,
         },
@@ -904,6 +927,7 @@ def _meetings_page(
     status: int = 200,
 ) -> HttpResponse:
     tasks = list(selectors.open_meeting_tasks(request.user))
+    audit.record_list(request, child_ids=[task.child_id for task in tasks])
     may_complete = request.user.has_role(OVERSIGHT_ROLES)
     rows = []
     for task in tasks:

@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "csp",
+    # Change history at the database level (docs/decisions/0042-change-history.md); its
+    # triggers, and the access log's append-only triggers, are installed on PostgreSQL only.
+    "pgtrigger",
+    "pghistory",
     "missing",
     "interviews",
     "notifications",
@@ -53,6 +57,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Who, in which role, from where and on which route, for the access log and the change
+    # history of this request (missing.audit). After authentication, before the views.
+    "missing.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After authentication and messages: ends idle or too-old sessions (with a message on the
     # sign-in page), then refuses a signed-in session that has not passed the second factor.
@@ -94,6 +101,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # the end. PostgreSQL plans a cursor for its first 10% (cursor_tuple_fraction), and for the
     # SSDA903 export that fast-start plan reads the whole year 2-3 times slower.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c cursor_tuple_fraction=1"
+# Each view runs in one transaction: the access-log rows a request writes commit with it, or
+# go with it when the view fails (docs/decisions/0041-access-log.md). on_commit hand-offs to
+# Celery run once the request's transaction commits.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "missing.User"
 # Menu entries for pages of the apps built on the core: (url name, label, roles).
@@ -116,6 +127,8 @@ CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
 # tablet's offline page and service worker, which hold no case data (missing.security).
 SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
+# Retention erasure (missing.retention): what each app built on the core erases about a child.
+RETENTION_ERASERS = ["interviews.retention.erase_child", "notifications.retention.erase_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
@@ -215,7 +228,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["missing.permissions.IsStaffWithFullAccess"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "missing.pagination.ApiPagination",
     "DEFAULT_THROTTLE_CLASSES": ["missing.security.ListRateThrottle"],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "missing.api_errors.exception_handler",
@@ -245,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Manager-only fields are optional in every response (missing.models.may_see_restricted).
+        "missing.serializers.schema_restricted_fields_optional",
+    ],
 }
 
 # Celery: Redis in production; the filesystem broker on the embedded default (see local.py).

@@ -145,7 +145,8 @@ def test_an_interviewer_sees_their_own_child_only(world, interviewer):
     assert [row["id"] for row in listed] == [world["interview"].pk]
     assert api.get(f"/api/interviews/{world['other_interview'].pk}/").status_code == 404
     assert [c["id"] for c in api.get("/api/children/").json()["results"]] == [world["child"].pk]
-    assert api.get("/api/children/", {"search": "Oberwald"}).json()["results"] == []
+    found = api.post("/api/children/search/", {"search": "Oberwald"}, format="json")
+    assert found.json()["results"] == []
 
 
 def test_access_ends_on_the_next_request_after_unassignment(world, manager, interviewer, now):

@@ -34,7 +34,10 @@ def test_a_page_that_does_not_exist_is_still_the_html_404(client: Client, manage
 
 
 def test_a_nul_byte_in_the_children_search_is_a_400_naming_the_field(manager) -> None:
-    response = token_client(manager).get("/api/children/", {"search": "Ex\x00ample"})
+    # Name searches are a POST (a name never in a URL); a NUL byte cannot reach the database.
+    response = token_client(manager).post(
+        "/api/children/search/", {"search": "Ex\x00ample"}, format="json"
+    )
 
     assert response.status_code == 400
     assert "search" in response.json()
@@ -56,3 +59,15 @@ def test_blank_and_null_answers_are_sent_as_the_schema_says(ffd, manager, now) -
     # Documented as the outcome enum or blank: blank until the interview is held or not held.
     assert body["interview_outcome"] == ""
     assert body["state"] == "returned"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": "16999099673010110087049510912"}, {"offset": "16999099673010110087049510912"}],
+)
+def test_a_huge_limit_or_offset_is_served_not_a_500(manager, query) -> None:
+    response = token_client(manager).get("/api/children/", query)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["results"]) <= 200

@@ -1,0 +1,22 @@
+"""The notifications app's part of a retention erasure (settings.RETENTION_ERASERS): the
+escalations raised for the child's episodes, their texts and alerts, and replies tied to the
+episodes. Texts hold references only, but they point at the episodes being erased."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from notifications.models import AdminAlert, Escalation, InboundSms, SmsMessage
+
+
+def erase_child(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, int]:
+    escalations = Escalation.objects.filter(episode_id__in=episode_ids)
+    texts = SmsMessage.objects.filter(escalation__in=escalations)
+    return {
+        "admin alerts": AdminAlert.objects.filter(
+            Q(escalation__in=escalations) | Q(sms__in=texts)
+        ).delete()[0],
+        "texts": texts.delete()[0],
+        "escalations": escalations.delete()[0],
+        "text replies": InboundSms.objects.filter(episode_id__in=episode_ids).delete()[0],
+    }
