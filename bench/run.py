@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,9 @@ from django.utils import timezone  # noqa: E402
 
 from bench import generate as gen  # noqa: E402
 from missing import selectors, services  # noqa: E402
+from missing.clocks import london_midnight  # noqa: E402
 from missing.models import (  # noqa: E402
+    OPEN_STATES,
     ApiToken,
     Child,
     EpisodeState,
@@ -148,9 +150,7 @@ def case_board(now: datetime) -> Case:
     marked when the child has an open meeting task; the notifications waiting for a match; and
     the oldest open strategy / risk meeting tasks with how many are open."""
     user = _manager()
-    open_states = tuple(s.value for s in (EpisodeState.MISSING, EpisodeState.RETURNED,
-                                          EpisodeState.INTERVIEW_ARRANGED,
-                                          EpisodeState.AWAITING_SIGN_OFF))  # fmt: skip
+    open_states = tuple(str(state) for state in OPEN_STATES)
     marks = ", ".join(["%s"] * len(open_states))
     episodes_sql = f"""
         SELECT e.*, c.*, g.*, f.*,
@@ -249,12 +249,6 @@ def case_child_search(now: datetime) -> Case:
     return Case("child_search", app, floor)
 
 
-def _london_midnight_utc(day: date) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
-
-
 def case_figures(now: datetime) -> Case:
     """A year's figures (interviews.figures.compute_figures) vs one hand-written statement giving
     the same answer by the same definitions (docs/decisions/0032-figures-definitions.md): the
@@ -266,7 +260,7 @@ def case_figures(now: datetime) -> Case:
     except ImportError as exc:
         raise Skip("interviews.figures not available") from exc
     start, end = date(2025, 4, 1), date(2026, 3, 31)
-    lo, hi = _london_midnight_utc(start), _london_midnight_utc(end + timedelta(days=1))
+    lo, hi = london_midnight(start), london_midnight(end + timedelta(days=1))
     if _pg():
         median = (
             "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM "
@@ -343,7 +337,7 @@ def case_export903(now: datetime) -> Case:
         from missing.returns import ssda903_missing_rows
     except ImportError as exc:
         raise Skip("missing.returns not available") from exc
-    lo, hi = _london_midnight_utc(date(2025, 4, 1)), _london_midnight_utc(date(2026, 4, 1))
+    lo, hi = london_midnight(date(2025, 4, 1)), london_midnight(date(2026, 4, 1))
     local = "(({col}) AT TIME ZONE 'Europe/London')::date" if _pg() else "date({col})"
     sql = f"""
         SELECT c.council_child_id, c.id, c.date_of_birth, e.kind,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,9 +50,8 @@ from interviews.models import (
     InterviewMention,
     MentionKind,
 )
+from missing.clocks import LONDON, london_date, london_midnight
 from missing.models import EpisodeState, InterviewOutcome, MissingEpisode
-
-LONDON = ZoneInfo("Europe/London")
 
 # Age at the episode's start (last seen), in whole years: band -> (label, lowest, highest).
 AGE_BANDS: dict[str, tuple[str, int, int | None]] = {
@@ -79,11 +78,6 @@ NOT_HELD_OUTCOMES = tuple(o for o in InterviewOutcome if o != InterviewOutcome.H
 # --------------------------------------------------------------------------------------------
 # Filters
 # --------------------------------------------------------------------------------------------
-
-
-def london_midnight(day: date) -> datetime:
-    """The UTC instant a Europe/London calendar day starts (23:00 UTC the day before in BST)."""
-    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -180,6 +174,8 @@ def _returned(start: datetime, end: datetime) -> Q:
 
 HELD = Q(interview_outcome=InterviewOutcome.HELD)
 HELD_WITHIN_72H = HELD & Q(interview_held_at__lte=F("interview_due_at"))
+# The first manager review by the time the police grade set (kept once done).
+REVIEWED_ON_TIME = Q(first_reviewed_at__lte=F("first_review_due_at"))
 TIMED = HELD & Q(interview_held_at__isnull=False)
 
 
@@ -216,7 +212,7 @@ FIGURES: dict[str, FigureDef] = {
             "reviewed_within_target",
             "Reviewed within the target time",
             "started",
-            _always(Q(first_reviewed_at__lte=F("first_review_due_at"))),
+            _always(REVIEWED_ON_TIME),
         ),
         FigureDef("returns", "Returns", "returned", _always(Q())),
         FigureDef(
@@ -483,7 +479,7 @@ class TrendMonth:
         return self.reviewed_within_target / self.episodes if self.episodes else None
 
 
-def _add_months(day: date, months: int) -> date:
+def add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
 
@@ -493,10 +489,10 @@ def monthly_trend(filters: FigureFilters, *, months: int = 12, now: datetime) ->
     (never past the current one): the share of returns interviewed within 72 hours, and the
     share of episodes reviewed within the target time. The filters other than the period
     apply. One query: a conditional count per month and measure."""
-    today = now.astimezone(LONDON).date()
+    today = london_date(now)
     last = min(filters.period_end, today).replace(day=1)
-    firsts = [_add_months(last, -i) for i in range(months - 1, -1, -1)]
-    bounds = [(london_midnight(m), london_midnight(_add_months(m, 1))) for m in firsts]
+    firsts = [add_months(last, -i) for i in range(months - 1, -1, -1)]
+    bounds = [(london_midnight(m), london_midnight(add_months(m, 1))) for m in firsts]
     aggregates: dict[str, Any] = {}
     for i, (start, end) in enumerate(bounds):
         aggregates[f"r{i}"] = Count("pk", filter=_returned(start, end))
@@ -504,7 +500,7 @@ def monthly_trend(filters: FigureFilters, *, months: int = 12, now: datetime) ->
         aggregates[f"e{i}"] = Count("pk", filter=_started(start, end))
         aggregates[f"v{i}"] = Count(
             "pk",
-            filter=_started(start, end) & Q(first_reviewed_at__lte=F("first_review_due_at")),
+            filter=_started(start, end) & REVIEWED_ON_TIME,
         )
     whole_start, whole_end = bounds[0][0], bounds[-1][1]
     row = (

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 
 from interviews import figures as fig
 from missing import audit
+from missing.clocks import london_date
 from missing.forms import DateInput, GovukFormMixin
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
@@ -151,10 +152,8 @@ def _day(day: date) -> str:
 
 
 def this_month(now: datetime) -> tuple[date, date]:
-    today = timezone.localdate(now)
-    first = today.replace(day=1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return first, last
+    first = london_date(now).replace(day=1)
+    return first, fig.add_months(first, 1) - timedelta(days=1)
 
 
 def _form(request: HttpRequest, now: datetime) -> FiguresForm:
@@ -324,7 +323,8 @@ class Chart:
 def _chart(
     chart_id: str, title: str, what: str, months: list[fig.TrendMonth], part: str, whole: str
 ) -> Chart:
-    left, right, top, bottom = 54, 630, 20, 220
+    # The chart's own frame, so the bars and the axes it draws always line up.
+    left, right, top, bottom = Chart.left, Chart.right, Chart.top, Chart.bottom
     slot = (right - left) / len(months)
     bars = []
     for i, month in enumerate(months):
@@ -439,7 +439,8 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
     if not valid:
         return render(request, "figures/episodes.html", {"form": form}, status=400)
     query = form.query()
-    episodes = fig.figure_episodes(form.filters(), key, now=now).only(
+    behind = fig.figure_episodes(form.filters(), key, now=now)
+    episodes = behind.only(
         "pk",
         "child_id",
         "kind",
@@ -456,9 +457,7 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(episodes, PAGE_SIZE).get_page(request.GET.get("page"))
     # A per-child figure counts children: say how many, beside the episodes listed.
     children = (
-        fig.figure_episodes(form.filters(), key, now=now)
-        .order_by()
-        .aggregate(n=Count("child_id", distinct=True))["n"]
+        behind.order_by().aggregate(n=Count("child_id", distinct=True))["n"]
         if key in fig.PER_CHILD_FIGURES
         else None
     )

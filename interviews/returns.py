@@ -17,9 +17,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from missing.clocks import london_midnight
 from missing.errors import InvalidInput
 from missing.models import EpisodeState, MissingEpisode
-from missing.returns import CHUNK_SIZE, Problem, ReturnRefused, csv_lines, london_midnight
+from missing.returns import CHUNK_SIZE, Problem, ReturnRefused, csv_lines
 
 # The headings as Ofsted's Annex A template (List 8) spells them; the template and the
 # regional LIIA tools match columns on these words. Source in docs/decisions/0030.

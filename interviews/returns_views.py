@@ -136,8 +136,6 @@ def _download(request: HttpRequest, spec: Download) -> HttpResponse:
     audit.record_export(request, rows=spec.rows(value), reference=filename)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # Special-category data: no shared or browser cache keeps a copy.
-    response["Cache-Control"] = "no-store"
     return response
 
 

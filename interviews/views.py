@@ -10,7 +10,6 @@ the form's own fields.
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import secrets
 from datetime import datetime
@@ -44,6 +43,7 @@ from interviews.models import ReturnInterview
 from missing import audit, clocks
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.returns import csv_lines
 from missing.security import rate_limit, require_recent_second_factor
 from missing.views import (
     DOMAIN_ERRORS,
@@ -140,12 +140,6 @@ def interview_list(request: HttpRequest) -> HttpResponse:
 @rate_limit("export")
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Per-episode interview answers for the data team: references only, never names."""
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
     header = [
         "episode",
         "child",
@@ -175,32 +169,31 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     )
 
     def rows() -> Any:
-        yield writer.writerow(header)
-        for episode in selectors.episode_answers(request.user).iterator(chunk_size=500):
+        for episode in exported.iterator(chunk_size=500):
             link = getattr(episode, "interview_link", None)
             interview = link.interview if link else None
-            yield writer.writerow(
-                [
-                    episode.reference,
-                    episode.child.reference,
-                    episode.returned_at.isoformat() if episode.returned_at else "",
-                    episode.interview_due_at.isoformat() if episode.interview_due_at else "",
-                    interview.reference if interview else "",
-                    yes_no(link.offered if link else False),
-                    yes_no(link.accepted if link else None),
-                    yes_no(link.held if link else False),
-                    yes_no(link.held_within_72h if link else False),
-                    episode.interview_outcome,
-                    yes_no(interview.is_exception) if interview else "",
-                    (
-                        interview.interviewer_organisation.name
-                        if interview and interview.interviewer_organisation
-                        else ""
-                    ),
-                ]
-            )
+            yield [
+                episode.reference,
+                episode.child.reference,
+                episode.returned_at.isoformat() if episode.returned_at else "",
+                episode.interview_due_at.isoformat() if episode.interview_due_at else "",
+                interview.reference if interview else "",
+                yes_no(link.offered if link else False),
+                yes_no(link.accepted if link else None),
+                yes_no(link.held if link else False),
+                yes_no(link.held_within_72h if link else False),
+                episode.interview_outcome,
+                yes_no(interview.is_exception) if interview else "",
+                (
+                    interview.interviewer_organisation.name
+                    if interview and interview.interviewer_organisation
+                    else ""
+                ),
+            ]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        csv_lines(header, rows()), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = 'attachment; filename="return-interviews.csv"'
     return response
 

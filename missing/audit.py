@@ -22,8 +22,8 @@ Nothing here writes a name: children are integer ids, records their references.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,18 +41,43 @@ from missing.security import client_ip
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@dataclass
+_UNSET: Any = object()
+
+
 class AccessContext:
     """Who is acting, for this request. The user is read from the request when a row is
     written, not when the request starts: a token-authenticated API call knows its user only
-    once DRF has authenticated it (DRF then sets it on the underlying request)."""
+    once DRF has authenticated it (DRF then sets it on the underlying request). The route and
+    the client address are worked out then too, and once: most requests write no row, and by
+    then Django has resolved the URL (no second resolve())."""
 
-    request: HttpRequest | None
-    route: str
-    client_address: str | None
-    user: Any = None
-    # (child id, reference) pairs already logged as changed in this request: one row each.
-    changed: set[tuple[int | None, str]] = field(default_factory=set)
+    def __init__(
+        self,
+        request: HttpRequest | None,
+        route: str | None = None,
+        client_address: str | None = _UNSET,
+        user: Any = None,
+    ) -> None:
+        self.request = request
+        self._route = route
+        self._client_address = client_address
+        self.user = user
+        # (child id, reference) pairs already logged as changed in this request: one row each.
+        self.changed: set[tuple[int | None, str]] = set()
+
+    @property
+    def route(self) -> str:
+        if self._route is None:
+            self._route = route_name(self.request) if self.request is not None else ""
+        return self._route
+
+    @property
+    def client_address(self) -> str | None:
+        if self._client_address is _UNSET:
+            self._client_address = (
+                client_address(self.request) if self.request is not None else None
+            )
+        return self._client_address
 
     def acting_user(self) -> Any:
         user = self.user
@@ -92,8 +117,6 @@ def client_address(request: HttpRequest) -> str | None:
 
 
 def _valid_ip(value: str) -> str | None:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -114,19 +137,24 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(settings.STATIC_URL):
             return self.get_response(request)
-        context = AccessContext(
-            request=request, route=route_name(request), client_address=client_address(request)
-        )
-        token = _current.set(context)
+        token = _current.set(AccessContext(request=request))
         try:
             if request.method in UNSAFE_METHODS and connection.vendor == "postgresql":
                 # pghistory injects the context into each statement with set_config(), which
-                # only PostgreSQL has; its triggers exist only there too.
-                with pghistory.context(user=_user_id(request), route=context.route):
+                # only PostgreSQL has; its triggers exist only there too. The route joins it in
+                # process_view, once Django has resolved the URL.
+                with pghistory.context(user=_user_id(request)):
                     return self.get_response(request)
             return self.get_response(request)
         finally:
             _current.reset(token)
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        if request.method in UNSAFE_METHODS and connection.vendor == "postgresql":
+            pghistory.context(route=route_name(request))
+        return None
 
 
 def bind_user(user: Any) -> None:
@@ -144,11 +172,7 @@ def _context_of(request_or_context: HttpRequest | AccessContext | Any) -> Access
     context = current()
     if context is not None and context.request is underlying:
         return context
-    return AccessContext(
-        request=underlying,
-        route=route_name(underlying),
-        client_address=client_address(underlying),
-    )
+    return AccessContext(request=underlying)
 
 
 def _ids(child_ids: Iterable[int | None]) -> list[int]:

@@ -5,7 +5,11 @@ elapsed hours, so a clocks-change weekend neither shortens nor lengthens the 72 
 (adding 72 h to a Europe/London wall-clock time would be off by one hour across a change).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# Where calendar days are counted (periods, collection years, birthdays, "within D days").
+LONDON = ZoneInfo("Europe/London")
 
 # DfE statutory guidance (2014), para. on return interviews: "within 72 hours of return".
 INTERVIEW_WINDOW = timedelta(hours=72)
@@ -28,6 +32,17 @@ def interview_due_at(returned_at: datetime) -> datetime:
 def review_due_at(received_at: datetime, review_within: timedelta) -> datetime:
     """A manager must review a notification within the time its police risk grade sets."""
     return _utc(received_at) + review_within
+
+
+def london_date(moment: datetime) -> date:
+    """The Europe/London calendar day an instant falls on."""
+    return moment.astimezone(LONDON).date()
+
+
+def london_midnight(day: date) -> datetime:
+    """The UTC instant a Europe/London calendar day begins (23:00 UTC the evening before, in
+    summer time)."""
+    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
 
 
 def rag(*, due_at: datetime | None, window: timedelta, now: datetime) -> str:

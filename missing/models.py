@@ -50,6 +50,12 @@ INTERVIEW_OUTCOME_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE, Role.IN
 RESTRICTED_READERS = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE})
 
 
+def may_see_accountability(user: Any) -> bool:
+    """Managers and heads of service see who looked at a child and what changed; nobody else
+    (an interviewer must not learn who else is involved; practitioners do not audit peers)."""
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(OVERSIGHT_ROLES)
+
+
 def may_see_restricted(user: Any) -> bool:
     """True if `user` may receive manager-only fields (restricted police intelligence).
     Deny by default: anonymous, inactive and every other role get False."""
@@ -1091,9 +1097,7 @@ class AccessLogQuerySet(models.QuerySet["AccessLog"]):
     def visible_to(self, user: Any) -> AccessLogQuerySet:
         """Deny by default: managers and heads of service read the log (who looked at a
         child); nobody else, so an interviewer cannot learn who else is involved."""
-        if not getattr(user, "is_authenticated", False) or not user.has_role(OVERSIGHT_ROLES):
-            return self.none()
-        return self.all()
+        return self.all() if may_see_accountability(user) else self.none()
 
     def for_child(self, child_id: int) -> AccessLogQuerySet:
         """Who looked at or changed this child (detail rows), newest first: served by

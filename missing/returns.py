@@ -16,18 +16,17 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from django.db.models import Case, DateField, Q, QuerySet, When
 from django.db.models.functions import TruncDate
 
+from missing.clocks import LONDON, london_midnight
 from missing.errors import Conflict, InvalidInput
 from missing.models import EpisodeState, MissingEpisode
 
-LONDON = ZoneInfo("Europe/London")
 CHUNK_SIZE = 2000
 
 SSDA903_MISSING_HEADER = ["CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"]
@@ -38,15 +37,6 @@ EARLIEST_YEAR = 2000
 # --------------------------------------------------------------------------------------------
 # Dates: the return counts days in England, so every boundary is a Europe/London midnight
 # --------------------------------------------------------------------------------------------
-
-
-def london_midnight(day: date) -> datetime:
-    """The UTC instant a London day begins (23:00 UTC the evening before, in summer time)."""
-    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
-
-
-def london_date(moment: datetime) -> date:
-    return moment.astimezone(LONDON).date()
 
 
 @functools.lru_cache(maxsize=8192)

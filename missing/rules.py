@@ -14,11 +14,11 @@ shorter).
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from django.db.models import Max
 
+from missing.clocks import london_date, london_midnight
 from missing.models import (
     EXPLOITATION_FLAGS,
     EpisodeState,
@@ -29,17 +29,7 @@ from missing.models import (
 
 logger = logging.getLogger(__name__)
 
-LONDON = ZoneInfo("Europe/London")
 Kind = RepeatMissingRule.Kind
-
-
-def london_date(moment: datetime) -> date:
-    return moment.astimezone(LONDON).date()
-
-
-def london_midnight(day: date) -> datetime:
-    """The first instant of `day` in Europe/London (aware; 23:00 UTC the day before in BST)."""
-    return datetime.combine(day, time.min, tzinfo=LONDON)
 
 
 def hours_text(delta: timedelta) -> str:

@@ -163,9 +163,9 @@ def is_verified(user: Any) -> bool:
 def next_step_url(user: Any, next_url: str) -> str:
     """Where a password-only session goes: the code page, or the set-up page for a user who
     has no confirmed authenticator yet."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from missing.second_factor import confirmed_totp_device
 
-    has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    has_device = confirmed_totp_device(user) is not None
     name = "second_factor_verify" if has_device else "second_factor_enrol"
     return f"{reverse(name)}?{urlencode({'next': next_url})}"
 

@@ -26,7 +26,6 @@ from django.db.models import (
 from missing import clocks
 from missing.models import (
     INTERVIEW_PENDING_STATES,
-    OVERSIGHT_ROLES,
     AccessLog,
     Child,
     EpisodeEvent,
@@ -35,6 +34,7 @@ from missing.models import (
     OversightDecision,
     PoliceNotification,
     RiskMeetingTask,
+    may_see_accountability,
 )
 
 # How many open strategy / risk meeting tasks the board lists (the rest are on /meetings/).
@@ -280,12 +280,6 @@ ACCESS_PANEL_ROWS = 20
 HISTORY_MAX_EVENTS = 300
 # Bookkeeping columns every change touches: listing them would bury the real changes.
 HISTORY_HIDDEN_FIELDS = frozenset({"version", "updated_at"})
-
-
-def may_see_accountability(user: Any) -> bool:
-    """Managers and heads of service see who looked at a child and what changed; nobody else
-    (an interviewer must not learn who else is involved; practitioners do not audit peers)."""
-    return bool(getattr(user, "is_authenticated", False)) and user.has_role(OVERSIGHT_ROLES)
 
 
 def child_access_log(

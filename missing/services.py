@@ -525,7 +525,7 @@ def episode_open(
                 f"{child.reference}: a new episode must start after the last one ended."
             )
         # The age on the London date the child went missing (a birthday is a London date).
-        age = child.age_on(rules.london_date(last_seen_at))
+        age = child.age_on(clocks.london_date(last_seen_at))
         if child.looked_after and not child.ever_looked_after:
             # Retention: once looked after, the record is kept as a looked-after child's.
             Child.objects.filter(pk=child.pk).update(ever_looked_after=True)

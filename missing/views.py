@@ -412,8 +412,13 @@ def board(request: HttpRequest) -> HttpResponse:
         for row in data.rows
         if not stage or row.stage == stage
     ]
-    # One access row per refresh (every 30 s), with the ids of the children shown.
-    audit.record_list(request, child_ids=[line.row.episode.child_id for line in lines])
+    # One access row per refresh (every 30 s), with the ids of the children shown: the
+    # episodes' and the meeting tasks' (the board names the children of the oldest few).
+    audit.record_list(
+        request,
+        child_ids=[line.row.episode.child_id for line in lines]
+        + [task.child_id for task in data.meeting_tasks],
+    )
     return _render(
         request,
         "missing/board.html",
@@ -875,6 +880,9 @@ def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
     episode = _get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
+    if request.method == "GET":
+        # The form names the child: a read of their record (a POST is logged as a change).
+        audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     status = 200
     if request.method == "POST":
         form = EpisodeFlagsForm(request.POST)

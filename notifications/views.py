@@ -32,6 +32,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from missing.errors import Conflict, NotAllowed
 from missing.models import OVERSIGHT_ROLES, Role
+from missing.signin import safe_next
 from notifications import selectors, services
 from notifications.models import AdminAlert, Escalation
 
@@ -102,15 +103,7 @@ def escalation_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             f"Escalation for {escalation.episode_reference} acknowledged: no further texts.",
         )
-    return redirect(_safe_next(request, reverse("notifications:escalation_list")))
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    # Only our own paths: never an absolute URL an attacker could slip into the form.
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return default
+    return redirect(safe_next(request, reverse("notifications:escalation_list")))
 
 
 @require_safe

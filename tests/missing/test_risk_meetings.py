@@ -18,7 +18,14 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from missing import services
-from missing.models import MissingEpisode, RepeatMissingRule, RiskMeetingTask, User
+from missing.models import (
+    AccessAction,
+    AccessLog,
+    MissingEpisode,
+    RepeatMissingRule,
+    RiskMeetingTask,
+    User,
+)
 from tests.factories import FIXED_NOW, ChildFactory
 from tests.helpers import login, report_missing
 
@@ -446,3 +453,32 @@ def test_api_flags_bad_input_is_400_and_stale_is_409(ffd, manager):
     )
     assert stale.status_code == 409
     assert not MissingEpisode.objects.get(pk=episode.pk).flag_sexual_exploitation
+
+
+def test_the_board_logs_the_children_its_meeting_tasks_name(client, ffd, manager):
+    """The board names the children of the oldest open tasks, also when their episode is no
+    longer open: its access row lists them with the episodes' children."""
+    task = young_child_missing(ffd)
+    services.episode_cancel(
+        actor=manager, episode_id=task.episode_id, reason="Logged twice", now=FIXED_NOW
+    )
+    signed_in(client, manager)
+    with time_machine.travel(FIXED_NOW, tick=False):
+        response = client.get(reverse("board"))
+    assert task in response.context["board"].meeting_tasks
+    assert not any(line.row.episode.pk == task.episode_id for line in response.context["lines"])
+    row = AccessLog.objects.filter(action=AccessAction.LIST, route="board").get()
+    assert task.child_id in row.child_ids
+
+
+def test_the_flags_form_logs_a_read_of_the_child(client, ffd, manager):
+    task = young_child_missing(ffd)
+    signed_in(client, manager)
+    response = client.get(reverse("episode_flags", args=[task.episode_id]))
+    assert response.status_code == 200
+    row = AccessLog.objects.get(action=AccessAction.VIEW)
+    assert (row.child_id, row.reference, row.route) == (
+        task.child_id,
+        f"E-{task.episode_id}",
+        "episode_flags",
+    )
