@@ -64,6 +64,7 @@ from missing.serializers import (
     NotificationIn,
     NotificationOut,
     NotificationReceiptOut,
+    NotificationReviewIn,
     PoliceForceOut,
     ResolveMatchIn,
     ReturnIn,
@@ -174,20 +175,28 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
         operation_id="notifications_create",
         summary="Receive a police notification (intake)",
         description=(
-            "Police systems (intake-scoped token) and case staff. Idempotent on "
-            "(police_force, police_reference, kind, sequence): the same notification again "
-            "returns the stored one with 200 and changes nothing; the same key with different "
-            "details is a 409. Unknown keys, wrong types and time-zone-less date-times are "
-            "refused with 400 naming the field. A police system gets a receipt without the "
-            "child's details."
+            "Police systems (intake-scoped token) and case staff. Every notification that "
+            "validates is stored, whatever order it arrives in and whatever state its episode "
+            "is in; match_status and outcome_detail say what became of it: matched (applied "
+            "to its episode), awaiting_match (held for FFD to confirm the child), "
+            "awaiting_report (a found, regrade or update whose incident has no episode yet: "
+            "applied, in order, when the reported-missing notification arrives), recorded "
+            "(kept on the episode's record, nothing to change) or needs_review (kept on the "
+            "episode, differs from its record, e.g. a found after FFD recorded the return at "
+            "another time, or a second force's report of a child already missing: FFD "
+            "decides). Idempotent on (police_force, police_reference, kind, sequence): the "
+            "same notification again returns the stored one with 200 and changes nothing; "
+            "the same key with different details is the only 409. Unknown keys, wrong types "
+            "and time-zone-less date-times are refused with 400 naming the field. A police "
+            "system gets a receipt without the child's details."
         ),
         request=NotificationIn,
         responses={
             201: OpenApiResponse(
                 NotificationReceiptOut,
                 description=(
-                    "Received and applied. Case staff get the whole notification "
-                    "(the fields of NotificationOut) in the same shape."
+                    "Received and stored; match_status says what became of it. Case staff "
+                    "get the whole notification (the fields of NotificationOut)."
                 ),
             ),
             200: OpenApiResponse(
@@ -270,6 +279,35 @@ class NotificationResolveMatchApi(JsonApi):
             actor=request.user,
             notification_id=pk,
             child_id=serializer.validated_data["child"],
+            now=timezone.now(),
+        )
+        return Response(NotificationOut(notification, context={"request": request}).data)
+
+
+class NotificationReviewApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="notifications_review",
+        summary="Review a notification that differs from its episode's record",
+        description=(
+            "For a notification with match_status needs_review (FFD, managers, heads of "
+            "service): apply the police details to the episode, or keep the record as it is. "
+            "409 when it is already reviewed, or when applying would break a rule (a return "
+            "before last seen, an overlap with another episode, a closed episode)."
+        ),
+        request=NotificationReviewIn,
+        responses={200: NotificationOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = NotificationReviewIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(_notifications_for(request.user), pk=pk)
+        notification = services.notification_review(
+            actor=request.user,
+            notification_id=pk,
+            decision=serializer.validated_data["decision"],
+            note=serializer.validated_data["note"],
             now=timezone.now(),
         )
         return Response(NotificationOut(notification, context={"request": request}).data)

@@ -27,6 +27,11 @@ urlpatterns = [
         api.NotificationResolveMatchApi.as_view(),
         name="api-notification-resolve-match",
     ),
+    path(
+        "notifications/<int:pk>/review/",
+        api.NotificationReviewApi.as_view(),
+        name="api-notification-review",
+    ),
     path("children/", api.ChildListApi.as_view(), name="api-children"),
     path("children/search/", api.ChildSearchApi.as_view(), name="api-children-search"),
     path("children/<int:pk>/", api.ChildDetailApi.as_view(), name="api-child-detail"),

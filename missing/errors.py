@@ -38,3 +38,12 @@ class NotAllowed(DomainError):
     """The user's role may not do this (403)."""
 
     status = 403
+
+
+class EpisodeOverlap(Conflict):
+    """A new episode would overlap `episode`, one of the same child's (the child is still
+    missing in it, or their time spans cross). Intake links the notification to it instead."""
+
+    def __init__(self, message: str, *, episode: Any) -> None:
+        super().__init__(message)
+        self.episode = episode

@@ -21,6 +21,7 @@ from missing.models import (
     MissingEpisode,
     NotificationKind,
     PoliceForce,
+    PoliceNotification,
     RiskGrade,
 )
 
@@ -290,6 +291,34 @@ class MatchForm(GovukFormMixin, forms.Form):
     def child_id(self) -> int | None:
         value = self.cleaned_data["child"]
         return None if value == self.NEW_CHILD else int(value)
+
+
+class NotificationReviewForm(GovukFormMixin, forms.Form):
+    """FFD's decision on a police notification that differs from its episode's record."""
+
+    decision = forms.ChoiceField(
+        label="What should the record say?",
+        widget=forms.RadioSelect,
+        choices=[
+            (PoliceNotification.ReviewDecision.APPLIED, "Apply the police details to the record"),
+            (PoliceNotification.ReviewDecision.KEPT, "Keep the record as it is"),
+        ],
+        error_messages={"required": "Choose to apply the police details or keep the record"},
+    )
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )
+
+    def __init__(self, *args: Any, appliable: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not appliable:
+            # Nothing recorded differs (a second force's report, a cancelled episode): confirm.
+            self.fields["decision"].choices = [
+                (PoliceNotification.ReviewDecision.KEPT, "Keep the record as it is")
+            ]
 
 
 class EpisodeActionForm(GovukFormMixin, forms.Form):

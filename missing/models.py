@@ -733,8 +733,22 @@ class PoliceNotificationQuerySet(models.QuerySet["PoliceNotification"]):
 
 class PoliceNotification(models.Model):
     class MatchStatus(models.TextChoices):
-        MATCHED = "matched", "Matched to a child"
+        """What became of the notification. Every notification that parses is stored first, with
+        one of these; none is refused for the state its episode is in (decision 0045)."""
+
+        MATCHED = "matched", "Applied to its episode"
         AWAITING_MATCH = "awaiting_match", "Awaiting a practitioner's match"
+        AWAITING_REPORT = (
+            "awaiting_report",
+            "Waiting for the incident's reported-missing notification",
+        )
+        NEEDS_REVIEW = "needs_review", "Differs from the record: for FFD to review"
+        RECORDED = "recorded", "Kept on the episode's record; nothing to change"
+        REVIEWED = "reviewed", "Reviewed by FFD"
+
+    class ReviewDecision(models.TextChoices):
+        APPLIED = "applied", "The police details were applied"
+        KEPT = "kept", "The record was kept as it was"
 
     police_force = models.ForeignKey(
         PoliceForce, on_delete=models.PROTECT, related_name="notifications"
@@ -773,6 +787,18 @@ class PoliceNotification(models.Model):
     raw_payload = models.JSONField()
     payload_hash = models.CharField(max_length=64)
     match_status = models.CharField(max_length=20, choices=MatchStatus.choices)
+    # What happened to it, in plain words (never the child's name): the police system gets it in
+    # its receipt and FFD sees it on the episode's timeline.
+    outcome_detail = models.TextField(blank=True)
+    # Needs review: {field: {"recorded": value, "police": value}} for the episode fields the police
+    # gave differently. Values are JSON (ISO date-times, grade codes).
+    differences = models.JSONField(default=dict, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_decision = models.CharField(max_length=10, choices=ReviewDecision.choices, blank=True)
+    review_note = models.TextField(blank=True)
     child = models.ForeignKey(
         Child, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
     )
@@ -798,6 +824,13 @@ class PoliceNotification(models.Model):
                 fields=["received_at"],
                 condition=Q(match_status="awaiting_match"),
                 name="notification_awaiting_idx",
+            ),
+            # FFD's queue: what needs a person (review, or a report that has not come). Partial,
+            # so its size follows the open work, never history.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(match_status__in=["needs_review", "awaiting_report"]),
+                name="notification_review_idx",
             ),
         ]
 

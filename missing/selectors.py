@@ -92,10 +92,18 @@ class Board:
     rows: list[BoardRow]
     awaiting_match: list[PoliceNotification]
     now: datetime
+    # Notifications kept on an episode that differ from its record: FFD reviews them.
+    to_review: list[PoliceNotification] = field(default_factory=list)
+    # Found, regrade or update notifications whose incident has no episode yet.
+    awaiting_report: list[PoliceNotification] = field(default_factory=list)
     stage_counts: dict[str, int] = field(default_factory=dict)
     # The oldest open meeting tasks (BOARD_MEETING_TASKS of them) and how many are open.
     meeting_tasks: list[RiskMeetingTask] = field(default_factory=list)
     meeting_task_count: int = 0
+
+    @property
+    def review_count(self) -> int:
+        return len(self.to_review) + len(self.awaiting_report)
 
     @property
     def stages(self) -> list[tuple[str, str, int]]:
@@ -166,12 +174,42 @@ def notification_list(user: Any) -> QuerySet[PoliceNotification]:
 
 
 def notifications_awaiting_match(user: Any) -> QuerySet[PoliceNotification]:
+    return notifications_needing_a_person(user).filter(
+        match_status=PoliceNotification.MatchStatus.AWAITING_MATCH
+    )
+
+
+def notifications_to_review(user: Any) -> QuerySet[PoliceNotification]:
+    return notifications_needing_a_person(user).filter(
+        match_status=PoliceNotification.MatchStatus.NEEDS_REVIEW
+    )
+
+
+NEEDS_A_PERSON = (
+    PoliceNotification.MatchStatus.AWAITING_MATCH,
+    PoliceNotification.MatchStatus.NEEDS_REVIEW,
+    PoliceNotification.MatchStatus.AWAITING_REPORT,
+)
+
+
+def notifications_needing_a_person(user: Any) -> QuerySet[PoliceNotification]:
+    """Held, to review, or waiting for their incident's report: FFD's queue, oldest first. The
+    partial indexes on received_at keep it sized to the open work, not to history."""
     return (
         PoliceNotification.objects.visible_to(user)
-        .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
+        .filter(match_status__in=NEEDS_A_PERSON)
         .select_related("risk_grade", "police_force")
         .order_by("received_at", "pk")
     )
+
+
+def split_by_status(
+    notifications: list[PoliceNotification],
+) -> dict[str, list[PoliceNotification]]:
+    by_status: dict[str, list[PoliceNotification]] = {status: [] for status in NEEDS_A_PERSON}
+    for notification in notifications:
+        by_status[notification.match_status].append(notification)
+    return by_status
 
 
 def board(*, user: Any, now: datetime) -> Board:
@@ -194,9 +232,12 @@ def board(*, user: Any, now: datetime) -> Board:
             )
         )
     tasks, task_count = board_meeting_tasks(user)
+    queue = split_by_status(list(notifications_needing_a_person(user)))
     return Board(
         rows=rows,
-        awaiting_match=list(notifications_awaiting_match(user)),
+        awaiting_match=queue[PoliceNotification.MatchStatus.AWAITING_MATCH],
+        to_review=queue[PoliceNotification.MatchStatus.NEEDS_REVIEW],
+        awaiting_report=queue[PoliceNotification.MatchStatus.AWAITING_REPORT],
         now=now,
         stage_counts=counts,
         meeting_tasks=tasks,

@@ -314,6 +314,15 @@ class ResolveMatchIn(StrictInputSerializer):
     )
 
 
+class NotificationReviewIn(StrictInputSerializer):
+    decision = StrictChoiceField(
+        choices=PoliceNotification.ReviewDecision.choices,
+        help_text="applied: the police details replace what differs on the episode; kept: the "
+        "record stays as it is (the only choice when nothing recorded differs).",
+    )
+    note = StrictCharField(max_length=LONG_TEXT_MAX, required=False, default="", allow_blank=True)
+
+
 class DecisionIn(StrictInputSerializer):
     risk = StrictChoiceField(choices=ManagerRisk.choices)
     rationale = StrictCharField(max_length=LONG_TEXT_MAX)
@@ -396,6 +405,7 @@ class NotificationReceiptOut(serializers.ModelSerializer):
             "sequence",
             "received_at",
             "match_status",
+            "outcome_detail",
             "episode",
             "episode_reference",
             "child",
@@ -417,6 +427,11 @@ class NotificationOut(RestrictedFieldsMixin, NotificationReceiptOut):
         choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
     )
     restricted_intelligence = serializers.CharField(read_only=True, help_text=RESTRICTED_HELP)
+    differences = serializers.JSONField(
+        read_only=True,
+        help_text="For needs_review: each episode field the police gave differently, as "
+        '{"field": {"label": ..., "recorded": ..., "police": ...}}.',
+    )
 
     class Meta(NotificationReceiptOut.Meta):
         fields = [
@@ -438,6 +453,11 @@ class NotificationOut(RestrictedFieldsMixin, NotificationReceiptOut):
             "found_by",
             "prevention_interview_done",
             "restricted_intelligence",
+            "differences",
+            "reviewed_at",
+            "reviewed_by",
+            "review_decision",
+            "review_note",
         ]
         read_only_fields = fields
 

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django_fsm import can_proceed
 
 from missing import audit, clocks, rules
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.errors import Conflict, EpisodeOverlap, InvalidInput, NotAllowed
 from missing.models import (
+    CASE_READERS,
     INTAKE_ROLES,
     OVERSIGHT_ROLES,
     ApiToken,
@@ -155,12 +156,17 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
 def notification_receive(
     *, actor: User, data: NotificationData, payload: dict[str, Any], now: datetime
 ) -> IntakeResult:
-    """Log a police notification and apply it to its episode (FFD, managers, police systems).
+    """Log a police notification, then apply it to its episode (FFD, managers, police systems).
 
-    Idempotent on (force, reference, kind, sequence): the same notification again returns the
-    one already stored and changes nothing; the same key with different details is a 409.
-    A reported-missing notification is matched to a child (exact on the council's child id),
-    or held for a practitioner to confirm when name and date of birth suggest candidates.
+    Every notification that passes validation is stored first, whatever order it arrives in and
+    whatever state its episode is in; what it does is then decided and written on it
+    (`match_status`, `outcome_detail`): applied, held for FFD to confirm the child, waiting for
+    the incident's reported-missing notification, kept on the record, or put to FFD as a
+    discrepancy. Only the same (force, reference, kind, sequence) with different details is a
+    409; the same notification again returns the one stored and changes nothing.
+
+    Race-free on PostgreSQL: one incident's notifications, and notifications that may be about
+    the same child, are serialised by transaction-scoped advisory locks (decision 0045).
     """
     if not actor.has_role(INTAKE_ROLES):
         raise NotAllowed("Your role cannot log police notifications.")
@@ -168,15 +174,22 @@ def notification_receive(
         raise NotAllowed("This API client may only send notifications for its own force.")
     _validate_notification(data, now=now)
     digest = _notification_hash(data)
+    key = {
+        "police_force": data.police_force,
+        "police_reference": data.police_reference,
+        "kind": data.kind,
+        "sequence": data.sequence,
+    }
 
     with transaction.atomic():
+        _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
+        existing = PoliceNotification.objects.filter(**key).first()
+        if existing is not None:
+            return _repeat(existing, data=data, digest=digest)
         try:
             with transaction.atomic():
                 notification = PoliceNotification.objects.create(
-                    police_force=data.police_force,
-                    police_reference=data.police_reference,
-                    kind=data.kind,
-                    sequence=data.sequence,
+                    **key,
                     received_at=now,
                     received_by=actor,
                     child_first_name=data.child_first_name,
@@ -201,146 +214,146 @@ def notification_receive(
                     match_status=PoliceNotification.MatchStatus.MATCHED,
                 )
         except IntegrityError:
-            # Someone (perhaps a concurrent retry of this very post) stored it first. On
-            # PostgreSQL the unique index made us wait for their commit, so the row is there.
-            existing = PoliceNotification.objects.get(
-                police_force=data.police_force,
-                police_reference=data.police_reference,
-                kind=data.kind,
-                sequence=data.sequence,
-            )
-            if existing.payload_hash != digest:
-                raise Conflict(
-                    f"Notification {data.police_reference} ({data.kind}, sequence {data.sequence}) "
-                    "was already received with different details. Send a new sequence number "
-                    "for an update."
-                ) from None
-            return IntakeResult(notification=existing, created=False)
+            # Without advisory locks (SQLite) a concurrent retry of this very post may win; the
+            # unique index made us wait for its commit, so the row is there.
+            return _repeat(PoliceNotification.objects.get(**key), data=data, digest=digest)
 
         _apply_notification(notification, actor=actor, now=now)
     return IntakeResult(notification=notification, created=True)
 
 
-def _episode_for_reference(notification: PoliceNotification) -> MissingEpisode | None:
-    return MissingEpisode.objects.filter(
-        police_force_id=notification.police_force_id,
-        police_reference=notification.police_reference,
-    ).first()
+def _repeat(existing: PoliceNotification, *, data: NotificationData, digest: str) -> IntakeResult:
+    if existing.payload_hash != digest:
+        raise Conflict(
+            f"Notification {data.police_reference} ({data.kind}, sequence {data.sequence}) "
+            "was already received with different details. Send a new sequence number "
+            "for an update."
+        )
+    return IntakeResult(notification=existing, created=False)
+
+
+def _incident_key(police_force_id: int, police_reference: str) -> str:
+    return f"incident:{police_force_id}:{police_reference}"
+
+
+def _identity_keys(first_name: str, last_name: str, council_child_id: str) -> list[str]:
+    # Candidates always share the last name (child_match_candidates), so one lock per last name
+    # covers every notification that could match the same child; the council id covers a
+    # differently spelt name with the same id.
+    keys = [f"child-name:{last_name.strip().lower()}"]
+    if council_child_id:
+        keys.append(f"child-id:{council_child_id}")
+    return keys
+
+
+def _advisory_locks(*keys: str) -> None:
+    """Serialise work on one incident or one child's identity across transactions, until commit.
+
+    PostgreSQL only (SQLite has one writer at a time anyway). Keys are taken in sorted order and
+    always after the incident's own key, so two transactions never wait on each other in a cycle.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for key in sorted(set(keys)):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int | None:
+    """The episode an incident's notifications go to: the one opened under its reference, or
+    the one an earlier notification of the incident was linked to (a second force's report of a
+    child already missing; its later 'found' belongs to the same episode)."""
+    own = (
+        MissingEpisode.objects.filter(
+            police_force_id=police_force_id, police_reference=police_reference
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if own is not None:
+        return own
+    return (
+        PoliceNotification.objects.filter(
+            police_force_id=police_force_id,
+            police_reference=police_reference,
+            episode__isnull=False,
+        )
+        .values_list("episode_id", flat=True)
+        .first()
+    )
+
+
+def _settle(
+    notification: PoliceNotification,
+    status: str,
+    detail: str,
+    *,
+    differences: dict[str, Any] | None = None,
+) -> None:
+    notification.match_status = status
+    notification.outcome_detail = detail
+    notification.differences = differences or {}
+    notification.save(
+        update_fields=["match_status", "outcome_detail", "differences", "child", "episode"]
+    )
 
 
 def _apply_notification(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
-    episode = _episode_for_reference(notification)
+    episode_id = _episode_id_for_incident(
+        notification.police_force_id, notification.police_reference
+    )
+    if episode_id is not None:
+        _apply_to_episode(notification, episode_id, actor=actor, now=now)
+        return
+    if _waiting(notification).filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH):
+        _settle(
+            notification,
+            PoliceNotification.MatchStatus.AWAITING_MATCH,
+            "The incident's first notification waits for the Family Front Door to confirm the "
+            "child; this one is applied after it, in order.",
+        )
+        return
     kind = notification.kind
-    if episode is None:
-        earlier_waiting = PoliceNotification.objects.filter(
-            police_force_id=notification.police_force_id,
-            police_reference=notification.police_reference,
-            match_status=PoliceNotification.MatchStatus.AWAITING_MATCH,
-        ).exclude(pk=notification.pk)
-        if earlier_waiting.exists():
-            # The incident's first notification is waiting for a practitioner to confirm the
-            # child; this one is applied in order when they do.
-            _hold(notification)
-            return
-        if kind in (NotificationKind.RISK_REGRADED, NotificationKind.UPDATE):
-            raise Conflict(
-                f"No missing episode has police reference {notification.police_reference} for "
-                "this force. Send the reported-missing notification first."
-            )
-        if kind == NotificationKind.FOUND:
-            # Found with no earlier notification: the episode is opened and closed by this one.
-            _require_opening_details(notification, found=True)
+    if kind == NotificationKind.REPORTED_MISSING or (
+        kind == NotificationKind.FOUND and not _missing_opening_details(notification)
+    ):
         _match_or_hold(notification, actor=actor, now=now)
         return
-
-    notification.child_id = episode.child_id
-    notification.episode = episode
-    notification.save(update_fields=["child", "episode"])
-    if kind == NotificationKind.REPORTED_MISSING:
-        raise Conflict(
-            f"Police reference {notification.police_reference} already has episode "
-            f"{episode.reference}. Send updates as 'update' or 'risk_regraded'."
-        )
-    _apply_to_episode(notification, episode, actor=actor, now=now)
-
-
-def _require_opening_details(notification: PoliceNotification, *, found: bool) -> None:
-    errors: dict[str, list[str]] = {}
-    for field, label in (
-        ("child_first_name", "the child's first name"),
-        ("child_last_name", "the child's last name"),
-        ("last_seen_at", "when the child was last seen"),
-        ("risk_grade", "the police risk grade"),
-    ):
-        if getattr(notification, field) in (None, ""):
-            errors[field] = [
-                f"Enter {label}: no missing episode has this police reference yet"
-                + (", so this found notification opens one." if found else ".")
-            ]
-    if errors:
-        raise InvalidInput("The notification has errors.", field_errors=errors)
-
-
-def _apply_to_episode(
-    notification: PoliceNotification, episode: MissingEpisode, *, actor: User, now: datetime
-) -> None:
-    kind = notification.kind
-    if kind == NotificationKind.FOUND:
-        if notification.found_at is not None and notification.found_at < episode.last_seen_at:
-            raise InvalidInput(
-                "The notification has errors.",
-                field_errors={"found_at": ["Found time cannot be before the child was last seen."]},
-            )
-        _transition(
-            episode_id=episode.pk,
-            actor=actor,
-            action="record_return",
-            now=now,
-            reason=f"Police found notification {notification.reference}",
-            kwargs={
-                "returned_at": notification.found_at,
-                "found_place": notification.found_place,
-                "found_by": notification.found_by,
-                "prevention_interview_done": notification.prevention_interview_done,
-            },
-        )
-    elif kind == NotificationKind.RISK_REGRADED:
-        episode_regrade(
-            actor=actor,
-            episode_id=episode.pk,
-            grade=notification.risk_grade,
-            now=now,
-            received_at=notification.received_at,
-        )
-    else:
-        _event(
-            episode,
-            actor=actor,
-            now=now,
-            action="police_update",
-            from_state=episode.state,
-            reason=notification.circumstances,
-        )
-    if notification.restricted_intelligence:
-        _add_restricted_intelligence(episode.pk, notification)
-
-
-def _add_restricted_intelligence(episode_id: int, notification: PoliceNotification) -> None:
-    """Append a later notification's restricted intelligence to the episode's: police add to
-    what they know; nothing earlier is overwritten."""
-    episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
-    entry = f"[{notification.reference}] {notification.restricted_intelligence}"
-    episode.restricted_intelligence = (
-        f"{episode.restricted_intelligence}\n\n{entry}"
-        if episode.restricted_intelligence
-        else entry
+    _settle(
+        notification,
+        PoliceNotification.MatchStatus.AWAITING_REPORT,
+        f"No episode has police reference {notification.police_reference} yet. Kept, and "
+        "applied when the incident's reported-missing notification arrives.",
     )
-    episode.save(update_fields=["restricted_intelligence"])
 
 
-def _hold(notification: PoliceNotification) -> None:
-    notification.match_status = PoliceNotification.MatchStatus.AWAITING_MATCH
-    notification.save(update_fields=["match_status"])
+def _waiting(notification: PoliceNotification) -> QuerySet[PoliceNotification]:
+    """The incident's notifications held until its episode exists, oldest first."""
+    return (
+        PoliceNotification.objects.filter(
+            police_force_id=notification.police_force_id,
+            police_reference=notification.police_reference,
+            match_status__in=[
+                PoliceNotification.MatchStatus.AWAITING_MATCH,
+                PoliceNotification.MatchStatus.AWAITING_REPORT,
+            ],
+        )
+        .exclude(pk=notification.pk)
+        .select_related("risk_grade")
+        .order_by("received_at", "pk")
+    )
+
+
+OPENING_DETAILS = (
+    ("child_first_name", "the child's first name"),
+    ("child_last_name", "the child's last name"),
+    ("last_seen_at", "when the child was last seen"),
+    ("risk_grade", "the police risk grade"),
+)
+
+
+def _missing_opening_details(notification: PoliceNotification) -> list[str]:
+    return [field for field, _ in OPENING_DETAILS if getattr(notification, field) in (None, "")]
 
 
 def child_match_candidates(*, first_name: str, last_name: str, date_of_birth: Any) -> list[Child]:
@@ -360,6 +373,15 @@ def child_match_candidates(*, first_name: str, last_name: str, date_of_birth: An
 
 
 def _match_or_hold(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
+    # One child, one record: a second notification about the same new child waits here for the
+    # first to commit, then finds the child it created (matched, or held for FFD to confirm).
+    _advisory_locks(
+        *_identity_keys(
+            notification.child_first_name,
+            notification.child_last_name,
+            notification.council_child_id,
+        )
+    )
     if notification.council_child_id:
         child = Child.objects.filter(council_child_id=notification.council_child_id).first()
         if child is not None:
@@ -371,21 +393,34 @@ def _match_or_hold(notification: PoliceNotification, *, actor: User, now: dateti
         date_of_birth=notification.child_date_of_birth,
     )
     if candidates:
-        _hold(notification)
+        _settle(
+            notification,
+            PoliceNotification.MatchStatus.AWAITING_MATCH,
+            "Held: the name and date of birth match a child already known. The Family Front "
+            "Door confirms which child it is about.",
+        )
         return
     child = _child_create_from(notification, now=now)
     _open_from_notification(notification, child=child, actor=actor, now=now)
 
 
 def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Child:
-    return Child.objects.create(
-        council_child_id=notification.council_child_id or None,
-        first_name=notification.child_first_name,
-        last_name=notification.child_last_name,
-        date_of_birth=notification.child_date_of_birth,
-        gender=notification.child_gender,
-        created_at=now,
-    )
+    """A new child from what police gave. With a council id this is a get-or-create under the
+    unique constraint: a child created meanwhile under the same id is the one meant."""
+    fields = {
+        "first_name": notification.child_first_name,
+        "last_name": notification.child_last_name,
+        "date_of_birth": notification.child_date_of_birth,
+        "gender": notification.child_gender,
+        "created_at": now,
+    }
+    if not notification.council_child_id:
+        return Child.objects.create(council_child_id=None, **fields)
+    try:
+        with transaction.atomic():
+            return Child.objects.create(council_child_id=notification.council_child_id, **fields)
+    except IntegrityError:
+        return Child.objects.get(council_child_id=notification.council_child_id)
 
 
 def notification_resolve_match(
@@ -396,6 +431,12 @@ def notification_resolve_match(
     if not actor.has_role(INTAKE_ROLES - {Role.POLICE_SYSTEM}):
         raise NotAllowed("Your role cannot match notifications to children.")
     with transaction.atomic():
+        incident = (
+            PoliceNotification.objects.filter(pk=notification_id)
+            .values_list("police_force_id", "police_reference")
+            .get()
+        )
+        _advisory_locks(_incident_key(*incident))
         notification = (
             # of=self: the grade is a nullable (outer) join, which PostgreSQL cannot lock.
             PoliceNotification.objects.select_for_update(of=("self",))
@@ -405,19 +446,24 @@ def notification_resolve_match(
         if notification.match_status != PoliceNotification.MatchStatus.AWAITING_MATCH:
             raise Conflict(f"{notification.reference} has already been matched.")
         earlier = (
-            PoliceNotification.objects.filter(
-                police_force_id=notification.police_force_id,
-                police_reference=notification.police_reference,
+            _waiting(notification)
+            .filter(
                 match_status=PoliceNotification.MatchStatus.AWAITING_MATCH,
                 pk__lt=notification.pk,
             )
-            .order_by("pk")
             .first()
         )
-        if earlier is not None or _episode_for_reference(notification) is not None:
+        if earlier is not None or _episode_id_for_incident(*incident) is not None:
             first = earlier.reference if earlier else "the incident's first notification"
             raise Conflict(f"{notification.reference} waits for {first}; match that one.")
         if child_id is None:
+            _advisory_locks(
+                *_identity_keys(
+                    notification.child_first_name,
+                    notification.child_last_name,
+                    notification.council_child_id,
+                )
+            )
             child = _child_create_from(notification, now=now)
         else:
             candidate_ids = {
@@ -434,56 +480,477 @@ def notification_resolve_match(
                     field_errors={"child": ["Choose one of the children offered, or a new child."]},
                 )
             child = Child.objects.get(pk=child_id)
-        notification.match_status = PoliceNotification.MatchStatus.MATCHED
-        notification.save(update_fields=["match_status"])
-        episode = _open_from_notification(notification, child=child, actor=actor, now=now)
-        # Later notifications for the same incident that waited behind this one, in order.
-        waiting = (
-            PoliceNotification.objects.filter(
-                police_force_id=notification.police_force_id,
-                police_reference=notification.police_reference,
-                match_status=PoliceNotification.MatchStatus.AWAITING_MATCH,
-            )
-            .select_related("risk_grade")
-            .order_by("received_at", "pk")
-        )
-        for later in waiting:
-            later.match_status = PoliceNotification.MatchStatus.MATCHED
-            later.save(update_fields=["match_status"])
-            later.child_id, later.episode = child.pk, episode
-            later.save(update_fields=["child", "episode"])
-            _apply_to_episode(later, episode, actor=actor, now=now)
+        _open_from_notification(notification, child=child, actor=actor, now=now)
     return notification
 
 
 def _open_from_notification(
     notification: PoliceNotification, *, child: Child, actor: User, now: datetime
-) -> MissingEpisode:
-    grade = notification.risk_grade
-    if grade is None or notification.last_seen_at is None:
-        _require_opening_details(notification, found=notification.kind == NotificationKind.FOUND)
-    episode = episode_open(
-        actor=actor,
-        child=child,
-        police_force=notification.police_force,
-        police_reference=notification.police_reference,
-        grade=grade,
-        kind=notification.missing_kind or MissingEpisode.Kind.MISSING,
-        last_seen_at=notification.last_seen_at,
-        last_seen_place=notification.last_seen_place,
-        reported_at=notification.reported_at or notification.received_at,
-        notified_at=notification.received_at,
-        circumstances=notification.circumstances,
-        reported_by=notification.reported_by,
-        restricted_intelligence=notification.restricted_intelligence,
-        now=now,
-    )
+) -> None:
+    """Open the incident's episode for `child`, then apply, in order, the incident's
+    notifications that waited for it (this one last, when it is a 'found' that opens and closes
+    the episode). A child already missing, or an overlap, links the notification to that episode
+    for FFD to review instead of refusing it."""
+    grade = notification.risk_grade  # the callers checked the opening details
+    try:
+        episode = episode_open(
+            actor=actor,
+            child=child,
+            police_force=notification.police_force,
+            police_reference=notification.police_reference,
+            grade=grade,
+            kind=notification.missing_kind or MissingEpisode.Kind.MISSING,
+            last_seen_at=notification.last_seen_at,
+            last_seen_place=notification.last_seen_place,
+            reported_at=notification.reported_at or notification.received_at,
+            notified_at=notification.received_at,
+            circumstances=notification.circumstances,
+            reported_by=notification.reported_by,
+            restricted_intelligence=notification.restricted_intelligence,
+            now=now,
+        )
+    except EpisodeOverlap as clash:
+        other: MissingEpisode = clash.episode
+        notification.child = child
+        notification.episode = other
+        detail = (
+            f"Child {child.reference} is already missing in episode {other.reference}"
+            if other.returned_at is None
+            else f"This report overlaps episode {other.reference} of child {child.reference}"
+        )
+        detail += (
+            f" (police reference {other.police_reference}). The notification is linked to that "
+            "episode, and later notifications under its reference go there too: the Family "
+            "Front Door confirms it is the same incident."
+        )
+        _needs_review(notification, other, detail=detail, actor=actor, now=now)
+        if notification.restricted_intelligence:
+            _add_restricted_intelligence(other.pk, notification)
+        return
     notification.child = child
     notification.episode = episode
-    notification.save(update_fields=["child", "episode"])
+    waiting = list(_waiting(notification))
     if notification.kind == NotificationKind.FOUND:
-        _apply_to_episode(notification, episode, actor=actor, now=now)
-    return episode
+        waiting.append(notification)
+    else:
+        _settle(
+            notification,
+            PoliceNotification.MatchStatus.MATCHED,
+            f"Opened episode {episode.reference}.",
+        )
+    for later in waiting:
+        _apply_to_episode(later, episode.pk, actor=actor, now=now)
+
+
+# The episode's fields a notification speaks to, and where the notification says them.
+FOUND_FIELDS = (
+    ("returned_at", "found_at", "found / return time"),
+    ("found_place", "found_place", "found place"),
+    ("found_by", "found_by", "found by"),
+    ("prevention_interview_done", "prevention_interview_done", "police prevention interview"),
+)
+REPORT_FIELDS = (
+    ("last_seen_at", "last_seen_at", "last seen time"),
+    ("last_seen_place", "last_seen_place", "last seen place"),
+    ("reported_at", "reported_at", "reported time"),
+    ("police_grade", "risk_grade", "police risk grade"),
+    ("kind", "missing_kind", "missing or away"),
+    ("circumstances", "circumstances", "circumstances"),
+    ("reported_by", "reported_by", "reported by"),
+)
+NOTIFICATION_SOURCE = {field: source for field, source, _ in FOUND_FIELDS + REPORT_FIELDS}
+# A blank on the record is filled from police without review: nothing recorded is overwritten.
+# The clocks' fields (times, grade) are never blank on an opened episode, so never filled here.
+FILLABLE_BLANKS = frozenset(
+    {
+        "found_place",
+        "found_by",
+        "prevention_interview_done",
+        "last_seen_place",
+        "circumstances",
+        "reported_by",
+    }
+)
+
+
+def _apply_to_episode(
+    notification: PoliceNotification, episode_id: int, *, actor: User, now: datetime
+) -> None:
+    """Apply one notification to its episode, or keep it on the episode's record (and put it to
+    FFD when it differs): never refused for the episode's state."""
+    episode = (
+        MissingEpisode.objects.select_for_update(of=("self",))
+        .select_related("police_grade")
+        .get(pk=episode_id)
+    )
+    notification.child_id = episode.child_id
+    notification.episode = episode
+    kind = notification.kind
+    if kind == NotificationKind.FOUND:
+        _apply_found(notification, episode, actor=actor, now=now)
+    elif kind == NotificationKind.REPORTED_MISSING:
+        _reconcile(notification, episode, REPORT_FIELDS, actor=actor, now=now)
+    elif kind == NotificationKind.RISK_REGRADED:
+        _apply_regrade(notification, episode, actor=actor, now=now)
+    else:
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="police_update",
+            from_state=episode.state,
+            reason=notification.circumstances,
+        )
+        _settle(notification, PoliceNotification.MatchStatus.MATCHED, "Added to the timeline.")
+    if notification.restricted_intelligence:
+        _add_restricted_intelligence(episode.pk, notification)
+
+
+def _apply_found(
+    notification: PoliceNotification, episode: MissingEpisode, *, actor: User, now: datetime
+) -> None:
+    found_at = notification.found_at  # required for a 'found' (_validate_notification)
+    if episode.state == EpisodeState.CANCELLED:
+        _needs_review(
+            notification,
+            episode,
+            detail=f"Episode {episode.reference} was cancelled as logged in error, and police "
+            "have now sent a found notification for it. Kept on its record for review.",
+            actor=actor,
+            now=now,
+        )
+    elif episode.state == EpisodeState.MISSING and found_at < episode.last_seen_at:
+        _needs_review(
+            notification,
+            episode,
+            detail="Police give a found time before the child was last seen: not applied. "
+            "The child is still recorded as missing.",
+            actor=actor,
+            now=now,
+        )
+    elif episode.state == EpisodeState.MISSING:
+        _transition(
+            episode_id=episode.pk,
+            actor=actor,
+            action="record_return",
+            now=now,
+            reason=f"Police found notification {notification.reference}",
+            kwargs={
+                "returned_at": found_at,
+                "found_place": notification.found_place,
+                "found_by": notification.found_by,
+                "prevention_interview_done": notification.prevention_interview_done,
+            },
+        )
+        _settle(
+            notification,
+            PoliceNotification.MatchStatus.MATCHED,
+            f"Return recorded on episode {episode.reference}.",
+        )
+    else:
+        # The return is on record already (FFD recorded it, or another 'found' came first).
+        _reconcile(notification, episode, FOUND_FIELDS, actor=actor, now=now)
+
+
+def _apply_regrade(
+    notification: PoliceNotification, episode: MissingEpisode, *, actor: User, now: datetime
+) -> None:
+    grade = notification.risk_grade  # required for a regrade (_validate_notification)
+    if episode.is_open:
+        episode_regrade(
+            actor=actor,
+            episode_id=episode.pk,
+            grade=grade,
+            now=now,
+            received_at=notification.received_at,
+        )
+        _settle(notification, PoliceNotification.MatchStatus.MATCHED, "Police grade changed.")
+        return
+    # A closed or cancelled episode has no clock for a grade to move: kept on its record.
+    detail = (
+        f"Episode {episode.reference} is {episode.get_state_display().lower()}: the new police "
+        f"grade ({grade.label}) is kept on its record and changes nothing."
+    )
+    _event(
+        episode,
+        actor=actor,
+        now=now,
+        action="police_notification_kept",
+        from_state=episode.state,
+        reason=f"{notification.reference}: {detail}",
+    )
+    _settle(notification, PoliceNotification.MatchStatus.RECORDED, detail)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, RiskGrade):
+        return value.code
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _reconcile(
+    notification: PoliceNotification,
+    episode: MissingEpisode,
+    fields: tuple[tuple[str, str, str], ...],
+    *,
+    actor: User,
+    now: datetime,
+) -> None:
+    """A notification about facts the episode already holds (a late 'reported missing', a 'found'
+    after the return was recorded): fill the record's blanks from it, and put every difference
+    to FFD. Nothing recorded is overwritten without a person deciding."""
+    filled: dict[str, Any] = {}
+    differences: dict[str, Any] = {}
+    for field, source, label in fields:
+        police = getattr(notification, source)
+        recorded = getattr(episode, field)
+        if police in (None, "") or police == recorded:
+            continue
+        if recorded in (None, "") and field in FILLABLE_BLANKS:
+            filled[field] = police
+            continue
+        differences[field] = {
+            "label": label,
+            "recorded": _json_value(recorded),
+            "police": _json_value(police),
+        }
+    labels = {field: label for field, _, label in fields}
+    if filled:
+        for field, value in filled.items():
+            setattr(episode, field, value)
+        episode.version += 1
+        episode.updated_at = now
+        episode.save(update_fields=[*filled, "version", "updated_at"])
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="police_details_added",
+            from_state=episode.state,
+            reason=f"From {notification.reference}: "
+            + ", ".join(labels[field] for field in filled)
+            + ".",
+        )
+    if differences:
+        _needs_review(
+            notification,
+            episode,
+            detail=f"Differs from episode {episode.reference}'s record: "
+            + ", ".join(d["label"] for d in differences.values())
+            + ". Kept for the Family Front Door to review; nothing recorded was changed.",
+            differences=differences,
+            actor=actor,
+            now=now,
+        )
+    elif filled:
+        _settle(
+            notification,
+            PoliceNotification.MatchStatus.MATCHED,
+            f"Added to episode {episode.reference}: "
+            + ", ".join(labels[field] for field in filled)
+            + ".",
+        )
+    else:
+        detail = f"Kept on episode {episode.reference}'s record: it matches what is recorded."
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="police_notification_kept",
+            from_state=episode.state,
+            reason=f"{notification.reference}: {detail}",
+        )
+        _settle(notification, PoliceNotification.MatchStatus.RECORDED, detail)
+
+
+def _needs_review(
+    notification: PoliceNotification,
+    episode: MissingEpisode,
+    *,
+    detail: str,
+    actor: User,
+    now: datetime,
+    differences: dict[str, Any] | None = None,
+) -> None:
+    _event(
+        episode,
+        actor=actor,
+        now=now,
+        action="police_discrepancy",
+        from_state=episode.state,
+        reason=f"{notification.reference}: {detail}",
+    )
+    _settle(
+        notification,
+        PoliceNotification.MatchStatus.NEEDS_REVIEW,
+        detail,
+        differences=differences,
+    )
+
+
+def _add_restricted_intelligence(episode_id: int, notification: PoliceNotification) -> None:
+    """Append a later notification's restricted intelligence to the episode's: police add to
+    what they know; nothing earlier is overwritten."""
+    episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
+    entry = f"[{notification.reference}] {notification.restricted_intelligence}"
+    if entry in episode.restricted_intelligence:
+        return  # the episode was opened from this notification
+    episode.restricted_intelligence = (
+        f"{episode.restricted_intelligence}\n\n{entry}"
+        if episode.restricted_intelligence
+        else entry
+    )
+    episode.save(update_fields=["restricted_intelligence"])
+
+
+def notification_review(
+    *, actor: User, notification_id: int, decision: str, note: str, now: datetime
+) -> PoliceNotification:
+    """FFD reviews a notification that differs from its episode's record: apply the police
+    details (`decision="applied"`) or keep the record as it is (`"kept"`, e.g. a second force's
+    report confirmed as the same incident). FFD, managers and heads of service.
+
+    Applying goes through the same rules as any edit: a return time not before last seen, no
+    overlap with the child's other episodes, the 72-hour clock recomputed from a corrected
+    return; a closed or cancelled episode is not changed (409)."""
+    if not actor.has_role(CASE_READERS):
+        raise NotAllowed("Your role cannot review police notifications.")
+    Decision = PoliceNotification.ReviewDecision
+    if decision not in Decision.values:
+        raise InvalidInput(
+            "Choose what to do.",
+            field_errors={"decision": ["Choose to apply the police details or keep the record."]},
+        )
+    with transaction.atomic():
+        notification = (
+            PoliceNotification.objects.select_for_update(of=("self",))
+            .select_related("risk_grade")
+            .get(pk=notification_id)
+        )
+        if notification.match_status != PoliceNotification.MatchStatus.NEEDS_REVIEW:
+            raise Conflict(f"{notification.reference} does not need a review (any more).")
+        if decision == Decision.APPLIED:
+            if not notification.differences:
+                raise InvalidInput(
+                    "Nothing to apply.",
+                    field_errors={
+                        "decision": [
+                            "No recorded detail differs: choose to keep the record as it is."
+                        ]
+                    },
+                )
+            _apply_police_details(notification, actor=actor, now=now)
+        notification.match_status = PoliceNotification.MatchStatus.REVIEWED
+        notification.reviewed_at = now
+        notification.reviewed_by = actor
+        notification.review_decision = decision
+        notification.review_note = note
+        notification.save(
+            update_fields=[
+                "match_status",
+                "reviewed_at",
+                "reviewed_by",
+                "review_decision",
+                "review_note",
+            ]
+        )
+        episode = MissingEpisode.objects.get(pk=notification.episode_id)
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="police_review",
+            from_state=episode.state,
+            reason=f"{notification.reference}: {Decision(decision).label}."
+            + (f" {note}" if note else ""),
+        )
+    return notification
+
+
+def _apply_police_details(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
+    episode = (
+        MissingEpisode.objects.select_for_update(of=("self",))
+        .select_related("police_grade")
+        .get(pk=notification.episode_id)
+    )
+    if episode.state in (EpisodeState.CLOSED, EpisodeState.CANCELLED):
+        raise Conflict(
+            f"{episode.reference} is {episode.get_state_display().lower()}: its record is no "
+            "longer changed. Keep the record and add a note."
+        )
+    values = {
+        field: getattr(notification, NOTIFICATION_SOURCE[field])
+        for field in notification.differences
+    }
+    if "returned_at" in values and episode.state == EpisodeState.MISSING:
+        # A return police report under another reference: record it as any return.
+        _transition(
+            episode_id=episode.pk,
+            actor=actor,
+            action="record_return",
+            now=now,
+            reason=f"Police found notification {notification.reference}, confirmed by FFD",
+            kwargs={
+                "returned_at": values["returned_at"],
+                "found_place": notification.found_place,
+                "found_by": notification.found_by,
+                "prevention_interview_done": notification.prevention_interview_done,
+            },
+        )
+        return
+    last_seen = values.get("last_seen_at", episode.last_seen_at)
+    returned = values.get("returned_at", episode.returned_at)
+    if returned is not None and returned < last_seen:
+        raise Conflict(
+            f"Applying these details would put {episode.reference}'s return before the child "
+            "was last seen. Keep the record, or correct it with the police first."
+        )
+    if "last_seen_at" in values or "returned_at" in values:
+        overlapping = _overlapping_episode(
+            child_id=episode.child_id,
+            start=last_seen,
+            end=returned,
+            exclude_id=episode.pk,
+        )
+        if overlapping is not None:
+            raise Conflict(
+                f"Applying these details would make {episode.reference} overlap episode "
+                f"{overlapping.reference} of the same child."
+            )
+    for field, value in values.items():
+        setattr(episode, field, value)
+    if "returned_at" in values and episode.interview_due_at is not None:
+        # A corrected return restarts the 72-hour clock from the return police report.
+        episode.interview_due_at = clocks.interview_due_at(values["returned_at"])
+    episode.version += 1
+    episode.updated_at = now
+    episode.save()
+    _event(
+        episode,
+        actor=actor,
+        now=now,
+        action="police_details_applied",
+        from_state=episode.state,
+        reason=f"From {notification.reference}: "
+        + ", ".join(d["label"] for d in notification.differences.values())
+        + ".",
+    )
+
+
+def _overlapping_episode(
+    *, child_id: int, start: datetime, end: datetime | None, exclude_id: int | None = None
+) -> MissingEpisode | None:
+    """A non-cancelled episode of the child whose span crosses [start, end) (end None: still
+    missing). The national validator refuses overlaps (SSDA903 rule 574)."""
+    live = MissingEpisode.objects.filter(child_id=child_id).exclude(state=EpisodeState.CANCELLED)
+    if exclude_id is not None:
+        live = live.exclude(pk=exclude_id)
+    crosses = Q(returned_at__isnull=True) | Q(returned_at__gt=start)
+    if end is not None:
+        crosses &= Q(last_seen_at__lt=end)
+    return live.filter(crosses).order_by("last_seen_at").first()
 
 
 def episode_open(
@@ -512,17 +979,19 @@ def episode_open(
         live = MissingEpisode.objects.filter(child=child).exclude(state=EpisodeState.CANCELLED)
         still_missing = live.filter(returned_at__isnull=True).first()
         if still_missing is not None:
-            raise Conflict(
+            raise EpisodeOverlap(
                 f"Child {child.reference} is still missing in episode {still_missing.reference}. "
-                "Record that return before a new episode; overlapping episodes are refused."
+                "Record that return before a new episode; overlapping episodes are refused.",
+                episode=still_missing,
             )
         overlapping = live.filter(
             Q(returned_at__gt=last_seen_at) | Q(last_seen_at__gte=last_seen_at)
         ).first()
         if overlapping is not None:
-            raise Conflict(
+            raise EpisodeOverlap(
                 f"This episode would overlap episode {overlapping.reference} of child "
-                f"{child.reference}: a new episode must start after the last one ended."
+                f"{child.reference}: a new episode must start after the last one ended.",
+                episode=overlapping,
             )
         # The age on the London date the child went missing (a birthday is a London date).
         age = child.age_on(clocks.london_date(last_seen_at))

@@ -17,6 +17,7 @@ urlpatterns = [
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),
     path("notifications/<int:pk>/match/", views.notification_match, name="notification_match"),
+    path("notifications/<int:pk>/review/", views.notification_review, name="notification_review"),
     path("episodes/", views.episode_list, name="episode_list"),
     path("episodes/<int:pk>/", views.episode_detail, name="episode_detail"),
     *(

@@ -31,6 +31,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
@@ -46,6 +47,7 @@ from missing.forms import (
     MatchForm,
     MeetingCompleteForm,
     NotificationForm,
+    NotificationReviewForm,
     ReturnForm,
     SignOffForm,
 )
@@ -112,7 +114,12 @@ class NavItem:
 
 NAV_ITEMS = (
     NavItem("board", "Board", CASE_READERS),
-    NavItem("notification_list", "Notifications", CASE_READERS, frozenset({"notification_match"})),
+    NavItem(
+        "notification_list",
+        "Notifications",
+        CASE_READERS,
+        frozenset({"notification_match", "notification_review"}),
+    ),
     NavItem("notification_new", "Log a notification", CASE_READERS),
     NavItem(
         "episode_list",
@@ -226,6 +233,11 @@ EVENT_LABELS = {
     "sign_off": "Signed off",
     "cancel": "Cancelled",
     "police_update": "Police update",
+    "police_details_added": "Police details added to the record",
+    "police_discrepancy": "Police notification differs from the record",
+    "police_notification_kept": "Police notification kept on the record",
+    "police_review": "Police notification reviewed",
+    "police_details_applied": "Police details applied",
     "flags_changed": "Flags changed",
     "risk_meeting_raised": "Strategy / risk meeting needed",
     "risk_meeting_done": "Strategy / risk meeting completed",
@@ -455,14 +467,19 @@ def _recent_notifications(user: User) -> QuerySet[PoliceNotification]:
 @case_staff_required
 @security.rate_limit("list")
 def notification_list(request: HttpRequest) -> HttpResponse:
-    awaiting = list(selectors.notifications_awaiting_match(request.user))
+    queue = selectors.split_by_status(list(selectors.notifications_needing_a_person(request.user)))
     recent = list(_recent_notifications(request.user))
     # Held notifications name children not yet matched: their references say which.
     audit.record_list(request, child_ids=[n.child_id for n in recent])
     return _render(
         request,
         "missing/notification_list.html",
-        {"awaiting": awaiting, "recent": recent},
+        {
+            "awaiting": queue[PoliceNotification.MatchStatus.AWAITING_MATCH],
+            "to_review": queue[PoliceNotification.MatchStatus.NEEDS_REVIEW],
+            "awaiting_report": queue[PoliceNotification.MatchStatus.AWAITING_REPORT],
+            "recent": recent,
+        },
     )
 
 
@@ -506,11 +523,86 @@ def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpRe
                 f"Notification {notification.reference} is held: confirm which child it is about.",
             )
         return redirect("notification_match", pk=notification.pk)
+    if notification.match_status == PoliceNotification.MatchStatus.NEEDS_REVIEW:
+        if result.created:
+            messages.info(
+                request,
+                f"Notification {notification.reference} was logged and kept on episode "
+                f"E-{notification.episode_id}. {notification.outcome_detail}",
+            )
+        return redirect("notification_review", pk=notification.pk)
     if result.created:
-        messages.success(request, f"Notification {notification.reference} logged.")
+        messages.success(
+            request,
+            f"Notification {notification.reference} logged. {notification.outcome_detail}",
+        )
     if notification.episode_id is not None:
         return redirect("episode_detail", pk=notification.episode_id)
     return redirect("notification_list")
+
+
+@case_staff_required
+@require_http_methods(["GET", "POST"])
+def notification_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """A notification kept on an episode that differs from its record: what police said beside
+    what is recorded, and FFD's decision (apply the police details, or keep the record)."""
+    notification = _get_or_404(
+        lambda: (
+            selectors.notifications_to_review(request.user)
+            .select_related("episode", "episode__police_force")
+            .get(pk=pk)
+        )
+    )
+    if request.method == "GET":
+        audit.record_view(request, child_id=notification.child_id, reference=notification.reference)
+    form = NotificationReviewForm(_posted(request), appliable=bool(notification.differences))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.notification_review(
+                    actor=request.user,
+                    notification_id=notification.pk,
+                    decision=form.cleaned_data["decision"],
+                    note=form.cleaned_data["note"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"Notification {notification.reference} reviewed.")
+                return redirect("episode_detail", pk=notification.episode_id)
+    return _render(
+        request,
+        "missing/notification_review.html",
+        {
+            "notification": notification,
+            "form": form,
+            "episode": notification.episode,
+            "differences": [
+                (d["label"], _shown(d["recorded"]), _shown(d["police"]))
+                for d in notification.differences.values()
+            ],
+        },
+        status=status,
+    )
+
+
+def _shown(value: Any) -> str:
+    """A recorded or police value as staff read it: London time, Yes/No, 'Not recorded'."""
+    if value in (None, ""):
+        return "Not recorded"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return date_format(timezone.localtime(moment), "D j M Y H:i")
+    return str(value)
 
 
 @case_staff_required

@@ -22,7 +22,7 @@ from missing import services
 from missing.models import RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
-from tests.factories import FIXED_NOW, ChildFactory
+from tests.factories import FIXED_NOW, ChildFactory, force
 from tests.helpers import login, report_missing
 
 CASE = {"ffd", "manager", "head_of_service"}
@@ -60,6 +60,7 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),
     "notification_match": ("GET", CASE, "notification"),
+    "notification_review": ("GET", CASE, "discrepancy"),
     "episode_list": ("GET", CASE, None),
     "episode_detail": ("GET", CASE, "episode"),
     "episode_decision": ("POST", OVERSIGHT, "episode"),
@@ -107,6 +108,7 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-notification-detail": ("GET", CASE, "notification"),
     "api-notification-candidates": ("GET", CASE, "notification"),
     "api-notification-resolve-match": ("POST", CASE, "notification"),
+    "api-notification-review": ("POST", CASE, "discrepancy"),
     "api-children": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
     "api-children-search": ("POST", CASE | GRANTED | {"other_interviewer"}, None),
     "api-child-detail": ("GET", CASE | GRANTED, "child"),
@@ -154,6 +156,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "episode_cancel": {"reason": "Walker"},
     "episode_sign_off": {"note": ""},
     "api-notification-resolve-match": {"child": None},
+    "api-notification-review": {"decision": "kept"},
     "api-children-search": {"search": "Q"},
     "api-episode-decisions": {"risk": "low", "rationale": "Walker"},
     "api-episode-return": {"returned_at": (FIXED_NOW - timedelta(minutes=1)).isoformat()},
@@ -241,6 +244,25 @@ def world(users_by_role, ffd):
                 risk_grade=episode_a.police_grade,
             ),
         ).notification
+        # Another force reports child B, still missing: kept on episode B for FFD to review.
+        discrepancy = services.notification_receive(
+            actor=ffd,
+            now=FIXED_NOW,
+            payload={},
+            data=services.NotificationData(
+                police_force=force("metropolitan"),
+                police_reference="MET-SECOND-1",
+                kind="reported_missing",
+                child_first_name=child_b.first_name,
+                child_last_name=child_b.last_name,
+                child_date_of_birth=child_b.date_of_birth,
+                council_child_id=child_b.council_child_id,
+                last_seen_at=FIXED_NOW - timedelta(hours=1),
+                reported_at=FIXED_NOW - timedelta(minutes=30),
+                risk_grade=episode_a.police_grade,
+            ),
+        ).notification
+        assert discrepancy.match_status == "needs_review"
         # Child B is flagged for exploitation: a strategy / risk meeting task is raised.
         services.episode_set_flags(
             actor=manager,
@@ -257,6 +279,7 @@ def world(users_by_role, ffd):
         "child": child_a,
         "interview": interview,
         "notification": held,
+        "discrepancy": discrepancy,
         "escalation": Escalation.objects.filter(episode=episode_a).first(),
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),

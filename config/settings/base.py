@@ -251,6 +251,7 @@ SPECTACULAR_SETTINGS = {
         "ContactOutcomeEnum": "interviews.models.ContactOutcome",
         "FactorKindEnum": "interviews.models.FactorKind",
         "NotificationKindEnum": "missing.models.NotificationKind",
+        "NotificationReviewDecisionEnum": "missing.models.PoliceNotification.ReviewDecision",
         "RiskMeetingStatusEnum": "missing.models.RiskMeetingTask.Status",
         "InterviewStatusEnum": "interviews.models.InterviewStatus",
     },

@@ -412,10 +412,10 @@ def test_unknown_key_that_cannot_be_encoded_is_still_a_400(police_system):
     assert response.status_code == 400
 
 
-def test_found_before_the_episodes_last_seen_is_refused(police_system):
+def test_found_before_the_episodes_last_seen_is_kept_for_review(police_system):
     client = token_client(police_system, ApiToken.Scope.INTAKE)
     post_json(client, "/api/notifications/", missing_payload())
-    before = counts()
+    notifications, episodes, children, _ = counts()
 
     response = post_json(
         client,
@@ -428,9 +428,15 @@ def test_found_before_the_episodes_last_seen_is_refused(police_system):
         },
     )
 
-    assert response.status_code == 400
-    assert "found_at" in response.json()
-    assert counts() == before
+    assert response.status_code == 201
+    body = response.json()
+    assert body["match_status"] == "needs_review"
+    assert "before the child was last seen" in body["outcome_detail"]
+    assert "child_first_name" not in body  # a police system's receipt
+    assert counts()[:3] == (notifications + 1, episodes, children)
+    episode = MissingEpisode.objects.get()
+    assert episode.state == "missing"  # nothing applied
+    assert body["episode"] == episode.pk
 
 
 def test_malformed_json_and_form_bodies_are_refused(police_system):

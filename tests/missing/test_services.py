@@ -189,20 +189,31 @@ class TestFoundAndRegrade:
         assert episode.state == EpisodeState.MISSING
         assert PoliceNotification.objects.count() == 1
 
-    def test_found_with_no_episode_and_no_details_is_refused(self, police_system, now):
-        with pytest.raises(InvalidInput) as err:
-            notify(
-                police_system,
-                now,
-                kind=NotificationKind.FOUND,
-                police_reference="KNT-NEW",
-                found_at=now,
-                child_first_name="",
-                last_seen_at=None,
-                reported_at=None,
-            )
-        assert {"child_first_name", "last_seen_at"} <= set(err.value.field_errors)
-        assert PoliceNotification.objects.count() == 0
+    def test_found_with_no_episode_and_no_details_waits_for_the_report(self, police_system, now):
+        found = notify(
+            police_system,
+            now,
+            kind=NotificationKind.FOUND,
+            police_reference="KNT-NEW",
+            found_at=now - timedelta(hours=1),
+            found_place="Bus station",
+            child_first_name="",
+            last_seen_at=None,
+            reported_at=None,
+        ).notification
+        assert found.match_status == PoliceNotification.MatchStatus.AWAITING_REPORT
+        assert found.episode_id is None
+        assert MissingEpisode.objects.count() == 0
+
+        # The report arrives late: the episode opens, then the found that waited is applied.
+        episode = notify(police_system, now, police_reference="KNT-NEW").notification.episode
+        found.refresh_from_db()
+        episode.refresh_from_db()
+        assert found.match_status == PoliceNotification.MatchStatus.MATCHED
+        assert found.episode_id == episode.pk
+        assert episode.state == EpisodeState.RETURNED
+        assert episode.returned_at == now - timedelta(hours=1)
+        assert episode.found_place == "Bus station"
 
     def test_found_with_no_earlier_notification_opens_and_returns(self, police_system, now):
         result = notify(
@@ -230,9 +241,19 @@ class TestFoundAndRegrade:
         assert found.episode == episode
         assert found.match_status == PoliceNotification.MatchStatus.MATCHED
 
-    def test_update_for_unknown_reference_is_a_conflict(self, police_system, now):
-        with pytest.raises(Conflict, match="reported-missing notification first"):
-            notify(police_system, now, kind=NotificationKind.RISK_REGRADED, police_reference="X9")
+    def test_regrade_for_unknown_reference_waits_for_the_report(self, police_system, now):
+        regrade = notify(
+            police_system,
+            now,
+            kind=NotificationKind.RISK_REGRADED,
+            police_reference="X9",
+            risk_grade=grade("high"),
+        ).notification
+        assert regrade.match_status == PoliceNotification.MatchStatus.AWAITING_REPORT
+        assert "reported-missing notification arrives" in regrade.outcome_detail
+        episode = notify(police_system, now, police_reference="X9").notification.episode
+        episode.refresh_from_db()
+        assert episode.police_grade.code == "high"
 
     def test_upgrade_brings_the_review_forward_and_downgrade_never_delays(self, police_system, now):
         episode = notify(police_system, now).notification.episode  # medium: due now + 4h
@@ -254,15 +275,26 @@ class TestFoundAndRegrade:
 
 
 class TestOverlap:
-    def test_new_episode_while_child_still_missing_is_refused(self, ffd, now):
+    def test_a_report_while_child_still_missing_is_linked_for_review(self, ffd, now):
         child = ChildFactory()
         first = report_missing(actor=ffd, now=now, child=child)
-        with pytest.raises(Conflict, match=f"still missing in episode {first.reference}"):
-            report_missing(actor=ffd, now=now, child=child, reference="KNT-OTHER")
+        second = notify(
+            ffd,
+            now,
+            police_reference="KNT-OTHER",
+            child_first_name=child.first_name,
+            child_last_name=child.last_name,
+            child_date_of_birth=child.date_of_birth,
+            council_child_id=child.council_child_id,
+        ).notification
         assert MissingEpisode.objects.count() == 1
-        assert PoliceNotification.objects.count() == 1
+        assert PoliceNotification.objects.count() == 2
+        assert second.episode_id == first.pk
+        assert second.match_status == PoliceNotification.MatchStatus.NEEDS_REVIEW
+        assert f"already missing in episode {first.reference}" in second.outcome_detail
+        assert EpisodeEvent.objects.filter(episode=first, action="police_discrepancy").exists()
 
-    def test_episode_overlapping_an_earlier_one_is_refused(self, ffd, now):
+    def test_a_report_overlapping_an_earlier_episode_is_linked_for_review(self, ffd, now):
         child = ChildFactory()
         first = report_missing(
             actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=10)
@@ -276,18 +308,21 @@ class TestOverlap:
             prevention_interview_done=None,
             now=now,
         )
-        with pytest.raises(Conflict, match="overlap"):
-            report_missing(
-                actor=ffd,
-                now=now,
-                child=child,
-                last_seen_at=now - timedelta(hours=5),
-                reference="B",
-            )
+        overlapping = notify(
+            ffd,
+            now,
+            police_reference="B",
+            council_child_id=child.council_child_id,
+            last_seen_at=now - timedelta(hours=5),
+        ).notification
+        assert overlapping.match_status == PoliceNotification.MatchStatus.NEEDS_REVIEW
+        assert overlapping.episode_id == first.pk
+        assert "overlaps episode" in overlapping.outcome_detail
         second = report_missing(
             actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=1), reference="C"
         )
         assert second.state == EpisodeState.MISSING
+        assert MissingEpisode.objects.filter(child=child).count() == 2
 
     def test_a_cancelled_episode_does_not_block(self, ffd, manager, now):
         child = ChildFactory()

@@ -391,14 +391,15 @@ def test_sending_the_same_form_twice_records_it_once(client: Client, ffd: User) 
     assert row_counts() == (1, 1, 1)
 
 
-def test_a_notification_for_a_child_still_missing_is_a_409(
+def test_a_notification_for_a_child_still_missing_is_kept_for_review(
     client: Client, ffd: User, now: datetime
 ) -> None:
     child = ChildFactory()
-    report_missing(actor=ffd, now=now, child=child)
-    before = row_counts()
+    episode = report_missing(actor=ffd, now=now, child=child)
+    notifications, children, episodes = row_counts()
 
-    response = signed_in(client, ffd).post(
+    staff = signed_in(client, ffd)
+    response = staff.post(
         reverse("notification_new"),
         notification_post(
             police_reference="KNT-99999",
@@ -407,10 +408,25 @@ def test_a_notification_for_a_child_still_missing_is_a_409(
             child_last_name=child.last_name,
         ),
     )
-    assert response.status_code == 409
-    assert "There is a problem" in response.content.decode()
-    assert "is still missing" in response.content.decode()
-    assert row_counts() == before
+    kept = PoliceNotification.objects.get(police_reference="KNT-99999")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("notification_review", kwargs={"pk": kept.pk})
+    assert row_counts() == (notifications + 1, children, episodes)
+    assert kept.episode_id == episode.pk
+
+    page = staff.get(response["Location"]).content.decode()
+    assert f"already missing in episode {episode.reference}" in page
+    assert "Keep the record as it is" in page
+    assert "Apply" not in page  # nothing recorded differs: only a confirmation
+
+    done = staff.post(response["Location"], {"decision": "kept", "note": "Same incident"})
+    assert done.status_code == 302
+    kept.refresh_from_db()
+    assert kept.match_status == PoliceNotification.MatchStatus.REVIEWED
+    assert kept.reviewed_by == ffd
+    timeline = staff.get(reverse("episode_detail", kwargs={"pk": episode.pk})).content.decode()
+    assert "Police notification reviewed" in timeline
+    assert "Same incident" in timeline
 
 
 @pytest.mark.parametrize(
