@@ -140,7 +140,8 @@ class TestFoundAfterTheReturnWasRecorded:
         assert episode.interview_due_at == clocks.interview_due_at(now - timedelta(hours=4))
         assert episode.version == version + 1
         assert (late.match_status, late.review_decision) == (Status.REVIEWED, "applied")
-        assert late.reviewed_by == ffd and late.reviewed_at == now
+        assert late.reviewed_by == ffd
+        assert late.reviewed_at == now
         actions = list(
             EpisodeEvent.objects.filter(episode=episode).values_list("action", flat=True)
         )
@@ -192,7 +193,8 @@ class TestFoundAfterTheReturnWasRecorded:
     def test_applying_nothing_and_roles(self, ffd, police_system, interviewer, now):
         episode = notify(ffd, now).episode
         second = notify(police_system, now, police_reference="KNT-2")  # the child is missing
-        assert second.episode_id == episode.pk and second.differences == {}
+        assert second.episode_id == episode.pk
+        assert second.differences == {}
         with pytest.raises(InvalidInput) as err:
             services.notification_review(
                 actor=ffd, notification_id=second.pk, decision="applied", note="", now=now
@@ -391,4 +393,5 @@ def test_the_board_and_list_show_the_queue(client, ffd, police_system, now):
     for url in ("/board/", "/notifications/"):
         page = client.get(url).content.decode()
         assert f"Review {late.reference}" in page, url
-        assert waiting.reference in page and "Ask the police for the report" in page, url
+        assert waiting.reference in page, url
+        assert "Ask the police for the report" in page, url
