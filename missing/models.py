@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, JSONField, OuterRef, Q, Value
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -789,16 +789,19 @@ class PoliceNotification(models.Model):
     match_status = models.CharField(max_length=20, choices=MatchStatus.choices)
     # What happened to it, in plain words (never the child's name): the police system gets it in
     # its receipt and FFD sees it on the episode's timeline.
-    outcome_detail = models.TextField(blank=True)
+    # db_default: rows written by bulk COPY (bench/generate.py) or older clients get them too.
+    outcome_detail = models.TextField(blank=True, default="", db_default="")
     # Needs review: {field: {"recorded": value, "police": value}} for the episode fields the police
     # gave differently. Values are JSON (ISO date-times, grade codes).
-    differences = models.JSONField(default=dict, blank=True)
+    differences = models.JSONField(default=dict, blank=True, db_default=Value({}, JSONField()))
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    review_decision = models.CharField(max_length=10, choices=ReviewDecision.choices, blank=True)
-    review_note = models.TextField(blank=True)
+    review_decision = models.CharField(
+        max_length=10, choices=ReviewDecision.choices, blank=True, default="", db_default=""
+    )
+    review_note = models.TextField(blank=True, default="", db_default="")
     child = models.ForeignKey(
         Child, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
     )
