@@ -6,49 +6,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('missing', '0012_episode_history_first_review_due_at'),
+        ("missing", "0012_episode_history_first_review_due_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='policenotification',
-            name='differences',
-            field=models.JSONField(blank=True, db_default=models.Value({}, models.JSONField()), default=dict),
+            model_name="policenotification",
+            name="differences",
+            field=models.JSONField(
+                blank=True, db_default=models.Value({}, models.JSONField()), default=dict
+            ),
         ),
         migrations.AddField(
-            model_name='policenotification',
-            name='outcome_detail',
-            field=models.TextField(blank=True, db_default='', default=''),
+            model_name="policenotification",
+            name="outcome_detail",
+            field=models.TextField(blank=True, db_default="", default=""),
         ),
         migrations.AddField(
-            model_name='policenotification',
-            name='review_decision',
-            field=models.CharField(blank=True, choices=[('applied', 'The police details were applied'), ('kept', 'The record was kept as it was')], db_default='', default='', max_length=10),
+            model_name="policenotification",
+            name="review_decision",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("applied", "The police details were applied"),
+                    ("kept", "The record was kept as it was"),
+                ],
+                db_default="",
+                default="",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='policenotification',
-            name='review_note',
-            field=models.TextField(blank=True, db_default='', default=''),
+            model_name="policenotification",
+            name="review_note",
+            field=models.TextField(blank=True, db_default="", default=""),
         ),
         migrations.AddField(
-            model_name='policenotification',
-            name='reviewed_at',
+            model_name="policenotification",
+            name="reviewed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='policenotification',
-            name='reviewed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="policenotification",
+            name="reviewed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='policenotification',
-            name='match_status',
-            field=models.CharField(choices=[('matched', 'Applied to its episode'), ('awaiting_match', "Awaiting a practitioner's match"), ('awaiting_report', "Waiting for the incident's reported-missing notification"), ('needs_review', 'Differs from the record: for FFD to review'), ('recorded', "Kept on the episode's record; nothing to change"), ('reviewed', 'Reviewed by FFD')], max_length=20),
+            model_name="policenotification",
+            name="match_status",
+            field=models.CharField(
+                choices=[
+                    ("matched", "Applied to its episode"),
+                    ("awaiting_match", "Awaiting a practitioner's match"),
+                    ("awaiting_report", "Waiting for the incident's reported-missing notification"),
+                    ("needs_review", "Differs from the record: for FFD to review"),
+                    ("recorded", "Kept on the episode's record; nothing to change"),
+                    ("reviewed", "Reviewed by FFD"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='policenotification',
-            index=models.Index(condition=models.Q(('match_status__in', ['needs_review', 'awaiting_report'])), fields=['received_at'], name='notification_review_idx'),
+            model_name="policenotification",
+            index=models.Index(
+                condition=models.Q(("match_status__in", ["needs_review", "awaiting_report"])),
+                fields=["received_at"],
+                name="notification_review_idx",
+            ),
         ),
     ]
