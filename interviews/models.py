@@ -9,21 +9,25 @@ interview itself stays here. See docs/decisions/0020-interviewer-independence.md
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from missing.models import (
     CASE_READERS,
+    OVERSIGHT_ROLES,
     CaseAccessGrant,
     Child,
     InterviewOutcome,
     MissingEpisode,
     Organisation,
     Role,
+    interview_arranger_roles,
 )
 
 
@@ -54,13 +58,44 @@ class Factor(models.Model):
 
 
 class InterviewStatus(models.TextChoices):
+    """The interview's own state machine. Its covered episodes move in step with it (arranged,
+    awaiting sign-off, closed) through interviews.services._move, the one place the two meet;
+    see docs/decisions/0022-interview-state-machine.md."""
+
     TO_ARRANGE = "to_arrange", "To arrange"
     ARRANGED = "arranged", "Arranged"
     COMPLETED = "completed", "Completed – awaiting sign-off"
     SIGNED_OFF = "signed_off", "Signed off"
 
 
+# The draft: the record, the interviewer, the attempts and the episodes covered may change.
 EDITABLE_STATUSES = (InterviewStatus.TO_ARRANGE, InterviewStatus.ARRANGED)
+
+
+# --- who may run each transition (asked by missing.transitions before anything else) ---
+# An interviewer is allowed only on their own interview; the service also checks they still
+# hold a live grant (a query, so not here: permissions and conditions read the row only).
+
+
+def _is_own_interviewer(instance: ReturnInterview, user: Any) -> bool:
+    return user.role == Role.INTERVIEWER and instance.interviewer_id == user.pk
+
+
+def _may_agree_a_time(instance: ReturnInterview, user: Any) -> bool:
+    # The interviewer usually agrees the time with the child; the arrangers may record it too.
+    return user.has_role(interview_arranger_roles()) or _is_own_interviewer(instance, user)
+
+
+def _may_withdraw(instance: ReturnInterview, user: Any) -> bool:
+    return user.has_role(interview_arranger_roles())
+
+
+def _may_complete(instance: ReturnInterview, user: Any) -> bool:
+    return user.has_role(OVERSIGHT_ROLES) or _is_own_interviewer(instance, user)
+
+
+def _may_sign_off(instance: ReturnInterview, user: Any) -> bool:
+    return user.has_role(OVERSIGHT_ROLES)
 
 
 class Independence(models.TextChoices):
@@ -94,12 +129,17 @@ class ReturnInterviewQuerySet(models.QuerySet["ReturnInterview"]):
     model_name="ReturnInterviewHistory",
     obj_field=pghistory.ObjForeignKey(related_name="history"),
 )
-class ReturnInterview(models.Model):
+class ReturnInterview(ConcurrentTransitionMixin, models.Model):
     """One return-home interview with one child, covering one or more of their episodes."""
 
     child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="interviews")
-    status = models.CharField(
-        max_length=20, choices=InterviewStatus.choices, default=InterviewStatus.TO_ARRANGE
+    # Moved only by the transitions below, run by interviews.services through
+    # missing.transitions.run_transition (the episode's helper). The same varchar(20) as before.
+    status = FSMField(
+        max_length=20,
+        choices=InterviewStatus.choices,
+        default=InterviewStatus.TO_ARRANGE,
+        protected=True,
     )
     # Optimistic lock: every change sends the version it read; a stale one is a 409.
     version = models.PositiveIntegerField(default=1)
@@ -227,6 +267,85 @@ class ReturnInterview(models.Model):
             )
             if getattr(self, name)
         ]
+
+    # --- conditions: pure checks on the row ---
+
+    def has_interviewer(self) -> bool:
+        return self.interviewer_id is not None
+
+    def has_outcome(self) -> bool:
+        return bool(self.outcome)
+
+    def is_completed(self) -> bool:
+        return self.completed_at is not None
+
+    # --- transitions: each only sets fields on self; services check, save, record and move the
+    # covered episodes in step (interviews.services._move). ---
+
+    @transition(
+        field=status,
+        source=[InterviewStatus.TO_ARRANGE, InterviewStatus.ARRANGED],
+        target=InterviewStatus.ARRANGED,
+        conditions=[has_interviewer],
+        permission=_may_agree_a_time,
+    )
+    def arrange(self, *, planned_at: datetime, planned_place: str) -> None:
+        """A time and place are agreed with the child (again, if re-arranged). Arrangers, or the
+        interview's own interviewer; an interviewer must be assigned first."""
+        self.planned_at = planned_at
+        self.planned_place = planned_place
+
+    @transition(
+        field=status,
+        source=InterviewStatus.ARRANGED,
+        target=InterviewStatus.TO_ARRANGE,
+        permission=_may_withdraw,
+    )
+    def withdraw(self) -> None:
+        """The arrangement fell through (interviewer changed or removed, the child missing again
+        before the planned time): a time is to be agreed again. Arrangers only."""
+        self.planned_at = None
+        self.planned_place = ""
+
+    @transition(
+        field=status,
+        source=list(EDITABLE_STATUSES),
+        target=InterviewStatus.COMPLETED,
+        conditions=[has_outcome],
+        permission=_may_complete,
+    )
+    def complete(self, *, completed_at: datetime, by: Any) -> None:
+        """The interview is held, or recorded as not held, and its record is complete (the
+        service checks each field first). The interview's own interviewer, or a manager. The
+        record is closed to edits from here on."""
+        self.completed_at = completed_at
+        self.completed_by = by
+
+    @transition(
+        field=status,
+        source=InterviewStatus.COMPLETED,
+        target=InterviewStatus.SIGNED_OFF,
+        conditions=[has_outcome, is_completed],
+        permission=_may_sign_off,
+    )
+    def sign_off(
+        self,
+        *,
+        signed_off_at: datetime,
+        by: Any,
+        strategy_meeting: bool,
+        exploitation_referral: bool,
+        update_safety_plan: bool,
+        note: str,
+    ) -> None:
+        """A manager has read the completed interview and records the follow-up decisions.
+        Managers and heads of service only."""
+        self.signed_off_at = signed_off_at
+        self.signed_off_by = by
+        self.follow_up_strategy_meeting = strategy_meeting
+        self.follow_up_exploitation_referral = exploitation_referral
+        self.follow_up_update_safety_plan = update_safety_plan
+        self.sign_off_note = note
 
 
 @pghistory.track(

@@ -8,7 +8,7 @@ runs the state machine, so the board, the clocks and the escalations follow the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from interviews.models import (
-    EDITABLE_STATUSES,
     ContactAttempt,
     ContactMethod,
     ContactOutcome,
@@ -34,7 +33,7 @@ from interviews.models import (
     ReturnInterview,
     normalise_name,
 )
-from missing import audit
+from missing import audit, transitions
 from missing import services as core
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
@@ -201,30 +200,38 @@ def _lock(interview_id: int) -> ReturnInterview:
     )
 
 
-def _require_editable(interview: ReturnInterview) -> None:
+def _refused(interview: ReturnInterview) -> str:
+    """Why the interview's state refuses a change, in words (the 409's detail)."""
     if interview.status == InterviewStatus.SIGNED_OFF:
-        raise Conflict(f"{interview.reference} is signed off: it can no longer be changed.")
+        return f"{interview.reference} is signed off: it can no longer be changed."
     if interview.status == InterviewStatus.COMPLETED:
-        raise Conflict(
+        return (
             f"{interview.reference} is completed and awaiting a manager's sign-off: "
             "it can no longer be changed."
         )
+    return f"{interview.reference} is '{interview.get_status_display()}': it cannot change now."
+
+
+def _require_editable(interview: ReturnInterview) -> None:
+    """The draft edits (record, interviewer, attempts, episodes covered) that move no state."""
+    if not interview.is_editable:
+        raise Conflict(_refused(interview))
 
 
 def _require_version(interview: ReturnInterview, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != interview.version:
-        raise Conflict(
-            f"{interview.reference} was changed by someone else since you opened it "
-            f"(version {expected_version}, now {interview.version}). Reload and try again.",
-            extra={"current_version": interview.version},
-        )
+    transitions.require_version(interview, expected_version, report_current=True)
+
+
+def _record_change(interview: ReturnInterview, now: datetime) -> None:
+    audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
 
 
 def _bump(interview: ReturnInterview, now: datetime) -> None:
-    """Every change to an interview passes here: its version, and the access log's row."""
+    """Every change to an interview that moves no state passes here (a transition does the same
+    in missing.transitions.run_transition): its version, and the access log's row."""
     interview.version += 1
     interview.updated_at = now
-    audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
+    _record_change(interview, now)
 
 
 def _covered(interview: ReturnInterview) -> list[MissingEpisode]:
@@ -403,52 +410,149 @@ def interview_add_episode(
             raise Conflict(f"{episode.reference} was just covered by another interview.") from None
         if interview.interviewer is not None:
             core.access_grant(episode=episode, user=interview.interviewer, now=now)
-        if interview.status == InterviewStatus.ARRANGED:
-            planned = interview.planned_at
-            if (
-                planned is not None
-                and episode.returned_at is not None
-                and planned >= episode.returned_at
-            ):
-                core.episode_arrange_interview(
-                    actor=actor,
-                    episode_id=episode.pk,
-                    note=f"Covered by {interview.reference}, planned {_local(planned)}",
-                    now=now,
-                )
-            else:
-                _withdraw(
-                    interview,
-                    actor=actor,
-                    reason=f"The child went missing again ({episode.reference}) before the "
-                    "planned interview: a new time is to be agreed.",
-                    now=now,
-                )
-        _bump(interview, now)
-        interview.save()
+        planned = interview.planned_at
+        if interview.status == InterviewStatus.ARRANGED and not (
+            planned is not None
+            and episode.returned_at is not None
+            and planned >= episode.returned_at
+        ):
+            _move(
+                interview,
+                action="withdraw",
+                actor=actor,
+                now=now,
+                reason=f"The child went missing again ({episode.reference}) before the "
+                "planned interview: a new time is to be agreed.",
+            )
+        else:
+            # Still arranged for a time after this return too: the new episode joins in step.
+            _move(
+                interview,
+                action=None,
+                actor=actor,
+                now=now,
+                reason=f"Covered by {interview.reference}, planned {_local(planned)}"
+                if planned is not None
+                else "",
+                episodes=[episode],
+            )
+            _bump(interview, now)
+            interview.save()
         _refresh_answers(interview)
     return interview
 
 
-def _withdraw(interview: ReturnInterview, *, actor: User, reason: str, now: datetime) -> None:
-    for episode in _covered(interview):
-        if episode.state == EpisodeState.INTERVIEW_ARRANGED:
+# --------------------------------------------------------------------------------------------
+# The interview's state machine and its episodes': one place moves both
+# --------------------------------------------------------------------------------------------
+
+TRANSITION_LABELS: dict[str, str] = {
+    "arrange": "arrange the return interview",
+    "withdraw": "withdraw the interview arrangement",
+    "complete": "complete the return interview",
+    "sign_off": "sign the interview off",
+}
+
+
+def _refused_for(action: str) -> Callable[[ReturnInterview], str]:
+    def refused(interview: ReturnInterview) -> str:
+        if action != "sign_off":
+            return _refused(interview)
+        if interview.status == InterviewStatus.SIGNED_OFF:
+            return f"{interview.reference} is already signed off."
+        return (
+            f"{interview.reference} is '{interview.get_status_display()}': it can be signed "
+            "off once the interview is completed."
+        )
+
+    return refused
+
+
+def _move(
+    interview: ReturnInterview,
+    *,
+    action: str | None,
+    actor: User,
+    now: datetime,
+    reason: str,
+    kwargs: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    validate: Callable[[ReturnInterview], None] | None = None,
+    episodes: Sequence[MissingEpisode] | None = None,
+) -> None:
+    """The one place the interview's state and its episodes' states move together; every path
+    that changes either comes here, inside its transaction, with the interview locked.
+
+    Runs the interview's transition `action` (arrange, withdraw, complete, sign_off) through
+    the core's transition helper (role, the interviewer's live assignment, version, state,
+    `validate`, conditions, apply, save, access-log row), then brings each covered episode, or
+    only `episodes`, into step through the core's services (which run the episode's own
+    transitions, with their own checks and timeline rows):
+
+    - interview arranged        -> each episode still pending is arranged (again, if re-planned);
+    - interview to arrange      -> each arranged episode is withdrawn to "interview to arrange";
+    - interview completed       -> each pending episode records the outcome, awaiting sign-off;
+    - interview signed off      -> each episode awaiting sign-off is signed off (closed).
+
+    With `action=None` nothing moves on the interview: `episodes` (just covered) join its state.
+    `reason` is the note on each episode's timeline. Any refusal rolls back the whole change.
+    """
+    covered = _covered(interview) if episodes is None else list(episodes)
+    if action is not None:
+
+        def authorise(interview: ReturnInterview) -> None:
+            if actor.role == Role.INTERVIEWER and not _is_assigned(actor, interview):
+                raise NotAllowed(f"{interview.reference} is not assigned to you.")
+
+        transitions.run_transition(
+            interview,
+            action=action,
+            actor=actor,
+            now=now,
+            label=TRANSITION_LABELS[action],
+            kwargs=kwargs,
+            expected_version=expected_version,
+            report_current_version=True,
+            authorise=authorise,
+            validate=validate,
+            refused=_refused_for(action),
+            record=lambda interview, _from: _record_change(interview, now),
+        )
+    status = interview.status
+    for episode in covered:
+        if status == InterviewStatus.ARRANGED and episode.state in INTERVIEW_PENDING_STATES:
+            core.episode_arrange_interview(actor=actor, episode_id=episode.pk, note=reason, now=now)
+        elif (
+            status == InterviewStatus.TO_ARRANGE
+            and episode.state == EpisodeState.INTERVIEW_ARRANGED
+        ):
             core.episode_withdraw_arrangement(
                 actor=actor, episode_id=episode.pk, reason=reason, now=now
             )
-    interview.status = InterviewStatus.TO_ARRANGE
-    interview.planned_at = None
-    interview.planned_place = ""
+        elif status == InterviewStatus.COMPLETED and episode.state in INTERVIEW_PENDING_STATES:
+            core.episode_record_interview_outcome(
+                actor=actor,
+                episode_id=episode.pk,
+                outcome=interview.outcome,
+                held_at=interview.held_at if interview.outcome == InterviewOutcome.HELD else None,
+                note=reason,
+                now=now,
+                interview_reference=interview.reference,
+            )
+        elif (
+            status == InterviewStatus.SIGNED_OFF and episode.state == EpisodeState.AWAITING_SIGN_OFF
+        ):
+            core.episode_sign_off(
+                actor=actor,
+                episode_id=episode.pk,
+                note=reason,
+                now=now,
+                from_interview_sign_off=True,
+            )
 
 
-def _arrange(interview: ReturnInterview, *, actor: User, now: datetime) -> None:
-    """Mark every pending covered episode arranged for the planned time (set by the caller)."""
-    planned = interview.planned_at
-    note = f"{interview.reference} planned" + (f" for {_local(planned)}" if planned else "")
-    for episode in _covered(interview):
-        if episode.state in INTERVIEW_PENDING_STATES:
-            core.episode_arrange_interview(actor=actor, episode_id=episode.pk, note=note, now=now)
-    interview.status = InterviewStatus.ARRANGED
+def _arrange_note(interview: ReturnInterview, planned_at: datetime | None) -> str:
+    return f"{interview.reference} planned" + (f" for {_local(planned_at)}" if planned_at else "")
 
 
 def _check_planned(
@@ -552,18 +656,27 @@ def interview_assign(
             interview.independence_exception_reason = ""
             interview.independence_exception_by = None
         if planned_at is not None:
-            interview.planned_at = planned_at
-            interview.planned_place = planned_place.strip()
-            _arrange(interview, actor=actor, now=now)
-        elif interview.status == InterviewStatus.ARRANGED:
-            _withdraw(
+            _move(
                 interview,
+                action="arrange",
                 actor=actor,
-                reason="The interviewer or the plan changed: a time is to be agreed.",
                 now=now,
+                reason=_arrange_note(interview, planned_at),
+                kwargs={"planned_at": planned_at, "planned_place": planned_place.strip()},
+                episodes=episodes,
             )
-        _bump(interview, now)
-        interview.save()
+        elif interview.status == InterviewStatus.ARRANGED:
+            _move(
+                interview,
+                action="withdraw",
+                actor=actor,
+                now=now,
+                reason="The interviewer or the plan changed: a time is to be agreed.",
+                episodes=episodes,
+            )
+        else:
+            _bump(interview, now)
+            interview.save()
     return interview
 
 
@@ -588,17 +701,26 @@ def interview_unassign(
         _require_version(interview, expected_version)
         if interview.interviewer is None:
             raise Conflict(f"{interview.reference} has no interviewer to remove.")
-        for episode in _covered(interview):
+        episodes = _covered(interview)
+        for episode in episodes:
             core.access_revoke(episode=episode, user=interview.interviewer, now=now)
-        if interview.status == InterviewStatus.ARRANGED:
-            _withdraw(interview, actor=actor, reason=reason.strip(), now=now)
         interview.interviewer = None
         interview.interviewer_organisation = None
         interview.independence = ""
         interview.independence_exception_reason = ""
         interview.independence_exception_by = None
-        _bump(interview, now)
-        interview.save()
+        if interview.status == InterviewStatus.ARRANGED:
+            _move(
+                interview,
+                action="withdraw",
+                actor=actor,
+                now=now,
+                reason=reason.strip(),
+                episodes=episodes,
+            )
+        else:
+            _bump(interview, now)
+            interview.save()
     return interview
 
 
@@ -672,11 +794,18 @@ def interview_attempt_record(
         )
         audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
         if arranged:
-            interview.planned_at = data.planned_at
-            interview.planned_place = data.planned_place.strip()
-            _arrange(interview, actor=actor, now=now)
-            _bump(interview, now)
-            interview.save()
+            _move(
+                interview,
+                action="arrange",
+                actor=actor,
+                now=now,
+                reason=_arrange_note(interview, data.planned_at),
+                kwargs={
+                    "planned_at": data.planned_at,
+                    "planned_place": data.planned_place.strip(),
+                },
+                episodes=episodes,
+            )
         _refresh_answers(interview)
     return attempt
 
@@ -948,33 +1077,27 @@ def interview_complete(
     (naming each missing field) a record without what a completed interview needs."""
     with transaction.atomic():
         interview = _lock(interview_id)
-        if not may_record(actor, interview):
-            raise NotAllowed("Only the assigned interviewer or a manager can complete it.")
-        _require_editable(interview)
-        _require_version(interview, expected_version)
-        values = record_values(interview)
-        errors = _completion_errors(
-            interview, values, actor=actor, attempts=interview.attempts.count()
+
+        def validate(interview: ReturnInterview) -> None:
+            errors = _completion_errors(
+                interview,
+                record_values(interview),
+                actor=actor,
+                attempts=interview.attempts.count(),
+            )
+            if errors:
+                raise InvalidInput("The interview is not complete.", field_errors=errors)
+
+        _move(
+            interview,
+            action="complete",
+            actor=actor,
+            now=now,
+            reason=f"Recorded in {interview.reference}.",
+            kwargs={"completed_at": now, "by": actor},
+            expected_version=expected_version,
+            validate=validate,
         )
-        if errors:
-            raise InvalidInput("The interview is not complete.", field_errors=errors)
-        held_at = values["held_at"] if values["outcome"] == InterviewOutcome.HELD else None
-        for episode in _covered(interview):
-            if episode.state in INTERVIEW_PENDING_STATES:
-                core.episode_record_interview_outcome(
-                    actor=actor,
-                    episode_id=episode.pk,
-                    outcome=values["outcome"],
-                    held_at=held_at,
-                    note=f"Recorded in {interview.reference}.",
-                    now=now,
-                    interview_reference=interview.reference,
-                )
-        interview.status = InterviewStatus.COMPLETED
-        interview.completed_at = now
-        interview.completed_by = actor
-        _bump(interview, now)
-        interview.save()
         _refresh_answers(interview)
     return interview
 
@@ -1003,53 +1126,44 @@ def interview_sign_off(
     """A manager has read the completed interview, records the follow-up decisions and signs
     it off: each covered episode is signed off (closed) through the core, which still needs an
     oversight decision on each. All or nothing."""
-    if not actor.has_role(OVERSIGHT_ROLES):
-        raise NotAllowed("Only a manager can sign an interview off.")
+    transitions.require_role(
+        ReturnInterview(), action="sign_off", actor=actor, label=TRANSITION_LABELS["sign_off"]
+    )
     if len(data.note) > LONG_TEXT:
         raise InvalidInput(
             "The sign-off has errors.",
             field_errors={"note": [f"Use at most {LONG_TEXT} characters."]},
         )
+    follow_ups = [
+        label
+        for on, label in (
+            (data.strategy_meeting, "strategy meeting"),
+            (data.exploitation_referral, "referral for exploitation"),
+            (data.update_safety_plan, "update the safety plan"),
+        )
+        if on
+    ]
     with transaction.atomic():
         interview = _lock(interview_id)
-        if interview.status == InterviewStatus.SIGNED_OFF:
-            raise Conflict(f"{interview.reference} is already signed off.")
-        if interview.status in EDITABLE_STATUSES:
-            raise Conflict(
-                f"{interview.reference} is '{interview.get_status_display()}': it can be signed "
-                "off once the interview is completed."
-            )
-        _require_version(interview, expected_version)
-        follow_ups = [
-            label
-            for on, label in (
-                (data.strategy_meeting, "strategy meeting"),
-                (data.exploitation_referral, "referral for exploitation"),
-                (data.update_safety_plan, "update the safety plan"),
-            )
-            if on
-        ]
         note = f"{interview.reference} signed off." + (
             f" Follow-up: {', '.join(follow_ups)}." if follow_ups else ""
         )
         if data.note.strip():
             note += f" {data.note.strip()}"
-        for episode in _covered(interview):
-            if episode.state == EpisodeState.AWAITING_SIGN_OFF:
-                core.episode_sign_off(
-                    actor=actor,
-                    episode_id=episode.pk,
-                    note=note,
-                    now=now,
-                    from_interview_sign_off=True,
-                )
-        interview.follow_up_strategy_meeting = data.strategy_meeting
-        interview.follow_up_exploitation_referral = data.exploitation_referral
-        interview.follow_up_update_safety_plan = data.update_safety_plan
-        interview.sign_off_note = data.note.strip()
-        interview.signed_off_at = now
-        interview.signed_off_by = actor
-        interview.status = InterviewStatus.SIGNED_OFF
-        _bump(interview, now)
-        interview.save()
+        _move(
+            interview,
+            action="sign_off",
+            actor=actor,
+            now=now,
+            reason=note,
+            kwargs={
+                "signed_off_at": now,
+                "by": actor,
+                "strategy_meeting": data.strategy_meeting,
+                "exploitation_referral": data.exploitation_referral,
+                "update_safety_plan": data.update_safety_plan,
+                "note": data.note.strip(),
+            },
+            expected_version=expected_version,
+        )
     return interview

@@ -28,6 +28,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_fsm import can_proceed
 
 from interviews import selectors, services
 from interviews.forms import (
@@ -40,7 +41,7 @@ from interviews.forms import (
     UnassignForm,
 )
 from interviews.models import ReturnInterview
-from missing import audit, clocks
+from missing import audit, clocks, transitions
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
 from missing.returns import csv_lines
@@ -273,7 +274,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_attempt": editable and (may_arrange or assigned),
             "may_add_episode": may_arrange and editable and bool(coverable),
             "may_record": editable and (user.has_role(OVERSIGHT_ROLES) or assigned),
-            "may_sign_off": interview.status == "completed" and user.has_role(OVERSIGHT_ROLES),
+            "may_sign_off": can_proceed(interview.sign_off)
+            and transitions.role_may(interview.sign_off, user),
             "is_case_staff": user.has_role(CASE_READERS),
         },
     )
@@ -670,7 +672,7 @@ def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
             "interview": interview,
             "form": form,
             "picks": _picks_by_kind(interview),
-            "blocked": interview.status != "completed",
+            "blocked": not can_proceed(interview.sign_off),
         },
         status=status,
     )

@@ -32,7 +32,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ConcurrentTransition):
         return Response(
             {
-                "detail": "The episode was changed by someone else at the same time. Reload and try again."
+                "detail": "The record was changed by someone else at the same time. Reload and try again."
             },
             status=status.HTTP_409_CONFLICT,
         )

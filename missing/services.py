@@ -18,9 +18,8 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
-from django_fsm import can_proceed
 
-from missing import audit, clocks, rules
+from missing import audit, clocks, rules, transitions
 from missing.errors import Conflict, EpisodeOverlap, InvalidInput, NotAllowed
 from missing.models import (
     CASE_READERS,
@@ -1054,15 +1053,14 @@ TRANSITION_LABELS = {
 
 def _role_may(method: Callable[..., Any], user: User) -> bool:
     """The transition's own `permission=`, asked regardless of the current state."""
-    meta = method._django_fsm  # type: ignore[attr-defined]
-    return any(t.has_perm(method.__self__, user) for t in meta.transitions.values())  # type: ignore[attr-defined]
+    return transitions.role_may(method, user)
 
 
 def require_transition_role(*, actor: User, action: str) -> None:
     """Refuse (403) a user whose role may never run `action`, before looking at their input."""
-    probe = MissingEpisode()
-    if not _role_may(getattr(probe, action), actor):
-        raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
+    transitions.require_role(
+        MissingEpisode(), action=action, actor=actor, label=TRANSITION_LABELS[action]
+    )
 
 
 def _event(
@@ -1097,7 +1095,8 @@ def _transition(
     kwargs: dict[str, Any],
     expected_version: int | None = None,
 ) -> MissingEpisode:
-    """Run one FSM transition: lock, check version, role and state, apply, save, record.
+    """Run one episode transition: lock, then `missing.transitions.run_transition` (version,
+    role and state checks, apply, save) with the episode's timeline row as its record.
 
     The row lock serialises racing requests on PostgreSQL; the version check refuses a stale
     form or API call (409) even when the state happens to be the same; and
@@ -1111,29 +1110,28 @@ def _transition(
             .select_related("police_grade", "child")
             .get(pk=episode_id)
         )
-        method = getattr(episode, action)
-        if not _role_may(method, actor):
-            raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
-        if actor.role == Role.INTERVIEWER and not _has_live_grant(episode_id, actor):
-            raise NotAllowed(f"{episode.reference} is not assigned to you.")
-        if expected_version is not None and episode.version != expected_version:
-            raise Conflict(
-                f"{episode.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {episode.version}). Reload and try again."
+
+        def authorise(episode: MissingEpisode) -> None:
+            if actor.role == Role.INTERVIEWER and not _has_live_grant(episode_id, actor):
+                raise NotAllowed(f"{episode.reference} is not assigned to you.")
+
+        def record(episode: MissingEpisode, from_state: str) -> None:
+            _event(
+                episode, actor=actor, now=now, action=action, from_state=from_state, reason=reason
             )
-        if not can_proceed(method, check_conditions=False):
-            raise Conflict(
-                f"{episode.reference} is '{episode.get_state_display()}': you cannot "
-                f"{TRANSITION_LABELS[action]} now."
-            )
-        if not can_proceed(method):
-            raise Conflict(_unmet_conditions(episode, action))
-        from_state = episode.state
-        method(**kwargs)
-        episode.version += 1
-        episode.updated_at = now
-        episode.save()
-        _event(episode, actor=actor, now=now, action=action, from_state=from_state, reason=reason)
+
+        transitions.run_transition(
+            episode,
+            action=action,
+            actor=actor,
+            now=now,
+            label=TRANSITION_LABELS[action],
+            kwargs=kwargs,
+            expected_version=expected_version,
+            authorise=authorise,
+            unmet=lambda episode: _unmet_conditions(episode, action),
+            record=record,
+        )
         if action == "record_return":
             # Every return path (the form, the API, a police "found" notification) comes here:
             # the episode's length is now known, so the duration rule is checked with it.

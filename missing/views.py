@@ -190,11 +190,11 @@ def apply_domain_error(form: forms.Form, exc: Exception) -> int:
     if isinstance(exc, ConcurrentTransition):
         form.add_error(
             None,
-            "The episode was changed by someone else at the same time. Reload it and try again.",
+            "The record was changed by someone else at the same time. Reload it and try again.",
         )
         return 409
     if isinstance(exc, TransitionNotAllowed):
-        form.add_error(None, "This cannot be done in the episode's current state.")
+        form.add_error(None, "This cannot be done in the record's current state.")
         return 409
     raise exc
 
