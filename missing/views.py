@@ -1074,6 +1074,6 @@ def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(
         request,
         "missing/child_merge_check.html",
-        {"keep": keep, "remove": remove, "form": form},
+        {"keep": keep, "remove": remove, "both": [keep, remove], "form": form},
         status=status,
     )
