@@ -553,11 +553,6 @@ def test_api_merge_refuses_roles_hidden_children_and_conflicts(pair, ffd, interv
 # PostgreSQL: the change history and a race
 # --------------------------------------------------------------------------------------------
 
-postgres_only = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
-]
-
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pghistory triggers: PostgreSQL")
