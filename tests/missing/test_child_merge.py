@@ -445,6 +445,21 @@ def test_the_web_flow_merges_with_check_your_answers(pair, ffd, client):
     assert f"{remove.reference} was merged into {keep.reference}" in after
 
 
+def test_the_check_page_logs_a_view_of_both_children(pair, manager, client):
+    keep, remove = pair
+    login(client, manager)
+    check = reverse("child_merge_check", kwargs={"pk": keep.pk})
+    before = AccessLog.objects.count()
+
+    assert client.get(f"{check}?remove={remove.pk}").status_code == 200
+
+    rows = list(AccessLog.objects.order_by("pk")[before:])
+    assert sorted(row.child_id for row in rows) == sorted([keep.pk, remove.pk])
+    assert {(row.action, row.route, row.user_id) for row in rows} == {
+        (AccessAction.VIEW, "child_merge_check", manager.pk)
+    }
+
+
 def test_the_web_flow_shows_refusals_in_the_error_summary(ffd, client):
     keep = ChildFactory(council_child_id="CC-1")
     remove = ChildFactory(council_child_id="CC-2")
