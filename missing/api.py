@@ -21,6 +21,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +29,7 @@ from rest_framework.views import APIView
 
 from missing import audit, selectors, services
 from missing.filters import EpisodeFilter, NotificationFilter
+from missing.merge import child_merge
 from missing.models import (
     CASE_READERS,
     Child,
@@ -50,6 +52,8 @@ from missing.serializers import (
     BoardOut,
     CancelIn,
     ChildDetailOut,
+    ChildMergeIn,
+    ChildMergeOut,
     ChildOut,
     ChildSearchIn,
     DecisionCreatedOut,
@@ -683,3 +687,45 @@ class PoliceForceListApi(generics.ListAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Merging two child records created in error (missing.merge)
+# --------------------------------------------------------------------------------------------
+
+
+class ChildMergeApi(JsonApi):
+    # FFD, managers and heads of service: the case staff (missing.merge.MERGE_ROLES).
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="children_merge",
+        summary="Merge another child record, created in error, into this one",
+        description=(
+            "Moves every episode, police notification, strategy / risk meeting task and "
+            "return interview of child `remove` onto this child, fills this child's blank "
+            "details from it, and deletes it. 400 names each bad field (an unknown `remove` "
+            "too). 409 when the two records have different council child ids or dates of "
+            "birth (correct the case system first), when the merge would give the child "
+            "overlapping episodes (cancel the duplicate episode first), or when either record "
+            "was merged or erased meanwhile."
+        ),
+        request=ChildMergeIn,
+        responses={200: ChildMergeOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = ChildMergeIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        get_object_or_404(Child.objects.visible_to(request.user), pk=pk)
+        if not Child.objects.visible_to(request.user).filter(pk=data["remove"]).exists():
+            raise ValidationError({"remove": [f"There is no child C-{data['remove']}."]})
+        merge = child_merge(
+            actor=request.user,
+            keep_id=pk,
+            remove_id=data["remove"],
+            reason=data["reason"],
+            now=timezone.now(),
+        )
+        child = selectors.child_detail(request.user, pk)
+        return Response(ChildMergeOut({"child": child, "merge": merge}).data)

@@ -35,6 +35,7 @@ urlpatterns = [
     path("children/", api.ChildListApi.as_view(), name="api-children"),
     path("children/search/", api.ChildSearchApi.as_view(), name="api-children-search"),
     path("children/<int:pk>/", api.ChildDetailApi.as_view(), name="api-child-detail"),
+    path("children/<int:pk>/merge/", api.ChildMergeApi.as_view(), name="api-child-merge"),
     path("episodes/", api.EpisodeListApi.as_view(), name="api-episodes"),
     path("episodes/<int:pk>/", api.EpisodeDetailApi.as_view(), name="api-episode-detail"),
     path(

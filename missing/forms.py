@@ -426,3 +426,38 @@ class MeetingCompleteForm(GovukFormMixin, forms.Form):
             "invalid": "This form is out of date. Reload the page and try again.",
         },
     )
+
+
+class ChildMergeFindForm(GovukFormMixin, forms.Form):
+    """Merging, step one: the other child's reference (C-123, or the number alone)."""
+
+    other = forms.CharField(
+        label="The reference of the other record",
+        help_text="It is on the other child's page, for example C-123.",
+        max_length=20,
+        error_messages={"required": "Enter the reference of the other child's record"},
+    )
+
+    def clean_other(self) -> int:
+        value = self.cleaned_data["other"].strip().upper().removeprefix("C-").strip()
+        if not value.isdigit() or int(value) < 1 or len(value) > 18:
+            raise forms.ValidationError("Enter a child reference like C-123")
+        return int(value)
+
+
+class ChildMergeForm(GovukFormMixin, forms.Form):
+    """Merging, step two (check your answers): the reason; `remove` is the other child's id."""
+
+    remove = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "This form is out of date. Start the merge again.",
+            "invalid": "This form is out of date. Start the merge again.",
+        },
+    )
+    reason = _textarea(
+        "Why are these records the same child?",
+        5000,
+        required_message="Enter why the two records are the same child",
+    )

@@ -1197,3 +1197,40 @@ class AccessLog(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AccessLogIsAppendOnly("The access log cannot be deleted from.")
+
+
+# --------------------------------------------------------------------------------------------
+# Merging two child records created in error (missing.merge)
+# --------------------------------------------------------------------------------------------
+
+
+class ChildMerge(models.Model):
+    """The durable record of one merge: the removed Child row is deleted, so this is what says
+    it existed, who merged it into which child, when, why, and what moved. References and ids
+    only, never a name or a date of birth (`filled_fields` names the fields, not their values).
+    Erased with the kept child (retention)."""
+
+    kept_child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="merges")
+    removed_child_id = models.BigIntegerField()
+    removed_reference = models.CharField(max_length=40)
+    merged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    merged_at = models.DateTimeField()
+    reason = models.TextField()
+    # Record type -> the references moved onto the kept child, e.g. {"episodes": ["E-4"]}.
+    moved = models.JSONField(default=dict, blank=True)
+    # Record type -> how many moved (the lengths of `moved`, kept for the figures and the log).
+    counts = models.JSONField(default=dict, blank=True)
+    # The kept child's blank fields filled from the removed record (names only).
+    filled_fields = models.JSONField(default=list, blank=True)
+    # Open strategy / risk meeting tasks closed as duplicates of the kept child's (references).
+    closed_duplicate_tasks = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kept_child", "merged_at"], name="child_merge_kept_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"CM-{self.pk}"

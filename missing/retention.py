@@ -38,6 +38,7 @@ from missing.models import (
     AccessLog,
     CaseAccessGrant,
     Child,
+    ChildMerge,
     EpisodeEvent,
     EpisodeHistory,
     MissingEpisode,
@@ -164,6 +165,8 @@ def erase_core(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, int
             child_id__in=child_ids
         ).delete()[0],
         "episodes": MissingEpisode.objects.filter(pk__in=episode_ids).delete()[0],
+        # The record of a merge into this child (the removed child's id and reference, counts).
+        "child merge records": ChildMerge.objects.filter(kept_child_id__in=child_ids).delete()[0],
         "children": Child.objects.filter(pk__in=child_ids).delete()[0],
     }
     counts["change history"] = (

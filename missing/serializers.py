@@ -23,6 +23,7 @@ from rest_framework import serializers
 from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
     Child,
+    ChildMerge,
     EpisodeEvent,
     EpisodeState,
     InterviewOutcome,
@@ -790,3 +791,56 @@ def schema_restricted_fields_optional(
             else:
                 del schema["required"]
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Merging two child records created in error (missing.merge)
+# --------------------------------------------------------------------------------------------
+
+
+class ChildMergeIn(StrictInputSerializer):
+    remove = StrictIntegerField(
+        min_value=1,
+        max_value=ID_MAX,
+        help_text="The id of the child record created in error: it is merged into this one "
+        "and deleted.",
+    )
+    reason = StrictCharField(max_length=5000, help_text="Why the two records are the same child.")
+
+
+class ChildMergeRecordOut(serializers.ModelSerializer):
+    """The durable record of a merge: references and counts, never a name."""
+
+    reference = serializers.CharField(read_only=True)
+    merged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    moved = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        read_only=True,
+        help_text="Record type -> the references moved onto the kept child.",
+    )
+    counts = serializers.DictField(child=serializers.IntegerField(), read_only=True)
+    filled_fields = serializers.ListField(child=serializers.CharField(), read_only=True)
+    closed_duplicate_tasks = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = ChildMerge
+        fields = [
+            "id",
+            "reference",
+            "kept_child",
+            "removed_child_id",
+            "removed_reference",
+            "merged_by",
+            "merged_at",
+            "reason",
+            "moved",
+            "counts",
+            "filled_fields",
+            "closed_duplicate_tasks",
+        ]
+        read_only_fields = fields
+
+
+class ChildMergeOut(serializers.Serializer):
+    child = ChildDetailOut(read_only=True)
+    merge = ChildMergeRecordOut(read_only=True)

@@ -32,6 +32,8 @@ urlpatterns = [
     path("episodes/<int:pk>/flags/", views.episode_flags, name="episode_flags"),
     path("children/", views.child_list, name="child_list"),
     path("children/<int:pk>/", views.child_detail, name="child_detail"),
+    path("children/<int:pk>/merge/", views.child_merge, name="child_merge"),
+    path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

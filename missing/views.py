@@ -39,6 +39,8 @@ from missing import audit, clocks, security, selectors, services
 from missing.errors import DomainError, NotAllowed
 from missing.forms import (
     CancelForm,
+    ChildMergeFindForm,
+    ChildMergeForm,
     ChildSearchForm,
     DecisionForm,
     EpisodeActionForm,
@@ -51,6 +53,8 @@ from missing.forms import (
     ReturnForm,
     SignOffForm,
 )
+from missing.merge import MERGE_ROLES
+from missing.merge import child_merge as child_merge_service
 from missing.models import (
     CASE_READERS,
     INTERVIEW_PENDING_STATES,
@@ -136,7 +140,12 @@ NAV_ITEMS = (
             }
         ),
     ),
-    NavItem("child_list", "Children", CASE_READERS, frozenset({"child_detail"})),
+    NavItem(
+        "child_list",
+        "Children",
+        CASE_READERS,
+        frozenset({"child_detail", "child_merge", "child_merge_check"}),
+    ),
     NavItem("meetings", "Risk meetings", CASE_READERS, frozenset({"meeting_complete"})),
 )
 
@@ -960,6 +969,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "access_log": selectors.child_access_log(request.user, child.pk),
             # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
             "panels": settings.CHILD_DETAIL_PANELS,
+            "may_merge": request.user.has_role(MERGE_ROLES),
         },
     )
 
@@ -1080,3 +1090,82 @@ def meeting_complete(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{done.reference} completed.")
             return redirect("meetings")
     return _meetings_page(request, failed=(task, form), status=status)
+
+
+# --------------------------------------------------------------------------------------------
+# Merging two child records created in error (missing.merge)
+# --------------------------------------------------------------------------------------------
+
+merge_roles_required = role_required(MERGE_ROLES)
+
+
+@merge_roles_required
+@require_http_methods(["GET", "POST"])
+def child_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merging, step one: the reference of the other record (FFD, managers). The next page
+    shows both side by side; nothing changes until it is confirmed there."""
+    child = _get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
+    form = ChildMergeFindForm(_posted(request))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            other = form.cleaned_data["other"]
+            if other == child.pk:
+                form.add_error("other", "Enter the reference of another record, not this one")
+            elif not Child.objects.visible_to(request.user).filter(pk=other).exists():
+                form.add_error("other", f"There is no child C-{other}")
+            else:
+                query = urlencode({"remove": other})
+                return redirect(f"{reverse('child_merge_check', kwargs={'pk': child.pk})}?{query}")
+    else:
+        # The page names the child: a read of their record.
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+    return _render(
+        request, "missing/child_merge.html", {"child": child, "form": form}, status=status
+    )
+
+
+@merge_roles_required
+@require_http_methods(["GET", "POST"])
+def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merging, step two: both records side by side (names, dates of birth, council ids,
+    episodes) and the reason; confirming merges `remove` into this child. A refusal (different
+    ids or dates of birth, overlapping episodes) comes back in the error summary (409)."""
+    keep = _get_or_404(lambda: selectors.child_detail(request.user, pk))
+    form = ChildMergeForm(_posted(request), initial={"remove": request.GET.get("remove")})
+    raw = request.POST.get("remove") if request.method == "POST" else request.GET.get("remove")
+    remove_id = int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+    if remove_id is None or remove_id == keep.pk:
+        return redirect("child_merge", pk=keep.pk)
+    remove = _get_or_404(lambda: selectors.child_detail(request.user, remove_id))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                merge = child_merge_service(
+                    actor=request.user,
+                    keep_id=keep.pk,
+                    remove_id=form.cleaned_data["remove"],
+                    reason=form.cleaned_data["reason"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"{merge.removed_reference} was merged into {keep.reference} "
+                    f"({merge.reference}).",
+                )
+                return redirect("child_detail", pk=keep.pk)
+    else:
+        audit.record_view(request, child_id=keep.pk, reference=keep.reference)
+        audit.record_view(request, child_id=remove.pk, reference=remove.reference)
+    return _render(
+        request,
+        "missing/child_merge_check.html",
+        {"keep": keep, "remove": remove, "both": [keep, remove], "form": form},
+        status=status,
+    )

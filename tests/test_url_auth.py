@@ -69,6 +69,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "episode_sign_off": ("POST", OVERSIGHT, "episode"),
     "child_list": ("GET", CASE, None),
     "child_detail": ("GET", CASE, "child"),
+    # Merging a record created in error into child A: FFD and managers (without ?remove the
+    # check page sends them back to the first step).
+    "child_merge": ("GET", CASE, "child"),
+    "child_merge_check": ("GET", CASE, "child"),
     "episode_flags": ("POST", OVERSIGHT, "episode"),
     # Strategy / risk meetings: the FFD sees the list; managers complete ("meeting": child B's
     # open task, raised by an exploitation flag).
@@ -112,6 +116,7 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-children": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
     "api-children-search": ("POST", CASE | GRANTED | {"other_interviewer"}, None),
     "api-child-detail": ("GET", CASE | GRANTED, "child"),
+    "api-child-merge": ("POST", CASE, "child"),
     "api-episodes": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
     "api-episode-detail": ("GET", CASE | GRANTED, "episode"),
     "api-episode-decisions": ("POST", OVERSIGHT, "episode"),
@@ -168,6 +173,8 @@ BODIES: dict[str, dict[str, Any]] = {
         "mental_health": False,
     },
     "api-risk-meeting-complete": {"outcome": "Walker"},
+    # No such child to merge: 400 for the roles that may, refused before that for the rest.
+    "api-child-merge": {"remove": 999_999_999, "reason": "Walker"},
 }
 
 REFUSED = {301, 302, 401, 403, 404, 405}

@@ -129,6 +129,8 @@ CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
 SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
 # Retention erasure (missing.retention): what each app built on the core erases about a child.
 RETENTION_ERASERS = ["interviews.retention.erase_child", "notifications.retention.erase_child"]
+# The apps built on the core move their rows when two child records are merged (missing.merge).
+CHILD_MERGERS = ["interviews.merge.merge_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
