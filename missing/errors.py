@@ -47,3 +47,7 @@ class EpisodeOverlap(Conflict):
     def __init__(self, message: str, *, episode: Any) -> None:
         super().__init__(message)
         self.episode = episode
+
+
+class ChildGone(Conflict):
+    """The child was merged into another record (or erased) while this operation waited for it."""

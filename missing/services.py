@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
 from missing import audit, clocks, rules, transitions
-from missing.errors import Conflict, EpisodeOverlap, InvalidInput, NotAllowed
+from missing.errors import ChildGone, Conflict, EpisodeOverlap, InvalidInput, NotAllowed
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -28,6 +28,7 @@ from missing.models import (
     ApiToken,
     CaseAccessGrant,
     Child,
+    ChildMerge,
     EpisodeEvent,
     EpisodeState,
     Heartbeat,
@@ -492,7 +493,7 @@ def _open_from_notification(
     for FFD to review instead of refusing it."""
     grade = notification.risk_grade  # the callers checked the opening details
     try:
-        episode = episode_open(
+        episode = _episode_open_following_merges(
             actor=actor,
             child=child,
             police_force=notification.police_force,
@@ -510,6 +511,7 @@ def _open_from_notification(
         )
     except EpisodeOverlap as clash:
         other: MissingEpisode = clash.episode
+        child = other.child
         notification.child = child
         notification.episode = other
         detail = (
@@ -526,7 +528,7 @@ def _open_from_notification(
         if notification.restricted_intelligence:
             _add_restricted_intelligence(other.pk, notification)
         return
-    notification.child = child
+    notification.child = episode.child
     notification.episode = episode
     waiting = list(_waiting(notification))
     if notification.kind == NotificationKind.FOUND:
@@ -539,6 +541,24 @@ def _open_from_notification(
         )
     for later in waiting:
         _apply_to_episode(later, episode.pk, actor=actor, now=now)
+
+
+def _episode_open_following_merges(*, child: Child, **fields: Any) -> MissingEpisode:
+    """episode_open, for a child that FFD may be merging into another record at this moment: the
+    notification then goes to the record the child was merged into, never nowhere."""
+    for _ in range(3):
+        try:
+            return episode_open(child=child, **fields)
+        except ChildGone:
+            kept_id = (
+                ChildMerge.objects.filter(removed_child_id=child.pk)
+                .values_list("kept_child_id", flat=True)
+                .first()
+            )
+            if kept_id is None:
+                raise
+            child = Child.objects.get(pk=kept_id)
+    return episode_open(child=child, **fields)
 
 
 # The episode's fields a notification speaks to, and where the notification says them.
@@ -974,7 +994,12 @@ def episode_open(
     The manager review falls due `grade.review_within` after the notification arrived."""
     with transaction.atomic():
         # Lock the child so two notifications for one child cannot both pass the overlap check.
-        Child.objects.select_for_update().filter(pk=child.pk).first()
+        if Child.objects.select_for_update().filter(pk=child.pk).first() is None:
+            # A merge (or retention) deleted the child while we waited for its lock.
+            raise ChildGone(
+                f"Child {child.reference} was merged into another record while this was being "
+                "recorded. Try again."
+            )
         live = MissingEpisode.objects.filter(child=child).exclude(state=EpisodeState.CANCELLED)
         still_missing = live.filter(returned_at__isnull=True).first()
         if still_missing is not None:

@@ -13,7 +13,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from missing import services
-from missing.models import ApiToken, Child, EpisodeEvent, MissingEpisode, PoliceNotification, Role
+from missing.models import (
+    ApiToken,
+    Child,
+    EpisodeEvent,
+    MissingEpisode,
+    PoliceNotification,
+    Role,
+    User,
+)
 from tests.factories import UserFactory, force
 from tests.missing.test_api_concurrency import race
 
@@ -137,3 +145,81 @@ def test_a_found_racing_its_own_report_is_applied_whichever_lands_first():
     assert set(PoliceNotification.objects.values_list("match_status", flat=True)) == {
         Status.MATCHED
     }
+
+
+def test_a_report_waiting_on_a_child_being_merged_goes_to_the_kept_record():
+    """FFD merges child B into child A while a police report about B waits for B's row lock: the
+    report opens its episode on A (the merge's record says where B went), never a 500."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from missing.merge import child_merge
+    from tests.factories import ChildFactory
+
+    (_, kent), _ = two_forces_tokens()
+    ffd = UserFactory(role=Role.FFD)
+    keep = ChildFactory(council_child_id=None, last_name="Keeper")
+    remove = ChildFactory(
+        council_child_id="CC-MERGING", last_name="Keeper", date_of_birth=keep.date_of_birth
+    )
+    now = timezone.now()
+    locked = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def merge_slowly() -> None:
+        try:
+            with transaction.atomic():
+                Child.objects.select_for_update().get(pk=remove.pk)
+                locked.set()
+                time.sleep(1.5)  # the report arrives and waits for this lock
+                child_merge(
+                    actor=User.objects.get(pk=ffd.pk),
+                    keep_id=keep.pk,
+                    remove_id=remove.pk,
+                    reason="Same child",
+                    now=timezone.now(),
+                )
+        except BaseException as exc:
+            outcome["merge_error"] = exc
+        finally:
+            connection.close()
+
+    def report() -> None:
+        try:
+            locked.wait(10)
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {kent}")
+            outcome["response"] = client.post(
+                "/api/notifications/",
+                {
+                    "police_force": "kent",
+                    "police_reference": "KENT-MERGING",
+                    "kind": "reported_missing",
+                    "child_first_name": "Jo",
+                    "child_last_name": "Keeper",
+                    "council_child_id": "CC-MERGING",
+                    "last_seen_at": (now - timedelta(hours=3)).isoformat(),
+                    "reported_at": (now - timedelta(hours=2)).isoformat(),
+                    "risk_grade": "medium",
+                },
+                format="json",
+            )
+        except BaseException as exc:
+            outcome["report_error"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=merge_slowly), threading.Thread(target=report)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert "merge_error" not in outcome, outcome
+    assert "report_error" not in outcome, outcome
+    assert outcome["response"].status_code == 201, outcome["response"].content
+    episode = MissingEpisode.objects.get(police_reference="KENT-MERGING")
+    assert episode.child_id == keep.pk
+    assert not Child.objects.filter(pk=remove.pk).exists()

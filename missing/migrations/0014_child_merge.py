@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("missing", "0012_episode_history_first_review_due_at"),
+        ("missing", "0013_notification_outcomes"),
     ]
 
     operations = [
