@@ -224,7 +224,8 @@ def _interview_csv(client: Any) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("first", "last"), [(date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 4, 30))]
+    ("first", "last"),
+    [(date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 4, 30))],
 )
 def test_the_interview_csv_sums_to_the_figures(caseload, manager, client, first, last):
     """The data team's per-episode CSV has no period: its rows for the episodes back in a
@@ -289,9 +290,7 @@ def test_the_shared_answer_is_the_right_one(caseload):
     # The edges are there to be counted: refusals at the door with no offer logged, and an
     # exception assigned but not held.
     at_door = [
-        e
-        for e in back
-        if e.interview_outcome == "child_refused" and link[e.pk].offered_at is None
+        e for e in back if e.interview_outcome == "child_refused" and link[e.pk].offered_at is None
     ]
     assert at_door
     assert any(
