@@ -826,11 +826,6 @@ def _interviews(
                     t_if.add(id=ids.take(InterviewFactor), interview_id=int_id, factor_id=factor_id)
         for ep_id, _start, returned in group:
             row = rows[ep_id]
-            ep_within = (
-                held_at is not None
-                and returned is not None
-                and held_at <= returned + timedelta(hours=72)
-            )
             row[t_ep.index["interview_arranged_at"]] = held_at
             row[t_ep.index["interview_held_at"]] = held_at
             row[t_ep.index["interview_outcome"]] = outcome
@@ -857,8 +852,6 @@ def _interviews(
                     accepted={"held": True, "child_refused": False, "carer_refused": False}.get(
                         outcome
                     ),
-                    held=held_at is not None,
-                    held_within_72h=ep_within,
                 )
                 t_grant.add(
                     id=ids.take(CaseAccessGrant),
@@ -1019,10 +1012,6 @@ def _open_episode(
             added_at=arranged_at,
             offered_at=arranged_at,
             accepted=True,
-            held=held_at is not None,
-            held_within_72h=held_at is not None
-            and returned is not None
-            and held_at <= returned + timedelta(hours=72),
         )
         t_grant.add(
             id=ids.take(CaseAccessGrant),

@@ -5,7 +5,6 @@ Rows come through `visible_to()`: an interviewer sees only the interviews assign
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -18,7 +17,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from interviews import figures as fig
 from interviews import selectors, services
+from interviews.figures_views import figures_form
 from interviews.models import ReturnInterview
 from interviews.serializers import (
     AddEpisodeIn,
@@ -42,7 +43,6 @@ from missing import audit
 from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi, _errors
 from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
 from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
-from missing.serializers import AwareDateTimeField
 
 WRITE_ERRORS = _errors(400, 401, 403, 404)
 STALE = OpenApiResponse(
@@ -376,38 +376,80 @@ class InterviewSignOffApi(JsonApi):
         return Response(_detail(request, pk))
 
 
-def _period_param(request: Request, name: str, default: datetime) -> datetime:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return AwareDateTimeField().to_internal_value(raw)
-    except ValidationError as exc:
-        raise ValidationError({name: exc.detail}) from None
-
-
 class InterviewFiguresApi(JsonApi):
-    permission_classes = [IsStaffWithFullAccess]
+    """The figures page as JSON: the same parameters, read by the same function
+    (`figures_views.figures_form`), the same definitions (`interviews.figures`) and the same
+    gate (managers and heads of service: the figures cover every child)."""
+
+    permission_classes = [IsOversightRole]
 
     @extend_schema(
         operation_id="interview_figures",
-        summary="Interviews offered, accepted, held, held within 72 hours – per episode",
+        summary="The figures page: episodes, children, interviews offered, held, within 72 hours",
         description=(
-            "For the episodes whose child returned in [returned_from, returned_to) (default: "
-            "the last 30 days). Counted per episode: one interview covering three episodes "
-            "counts for each, each against its own return."
+            "Every figure the figures page shows, for a period of Europe/London calendar dates "
+            "(`period_start` to `period_end`, both inclusive; default: this month). Episodes, "
+            "children, repeat children and manager reviews count the episodes that started in "
+            "the period; the interview figures count the episodes whose child came back in it, "
+            "each on its own (one interview covering two episodes counts for each, each against "
+            "its own return). Each figure says whether it counts episodes or children and, "
+            "where the page shows one, its share of another figure as a whole percentage. "
+            "With the median hours from return to interview, the 12-month trend and the "
+            "patterns. See docs/decisions/0032-figures-definitions.md."
         ),
         parameters=[
-            OpenApiParameter("returned_from", OpenApiTypes.DATETIME),
-            OpenApiParameter("returned_to", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "period_start", OpenApiTypes.DATE, description="First day (London), inclusive."
+            ),
+            OpenApiParameter(
+                "period_end", OpenApiTypes.DATE, description="Last day (London), inclusive."
+            ),
+            OpenApiParameter("team", OpenApiTypes.INT, description="The child's allocated team."),
+            OpenApiParameter(
+                "age_band",
+                OpenApiTypes.STR,
+                enum=[*fig.AGE_BANDS, fig.AGE_UNKNOWN],
+                description="Age when the episode started.",
+            ),
+            OpenApiParameter(
+                "legal_status",
+                OpenApiTypes.STR,
+                enum=list(fig.LEGAL_STATUSES),
+                description="Legal status when the episode started.",
+            ),
+            OpenApiParameter(
+                "provider", OpenApiTypes.INT, description="The interviewer's organisation."
+            ),
         ],
         responses={200: FiguresOut, **_errors(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        start = _period_param(request, "returned_from", now - timedelta(days=30))
-        end = _period_param(request, "returned_to", now)
-        figures = selectors.interview_figures(request.user, returned_from=start, returned_to=end)
+        form = figures_form(request.query_params, now)
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        filters = form.filters()
+        figures = fig.compute_figures(filters, now=now)
         return Response(
-            FiguresOut({"returned_from": start, "returned_to": end, **figures.__dict__}).data
+            FiguresOut(
+                {
+                    "period_start": filters.period_start,
+                    "period_end": filters.period_end,
+                    "filters": {
+                        "team": filters.team_id,
+                        "age_band": filters.age_band,
+                        "legal_status": filters.legal_status,
+                        "provider": filters.provider_id,
+                    },
+                    "figures": figures.lines(),
+                    "median_hours_to_interview": figures.median_hours_to_interview,
+                    "timed": figures.counts["timed"],
+                    "trend": fig.monthly_trend(filters, now=now),
+                    "patterns": fig.patterns(filters, now=now),
+                }
+            ).data
         )
+
+
+def _form_errors(form: Any) -> dict[str, list[str]]:
+    return {field: [str(e) for e in errors] for field, errors in form.errors.items()}

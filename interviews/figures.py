@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import (
     Aggregate,
+    BooleanField,
+    Case,
     CharField,
     Count,
     DurationField,
@@ -40,6 +42,8 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
 
@@ -172,11 +176,85 @@ def _returned(start: datetime, end: datetime) -> Q:
 # The figures, each defined once
 # --------------------------------------------------------------------------------------------
 
+# Each episode's own answers, defined once. The figures count them; the drill-downs, the
+# interview CSV (/interviews/export.csv), the interview pages and the API read them through
+# `with_answers` / `link_answers`, so no stored flag can drift from what is counted (the
+# link's stored `held` and `held_within_72h` were removed for that reason).
 HELD = Q(interview_outcome=InterviewOutcome.HELD)
+# Elapsed hours from the episode's own return: `interview_due_at` is returned_at + 72 h in
+# UTC, fixed when the return is recorded, so a clock change does not move it.
 HELD_WITHIN_72H = HELD & Q(interview_held_at__lte=F("interview_due_at"))
+# The link's first offer; a held or refused interview was offered even if no offer was logged
+# as an attempt (a refusal at the door).
+OFFERED = Q(interview_link__offered_at__isnull=False) | Q(
+    interview_outcome__in=[
+        InterviewOutcome.HELD,
+        InterviewOutcome.CHILD_REFUSED,
+        InterviewOutcome.CARER_REFUSED,
+    ]
+)
+ACCEPTED = Q(interview_link__accepted=True) | HELD
+REFUSED = Q(interview_outcome=InterviewOutcome.CHILD_REFUSED) | (
+    Q(interview_link__accepted=False) & ~HELD
+)
+HELD_UNDER_EXCEPTION = HELD & Q(interview_link__interview__independence=Independence.EXCEPTION)
 # The first manager review by the time the police grade set (kept once done).
 REVIEWED_ON_TIME = Q(first_reviewed_at__lte=F("first_review_due_at"))
 TIMED = HELD & Q(interview_held_at__isnull=False)
+
+# The per-episode answers, by the name they are read under (`answer_<name>`).
+ANSWERS: dict[str, Q] = {
+    "offered": OFFERED,
+    "accepted": ACCEPTED,
+    "refused": REFUSED,
+    "held": HELD,
+    "held_within_72h": HELD_WITHIN_72H,
+    "independence_exception": HELD_UNDER_EXCEPTION,
+    "reviewed_on_time": REVIEWED_ON_TIME,
+}
+
+
+def _path(name: str, prefix: str, own: str) -> str:
+    return name.removeprefix(own) if own and name.startswith(own) else prefix + name
+
+
+def _prefixed(node: Any, prefix: str, own: str = "") -> Any:
+    """`node` (a Q, a lookup pair or an F) with every field path starting at `prefix`: the
+    same condition, read from a related model (an InterviewEpisode reads its episode's).
+    Paths through `own` (the way back to the reading model) are read on it directly."""
+    if isinstance(node, Q):
+        copy = Q()
+        copy.connector, copy.negated = node.connector, node.negated
+        copy.children = [_prefixed(child, prefix, own) for child in node.children]
+        return copy
+    if isinstance(node, F):
+        return F(_path(node.name, prefix, own))
+    if isinstance(node, tuple):
+        lookup, value = node
+        return (_path(lookup, prefix, own), _prefixed(value, prefix, own))
+    return node
+
+
+def answer_expressions(prefix: str = "", own: str = "") -> dict[str, Case]:
+    """`answer_<name>` (a boolean) for each per-episode answer, read through `prefix`."""
+    return {
+        f"answer_{name}": Case(
+            When(_prefixed(q, prefix, own), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+        for name, q in ANSWERS.items()
+    }
+
+
+def with_answers(episodes: QuerySet[MissingEpisode]) -> QuerySet[MissingEpisode]:
+    """The episodes with their own answers as the figures count them (`answer_held`, ...)."""
+    return episodes.annotate(**answer_expressions())
+
+
+def link_answers(links: QuerySet[InterviewEpisode]) -> QuerySet[InterviewEpisode]:
+    """An interview's covered episodes with each episode's answers as the figures count them."""
+    return links.annotate(**answer_expressions("episode__", own="interview_link__"))
 
 
 @dataclass(frozen=True)
@@ -222,33 +300,19 @@ FIGURES: dict[str, FigureDef] = {
             "offered",
             "Interviews offered",
             "returned",
-            # The link's first offer; a held or refused interview was offered even if no
-            # offer was logged as an attempt.
-            _always(
-                Q(interview_link__offered_at__isnull=False)
-                | Q(
-                    interview_outcome__in=[
-                        InterviewOutcome.HELD,
-                        InterviewOutcome.CHILD_REFUSED,
-                        InterviewOutcome.CARER_REFUSED,
-                    ]
-                )
-            ),
+            _always(OFFERED),
         ),
         FigureDef(
             "accepted",
             "Interviews accepted",
             "returned",
-            _always(Q(interview_link__accepted=True) | HELD),
+            _always(ACCEPTED),
         ),
         FigureDef(
             "refused",
             "Refused by the child",
             "returned",
-            _always(
-                Q(interview_outcome=InterviewOutcome.CHILD_REFUSED)
-                | (Q(interview_link__accepted=False) & ~HELD)
-            ),
+            _always(REFUSED),
         ),
         FigureDef("held", "Interviews held", "returned", _always(HELD)),
         FigureDef(
@@ -289,7 +353,7 @@ FIGURES: dict[str, FigureDef] = {
             "independence_exceptions",
             "Held by an interviewer who is not independent (recorded exception)",
             "returned",
-            _always(HELD & Q(interview_link__interview__independence=Independence.EXCEPTION)),
+            _always(HELD_UNDER_EXCEPTION),
         ),
     )
 }
@@ -314,6 +378,69 @@ COHORT_OF = {
 
 def figure_label(key: str) -> str:
     return FIGURES[key].label if key in FIGURES else SPECIAL_FIGURES[key]
+
+
+# What the page, its downloads and the API show, in order: (section title, note, [(figure
+# key, the figure it is a share of, or None)]). The median follows the interview figures.
+SECTIONS: list[tuple[str, str, list[tuple[str, str | None]]]] = [
+    (
+        "Episodes and children",
+        "Counted by when the episode started (the child was last seen) in the period.",
+        [
+            ("episodes", None),
+            ("children", None),
+            (REPEAT_CHILDREN, "children"),
+            (REPEAT_EPISODES, "episodes"),
+            ("still_missing", "episodes"),
+        ],
+    ),
+    (
+        "Return interviews",
+        "Counted by when the child came back in the period, whenever the interview was held.",
+        [
+            ("returns", None),
+            ("children_returned", None),
+            ("offered", "returns"),
+            ("accepted", "returns"),
+            ("held", "returns"),
+            ("held_within_72h", "returns"),
+            ("children_held_within_72h", "children_returned"),
+            ("refused", "returns"),
+            *((f"not_held_{o.value}", "returns") for o in NOT_HELD_OUTCOMES),
+            ("awaiting_outcome", "returns"),
+            ("awaiting_overdue", "returns"),
+            ("independence_exceptions", "held"),
+        ],
+    ),
+    (
+        "Manager oversight",
+        "Counted by when the episode started; the target is the review time the police risk "
+        "grade set when the first review was due.",
+        [("reviewed", "episodes"), ("reviewed_within_target", "episodes")],
+    ),
+]
+SHARE_OF: dict[str, str | None] = {key: whole for _, _, keys in SECTIONS for key, whole in keys}
+MEDIAN_SECTION = "Return interviews"
+MEDIAN_LABEL = "Median time from return to interview"
+
+
+def percent(part: int, whole: int) -> int | None:
+    """A share as the page shows it: a whole percentage, None when there is nothing to share."""
+    return round(100 * part / whole) if whole else None
+
+
+@dataclass(frozen=True)
+class FigureLine:
+    """One figure as shown: its number, what it counts (episodes or children), and its share of
+    another figure (`share_of`, `percent`)."""
+
+    section: str
+    key: str
+    label: str
+    value: int
+    counts: str  # "episodes" or "children"
+    share_of: str | None
+    percent: int | None
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,6 +506,22 @@ class Figures:
 
     def share(self, part: str, whole: str) -> float | None:
         return self.counts[part] / self.counts[whole] if self.counts[whole] else None
+
+    def lines(self) -> list[FigureLine]:
+        """Every counted figure in the page's order, with its share (the median apart)."""
+        return [
+            FigureLine(
+                section=section,
+                key=key,
+                label=figure_label(key),
+                value=self.counts[key],
+                counts="children" if key in PER_CHILD_FIGURES else "episodes",
+                share_of=whole,
+                percent=percent(self.counts[key], self.counts[whole]) if whole else None,
+            )
+            for section, _, keys in SECTIONS
+            for key, whole in keys
+        ]
 
     @property
     def not_held(self) -> dict[str, int]:

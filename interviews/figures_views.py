@@ -20,7 +20,7 @@ from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -156,12 +156,15 @@ def this_month(now: datetime) -> tuple[date, date]:
     return first, fig.add_months(first, 1) - timedelta(days=1)
 
 
-def _form(request: HttpRequest, now: datetime) -> FiguresForm:
-    """Bound to the query string, or to this month (London) when it names no period."""
-    if "period_start" in request.GET or "period_end" in request.GET:
-        return FiguresForm(request.GET)
+def figures_form(params: QueryDict, now: datetime) -> FiguresForm:
+    """The one reading of the figures' query parameters (period_start, period_end: London
+    dates; team, age_band, legal_status, provider), for the page, the drill-downs, the
+    downloads and the API: bound to them, or to this month (London) when they name no
+    period. Call `is_valid()`; the errors name the parameter."""
+    if "period_start" in params or "period_end" in params:
+        return FiguresForm(params)
     first, last = this_month(now)
-    data = request.GET.copy()
+    data = params.copy()
     data["period_start"], data["period_end"] = first.isoformat(), last.isoformat()
     return FiguresForm(data)
 
@@ -180,52 +183,16 @@ class FigureRow:
     href: str | None
 
 
+def _percent_text(share: int | None) -> str:
+    return "–" if share is None else f"{share}%"
+
+
 def _percent(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "–"
+    return _percent_text(fig.percent(part, whole))
 
 
 def _hours(hours: float | None) -> str:
     return "–" if hours is None else f"{hours:.1f} hours"
-
-
-# (key, label on the page, the figure it is a share of). Keys name compute_figures' counts.
-SECTIONS: list[tuple[str, str, list[tuple[str, str | None]]]] = [
-    (
-        "Episodes and children",
-        "Counted by when the episode started (the child was last seen) in the period.",
-        [
-            ("episodes", None),
-            ("children", None),
-            ("repeat_children", "children"),
-            ("repeat_episodes", "episodes"),
-            ("still_missing", "episodes"),
-        ],
-    ),
-    (
-        "Return interviews",
-        "Counted by when the child came back in the period, whenever the interview was held.",
-        [
-            ("returns", None),
-            ("children_returned", None),
-            ("offered", "returns"),
-            ("accepted", "returns"),
-            ("held", "returns"),
-            ("held_within_72h", "returns"),
-            ("children_held_within_72h", "children_returned"),
-            ("refused", "returns"),
-            *((f"not_held_{o.value}", "returns") for o in fig.NOT_HELD_OUTCOMES),
-            ("awaiting_outcome", "returns"),
-            ("awaiting_overdue", "returns"),
-            ("independence_exceptions", "held"),
-        ],
-    ),
-    (
-        "Manager oversight",
-        "Counted by when the episode started; the target is the review time the police risk "
-        "grade set when the first review was due.",
-        [("reviewed", "episodes"), ("reviewed_within_target", "episodes")],
-    ),
-]
 
 
 # How a share's whole is named beside it ("43% of returns").
@@ -241,37 +208,38 @@ WHOLES = {
 def figure_sections(
     figures: fig.Figures, query: dict[str, str] | None
 ) -> list[tuple[str, str, list[FigureRow]]]:
-    """The page's figures in order, each with its share and the link to its episodes (no link
-    for the downloads, `query` None)."""
+    """The page's figures in order (`fig.SECTIONS`, as the API and the downloads give them),
+    each with its share and the link to its episodes (no link for the downloads, `query`
+    None)."""
     base = reverse("interviews:figure_episodes") if query is not None else ""
+
+    def href(key: str) -> str | None:
+        return f"{base}?{urlencode({'figure': key, **query})}" if query is not None else None
+
+    lines = figures.lines()
     out = []
-    for title, note, keys in SECTIONS:
-        rows = []
-        for key, whole in keys:
-            value = figures.counts[key]
-            rows.append(
-                FigureRow(
-                    key=key,
-                    label=fig.figure_label(key),
-                    value=str(value),
-                    share=f"{_percent(value, figures.counts[whole])} of {WHOLES[whole]}"
-                    if whole
-                    else "",
-                    href=f"{base}?{urlencode({'figure': key, **query})}"
-                    if query is not None
-                    else None,
-                )
+    for title, note, _ in fig.SECTIONS:
+        rows = [
+            FigureRow(
+                key=line.key,
+                label=line.label,
+                value=str(line.value),
+                share=f"{_percent_text(line.percent)} of {WHOLES[line.share_of]}"
+                if line.share_of
+                else "",
+                href=href(line.key),
             )
-        if title == "Return interviews":
+            for line in lines
+            if line.section == title
+        ]
+        if title == fig.MEDIAN_SECTION:
             rows.append(
                 FigureRow(
                     key=fig.MEDIAN,
-                    label="Median time from return to interview",
+                    label=fig.MEDIAN_LABEL,
                     value=_hours(figures.median_hours_to_interview),
                     share=f"of {figures.counts['timed']} held",
-                    href=f"{base}?{urlencode({'figure': fig.MEDIAN, **query})}"
-                    if query is not None
-                    else None,
+                    href=href(fig.MEDIAN),
                 )
             )
         out.append((title, note, rows))
@@ -402,7 +370,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
     Queries: the session and user; the two filter lists; compute_figures (2, or 3 on SQLite);
     the trend (1); the patterns (3); plus one per team or provider chosen (form validation)."""
     now = timezone.now()
-    form = _form(request, now)
+    form = figures_form(request.GET, now)
     context: dict[str, Any] = {"form": form, "national_returns": national_return_links()}
     if not form.is_valid():
         return render(request, "figures/page.html", context, status=400)
@@ -430,7 +398,7 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
     user; the count; the page; for a figure that counts children, their number (plus one per
     team or provider chosen)."""
     now = timezone.now()
-    form = FiguresForm(request.GET)
+    form = figures_form(request.GET, now)
     key = request.GET.get("figure", "")
     valid = form.is_valid()
     if key not in fig.FIGURE_KEYS:
@@ -440,7 +408,7 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
         return render(request, "figures/episodes.html", {"form": form}, status=400)
     query = form.query()
     behind = fig.figure_episodes(form.filters(), key, now=now)
-    episodes = behind.only(
+    episodes = fig.with_answers(behind).only(
         "pk",
         "child_id",
         "kind",
@@ -466,12 +434,11 @@ def figure_episodes_page(request: HttpRequest) -> HttpResponse:
             "episode": e,
             "state": EpisodeState(e.state).label,
             "outcome": InterviewOutcome(e.interview_outcome).label if e.interview_outcome else "",
-            "within_72h": None
-            if e.interview_outcome != InterviewOutcome.HELD or e.interview_held_at is None
-            else e.interview_held_at <= e.interview_due_at,
+            # The figures' own answers for this episode (fig.ANSWERS), not a recomputation.
+            "within_72h": e.answer_held_within_72h if e.answer_held else None,
             "review_on_time": None
             if e.first_reviewed_at is None or e.first_review_due_at is None
-            else e.first_reviewed_at <= e.first_review_due_at,
+            else e.answer_reviewed_on_time,
         }
         for e in page
     ]
@@ -604,7 +571,7 @@ def _filename(filters: fig.FigureFilters, extension: str) -> str:
 
 
 def _download_form(request: HttpRequest, now: datetime) -> FiguresForm | HttpResponse:
-    form = _form(request, now)
+    form = figures_form(request.GET, now)
     if not form.is_valid():
         return render(
             request,

@@ -356,11 +356,15 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
     obj_field=pghistory.ObjForeignKey(related_name="history"),
 )
 class InterviewEpisode(models.Model):
-    """An episode the interview covers, with that episode's own answers for the figures.
+    """An episode the interview covers, with the dated facts only this link knows: when the
+    interview was first offered after this episode's return, and the child's answer.
 
     One row per episode (an episode is covered by one interview at most), so counting rows
     counts episodes: an interview covering three episodes is three offers, three holds, and
-    each is within 72 hours of *its own* return or not (DfE 2014; no double counting)."""
+    each is within 72 hours of *its own* return or not (DfE 2014; no double counting).
+    Offered, accepted, held and held within 72 hours *as the figures count them* are not
+    stored here: they are defined once in `interviews.figures` (ANSWERS) and read with
+    `figures.link_answers()`, so a stored flag cannot disagree with a figure."""
 
     interview = models.ForeignKey(ReturnInterview, on_delete=models.PROTECT, related_name="covered")
     episode = models.OneToOneField(
@@ -371,18 +375,12 @@ class InterviewEpisode(models.Model):
     offered_at = models.DateTimeField(null=True, blank=True)
     # True: arranged or held; False: the child refused; None: not known yet.
     accepted = models.BooleanField(null=True, blank=True)
-    held = models.BooleanField(default=False)
-    held_within_72h = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["episode__last_seen_at", "pk"]
 
     def __str__(self) -> str:
         return f"I-{self.interview_id} covers E-{self.episode_id}"
-
-    @property
-    def offered(self) -> bool:
-        return self.offered_at is not None
 
 
 class ContactMethod(models.TextChoices):

@@ -3,26 +3,24 @@ goes through `visible_to`, so an interviewer sees only the interviews assigned t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import (
-    Count,
     Exists,
     Min,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
 )
 
+from interviews import figures
 from interviews.models import (
     EDITABLE_STATUSES,
     ContactAttempt,
     Factor,
     FactorKind,
-    Independence,
     InterviewEpisode,
     InterviewFactor,
     ReturnInterview,
@@ -31,7 +29,6 @@ from missing.models import (
     INTERVIEW_PENDING_STATES,
     Child,
     EpisodeState,
-    InterviewOutcome,
     MissingEpisode,
 )
 
@@ -44,8 +41,10 @@ def _with_covered(qs: QuerySet[ReturnInterview]) -> QuerySet[ReturnInterview]:
     return qs.prefetch_related(
         Prefetch(
             "covered",
-            InterviewEpisode.objects.select_related("episode").order_by(
-                "episode__last_seen_at", "pk"
+            figures.link_answers(
+                InterviewEpisode.objects.select_related("episode").order_by(
+                    "episode__last_seen_at", "pk"
+                )
             ),
         )
     )
@@ -129,7 +128,8 @@ def all_factors() -> QuerySet[Factor]:
 
 def episode_interview_link(episode_id: int) -> InterviewEpisode | None:
     return (
-        InterviewEpisode.objects.select_related("interview", "interview__interviewer")
+        figures.link_answers(InterviewEpisode.objects.all())
+        .select_related("interview", "interview__interviewer")
         .filter(episode_id=episode_id)
         .first()
     )
@@ -141,62 +141,18 @@ def episode_interview_link(episode_id: int) -> InterviewEpisode | None:
 
 
 def episode_answers(user: Any) -> QuerySet[MissingEpisode]:
-    """Every returned, not cancelled episode the user may see, annotated with its own answers:
-    offered, accepted, held, held within 72 hours of its own return, the outcome, whether the
-    interview was held under an independence exception, and its interview (None if none).
-    One query; one row per episode, so an interview covering three episodes counts three."""
-    return (
+    """Every returned, not cancelled episode the user may see, with its own answers as the
+    figures count them (`answer_offered`, `answer_accepted`, `answer_refused`, `answer_held`,
+    `answer_held_within_72h` of its own return, `answer_independence_exception`: see
+    interviews.figures.ANSWERS) and its interview (None if none). One query; one row per
+    episode, so an interview covering three episodes counts three."""
+    return figures.with_answers(
         MissingEpisode.objects.visible_to(user)
         .filter(returned_at__isnull=False)
         .exclude(state=EpisodeState.CANCELLED)
         .select_related("child", "interview_link__interview__interviewer_organisation")
         .order_by("returned_at", "pk")
     )
-
-
-@dataclass
-class Figures:
-    episodes: int = 0
-    children: int = 0
-    offered: int = 0
-    accepted: int = 0
-    refused: int = 0
-    held: int = 0
-    held_within_72h: int = 0
-    not_held: dict[str, int] = field(default_factory=dict)
-    independence_exceptions: int = 0
-    no_interview_yet: int = 0
-
-
-def interview_figures(user: Any, *, returned_from: datetime, returned_to: datetime) -> Figures:
-    """Interview figures for the episodes whose child returned in [from, to): one aggregate
-    query and one for the not-held reasons. Counted per episode from the link table's answers,
-    so one interview covering several episodes neither double counts nor hides any."""
-    qs = (
-        MissingEpisode.objects.visible_to(user)
-        .filter(returned_at__gte=returned_from, returned_at__lt=returned_to)
-        .exclude(state=EpisodeState.CANCELLED)
-    )
-    totals = qs.aggregate(
-        episodes=Count("pk"),
-        children=Count("child", distinct=True),
-        offered=Count("pk", filter=Q(interview_link__offered_at__isnull=False)),
-        accepted=Count("pk", filter=Q(interview_link__accepted=True)),
-        refused=Count("pk", filter=Q(interview_link__accepted=False)),
-        held=Count("pk", filter=Q(interview_link__held=True)),
-        held_within_72h=Count("pk", filter=Q(interview_link__held_within_72h=True)),
-        independence_exceptions=Count(
-            "pk", filter=Q(interview_link__interview__independence=Independence.EXCEPTION)
-        ),
-        no_interview_yet=Count("pk", filter=Q(interview_link__isnull=True)),
-    )
-    not_held = dict(
-        qs.exclude(interview_outcome__in=["", InterviewOutcome.HELD])
-        .values_list("interview_outcome")
-        .annotate(n=Count("pk"))
-        .values_list("interview_outcome", "n")
-    )
-    return Figures(**totals, not_held=not_held)
 
 
 # --------------------------------------------------------------------------------------------

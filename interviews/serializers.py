@@ -208,13 +208,23 @@ class FactorPickOut(serializers.ModelSerializer):
 
 
 class CoveredEpisodeOut(serializers.ModelSerializer):
-    """One covered episode and its own answers for the figures."""
+    """One covered episode and its own answers as the figures count them (read from the
+    annotations of `interviews.figures.link_answers`, never stored flags)."""
 
     episode_reference = serializers.CharField(source="episode.reference", read_only=True)
     returned_at = serializers.DateTimeField(source="episode.returned_at", read_only=True)
     interview_due_at = serializers.DateTimeField(source="episode.interview_due_at", read_only=True)
     episode_state = serializers.CharField(source="episode.state", read_only=True)
-    offered = serializers.BooleanField(read_only=True)
+    offered = serializers.BooleanField(source="answer_offered", read_only=True)
+    accepted = serializers.SerializerMethodField(
+        help_text="True: accepted or held; false: the child refused; null: not known yet."
+    )
+    held = serializers.BooleanField(source="answer_held", read_only=True)
+    held_within_72h = serializers.BooleanField(
+        source="answer_held_within_72h",
+        read_only=True,
+        help_text="Held within 72 elapsed hours of this episode's own return.",
+    )
 
     class Meta:
         model = InterviewEpisode
@@ -231,6 +241,12 @@ class CoveredEpisodeOut(serializers.ModelSerializer):
             "held_within_72h",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_accepted(self, link: InterviewEpisode) -> bool | None:
+        if link.answer_accepted:  # type: ignore[attr-defined]
+            return True
+        return False if link.answer_refused else None  # type: ignore[attr-defined]
 
 
 class AttemptOut(serializers.ModelSerializer):
@@ -365,16 +381,65 @@ class StaleEditOut(serializers.Serializer):
     differences = DifferenceOut(many=True, required=False)
 
 
-class FiguresOut(serializers.Serializer):
-    returned_from = serializers.DateTimeField()
-    returned_to = serializers.DateTimeField()
-    episodes = serializers.IntegerField()
-    children = serializers.IntegerField()
-    offered = serializers.IntegerField()
-    accepted = serializers.IntegerField()
-    refused = serializers.IntegerField()
-    held = serializers.IntegerField()
+class FigureOut(serializers.Serializer):
+    section = serializers.CharField()
+    key = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.IntegerField()
+    counts = serializers.ChoiceField(
+        choices=["episodes", "children"], help_text="What the number counts."
+    )
+    share_of = serializers.CharField(
+        allow_null=True, help_text="The key of the figure this one is shown as a share of."
+    )
+    percent = serializers.IntegerField(
+        allow_null=True,
+        help_text="The share as a whole percentage, as the page shows it (null: no share, or "
+        "nothing to share).",
+    )
+
+
+class FiguresFiltersOut(serializers.Serializer):
+    team = serializers.IntegerField(allow_null=True)
+    age_band = serializers.CharField(allow_null=True)
+    legal_status = serializers.CharField(allow_null=True)
+    provider = serializers.IntegerField(allow_null=True)
+
+
+class TrendMonthOut(serializers.Serializer):
+    month = serializers.DateField(help_text="The month's first day (London).")
+    returns = serializers.IntegerField()
     held_within_72h = serializers.IntegerField()
-    not_held = serializers.DictField(child=serializers.IntegerField())
-    independence_exceptions = serializers.IntegerField()
-    no_interview_yet = serializers.IntegerField()
+    episodes = serializers.IntegerField()
+    reviewed_within_target = serializers.IntegerField()
+
+
+class FactorCountOut(serializers.Serializer):
+    kind = serializers.CharField()
+    code = serializers.CharField()
+    label = serializers.CharField()
+    interviews = serializers.IntegerField()
+    children = serializers.IntegerField()
+
+
+class NameCountOut(serializers.Serializer):
+    name = serializers.CharField()
+    children = serializers.IntegerField()
+    mentions = serializers.IntegerField()
+
+
+class PatternsOut(serializers.Serializer):
+    factors = serializers.DictField(child=FactorCountOut(many=True))
+    hotspots = NameCountOut(many=True)
+    associates = NameCountOut(many=True)
+
+
+class FiguresOut(serializers.Serializer):
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    filters = FiguresFiltersOut()
+    figures = FigureOut(many=True)
+    median_hours_to_interview = serializers.FloatField(allow_null=True)
+    timed = serializers.IntegerField(help_text="Held interviews the median is over.")
+    trend = TrendMonthOut(many=True)
+    patterns = PatternsOut()

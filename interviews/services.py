@@ -280,12 +280,14 @@ def independence_problems(
 
 
 # --------------------------------------------------------------------------------------------
-# Per-episode answers (offered, accepted, held, within 72 hours of that episode's return)
+# Per-episode dated facts (the first offer after that episode's return, the child's answer)
 # --------------------------------------------------------------------------------------------
 
 
 def _refresh_answers(interview: ReturnInterview) -> None:
-    """Recompute each covered episode's answers from the attempts and the outcome."""
+    """Recompute each covered episode's dated facts (first offer, the child's answer) from the
+    attempts and the outcome. Held and held within 72 hours are not stored: the figures
+    read them from the episode's own columns (interviews.figures.ANSWERS)."""
     links = list(interview.covered.select_related("episode"))
     attempts = list(interview.attempts.order_by("at", "pk"))
     held = interview.outcome == InterviewOutcome.HELD and interview.held_at is not None
@@ -309,15 +311,7 @@ def _refresh_answers(interview: ReturnInterview) -> None:
                 if a.outcome in (ContactOutcome.ARRANGED, ContactOutcome.CHILD_REFUSED)
             ]
             link.accepted = answers[-1] if answers else None
-        link.held = held
-        link.held_within_72h = bool(
-            held
-            and episode.interview_due_at is not None
-            and interview.held_at <= episode.interview_due_at  # type: ignore[operator]
-        )
-    InterviewEpisode.objects.bulk_update(
-        links, ["offered_at", "accepted", "held", "held_within_72h"]
-    )
+    InterviewEpisode.objects.bulk_update(links, ["offered_at", "accepted"])
 
 
 # --------------------------------------------------------------------------------------------

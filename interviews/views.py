@@ -140,7 +140,9 @@ def interview_list(request: HttpRequest) -> HttpResponse:
 @require_recent_second_factor
 @rate_limit("export")
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Per-episode interview answers for the data team: references only, never names."""
+    """Per-episode interview answers for the data team: references only, never names. The
+    answers are the figures' own definitions; `independence_exception` is Y when the episode
+    was held by an interviewer assigned under the recorded exception (the figure's count)."""
     header = [
         "episode",
         "child",
@@ -173,18 +175,20 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
         for episode in exported.iterator(chunk_size=500):
             link = getattr(episode, "interview_link", None)
             interview = link.interview if link else None
+            # Each answer as the figures count it (interviews.figures.ANSWERS): summing a
+            # column over a period's returns gives that figure on the figures page.
             yield [
                 episode.reference,
                 episode.child.reference,
                 episode.returned_at.isoformat() if episode.returned_at else "",
                 episode.interview_due_at.isoformat() if episode.interview_due_at else "",
                 interview.reference if interview else "",
-                yes_no(link.offered if link else False),
-                yes_no(link.accepted if link else None),
-                yes_no(link.held if link else False),
-                yes_no(link.held_within_72h if link else False),
+                yes_no(episode.answer_offered),
+                "Y" if episode.answer_accepted else ("N" if episode.answer_refused else ""),
+                yes_no(episode.answer_held),
+                yes_no(episode.answer_held_within_72h),
                 episode.interview_outcome,
-                yes_no(interview.is_exception) if interview else "",
+                yes_no(episode.answer_independence_exception),
                 (
                     interview.interviewer_organisation.name
                     if interview and interview.interviewer_organisation

@@ -131,7 +131,8 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-risk-grades": ("GET", CASE, None),
     "api-police-forces": ("GET", CASE, None),
     "api-interview-factors": ("GET", CASE | INTERVIEWERS, None),
-    "api-interview-figures": ("GET", CASE, None),
+    # The figures page as JSON: the page's gate.
+    "api-interview-figures": ("GET", OVERSIGHT, None),
     "api-interviews": ("GET", CASE | INTERVIEWERS, None),
     "api-interview-detail": ("GET", CASE | GRANTED, "interview"),
     "api-interview-attempts": ("POST", OVERSIGHT | GRANTED, "interview"),

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from interviews import selectors, services
+from interviews import figures, selectors, services
+from missing.clocks import london_date
 from tests.factories import ChildFactory, UserFactory
 from tests.interviews.helpers import (
     assign,
@@ -111,61 +112,83 @@ def caseload(ffd, manager, interviewer, now):
     return {"first": first, "second": second, "blake": blake, "casey": casey, "dana": dana}
 
 
+def _answers(row):
+    link = getattr(row, "interview_link", None)
+    return (
+        link.offered_at if link else None,
+        row.answer_offered,
+        row.answer_accepted,
+        row.answer_refused,
+        row.answer_held,
+        row.answer_held_within_72h,
+    )
+
+
 def test_each_episode_keeps_its_own_answers(caseload, manager, now):
     rows = {e.pk: e for e in selectors.episode_answers(manager)}
     assert len(rows) == 5
 
     def answers(name):
-        link = getattr(rows[caseload[name].pk], "interview_link", None)
-        if link is None:
-            return None
-        return (link.offered_at, link.accepted, link.held, link.held_within_72h)
+        return _answers(rows[caseload[name].pk])
 
     # One interview, two episodes: both offered, accepted and held; only the second within 72 h
     # of *its* return (the first was back 100 hours before the interview).
-    assert answers("first") == (now - 60 * H, True, True, False)
-    assert answers("second") == (now - 8 * H, True, True, True)
-    assert answers("blake") == (now - 18 * H, False, False, False)
-    assert answers("casey") is None
-    assert answers("dana") == (now - 3 * H, True, True, True)
+    assert answers("first") == (now - 60 * H, True, True, False, True, False)
+    assert answers("second") == (now - 8 * H, True, True, False, True, True)
+    assert answers("blake") == (now - 18 * H, True, False, True, False, False)
+    assert answers("casey") == (None, False, False, False, False, False)
+    assert answers("dana") == (now - 3 * H, True, True, False, True, True)
+    assert rows[caseload["dana"].pk].answer_independence_exception
+    assert not rows[caseload["first"].pk].answer_independence_exception
 
 
-def test_figures_count_episodes_not_interviews(caseload, manager, now):
-    figures = selectors.interview_figures(manager, returned_from=now - 200 * H, returned_to=now)
+def test_the_interview_pages_read_the_same_answers(caseload, manager):
+    """The interview's own page and API (its covered episodes) give each episode the answers
+    the figures count: the same definitions, read from the link's side."""
+    by_episode = {e.pk: e for e in selectors.episode_answers(manager)}
+    interview = selectors.interview_detail(manager, caseload["first"].interview_link.interview_id)
+    links = list(interview.covered.all())
+    assert len(links) == 2
+    for link in links:
+        episode = by_episode[link.episode_id]
+        assert [getattr(link, name) for name in figures.answer_expressions()] == [
+            getattr(episode, name) for name in figures.answer_expressions()
+        ]
+
+
+def _period(now, hours_back):
+    return figures.FigureFilters(
+        period_start=london_date(now - hours_back * H), period_end=london_date(now)
+    )
+
+
+def test_figures_count_episodes_not_interviews(caseload, now):
+    counted = figures.compute_figures(_period(now, 200), now=now).counts
     assert (
-        figures.episodes,
-        figures.children,
-        figures.offered,
-        figures.accepted,
-        figures.refused,
-        figures.held,
-        figures.held_within_72h,
-        figures.independence_exceptions,
-        figures.no_interview_yet,
-    ) == (5, 4, 4, 3, 1, 3, 2, 1, 1)
-    assert figures.not_held == {"child_refused": 1}
+        counted["returns"],
+        counted["children_returned"],
+        counted["offered"],
+        counted["accepted"],
+        counted["refused"],
+        counted["held"],
+        counted["held_within_72h"],
+        counted["independence_exceptions"],
+        counted["awaiting_outcome"],
+        counted["not_held_child_refused"],
+    ) == (5, 4, 4, 3, 1, 3, 2, 1, 1, 1)
 
 
-def test_figures_for_a_period_count_the_episodes_returned_in_it(caseload, manager, now):
-    # Only the second episode of the shared interview returned in the last day (with Blake's,
-    # Casey's): the first episode's answers stay with the first episode's period.
-    figures = selectors.interview_figures(manager, returned_from=now - 24 * H, returned_to=now)
-    assert (figures.episodes, figures.held, figures.held_within_72h) == (3, 1, 1)
+def test_figures_for_a_period_count_the_episodes_returned_in_it(caseload, now):
+    # Only 10 June (London): the second episode of the shared interview and Casey's returned
+    # then; the first episode's answers stay with the first episode's period.
+    counted = figures.compute_figures(_period(now, 0), now=now).counts
+    assert (counted["returns"], counted["held"], counted["held_within_72h"]) == (2, 1, 1)
 
 
-def test_figures_are_one_query_per_part(caseload, manager, now, django_assert_num_queries):
-    # 1: the counts (one aggregate over episodes joined to their links and interviews);
-    # 2: the not-held reasons.
-    with django_assert_num_queries(2):
-        selectors.interview_figures(manager, returned_from=now - 200 * H, returned_to=now)
-    # The per-episode rows: one query whatever their number.
+def test_the_answers_are_one_query(caseload, manager, django_assert_num_queries):
+    # The per-episode rows with their answers: one query whatever their number.
     with django_assert_num_queries(1):
         for episode in selectors.episode_answers(manager):
             link = getattr(episode, "interview_link", None)
             _ = (episode.child.reference, link and link.interview.independence)
-
-
-def test_an_interviewer_sees_figures_only_for_their_own_episodes(caseload, interviewer, now):
-    figures = selectors.interview_figures(interviewer, returned_from=now - 200 * H, returned_to=now)
-    # Their interview is completed, not signed off: they still hold both episodes.
-    assert (figures.episodes, figures.held) == (2, 2)
+            _ = episode.answer_held_within_72h
