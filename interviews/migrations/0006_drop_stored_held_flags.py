@@ -7,7 +7,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("interviews", "0004_history"),
+        ("interviews", "0005_interview_status_fsm_field"),
     ]
 
     operations = [
