@@ -226,6 +226,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["missing.permissions.IsStaffWithFullAccess"],
+    # JSON only, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes (missing.input_limits).
+    "DEFAULT_PARSER_CLASSES": ["missing.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "missing.pagination.ApiPagination",
