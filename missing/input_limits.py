@@ -27,9 +27,9 @@ from django.conf import settings
 
 JSON_MAX_DEPTH = 32
 # The body limit is Django's own for request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by
-# default), so a JSON body and a form body meet the same one. The largest real request, an
-# interview record with every text field full and its `base`, is about 1 MB even with every
-# character escaped.
+# default), so a JSON body and a form body meet the same one. DRF reads a JSON body through
+# request.body, which already refused a larger one (RequestDataTooBig, answered by
+# missing.api_errors); the parser checks again for a stream read any other way.
 DEFAULT_JSON_MAX_BYTES = 2_621_440
 
 YEAR_MIN, YEAR_MAX = 1900, 2999

@@ -242,7 +242,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Missing children and return-home interviews API",
     "DESCRIPTION": (
         "Police notifications, missing episodes, manager oversight and transitions. "
-        "Police systems authenticate with an intake-scoped token: `Authorization: Bearer <token>`."
+        "Police systems authenticate with an intake-scoped token: `Authorization: Bearer <token>`. "
+        "Request bodies are JSON, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes "
+        "(2.5 MB by default); dates and date-times must fall in the years 1900–2999. "
+        "Anything else is a 400 whose `detail` (and, for a date, the field) says what is wrong."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
