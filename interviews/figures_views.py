@@ -29,7 +29,8 @@ from django.views.decorators.http import require_GET
 from interviews import figures as fig
 from missing import audit
 from missing.clocks import london_date
-from missing.forms import DateInput, GovukFormMixin
+from missing.forms import BoundedDateField, DateInput, GovukFormMixin
+from missing.input_limits import year_range_text
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
 from missing.views import role_required
@@ -46,20 +47,22 @@ MAX_PERIOD = timedelta(days=5 * 366)
 
 
 class FiguresForm(GovukFormMixin, forms.Form):
-    period_start = forms.DateField(
+    period_start = BoundedDateField(
         label="From",
         widget=DateInput(),
         error_messages={
             "required": "Enter the first day of the period",
             "invalid": "The first day must be a real date",
+            "range": f"The first day must be in a year {year_range_text()}",
         },
     )
-    period_end = forms.DateField(
+    period_end = BoundedDateField(
         label="To (inclusive)",
         widget=DateInput(),
         error_messages={
             "required": "Enter the last day of the period",
             "invalid": "The last day must be a real date",
+            "range": f"The last day must be in a year {year_range_text()}",
         },
     )
     team = forms.ModelChoiceField(

@@ -21,7 +21,7 @@ from interviews.services import (
     factor_picks,
     mention_names,
 )
-from missing.forms import DateTimeLocalInput, GovukFormMixin
+from missing.forms import BoundedDateTimeField, DateTimeLocalInput, GovukFormMixin
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -49,7 +49,7 @@ def _area(label: str, *, rows: int = 4, required: str = "", **kwargs: Any) -> fo
 
 
 def _when(label: str, *, required: str = "", help_text: str = "") -> forms.Field:
-    return forms.DateTimeField(
+    return BoundedDateTimeField(
         label=label,
         required=bool(required),
         help_text=help_text,

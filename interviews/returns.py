@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 
 from missing.clocks import london_midnight
 from missing.errors import InvalidInput
+from missing.input_limits import year_in_range, year_range_text
 from missing.models import EpisodeState, MissingEpisode
 from missing.returns import CHUNK_SIZE, Problem, ReturnRefused, csv_lines
 
@@ -77,6 +78,12 @@ def parse_as_of(text: str, *, today: date) -> date:
         raise InvalidInput(
             "The as-of date is not valid.",
             field_errors={"as_of": ["The as-of date cannot be in the future."]},
+        )
+    if not year_in_range(value):
+        # The 12 months before 1 January of year 1 are not a date Python can name.
+        raise InvalidInput(
+            "The as-of date is not valid.",
+            field_errors={"as_of": [f"The as-of date must be in a year {year_range_text()}."]},
         )
     return value
 

@@ -10,7 +10,6 @@ the form's own fields.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from datetime import datetime
 from typing import Any
@@ -41,7 +40,7 @@ from interviews.forms import (
     UnassignForm,
 )
 from interviews.models import ReturnInterview
-from missing import audit, clocks, transitions
+from missing import audit, clocks, input_limits, transitions
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
 from missing.returns import csv_lines
@@ -568,11 +567,16 @@ def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
     raw_base = request.POST.get("base", "")
     if raw_base:
         try:
-            pairs = json.loads(raw_base)
+            # Within the API's JSON limits (depth, size): a deep `base` is a 400, not a 500.
+            pairs = input_limits.loads(raw_base)
             base_data = QueryDict(mutable=True)
             for name, value in pairs:
                 base_data.appendlist(str(name), str(value))
             base_data["version"] = str(form.cleaned_data["version"])
+        except input_limits.JsonLimitExceeded as exc:
+            return JsonResponse(
+                {"detail": exc.message, "errors": {"base": [exc.message]}}, status=400
+            )
         except (ValueError, TypeError):
             return JsonResponse({"detail": "The base of the edit is unreadable."}, status=400)
         base_form = _record_form(request, interview, base_data)

@@ -22,7 +22,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -146,8 +145,6 @@ class AccessLoggedListMixin:
 class JsonApi(APIView):
     """The API speaks JSON only: a form-encoded body would arrive with every value as text."""
 
-    parser_classes = [JSONParser]
-
 
 # --------------------------------------------------------------------------------------------
 # Notifications
@@ -159,7 +156,6 @@ def _notifications_for(user: User) -> QuerySet[PoliceNotification]:
 
 
 class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
-    parser_classes = [JSONParser]
     permission_classes = [CanSubmitNotifications]
     serializer_class = NotificationOut
     filterset_class = NotificationFilter
@@ -348,7 +344,6 @@ class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
     permission_classes = [CanReadCases]
     serializer_class = ChildOut
     filter_backends: list[Any] = []
-    parser_classes = [JSONParser]
     child_id_attr = "pk"
 
     @extend_schema(

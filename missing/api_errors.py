@@ -1,10 +1,11 @@
-"""The one exception handler: domain errors and FSM refusals become 400/403/409, never 500."""
+"""The one exception handler: domain errors, FSM refusals and oversized bodies become
+400/403/409, never 500."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from missing import input_limits
 from missing.errors import DomainError
 
 
@@ -44,6 +46,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return Response(
             {"detail": "The request has errors.", **fields}, status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, RequestDataTooBig):
+        # DRF reads a JSON body through request.body, which refuses one larger than
+        # DATA_UPLOAD_MAX_MEMORY_SIZE before the parser (missing.parsers) sees it.
+        set_rollback()
+        return Response(
+            {"detail": input_limits.too_large_message()}, status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, ObjectDoesNotExist):
         exc = NotFound()

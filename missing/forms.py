@@ -12,9 +12,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.utils import ErrorDict
 
+from missing.input_limits import year_in_range, year_range_text
 from missing.models import (
     Child,
     ManagerRisk,
@@ -129,8 +131,40 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
+class _YearRangeMixin:
+    """Refuses a date or date-time outside the years YEAR_MIN..YEAR_MAX (missing.input_limits):
+    beyond them the application's date arithmetic overflows. The message names the field by its
+    label (`error_messages={"range": …}` says it otherwise)."""
+
+    error_messages: dict[str, Any]
+    label: str | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = kwargs.get("error_messages") or {}
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        if "range" not in given:
+            self.error_messages["range"] = (
+                f"{self.label or 'The date'} must be in a year {year_range_text()}"
+            )
+
+    def to_python(self, value: Any) -> Any:
+        result = super().to_python(value)  # type: ignore[misc]
+        if isinstance(result, date) and not year_in_range(result):
+            raise ValidationError(self.error_messages["range"], code="range")
+        return result
+
+
+class BoundedDateField(_YearRangeMixin, forms.DateField):
+    """The project's date field: every date a web form or query string takes is one."""
+
+
+class BoundedDateTimeField(_YearRangeMixin, forms.DateTimeField):
+    """The project's date-time field (read in Europe/London, as Django's): every date-time a web
+    form takes is one."""
+
+
 def _datetime_field(label: str, *, required_message: str = "", help_text: str = "") -> forms.Field:
-    return forms.DateTimeField(
+    return BoundedDateTimeField(
         label=label,
         required=bool(required_message),
         help_text=help_text,
@@ -203,7 +237,7 @@ class NotificationForm(GovukFormMixin, forms.Form):
 
     child_first_name = _text("First name", 100)
     child_last_name = _text("Last name", 100)
-    child_date_of_birth = forms.DateField(
+    child_date_of_birth = BoundedDateField(
         label="Date of birth",
         required=False,
         widget=DateInput(),

@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from missing.input_limits import YEAR_MAX, YEAR_MIN, year_in_range
 from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
     Child,
@@ -49,8 +50,6 @@ LONG_TEXT_MAX = 10_000
 # PostgreSQL integer / bigint: larger values would fail in the database instead of here.
 INT_MAX = 2_147_483_647
 ID_MAX = 9_223_372_036_854_775_807
-# The years a date-time may name: wide enough for any real record or plan.
-YEAR_MIN, YEAR_MAX = 1900, 2999
 
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
@@ -135,12 +134,21 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictDateField(serializers.DateField):
-    default_error_messages = {"type": "Must be a date as text (YYYY-MM-DD), not {type}."}
+    """A YYYY-MM-DD date as text, in the years YEAR_MIN..YEAR_MAX (see missing.input_limits:
+    outside them the date arithmetic the application does would overflow)."""
+
+    default_error_messages = {
+        "type": "Must be a date as text (YYYY-MM-DD), not {type}.",
+        "range": f"Check the year: it must be between {YEAR_MIN} and {YEAR_MAX}.",
+    }
 
     def to_internal_value(self, data: Any) -> date:
         if not isinstance(data, str):
             self.fail("type", type=_json_type(data))
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if not year_in_range(value):
+            self.fail("range")
+        return value
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -165,7 +173,7 @@ class AwareDateTimeField(serializers.DateTimeField):
             parsed = None  # well-formed but impossible (30 February): the parent says invalid
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
-        if parsed is not None and not (YEAR_MIN <= parsed.year <= YEAR_MAX):
+        if parsed is not None and not year_in_range(parsed):
             # Before 1900 Europe/London kept local mean time (an offset in seconds, which no
             # ISO 8601 reader accepts back); near 9999 the conversion to UTC overflows.
             self.fail("range")

@@ -6,6 +6,7 @@ Nothing here logs a request, a phone number or a text body.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -168,12 +169,40 @@ def _signed_by_twilio(request: HttpRequest) -> bool:
     return RequestValidator(token).validate(url, request.POST, signature)
 
 
+# What Twilio itself sends in the fields the webhooks read: SIDs are two letters and 32 hex
+# digits (34 characters), a status is one short word, an error code a number, a text at most
+# 1,600 characters (Twilio's limit for a message), a phone number E.164. A signed request with
+# anything else is a 400 naming the field, before any of it reaches a service or a column.
+_SID = (re.compile(r"[A-Za-z0-9]{1,34}"), "at most 34 letters and digits (a Twilio SID)")
+_STATUS = (re.compile(r"[a-z_]{1,30}"), "one word of at most 30 lower-case letters")
+_E164 = (re.compile(r"\+[1-9][0-9]{1,14}"), "a phone number in E.164 form, e.g. +447700900123")
+_ERROR_CODE = (re.compile(r"[0-9]{0,10}"), "a number of at most 10 digits")
+_BODY = (re.compile(r".{0,1600}", re.DOTALL), "at most 1,600 characters")
+_SIDS = {"MessageSid": _SID, "SmsSid": _SID, "SmsMessageSid": _SID, "AccountSid": _SID}
+STATUS_FIELDS = {**_SIDS, "MessageStatus": _STATUS, "SmsStatus": _STATUS, "ErrorCode": _ERROR_CODE}
+INBOUND_FIELDS = {**_SIDS, "From": _E164, "Body": _BODY}
+
+
+def _twilio_field_error(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse | None:
+    """A 400 naming the first field (of those a webhook reads) holding what Twilio could not
+    have sent, or None. An empty or absent field is left to the view, as before. Called only
+    after the signature check: an unsigned request learns nothing."""
+    for name, (pattern, expected) in fields.items():
+        if any(value and not pattern.fullmatch(value) for value in request.POST.getlist(name)):
+            return HttpResponse(
+                f"{name} must be {expected}.", status=400, content_type="text/plain"
+            )
+    return None
+
+
 @csrf_exempt
 @require_POST
 def twilio_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Twilio's delivery status callback for one text. Forged: 403. Replayed: no change."""
     if not _signed_by_twilio(request):
         return HttpResponseForbidden("Invalid signature.")
+    if refused := _twilio_field_error(request, STATUS_FIELDS):
+        return refused
     services.sms_record_status(
         sms_id=pk,
         message_sid=request.POST.get("MessageSid", ""),
@@ -191,6 +220,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     confirmation for an accepted ACK, an empty answer otherwise."""
     if not _signed_by_twilio(request):
         return HttpResponseForbidden("Invalid signature.")
+    if refused := _twilio_field_error(request, INBOUND_FIELDS):
+        return refused
     message_sid = request.POST.get("MessageSid", "")
     if not message_sid:
         return HttpResponse(status=400)

@@ -228,6 +228,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["missing.permissions.IsStaffWithFullAccess"],
+    # JSON only, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes (missing.input_limits).
+    "DEFAULT_PARSER_CLASSES": ["missing.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "missing.pagination.ApiPagination",
@@ -242,7 +244,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Missing children and return-home interviews API",
     "DESCRIPTION": (
         "Police notifications, missing episodes, manager oversight and transitions. "
-        "Police systems authenticate with an intake-scoped token: `Authorization: Bearer <token>`."
+        "Police systems authenticate with an intake-scoped token: `Authorization: Bearer <token>`. "
+        "Request bodies are JSON, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes "
+        "(2.5 MB by default); dates and date-times must fall in the years 1900–2999. "
+        "Anything else is a 400 whose `detail` (and, for a date, the field) says what is wrong."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -43,12 +43,6 @@ def test_a_nul_byte_in_the_children_search_is_a_400_naming_the_field(manager) ->
     assert "search" in response.json()
 
 
-@pytest.mark.xfail(
-    reason="The figures' period now takes London dates read by the page's own form "
-    "(interviews.figures_views.figures_form); its 1900-2999 year bound lands from the "
-    "figures-dates branch. Remove this marker on merge.",
-    strict=False,
-)
 @pytest.mark.parametrize(
     "params",
     [
