@@ -32,7 +32,7 @@ from missing.clocks import london_date
 from missing.forms import DateInput, GovukFormMixin
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
-from missing.views import role_required
+from missing.web import role_required
 
 PAGE_SIZE = 50
 # Long enough for a collection year and comparisons across a few; bounded so that one request

@@ -36,7 +36,7 @@ from interviews.models import (
 )
 from missing import audit
 from missing import services as core
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.errors import Conflict, InvalidInput, NotAllowed, require_version, stale_version
 from missing.models import (
     INTERVIEW_PENDING_STATES,
     OVERSIGHT_ROLES,
@@ -208,15 +208,6 @@ def _require_editable(interview: ReturnInterview) -> None:
         raise Conflict(
             f"{interview.reference} is completed and awaiting a manager's sign-off: "
             "it can no longer be changed."
-        )
-
-
-def _require_version(interview: ReturnInterview, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != interview.version:
-        raise Conflict(
-            f"{interview.reference} was changed by someone else since you opened it "
-            f"(version {expected_version}, now {interview.version}). Reload and try again.",
-            extra={"current_version": interview.version},
         )
 
 
@@ -393,7 +384,7 @@ def interview_add_episode(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
         _check_coverable(episode, interview.child_id)
         try:
@@ -499,7 +490,7 @@ def interview_assign(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         episodes = _covered(interview)
         errors: dict[str, list[str]] = {}
         interviewer = User.objects.filter(pk=interviewer_id).select_related("organisation").first()
@@ -585,7 +576,7 @@ def interview_unassign(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         if interview.interviewer is None:
             raise Conflict(f"{interview.reference} has no interviewer to remove.")
         for episode in _covered(interview):
@@ -886,12 +877,13 @@ def interview_record_update(
                 continue
             clashes.append(_difference(field, mine, theirs))
         if clashes:
-            raise Conflict(
-                f"{interview.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {interview.version}). Nothing was saved: "
-                "check the differences, then keep yours or theirs.",
-                extra={"current_version": interview.version, "differences": clashes},
+            conflict = stale_version(
+                interview,
+                expected_version,
+                then="Nothing was saved: check the differences, then keep yours or theirs.",
             )
+            conflict.extra["differences"] = clashes
+            raise conflict
         episodes = _covered(interview)
         errors = _validate_record(
             apply, actor=actor, interview=interview, current=current, episodes=episodes, now=now
@@ -951,7 +943,7 @@ def interview_complete(
         if not may_record(actor, interview):
             raise NotAllowed("Only the assigned interviewer or a manager can complete it.")
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         values = record_values(interview)
         errors = _completion_errors(
             interview, values, actor=actor, attempts=interview.attempts.count()
@@ -1019,7 +1011,7 @@ def interview_sign_off(
                 f"{interview.reference} is '{interview.get_status_display()}': it can be signed "
                 "off once the interview is completed."
             )
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         follow_ups = [
             label
             for on, label in (

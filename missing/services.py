@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from django.db.models.functions import Lower
 from django_fsm import can_proceed
 
 from missing import audit, clocks, rules
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.errors import Conflict, InvalidInput, NotAllowed, require_version
 from missing.models import (
     INTAKE_ROLES,
     OVERSIGHT_ROLES,
@@ -583,16 +582,18 @@ TRANSITION_LABELS = {
 }
 
 
-def _role_may(method: Callable[..., Any], user: User) -> bool:
-    """The transition's own `permission=`, asked regardless of the current state."""
+def role_may(user: User, action: str, episode: MissingEpisode | None = None) -> bool:
+    """Whether `user`'s role may run the episode transition `action`: the transition's own
+    `permission=`, asked whatever the episode's state (the service checks the state after).
+    Without an episode, asked of an empty one: the permissions depend on the role alone."""
+    method = getattr(episode if episode is not None else MissingEpisode(), action)
     meta = method._django_fsm  # type: ignore[attr-defined]
     return any(t.has_perm(method.__self__, user) for t in meta.transitions.values())  # type: ignore[attr-defined]
 
 
 def require_transition_role(*, actor: User, action: str) -> None:
     """Refuse (403) a user whose role may never run `action`, before looking at their input."""
-    probe = MissingEpisode()
-    if not _role_may(getattr(probe, action), actor):
+    if not role_may(actor, action):
         raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
 
 
@@ -643,15 +644,11 @@ def _transition(
             .get(pk=episode_id)
         )
         method = getattr(episode, action)
-        if not _role_may(method, actor):
+        if not role_may(actor, action, episode):
             raise NotAllowed(f"Your role cannot {TRANSITION_LABELS[action]}.")
         if actor.role == Role.INTERVIEWER and not _has_live_grant(episode_id, actor):
             raise NotAllowed(f"{episode.reference} is not assigned to you.")
-        if expected_version is not None and episode.version != expected_version:
-            raise Conflict(
-                f"{episode.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {episode.version}). Reload and try again."
-            )
+        require_version(episode, expected_version)
         if not can_proceed(method, check_conditions=False):
             raise Conflict(
                 f"{episode.reference} is '{episode.get_state_display()}': you cannot "
@@ -1116,11 +1113,7 @@ def episode_set_flags(
             .select_related("child")
             .get(pk=episode_id)
         )
-        if expected_version is not None and episode.version != expected_version:
-            raise Conflict(
-                f"{episode.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {episode.version}). Reload and try again."
-            )
+        require_version(episode, expected_version)
         if episode.state == EpisodeState.CANCELLED:
             raise Conflict(f"{episode.reference} is cancelled: its flags cannot change.")
         changes = []
@@ -1170,11 +1163,7 @@ def risk_task_complete(
         if not task.is_open:
             by = task.completed_by.username if task.completed_by else "someone"
             raise Conflict(f"{task.reference} was already completed by {by}.")
-        if expected_version is not None and task.version != expected_version:
-            raise Conflict(
-                f"{task.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {task.version}). Reload and try again."
-            )
+        require_version(task, expected_version)
         task.status = RiskMeetingTask.Status.DONE
         task.completed_at = now
         task.completed_by = actor

@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,8 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -63,8 +61,11 @@ from missing.models import (
     may_see_restricted,
 )
 from missing.pagination import CappedPaginator
-
-View = Callable[..., HttpResponse]
+from missing.web import (
+    case_staff_required,
+    get_or_404,
+    oversight_required,
+)
 
 PAGE_SIZE = 50
 CHILD_SEARCH_LIMIT = 50
@@ -77,28 +78,6 @@ DOMAIN_ERRORS = (DomainError, TransitionNotAllowed, ConcurrentTransition)
 # --------------------------------------------------------------------------------------------
 # Access, rendering and errors
 # --------------------------------------------------------------------------------------------
-
-
-def role_required(roles: frozenset[str]) -> Callable[[View], View]:
-    """Anonymous → the login page; signed in with another role → 403. Rows are then filtered
-    by the selectors, so this decides only who may reach the page at all."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_role(roles):
-                raise PermissionDenied("Your role cannot use this page.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-case_staff_required = role_required(CASE_READERS)
-oversight_required = role_required(OVERSIGHT_ROLES)
 
 
 @dataclass(frozen=True)
@@ -310,14 +289,6 @@ def _flags(episode: MissingEpisode) -> list[str]:
         "Child in need": episode.child_in_need,
     }
     return [label for label, on in flags.items() if on]
-
-
-def _get_or_404(fetch: Callable[[], Any]) -> Any:
-    """Selectors raise DoesNotExist for rows the user may not see: to the user, not there."""
-    try:
-        return fetch()
-    except ObjectDoesNotExist:
-        raise Http404("Not found") from None
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -705,14 +676,6 @@ ACTIONS = {
 }
 
 
-def _role_may(episode: MissingEpisode, transition: str, user: User) -> bool:
-    """The transition's own permission, whatever the state (the state is checked later)."""
-    return any(
-        t.name == transition and t.has_perm(episode, user)
-        for t in episode.get_all_state_transitions()  # type: ignore[attr-defined]
-    )
-
-
 def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAction]:
     """The buttons to show: the state allows it, its conditions hold, the role may. Display
     only: the service checks all of this again when the form is sent."""
@@ -724,7 +687,7 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
 def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
-    episode = _get_or_404(lambda: selectors.episode_detail(request.user, pk))
+    episode = get_or_404(lambda: selectors.episode_detail(request.user, pk))
     audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     timeline = [
         {
@@ -773,10 +736,10 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """GET shows a transition's form; POST runs it through its service. A stale `version`
     (someone else changed the episode since the form was opened) is a 409."""
     spec = ACTIONS[action]
-    episode = _get_or_404(
+    episode = get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
-    if not _role_may(episode, spec.transition, request.user):
+    if not services.role_may(request.user, spec.transition, episode):
         raise PermissionDenied(f"Your role cannot {spec.title.lower()}.")
     if request.method == "GET":
         audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
@@ -852,7 +815,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 @case_staff_required
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    child: Child = _get_or_404(
+    child: Child = get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
     )
     audit.record_view(request, child_id=child.pk, reference=child.reference)
@@ -877,7 +840,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
     """A manager sets what is known of the episode (exploitation, mental health). An
     exploitation flag can raise a strategy / risk meeting task in the same transaction."""
-    episode = _get_or_404(
+    episode = get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
     if request.method == "GET":
@@ -970,7 +933,7 @@ def meetings(request: HttpRequest) -> HttpResponse:
 def meeting_complete(request: HttpRequest, pk: int) -> HttpResponse:
     """Complete one task with its outcome. Errors come back on the list page: a missing outcome
     beside the field (400), a stale or already-completed task in the summary (409)."""
-    task = _get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
+    task = get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
     form = _meeting_form(task, request.POST)
     status = 400
     if form.is_valid():
