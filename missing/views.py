@@ -137,12 +137,6 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-def _render(
-    request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
-) -> HttpResponse:
-    return render(request, template, context, status=status)
-
-
 def apply_domain_error(form: forms.Form, exc: Exception) -> int:
     """Put a service's refusal on the form and return the status to answer with.
 
@@ -390,7 +384,7 @@ def board(request: HttpRequest) -> HttpResponse:
         child_ids=[line.row.episode.child_id for line in lines]
         + [task.child_id for task in data.meeting_tasks],
     )
-    return _render(
+    return render(
         request,
         "missing/board.html",
         {
@@ -430,7 +424,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     recent = list(_recent_notifications(request.user))
     # Held notifications name children not yet matched: their references say which.
     audit.record_list(request, child_ids=[n.child_id for n in recent])
-    return _render(
+    return render(
         request,
         "missing/notification_list.html",
         {"awaiting": awaiting, "recent": recent},
@@ -442,7 +436,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 def notification_new(request: HttpRequest) -> HttpResponse:
     """Log a police notification; the service matches it to a child or holds it for a match."""
     if request.method != "POST":
-        return _render(request, "missing/notification_form.html", {"form": NotificationForm()})
+        return render(request, "missing/notification_form.html", {"form": NotificationForm()})
     form = NotificationForm(request.POST)
     status = 400
     if form.is_valid():
@@ -460,7 +454,7 @@ def notification_new(request: HttpRequest) -> HttpResponse:
             status = apply_domain_error(form, exc)
         else:
             return _after_intake(request, result)
-    return _render(request, "missing/notification_form.html", {"form": form}, status=status)
+    return render(request, "missing/notification_form.html", {"form": form}, status=status)
 
 
 def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpResponse:
@@ -523,7 +517,7 @@ def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 return redirect("episode_detail", pk=matched.episode_id)
     today = timezone.localdate(now)
-    return _render(
+    return render(
         request,
         "missing/notification_match.html",
         {
@@ -550,7 +544,7 @@ def episode_list(request: HttpRequest) -> HttpResponse:
         state = ""
     page = _paginate(request, selectors.episode_list(request.user, state=state or None))
     audit.record_list(request, child_ids=[episode.child_id for episode in page])
-    return _render(
+    return render(
         request,
         "missing/episode_list.html",
         {"page": page, "state": state, "states": EpisodeState.choices},
@@ -700,7 +694,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for event in episode.events.all()
     ]
-    return _render(
+    return render(
         request,
         "missing/episode_detail.html",
         {
@@ -764,7 +758,7 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     else:
         form = spec.form_class(initial={"version": episode.version})
     blocked = request.method != "POST" and not can_proceed(getattr(episode, spec.transition))
-    return _render(
+    return render(
         request,
         "missing/episode_action.html",
         {
@@ -810,7 +804,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
         children = list(context["page"])
     context["rows"] = [(child, child.age_on(today)) for child in children]
     audit.record_list(request, child_ids=[child.pk for child in children])
-    return _render(request, "missing/child_list.html", context, status=status)
+    return render(request, "missing/child_list.html", context, status=status)
 
 
 @case_staff_required
@@ -819,7 +813,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
     )
     audit.record_view(request, child_id=child.pk, reference=child.reference)
-    return _render(
+    return render(
         request,
         "missing/child_detail.html",
         {
@@ -876,7 +870,7 @@ def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
                 "mental_health": episode.flag_mental_health,
             }
         )
-    return _render(
+    return render(
         request, "missing/episode_flags.html", {"episode": episode, "form": form}, status=status
     )
 
@@ -906,7 +900,7 @@ def _meetings_page(
         if may_complete:
             form = failed[1] if failed and failed[0].pk == task.pk else _meeting_form(task)
         rows.append((task, form))
-    return _render(
+    return render(
         request,
         "missing/meetings.html",
         {
