@@ -23,12 +23,15 @@ REQUIREMENTS_FROM_PYPROJECT := import tomllib; p = tomllib.load(open("pyproject.
 # `make run` is the local demo: SQLite and Celery's filesystem broker under var/.
 LOCAL := DJANGO_SETTINGS_MODULE=config.settings.local
 
-.PHONY: help install static run test lint format schema migrations-check bench clean
+.PHONY: help install static run test test-all lint format schema migrations-check bench clean
 
 help:
 	@echo "make run               install, build, migrate, load demo data; serve http://127.0.0.1:8000/"
 	@echo "                       with a Celery worker and beat (Ctrl-C stops all three)"
-	@echo "make test              run the test suite (PostgreSQL/Redis when DATABASE_URL/CELERY_BROKER_URL are set)"
+	@echo "make test              the fast suite: everything but the tests marked slow (fuzzing, workflow"
+	@echo "                       state machine, browser, Celery processes); PostgreSQL/Redis when"
+	@echo "                       DATABASE_URL/CELERY_BROKER_URL are set"
+	@echo "make test-all          the whole suite, slow tests included (what CI runs)"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            ruff format and ruff check --fix"
 	@echo "make schema            validate the OpenAPI schema (written to var/schema.yml)"
@@ -74,7 +77,12 @@ run: $(INSTALL_STAMP) $(STATIC_STAMP) $(COLLECT_STAMP)
 	@echo "==> Demo data, then the web server, Celery worker and Celery beat"
 	$(LOCAL) $(PY) scripts/run_local.py
 
+# `make test` leaves out the tests marked slow (tests/conftest.py marks them); a `-m` in
+# PYTEST_ARGS comes later on the command line and replaces it, e.g. PYTEST_ARGS="-m browser".
 test: $(INSTALL_STAMP) $(STATIC_STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(INSTALL_STAMP) $(STATIC_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALL_STAMP)

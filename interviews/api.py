@@ -40,11 +40,12 @@ from interviews.serializers import (
     VersionIn,
 )
 from missing import audit
-from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi, _errors
+from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi
 from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
 from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
+from missing.web import error_responses
 
-WRITE_ERRORS = _errors(400, 401, 403, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404)
 STALE = OpenApiResponse(
     StaleEditOut,
     description=(
@@ -104,7 +105,7 @@ class FactorListApi(generics.ListAPIView):
     @extend_schema(
         operation_id="interview_factors_list",
         summary="Push factors, pull factors and harms (code lists; retired ones inactive)",
-        responses={200: FactorOut(many=True), **_errors(401, 403, 429)},
+        responses={200: FactorOut(many=True), **error_responses(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -124,7 +125,7 @@ class InterviewListCreateApi(AccessLoggedListMixin, generics.ListAPIView, JsonAp
     @extend_schema(
         operation_id="interviews_list",
         summary="Return interviews you may see, soonest due first",
-        responses={200: InterviewListOut(many=True), **_errors(401, 403, 429)},
+        responses={200: InterviewListOut(many=True), **error_responses(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -421,7 +422,7 @@ class InterviewFiguresApi(JsonApi):
                 "provider", OpenApiTypes.INT, description="The interviewer's organisation."
             ),
         ],
-        responses={200: FiguresOut, **_errors(400, 401, 403)},
+        responses={200: FiguresOut, **error_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()

@@ -33,7 +33,7 @@ from missing.forms import BoundedDateField, DateInput, GovukFormMixin
 from missing.input_limits import year_range_text
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
-from missing.views import role_required
+from missing.web import role_required
 
 PAGE_SIZE = 50
 # Long enough for a collection year and comparisons across a few; bounded so that one request

@@ -121,13 +121,6 @@ def _yes_no(value: bool) -> str:
     return "Y" if value else "N"
 
 
-def annex_a_missing_rows(as_of: date) -> Iterator[list[str]]:
-    """One row per child in care with a missing or absent episode in the 12 months, streamed
-    (unchecked: `annex_a_missing_csv` checks first)."""
-    for _, row in _children(as_of):
-        yield row
-
-
 def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
     """(child id, row) for each child in care missing or away in the 12 months, streamed.
 

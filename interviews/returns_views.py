@@ -27,7 +27,7 @@ from missing.errors import InvalidInput
 from missing.forms import GovukFormMixin
 from missing.models import OVERSIGHT_ROLES
 from missing.security import rate_limit, require_recent_second_factor
-from missing.views import role_required
+from missing.web import role_required
 
 # Who may download the returns: they name every looked-after child who went missing.
 RETURNS_ROLES = OVERSIGHT_ROLES

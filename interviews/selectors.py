@@ -118,10 +118,6 @@ def coverable_episodes(child: Child) -> QuerySet[MissingEpisode]:
     )
 
 
-def factors_in_use() -> QuerySet[Factor]:
-    return Factor.objects.filter(active=True).order_by("kind", "order", "label")
-
-
 def all_factors() -> QuerySet[Factor]:
     return Factor.objects.order_by("kind", "order", "label")
 

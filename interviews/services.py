@@ -35,7 +35,7 @@ from interviews.models import (
 )
 from missing import audit, transitions
 from missing import services as core
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.errors import Conflict, InvalidInput, NotAllowed, require_version, stale_version
 from missing.models import (
     INTERVIEW_PENDING_STATES,
     OVERSIGHT_ROLES,
@@ -218,10 +218,6 @@ def _require_editable(interview: ReturnInterview) -> None:
         raise Conflict(_refused(interview))
 
 
-def _require_version(interview: ReturnInterview, expected_version: int | None) -> None:
-    transitions.require_version(interview, expected_version, report_current=True)
-
-
 def _record_change(interview: ReturnInterview, now: datetime) -> None:
     audit.record_change(child_id=interview.child_id, reference=interview.reference, now=now)
 
@@ -394,7 +390,7 @@ def interview_add_episode(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
         _check_coverable(episode, interview.child_id)
         try:
@@ -506,7 +502,6 @@ def _move(
             label=TRANSITION_LABELS[action],
             kwargs=kwargs,
             expected_version=expected_version,
-            report_current_version=True,
             authorise=authorise,
             validate=validate,
             refused=_refused_for(action),
@@ -597,7 +592,7 @@ def interview_assign(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         episodes = _covered(interview)
         errors: dict[str, list[str]] = {}
         interviewer = User.objects.filter(pk=interviewer_id).select_related("organisation").first()
@@ -692,7 +687,7 @@ def interview_unassign(
     with transaction.atomic():
         interview = _lock(interview_id)
         _require_editable(interview)
-        _require_version(interview, expected_version)
+        require_version(interview, expected_version)
         if interview.interviewer is None:
             raise Conflict(f"{interview.reference} has no interviewer to remove.")
         episodes = _covered(interview)
@@ -1009,12 +1004,13 @@ def interview_record_update(
                 continue
             clashes.append(_difference(field, mine, theirs))
         if clashes:
-            raise Conflict(
-                f"{interview.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {interview.version}). Nothing was saved: "
-                "check the differences, then keep yours or theirs.",
-                extra={"current_version": interview.version, "differences": clashes},
+            conflict = stale_version(
+                interview,
+                expected_version,
+                then="Nothing was saved: check the differences, then keep yours or theirs.",
             )
+            conflict.extra["differences"] = clashes
+            raise conflict
         episodes = _covered(interview)
         errors = _validate_record(
             apply, actor=actor, interview=interview, current=current, episodes=episodes, now=now

@@ -48,12 +48,11 @@ from missing.security import rate_limit, require_recent_second_factor
 from missing.views import (
     DOMAIN_ERRORS,
     RAG,
-    _get_or_404,
     apply_domain_error,
     person,
-    role_required,
     time_left_text,
 )
+from missing.web import get_or_404, role_required
 
 INTERVIEWER = frozenset({Role.INTERVIEWER})
 # Who reaches an interview's pages at all; which interviews is visible_to()'s business.
@@ -71,7 +70,7 @@ def _require_arranger(request: HttpRequest) -> None:
 def _interview(request: HttpRequest, pk: int) -> ReturnInterview:
     """The interview if this user may see it (404 otherwise). A page showing it (GET) writes
     the access row; a POST that changes it is logged by the service (missing.audit)."""
-    interview = _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+    interview = get_or_404(lambda: selectors.interview_detail(request.user, pk))
     if request.method == "GET":
         audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
     return interview
@@ -212,7 +211,7 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 def create(request: HttpRequest, pk: int) -> HttpResponse:
     """Open the interview for the child of episode `pk`, covering the episodes chosen."""
     _require_arranger(request)
-    episode = _get_or_404(
+    episode = get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
     link = selectors.episode_interview_link(episode.pk)
@@ -556,7 +555,7 @@ def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
     """The tablet form's autosave (JSON answers). The body is the form's own fields, plus `base`:
     the form as it was when this edit started (JSON), so that a save over someone else's newer
     version is merged field by field, and refused (409) with the differences only on a clash."""
-    interview = _get_or_404(lambda: selectors.interview_detail(request.user, pk))
+    interview = get_or_404(lambda: selectors.interview_detail(request.user, pk))
     if not services.may_record(request.user, interview):
         return JsonResponse({"detail": "You cannot write this interview."}, status=403)
     form = _record_form(request, interview, request.POST)

@@ -61,7 +61,6 @@ from missing.serializers import (
     EpisodeDetailOut,
     EpisodeFlagsIn,
     EpisodeListOut,
-    ErrorOut,
     EventOut,
     NotificationDetailOut,
     NotificationIn,
@@ -76,6 +75,7 @@ from missing.serializers import (
     RiskMeetingTaskOut,
     SignOffIn,
 )
+from missing.web import error_responses
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -91,21 +91,9 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         )
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid input: `detail`, then each bad field with its messages.",
-        401: "No credentials, or an invalid or revoked token.",
-        403: "Your role (or an intake-only token) may not do this.",
-        404: "No such record, or not one you may see.",
-        409: "Conflicts with the record's state or a concurrent change: reload and retry.",
-        429: "Too many list requests in a short time: wait the seconds in `Retry-After`.",
-    }
-    return {code: OpenApiResponse(ErrorOut, description=descriptions[code]) for code in codes}
-
-
-READ_ERRORS = _errors(401, 403, 404)
-LIST_ERRORS = _errors(400, 401, 403, 429)
-WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
+READ_ERRORS = error_responses(401, 403, 404)
+LIST_ERRORS = error_responses(400, 401, 403, 429)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 # The transitions a user can start through the API; regrade arrives only as a notification.
@@ -203,7 +191,7 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
                 NotificationReceiptOut,
                 description="Already received with these details: the stored one, unchanged.",
             ),
-            **_errors(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 409),
         },
     )
     def post(self, request: Request) -> Response:
@@ -583,7 +571,7 @@ class BoardApi(APIView):
     @extend_schema(
         operation_id="board_retrieve",
         summary="The front-door board: open episodes, most urgent clock first",
-        responses={200: BoardOut, **_errors(401, 403, 429)},
+        responses={200: BoardOut, **error_responses(401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
@@ -662,7 +650,7 @@ class RiskGradeListApi(generics.ListAPIView):
     @extend_schema(
         operation_id="risk_grades_list",
         summary="Police risk grades (reference data)",
-        responses={200: RiskGradeOut(many=True), **_errors(401, 403, 429)},
+        responses={200: RiskGradeOut(many=True), **error_responses(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -678,7 +666,7 @@ class PoliceForceListApi(generics.ListAPIView):
     @extend_schema(
         operation_id="police_forces_list",
         summary="Police forces (reference data)",
-        responses={200: PoliceForceOut(many=True), **_errors(401, 403, 429)},
+        responses={200: PoliceForceOut(many=True), **error_responses(401, 403, 429)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -51,3 +51,21 @@ class EpisodeOverlap(Conflict):
 
 class ChildGone(Conflict):
     """The child was merged into another record (or erased) while this operation waited for it."""
+
+
+def stale_version(record: Any, expected_version: int, *, then: str) -> Conflict:
+    """The one refusal of a change made from a stale read (optimistic locking), for any record
+    with a `reference` and a `version` (episodes, interviews, risk-meeting tasks): 409, with the
+    version now current so the client can reload to it. `then` says what the user does next."""
+    return Conflict(
+        f"{record.reference} was changed by someone else since you opened it "
+        f"(version {expected_version}, now {record.version}). {then}",
+        extra={"current_version": record.version},
+    )
+
+
+def require_version(record: Any, expected_version: int | None) -> None:
+    """Refuse (409) unless `expected_version` is the record's version; None skips the check
+    (callers that read and write in one request)."""
+    if expected_version is not None and record.version != expected_version:
+        raise stale_version(record, expected_version, then="Reload and try again.")

@@ -6,6 +6,7 @@ as rows an administrator can extend, never as code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -147,12 +148,21 @@ class User(AbstractUser):
 
     objects = UserManager()
 
-    def _get_session_auth_hash(self, secret: str | None = None) -> str:
-        """Django compares this with the hash stored at sign-in on every request and ends the
-        session when they differ. Besides the password (Django's own), it covers the role, the
-        active flag and the session generation: changing the role, disabling the account or
-        resetting the second factor ends all of the user's sessions on their next request,
-        with no session table to search. (Django's fallback-key rotation calls this too.)"""
+    # Django compares the session auth hash with the one stored at sign-in on every request and
+    # ends the session when they differ. Ours covers, besides the password (Django's own), the
+    # role, the active flag and the session generation: changing the role, disabling the account
+    # or resetting the second factor ends all of the user's sessions on their next request, with
+    # no session table to search. Both documented methods are overridden (the current key, and
+    # the SECRET_KEY_FALLBACKS rotation), not Django's private `_get_session_auth_hash`; the
+    # salt and the value are unchanged, so sessions signed in before this change stay valid.
+    def get_session_auth_hash(self) -> str:
+        return self._session_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=fallback_secret)
+
+    def _session_hash(self, *, secret: str | None) -> str:
         value = f"{self.password}|{self.role}|{self.is_active}|{self.session_generation}"
         return salted_hmac(
             "missing.User.get_session_auth_hash", value, secret=secret, algorithm="sha256"

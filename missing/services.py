@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +19,14 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
 from missing import audit, clocks, rules, transitions
-from missing.errors import ChildGone, Conflict, EpisodeOverlap, InvalidInput, NotAllowed
+from missing.errors import (
+    ChildGone,
+    Conflict,
+    EpisodeOverlap,
+    InvalidInput,
+    NotAllowed,
+    require_version,
+)
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -1076,8 +1082,11 @@ TRANSITION_LABELS = {
 }
 
 
-def _role_may(method: Callable[..., Any], user: User) -> bool:
-    """The transition's own `permission=`, asked regardless of the current state."""
+def role_may(user: User, action: str, episode: MissingEpisode | None = None) -> bool:
+    """Whether `user`'s role may run the episode transition `action`: the transition's own
+    `permission=`, asked whatever the episode's state (the service checks the state after).
+    Without an episode, asked of an empty one: the permissions depend on the role alone."""
+    method = getattr(episode if episode is not None else MissingEpisode(), action)
     return transitions.role_may(method, user)
 
 
@@ -1608,11 +1617,7 @@ def episode_set_flags(
             .select_related("child")
             .get(pk=episode_id)
         )
-        if expected_version is not None and episode.version != expected_version:
-            raise Conflict(
-                f"{episode.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {episode.version}). Reload and try again."
-            )
+        require_version(episode, expected_version)
         if episode.state == EpisodeState.CANCELLED:
             raise Conflict(f"{episode.reference} is cancelled: its flags cannot change.")
         changes = []
@@ -1662,11 +1667,7 @@ def risk_task_complete(
         if not task.is_open:
             by = task.completed_by.username if task.completed_by else "someone"
             raise Conflict(f"{task.reference} was already completed by {by}.")
-        if expected_version is not None and task.version != expected_version:
-            raise Conflict(
-                f"{task.reference} was changed by someone else since you opened it "
-                f"(version {expected_version}, now {task.version}). Reload and try again."
-            )
+        require_version(task, expected_version)
         task.status = RiskMeetingTask.Status.DONE
         task.completed_at = now
         task.completed_by = actor

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from django.db import models
 from django_fsm import can_proceed
 
-from missing.errors import Conflict, NotAllowed
+from missing.errors import Conflict, NotAllowed, require_version
 
 
 class Versioned(Protocol):
@@ -52,19 +52,6 @@ def require_role(probe: models.Model, *, action: str, actor: Any, label: str) ->
         raise NotAllowed(f"Your role cannot {label}.")
 
 
-def require_version(
-    obj: Versioned, expected_version: int | None, *, report_current: bool = False
-) -> None:
-    """A stale version is a 409. `report_current` adds `current_version` to the answer, for
-    clients that reload and merge (the interview record)."""
-    if expected_version is not None and expected_version != obj.version:
-        raise Conflict(
-            f"{obj.reference} was changed by someone else since you opened it "
-            f"(version {expected_version}, now {obj.version}). Reload and try again.",
-            extra={"current_version": obj.version} if report_current else None,
-        )
-
-
 def _state_label(obj: Any, method: Callable[..., Any]) -> str:
     field = method._django_fsm.field  # type: ignore[attr-defined]
     return str(getattr(obj, f"get_{field.name}_display")())
@@ -79,7 +66,6 @@ def run_transition(
     label: str,
     kwargs: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
-    report_current_version: bool = False,
     authorise: Callable[[M], None] | None = None,
     validate: Callable[[M], None] | None = None,
     refused: Callable[[M], str] | None = None,
@@ -99,7 +85,7 @@ def run_transition(
     if authorise is not None:
         authorise(obj)
     versioned: Versioned = obj  # type: ignore[assignment]
-    require_version(versioned, expected_version, report_current=report_current_version)
+    require_version(versioned, expected_version)
     if not can_proceed(method, check_conditions=False):
         raise Conflict(
             refused(obj)

@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,8 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -69,8 +67,12 @@ from missing.models import (
     may_see_restricted,
 )
 from missing.pagination import CappedPaginator
-
-View = Callable[..., HttpResponse]
+from missing.web import (
+    case_staff_required,
+    get_or_404,
+    oversight_required,
+    role_required,
+)
 
 PAGE_SIZE = 50
 CHILD_SEARCH_LIMIT = 50
@@ -83,28 +85,6 @@ DOMAIN_ERRORS = (DomainError, TransitionNotAllowed, ConcurrentTransition)
 # --------------------------------------------------------------------------------------------
 # Access, rendering and errors
 # --------------------------------------------------------------------------------------------
-
-
-def role_required(roles: frozenset[str]) -> Callable[[View], View]:
-    """Anonymous → the login page; signed in with another role → 403. Rows are then filtered
-    by the selectors, so this decides only who may reach the page at all."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_role(roles):
-                raise PermissionDenied("Your role cannot use this page.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-case_staff_required = role_required(CASE_READERS)
-oversight_required = role_required(OVERSIGHT_ROLES)
 
 
 @dataclass(frozen=True)
@@ -172,12 +152,6 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
         for item in (*NAV_ITEMS, *extra)
         if request.user.has_role(item.roles)
     ]
-
-
-def _render(
-    request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
-) -> HttpResponse:
-    return render(request, template, context, status=status)
 
 
 def apply_domain_error(form: forms.Form, exc: Exception) -> int:
@@ -333,14 +307,6 @@ def _flags(episode: MissingEpisode) -> list[str]:
     return [label for label, on in flags.items() if on]
 
 
-def _get_or_404(fetch: Callable[[], Any]) -> Any:
-    """Selectors raise DoesNotExist for rows the user may not see: to the user, not there."""
-    try:
-        return fetch()
-    except ObjectDoesNotExist:
-        raise Http404("Not found") from None
-
-
 def _posted(request: HttpRequest) -> Any:
     # Not `request.POST or None`: an empty POST must still bind the form, so it shows errors.
     return request.POST if request.method == "POST" else None
@@ -440,7 +406,7 @@ def board(request: HttpRequest) -> HttpResponse:
         child_ids=[line.row.episode.child_id for line in lines]
         + [task.child_id for task in data.meeting_tasks],
     )
-    return _render(
+    return render(
         request,
         "missing/board.html",
         {
@@ -480,7 +446,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     recent = list(_recent_notifications(request.user))
     # Held notifications name children not yet matched: their references say which.
     audit.record_list(request, child_ids=[n.child_id for n in recent])
-    return _render(
+    return render(
         request,
         "missing/notification_list.html",
         {
@@ -497,7 +463,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 def notification_new(request: HttpRequest) -> HttpResponse:
     """Log a police notification; the service matches it to a child or holds it for a match."""
     if request.method != "POST":
-        return _render(request, "missing/notification_form.html", {"form": NotificationForm()})
+        return render(request, "missing/notification_form.html", {"form": NotificationForm()})
     form = NotificationForm(request.POST)
     status = 400
     if form.is_valid():
@@ -515,7 +481,7 @@ def notification_new(request: HttpRequest) -> HttpResponse:
             status = apply_domain_error(form, exc)
         else:
             return _after_intake(request, result)
-    return _render(request, "missing/notification_form.html", {"form": form}, status=status)
+    return render(request, "missing/notification_form.html", {"form": form}, status=status)
 
 
 def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpResponse:
@@ -555,7 +521,7 @@ def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpRe
 def notification_review(request: HttpRequest, pk: int) -> HttpResponse:
     """A notification kept on an episode that differs from its record: what police said beside
     what is recorded, and FFD's decision (apply the police details, or keep the record)."""
-    notification = _get_or_404(
+    notification = get_or_404(
         lambda: (
             selectors.notifications_to_review(request.user)
             .select_related("episode", "episode__police_force")
@@ -582,7 +548,7 @@ def notification_review(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, f"Notification {notification.reference} reviewed.")
                 return redirect("episode_detail", pk=notification.episode_id)
-    return _render(
+    return render(
         request,
         "missing/notification_review.html",
         {
@@ -653,7 +619,7 @@ def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 return redirect("episode_detail", pk=matched.episode_id)
     today = timezone.localdate(now)
-    return _render(
+    return render(
         request,
         "missing/notification_match.html",
         {
@@ -680,7 +646,7 @@ def episode_list(request: HttpRequest) -> HttpResponse:
         state = ""
     page = _paginate(request, selectors.episode_list(request.user, state=state or None))
     audit.record_list(request, child_ids=[episode.child_id for episode in page])
-    return _render(
+    return render(
         request,
         "missing/episode_list.html",
         {"page": page, "state": state, "states": EpisodeState.choices},
@@ -806,14 +772,6 @@ ACTIONS = {
 }
 
 
-def _role_may(episode: MissingEpisode, transition: str, user: User) -> bool:
-    """The transition's own permission, whatever the state (the state is checked later)."""
-    return any(
-        t.name == transition and t.has_perm(episode, user)
-        for t in episode.get_all_state_transitions()  # type: ignore[attr-defined]
-    )
-
-
 def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAction]:
     """The buttons to show: the state allows it, its conditions hold, the role may. Display
     only: the service checks all of this again when the form is sent."""
@@ -825,7 +783,7 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
 def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
-    episode = _get_or_404(lambda: selectors.episode_detail(request.user, pk))
+    episode = get_or_404(lambda: selectors.episode_detail(request.user, pk))
     audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
     timeline = [
         {
@@ -838,7 +796,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for event in episode.events.all()
     ]
-    return _render(
+    return render(
         request,
         "missing/episode_detail.html",
         {
@@ -874,10 +832,10 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """GET shows a transition's form; POST runs it through its service. A stale `version`
     (someone else changed the episode since the form was opened) is a 409."""
     spec = ACTIONS[action]
-    episode = _get_or_404(
+    episode = get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
-    if not _role_may(episode, spec.transition, request.user):
+    if not services.role_may(request.user, spec.transition, episode):
         raise PermissionDenied(f"Your role cannot {spec.title.lower()}.")
     if request.method == "GET":
         audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
@@ -902,7 +860,7 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     else:
         form = spec.form_class(initial={"version": episode.version})
     blocked = request.method != "POST" and not can_proceed(getattr(episode, spec.transition))
-    return _render(
+    return render(
         request,
         "missing/episode_action.html",
         {
@@ -948,16 +906,16 @@ def child_list(request: HttpRequest) -> HttpResponse:
         children = list(context["page"])
     context["rows"] = [(child, child.age_on(today)) for child in children]
     audit.record_list(request, child_ids=[child.pk for child in children])
-    return _render(request, "missing/child_list.html", context, status=status)
+    return render(request, "missing/child_list.html", context, status=status)
 
 
 @case_staff_required
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    child: Child = _get_or_404(
+    child: Child = get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
     )
     audit.record_view(request, child_id=child.pk, reference=child.reference)
-    return _render(
+    return render(
         request,
         "missing/child_detail.html",
         {
@@ -979,7 +937,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
     """A manager sets what is known of the episode (exploitation, mental health). An
     exploitation flag can raise a strategy / risk meeting task in the same transaction."""
-    episode = _get_or_404(
+    episode = get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
     if request.method == "GET":
@@ -1015,7 +973,7 @@ def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
                 "mental_health": episode.flag_mental_health,
             }
         )
-    return _render(
+    return render(
         request, "missing/episode_flags.html", {"episode": episode, "form": form}, status=status
     )
 
@@ -1045,7 +1003,7 @@ def _meetings_page(
         if may_complete:
             form = failed[1] if failed and failed[0].pk == task.pk else _meeting_form(task)
         rows.append((task, form))
-    return _render(
+    return render(
         request,
         "missing/meetings.html",
         {
@@ -1072,7 +1030,7 @@ def meetings(request: HttpRequest) -> HttpResponse:
 def meeting_complete(request: HttpRequest, pk: int) -> HttpResponse:
     """Complete one task with its outcome. Errors come back on the list page: a missing outcome
     beside the field (400), a stale or already-completed task in the summary (409)."""
-    task = _get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
+    task = get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
     form = _meeting_form(task, request.POST)
     status = 400
     if form.is_valid():
@@ -1104,7 +1062,7 @@ merge_roles_required = role_required(MERGE_ROLES)
 def child_merge(request: HttpRequest, pk: int) -> HttpResponse:
     """Merging, step one: the reference of the other record (FFD, managers). The next page
     shows both side by side; nothing changes until it is confirmed there."""
-    child = _get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
+    child = get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
     form = ChildMergeFindForm(_posted(request))
     status = 200
     if request.method == "POST":
@@ -1121,7 +1079,7 @@ def child_merge(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         # The page names the child: a read of their record.
         audit.record_view(request, child_id=child.pk, reference=child.reference)
-    return _render(
+    return render(
         request, "missing/child_merge.html", {"child": child, "form": form}, status=status
     )
 
@@ -1132,13 +1090,13 @@ def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
     """Merging, step two: both records side by side (names, dates of birth, council ids,
     episodes) and the reason; confirming merges `remove` into this child. A refusal (different
     ids or dates of birth, overlapping episodes) comes back in the error summary (409)."""
-    keep = _get_or_404(lambda: selectors.child_detail(request.user, pk))
+    keep = get_or_404(lambda: selectors.child_detail(request.user, pk))
     form = ChildMergeForm(_posted(request), initial={"remove": request.GET.get("remove")})
     raw = request.POST.get("remove") if request.method == "POST" else request.GET.get("remove")
     remove_id = int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
     if remove_id is None or remove_id == keep.pk:
         return redirect("child_merge", pk=keep.pk)
-    remove = _get_or_404(lambda: selectors.child_detail(request.user, remove_id))
+    remove = get_or_404(lambda: selectors.child_detail(request.user, remove_id))
     status = 200
     if request.method == "POST":
         status = 400
@@ -1163,7 +1121,7 @@ def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         audit.record_view(request, child_id=keep.pk, reference=keep.reference)
         audit.record_view(request, child_id=remove.pk, reference=remove.reference)
-    return _render(
+    return render(
         request,
         "missing/child_merge_check.html",
         {"keep": keep, "remove": remove, "both": [keep, remove], "form": form},

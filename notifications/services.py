@@ -30,7 +30,7 @@ from django.urls import reverse
 
 from missing.errors import Conflict, NotAllowed
 from missing.models import Role, User
-from notifications import messages, selectors
+from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
     Escalation,
@@ -307,7 +307,7 @@ def _texts_for_level(
             )
         for user in found:
             people.setdefault(user.pk, user)
-    body = messages.escalation_text(
+    body = texts.escalation_text(
         trigger=escalation.rule.trigger,
         episode_id=escalation.episode_id,
         clock_at=escalation.clock_at,
@@ -566,7 +566,7 @@ class InboundResult:
 def _inbound_result(record: InboundSms, *, replay: bool) -> InboundResult:
     reply = None
     if record.outcome == InboundSms.Outcome.ACKNOWLEDGED and record.episode_id is not None:
-        reply = messages.ack_reply(record.episode_id, record.acknowledged)
+        reply = texts.ack_reply(record.episode_id, record.acknowledged)
     return InboundResult(outcome=record.outcome, reply=reply, replay=replay)
 
 

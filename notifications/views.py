@@ -7,13 +7,10 @@ Nothing here logs a request, a phone number or a text body.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages as flash
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
@@ -34,31 +31,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 from missing.errors import Conflict, NotAllowed
 from missing.models import OVERSIGHT_ROLES, Role
 from missing.signin import safe_next
+from missing.web import role_required
 from notifications import selectors, services
 from notifications.models import AdminAlert, Escalation
 
-View = Callable[..., HttpResponse]
 PAGE_SIZE = 50
 
 ADMIN_ROLES = frozenset({Role.ADMIN})
 OUTBOX_ROLES = OVERSIGHT_ROLES | ADMIN_ROLES
-
-
-def role_required(roles: frozenset[str]) -> Callable[[View], View]:
-    """Anonymous → the login page; signed in with another role → 403."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_role(roles):
-                raise PermissionDenied("Your role cannot use this page.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 # --------------------------------------------------------------------------------------------

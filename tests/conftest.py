@@ -83,15 +83,36 @@ def users_by_role(
     }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every transactional test restores the database it found (serialized rollback).
+# The generated suites: Schemathesis over every API operation and the Hypothesis workflow
+# machine. Minutes each, so they run in `make test-all` and CI, not in the edit-test loop.
+SLOW_MODULES = frozenset({"tests/test_api_fuzz.py", "tests/test_workflow_state_machine.py"})
+# Tests that start another process: a browser (Chromium through Playwright) or a Celery worker.
+SLOW_MARKERS = frozenset({"browser", "celery"})
 
+
+def _is_slow(item: pytest.Item) -> bool:
+    path = item.path.relative_to(item.config.rootpath).as_posix()
+    return path in SLOW_MODULES or any(item.get_closest_marker(m) for m in SLOW_MARKERS)
+
+
+# tryfirst: the `slow` marks must be on the items before `-m` selects (pytest's own hook).
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests `slow`, and make every transactional test roll back serialized.
+
+    `slow` is given here, by module and by marker, rather than written in each file, so that a
+    new browser or Celery-process test is kept out of `make test` (`-m "not slow"`) without
+    anyone remembering to: `make test-all` and CI run them.
+
+    Every transactional test restores the database it found (serialized rollback).
     A transactional test ends by flushing every table, and the reference data seeded by
     migrations (risk grades, forces, the escalation ladder) would go with it. Worse, a flush
     without serialized rollback re-creates content types, which the next serialized test then
     inserts again (duplicate key). Making it the rule for all of them avoids both.
     """
     for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
         marker = item.get_closest_marker("django_db")
         if marker is not None and marker.kwargs.get("transaction"):
             kwargs = {**marker.kwargs, "serialized_rollback": True}

@@ -1,13 +1,15 @@
 """The core (`missing`) imports no other app of ours: interviews and notifications build on it,
 through its services, its indexed columns and the settings hooks (EXTRA_NAVIGATION,
-EPISODE_DETAIL_PANELS, CHILD_DETAIL_PANELS)."""
+EPISODE_DETAIL_PANELS, CHILD_DETAIL_PANELS), and import only its public names: the shared web
+plumbing (role checks, 404s, the API's error answers) is `missing.web`."""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parent.parent / "missing"
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "missing"
 OURS_BUILT_ON_CORE = {"interviews", "notifications"}
 
 
@@ -29,3 +31,42 @@ def test_core_imports_no_app_built_on_it(path):
 
 def test_the_check_sees_an_import():
     assert "notifications" in imported_modules(Path(__file__).parent / "test_url_auth.py")
+
+
+def private_core_names(path: Path) -> set[str]:
+    """`from missing… import _name`: a private name of the core imported by another module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.split(".")[0] == "missing"
+        for alias in node.names
+        if alias.name.startswith("_")
+    }
+
+
+BUILT_ON_CORE = sorted(path for app in OURS_BUILT_ON_CORE for path in (ROOT / app).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", BUILT_ON_CORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_apps_built_on_the_core_import_only_its_public_names(path):
+    assert private_core_names(path) == set()
+
+
+def test_the_private_name_check_sees_one(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from missing.views import _get_or_404, person\n")
+    assert private_core_names(sample) == {"missing.views._get_or_404"}
+
+
+def test_one_role_decorator_for_every_app():
+    """`role_required` is defined once, in the core's shared web module, and used from there."""
+    defining = [
+        path.relative_to(ROOT).as_posix()
+        for app in ("missing", *OURS_BUILT_ON_CORE)
+        for path in (ROOT / app).rglob("*.py")
+        if "def role_required(" in path.read_text()
+    ]
+    assert defining == ["missing/web.py"]

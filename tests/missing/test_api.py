@@ -1027,7 +1027,8 @@ def test_list_and_board_queries_do_not_grow_with_rows(ffd, manager, now, url):
     with_ten = _queries(client, url)
 
     # Signing in by session: the session, the user, the session's second-factor device; then
-    # /api/episodes/: the page's COUNT, then the page with child, grade and force joined.
+    # /api/episodes/: the capped COUNT (missing.pagination), then the page with child, grade
+    # and force joined.
     # /api/board/: the open episodes (same joins), the notifications awaiting a match, then
     # the oldest open strategy / risk meeting tasks with their count.
     # Both: + 1 access row for the whole list, + 2 the request's savepoint and its release.

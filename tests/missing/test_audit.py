@@ -189,7 +189,7 @@ def test_a_request_that_fails_leaves_no_access_row(ffd, manager, now, monkeypatc
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the template engine fell over")
 
-    monkeypatch.setattr("missing.views._render", broken)
+    monkeypatch.setattr("missing.views.render", broken)
     response = client.get(reverse("episode_detail", args=[episode.pk]))
 
     assert response.status_code == 500
@@ -539,7 +539,7 @@ def test_a_server_error_logs_no_name_from_the_request(ffd, manager, now, caplog,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"failed on {episode.reference}")
 
-    monkeypatch.setattr("missing.views._render", broken)
+    monkeypatch.setattr("missing.views.render", broken)
     caplog.set_level(logging.DEBUG)
     response = client.post(reverse("child_list"), {"q": "Tracebackson"})
     assert response.status_code == 500

@@ -1,5 +1,5 @@
-"""The capped paginator: a list page's count stops at a cap, so its cost follows the page and
-not the size of history (bench/README.md, episode_list)."""
+"""The capped count, on the web and in the API: a list's count stops at a cap, so its cost
+follows the page and not the size of history (bench/README.md, episode_list)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from missing import pagination
 from missing.models import Child, EpisodeState, User
 from missing.pagination import CappedPaginator
 from tests.factories import ChildFactory
-from tests.helpers import episode_in_state, login
+from tests.helpers import episode_in_state, login, report_missing
 
 
 @pytest.mark.django_db
@@ -59,3 +60,85 @@ def test_episode_list_says_when_the_count_is_capped(
     page = client.get(reverse("episode_list")).content.decode()
 
     assert "Page 1 of 2 (more than 2; narrow the list to reach the rest)" in page
+
+
+# --------------------------------------------------------------------------------------------
+# The API: the same capped count (missing.pagination.capped_count), reported as "N+"
+# --------------------------------------------------------------------------------------------
+
+
+def _api(user: User) -> APIClient:
+    client = APIClient()
+    login(client, user)
+    return client
+
+
+def test_the_api_list_counts_with_one_limited_query(
+    ffd: User, manager: User, now: datetime, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(pagination, "COUNT_CAP", 2)
+    for _ in range(4):
+        report_missing(actor=ffd, now=now)
+    client = _api(manager)
+
+    with CaptureQueriesContext(connection) as captured:
+        answer = client.get("/api/episodes/?limit=1").json()
+
+    assert answer["count"] == 2
+    assert answer["count_capped"] is True
+    assert len(answer["results"]) == 1
+    assert "offset=1" in answer["next"]
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    # One count, and it reads at most cap + 1 rows: never a COUNT(*) of the whole table.
+    assert len(counts) == 1
+    assert "LIMIT 3" in counts[0]
+
+
+def test_the_api_list_under_the_cap_is_the_exact_count(
+    ffd: User, manager: User, now: datetime
+) -> None:
+    for _ in range(3):
+        report_missing(actor=ffd, now=now)
+
+    answer = _api(manager).get("/api/episodes/?limit=2").json()
+
+    assert answer["count"] == 3
+    assert answer["count_capped"] is False
+    assert "offset=2" in answer["next"]
+
+
+def test_walking_next_past_the_cap_reaches_every_row(
+    ffd: User, manager: User, now: datetime, monkeypatch: Any
+) -> None:
+    """The cap bounds the count, not the list: a client following `next` reads it all."""
+    monkeypatch.setattr(pagination, "COUNT_CAP", 2)
+    episodes = {report_missing(actor=ffd, now=now).pk for _ in range(5)}
+    client = _api(manager)
+
+    seen: list[int] = []
+    url: str | None = "/api/episodes/?limit=2"
+    pages = []
+    while url:
+        answer = client.get(url).json()
+        pages.append((answer["count"], answer["count_capped"]))
+        seen += [row["id"] for row in answer["results"]]
+        url = answer["next"]
+
+    assert sorted(seen) == sorted(episodes)
+    # Offsets 0, 2, 4: the count reaches the cap (2) or the end of the page, whichever is
+    # further, and says "N+" while rows lie beyond it.
+    assert pages == [(2, True), (4, True), (5, False)]
+
+
+def test_an_offset_past_the_end_is_an_empty_page(ffd: User, manager: User, now: datetime) -> None:
+    report_missing(actor=ffd, now=now)
+
+    answer = _api(manager).get("/api/episodes/?offset=5").json()
+
+    assert answer == {
+        "count": 1,
+        "count_capped": False,
+        "next": None,
+        "previous": answer["previous"],
+        "results": [],
+    }

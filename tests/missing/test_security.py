@@ -113,6 +113,22 @@ def test_other_changes_keep_the_session(manager: User) -> None:
     assert client.get(reverse("board")).status_code == 200
 
 
+@pytest.mark.django_db
+def test_a_rotated_secret_key_keeps_sessions_until_the_role_changes(
+    manager: User, settings
+) -> None:
+    """User.get_session_auth_fallback_hash: a session signed in under the previous SECRET_KEY
+    survives the key's rotation (SECRET_KEY_FALLBACKS), and is still ended by a role change."""
+    old_key = settings.SECRET_KEY
+    client = Client()
+    login(client, manager)
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert client.get(reverse("board")).status_code == 200
+    User.objects.filter(pk=manager.pk).update(role=Role.FFD)
+    assert signed_out(client.get(reverse("board")))
+
+
 # --------------------------------------------------------------------------------------------
 # Lockout: a username from one address
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from missing import services as core
 from missing.models import Child, MissingEpisode, Role
-from notifications import messages
+from notifications import texts
 from notifications.models import AdminAlert, EscalationRule, SmsMessage, Trigger
 from notifications.services import escalation_sweep, inbound_sms_receive
 from tests.factories import FIXED_NOW, OrganisationFactory, UserFactory, force, grade
@@ -26,20 +26,20 @@ TEXT = re.compile(
 
 
 def test_every_trigger_has_a_template():
-    assert set(messages.ALERT_TEXT) == set(Trigger.values)
+    assert set(texts.ALERT_TEXT) == set(Trigger.values)
 
 
 @pytest.mark.parametrize("trigger", Trigger.values)
 @pytest.mark.parametrize("level", [1, 2, 3])
 def test_every_template_carries_only_the_reference_the_kind_and_the_time(db, trigger, level):
     clock_at = FIXED_NOW - timedelta(hours=3, minutes=20)
-    body = messages.escalation_text(
+    body = texts.escalation_text(
         trigger=trigger, episode_id=4821, clock_at=clock_at, level=level, now=FIXED_NOW
     )
     assert TEXT.match(body), body
     assert len(body) <= 160  # one SMS segment
     # Numbers and times are all a text is built from: there is no way to pass it a child.
-    assert list(inspect.signature(messages.escalation_text).parameters) == [
+    assert list(inspect.signature(texts.escalation_text).parameters) == [
         "trigger",
         "episode_id",
         "clock_at",
@@ -49,7 +49,7 @@ def test_every_template_carries_only_the_reference_the_kind_and_the_time(db, tri
 
 
 def test_the_example_from_the_issue(db):
-    body = messages.escalation_text(
+    body = texts.escalation_text(
         trigger=Trigger.INTERVIEW_OVERDUE,
         episode_id=4821,
         clock_at=FIXED_NOW - timedelta(hours=3),
@@ -74,7 +74,7 @@ def test_the_example_from_the_issue(db):
     ],
 )
 def test_durations(delta, text):
-    assert messages.duration_text(delta) == text
+    assert texts.duration_text(delta) == text
 
 
 def test_no_identifying_child_data_anywhere_after_every_rule_fires(

@@ -1,9 +1,10 @@
-"""Every SMS body and reply the system writes, in one place.
+"""Every SMS body and reply the system writes, in one place. (Named `texts`, not `messages`,
+so it is never mistaken for `django.contrib.messages`.)
 
 SMS is not a secure channel: a text carries the kind of alert, the episode reference, how
 overdue, and a link, and nothing about the child. The functions here take numbers and times
 only, never an episode or a child object, so no name, date of birth, address or police detail
-can reach a text by accident (tests/notifications/test_messages.py checks every template).
+can reach a text by accident (tests/notifications/test_texts.py checks every template).
 """
 
 from __future__ import annotations
