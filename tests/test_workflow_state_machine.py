@@ -95,6 +95,17 @@ ALLOWED_EDGES = (
     | {(S.AWAITING_SIGN_OFF, S.CLOSED)}
     | {(s, S.CANCELLED) for s in OPEN}
 )
+# Timeline entries that record a police notification kept on the episode (decision 0045): they
+# may come in any state, closed included, and never move it.
+RECORD_ONLY = frozenset(
+    {
+        "police_discrepancy",
+        "police_notification_kept",
+        "police_details_added",
+        "police_review",
+        "police_details_applied",
+    }
+)
 INTERVIEWERS = ("A", "B")
 ALL_USERS = ("ffd", "manager", "hos", "A", "B", "admin", "police")
 
@@ -252,9 +263,16 @@ class Workflow(RuleBasedStateMachine):
             last=row.last_name,
             actor=actor,
         )
-        if any(e.child == child and e.state == S.MISSING for e in self.model.episodes.values()):
-            # Still missing in an open episode: a second one would overlap (SSDA903).
-            self.refused(Conflict, call)
+        still = [
+            pk for pk, e in self.model.episodes.items() if e.child == child and e.state == S.MISSING
+        ]
+        if still:
+            # Still missing in an open episode: a second one would overlap (SSDA903), so the
+            # report is kept on that episode for FFD to review, never refused (decision 0045).
+            result = call()
+            assert result.notification.episode_id == still[0]
+            assert result.notification.match_status == "needs_review"
+            self.model.notifications.add(result.notification.pk)
             return
         result = call()
         episode = result.notification.episode
@@ -324,12 +342,18 @@ class Workflow(RuleBasedStateMachine):
                     actor=self.user("police"), data=found, payload={"seq": sequence}, now=now
                 )
 
-        if ep.state != S.MISSING:
+        if ep.state != S.MISSING and via == "ffd":
             self.refused(Conflict, call)
             return
         result = call()
         if via == "police":
             self.model.notifications.add(result.notification.pk)
+            if ep.state != S.MISSING:
+                # A found for an episode already returned (or closed) is kept on its record,
+                # never refused (decision 0045): it changes no state.
+                assert result.notification.episode_id == pk
+                assert result.notification.match_status in {"recorded", "needs_review", "matched"}
+                return
         ep.state, ep.returned_at = S.RETURNED, returned_at
 
     @precondition(lambda self: self.model.episodes)
@@ -794,7 +818,16 @@ class Workflow(RuleBasedStateMachine):
             previous = ""
             for action, from_state, to_state in timeline:
                 assert from_state == previous, (pk, action, from_state, previous)
-                assert (from_state, to_state) in ALLOWED_EDGES, (pk, action, from_state, to_state)
+                if action in RECORD_ONLY:
+                    # Police notifications kept on the record: any state, and it stays.
+                    assert from_state == to_state, (pk, action, from_state, to_state)
+                else:
+                    assert (from_state, to_state) in ALLOWED_EDGES, (
+                        pk,
+                        action,
+                        from_state,
+                        to_state,
+                    )
                 previous = to_state
             assert previous == row["state"]
             if row["state"] == S.CLOSED:
