@@ -303,9 +303,7 @@ def _locked_profile(
     if profile is None:
         return (
             child,
-            PhilomenaProfile(
-                child=child, created_at=now, last_reviewed_at=now, version=0
-            ),
+            PhilomenaProfile(child=child, created_at=now, last_reviewed_at=now, version=0),
             True,
         )
     return child, profile, False
