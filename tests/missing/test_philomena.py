@@ -45,7 +45,7 @@ GIF = b"GIF89a" + b"\x00" * 64
 @pytest.fixture(autouse=True)
 def _media(settings: Any, tmp_path: Path) -> Iterator[Path]:
     settings.MEDIA_ROOT = tmp_path / "media"
-    yield settings.MEDIA_ROOT
+    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -143,7 +143,8 @@ def test_save_creates_then_updates_and_records_who_and_when(ffd, manager):
     )
     assert second.pk == first.pk
     assert (second.version, second.hair, second.last_reviewed_by) == (2, "Dyed red", manager)
-    assert second.created_at == FIXED_NOW and second.last_reviewed_at == later
+    assert second.created_at == FIXED_NOW
+    assert second.last_reviewed_at == later
 
 
 def test_stale_version_is_a_conflict(ffd, manager):
@@ -443,12 +444,15 @@ def test_part_1_page_and_download(client: Client, ffd, manager, at_fixed_now):
         f'attachment; filename="philomena-part-1-{episode.reference}.html"'
     )
     body = download.content.decode()
-    assert "Zebedee Quuxworth" in body and "Salbutamol inhaler" in body
+    assert "Zebedee Quuxworth" in body
+    assert "Salbutamol inhaler" in body
     assert f"data:image/png;base64,{base64.b64encode(PNG).decode()}" in body
     assert "@page" in body  # the print stylesheet travels inside the file
-    assert "<nav" not in body and "Sign out" not in body
+    assert "<nav" not in body
+    assert "Sign out" not in body
     export = AccessLog.objects.get(action=AccessAction.EXPORT)
-    assert export.child_ids == [child.pk] and export.rows == 1
+    assert export.child_ids == [child.pk]
+    assert export.rows == 1
     assert export.reference == f"Philomena Part 1 {episode.reference}"
 
 
@@ -491,7 +495,8 @@ def test_api_put_then_get(ffd, manager, django_assert_num_queries: Any, at_fixed
     put = api.put(url, body, format="json")
     assert put.status_code == 200, put.json()
     data = put.json()
-    assert data["exists"] is True and data["version"] == 1
+    assert data["exists"] is True
+    assert data["version"] == 1
     assert data["associates"] == [
         {"name": "Dax Older", "relationship": "Adult", "risk": True, "notes": ""}
     ]
@@ -501,7 +506,8 @@ def test_api_put_then_get(ffd, manager, django_assert_num_queries: Any, at_fixed
 
     assert api.put(url, body, format="json").status_code == 409  # version 0 is stale now
     bad = api.put(url, {"places": ["x" * 301]}, format="json")
-    assert bad.status_code == 400 and "places" in bad.json()
+    assert bad.status_code == 400
+    assert "places" in bad.json()
 
     # session, user, device; the request's savepoint; the child with its profile and reviewer;
     # the access-log row; the history's counts and its last five; the savepoint's release.
@@ -526,7 +532,8 @@ def test_api_photo_upload_and_read(ffd, manager, interviewer):
     reader = APIClient()
     login(reader, interviewer)
     got = reader.get(url)
-    assert got.status_code == 200 and got.content == PNG
+    assert got.status_code == 200
+    assert got.content == PNG
     assert reader.put(url, {"photo": png()}, format="multipart").status_code == 403
     assert (
         reader.put(
@@ -607,7 +614,8 @@ def test_merge_fills_the_kept_profiles_blanks(ffd, django_capture_on_commit_call
         ["Removed place"],
         "Removed med",
     )
-    assert kept.photo.name == photo and default_storage.exists(photo)
+    assert kept.photo.name == photo
+    assert default_storage.exists(photo)
     assert merge.moved["Philomena profiles"] == [removed_profile.reference]
 
 
