@@ -653,3 +653,35 @@ def test_change_history_records_each_save(client: Client, ffd, manager):
     events = list(profile.history.order_by("pgh_id").values_list("hair", "pgh_context__metadata"))
     assert [hair for hair, _ in events] == ["Brown", "Red"]
     assert all(meta["user"] == ffd.pk for _, meta in events)
+
+
+def test_form_is_prefilled_and_removes_the_photo(
+    client: Client, ffd, django_capture_on_commit_callbacks
+):
+    child = ChildFactory()
+    profile = philomena.philomena_save(
+        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+    )
+    photo = profile.photo.name
+    login(client, ffd)
+    form = client.get(reverse("philomena_edit", args=[child.pk]))
+    assert form.status_code == 200
+    html = form.content.decode()
+    assert 'value="Dax Older"' in html
+    assert "Bus station, Maidstone\nMcDonald&#x27;s, High Street" in html
+    assert 'name="remove_photo"' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("philomena_edit", args=[child.pk]),
+            {
+                "version": str(profile.version),
+                "remove_photo": "on",
+                "associates-TOTAL_FORMS": "0",
+                "associates-INITIAL_FORMS": "0",
+            },
+        )
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert not profile.photo
+    assert profile.associates == []  # the form sent no associates: the list is what was sent
+    assert not default_storage.exists(photo)
