@@ -11,6 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", include("missing.api_urls")),
     path("api/", include("interviews.api_urls")),
+    # The Philomena profile's pages and API (its own module: /children/…/philomena/, /api/…).
+    path("", include("missing.philomena_urls")),
     path("", include("interviews.urls")),
     path("", include("notifications.urls")),
     path("", include("missing.urls")),

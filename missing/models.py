@@ -1090,6 +1090,71 @@ class RiskMeetingTask(models.Model):
         return self.status == self.Status.OPEN
 
 
+def philomena_photo_path(instance: Any, filename: str) -> str:
+    """A random name under philomena/: neither the child's name nor their id is in the path, and
+    the uploaded file's own name (which may be the child's) is dropped."""
+    import uuid
+
+    extension = ".png" if getattr(instance, "photo_content_type", "") == "image/png" else ".jpg"
+    return f"philomena/{uuid.uuid4().hex}{extension}"
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="PhilomenaProfileHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
+class PhilomenaProfile(models.Model):
+    """The Philomena Protocol profile of a child (docs/decisions/0047-philomena-profile.md): what
+    the police need at the moment the child is reported missing, kept current by the Family
+    Front Door, managers and the child's social worker (missing.philomena). Previous missing
+    history is never typed here: it is computed from the child's episodes."""
+
+    child = models.OneToOneField(Child, on_delete=models.PROTECT, related_name="philomena")
+    version = models.PositiveIntegerField(default=1)
+
+    height = models.CharField(max_length=60, blank=True)
+    build = models.CharField(max_length=100, blank=True)
+    hair = models.CharField(max_length=200, blank=True)
+    eyes = models.CharField(max_length=100, blank=True)
+    skin = models.CharField("skin / complexion", max_length=100, blank=True)
+    distinguishing_features = models.TextField(blank=True)
+    usual_clothing = models.TextField("clothing usually worn", blank=True)
+
+    # Stored through Django's default storage under MEDIA_ROOT; never served by URL, only by
+    # the authenticated, access-logged photo views (missing.philomena_views, philomena_api).
+    photo = models.FileField(upload_to=philomena_photo_path, blank=True, max_length=200)
+    photo_content_type = models.CharField(max_length=20, blank=True)
+    photo_taken_on = models.DateField(null=True, blank=True)
+    photo_updated_at = models.DateTimeField(null=True, blank=True)
+
+    # [{"name", "relationship", "risk": bool, "notes"}]
+    associates = models.JSONField(default=list, blank=True)
+    # Addresses and places the child may go (one string each), phone numbers, social media.
+    places = models.JSONField(default=list, blank=True)
+    phone_numbers = models.JSONField(default=list, blank=True)
+    social_media = models.JSONField(default=list, blank=True)
+    medical_needs = models.TextField(blank=True)
+    medication = models.TextField(blank=True)
+    language_needs = models.TextField("language and communication needs", blank=True)
+    other_information = models.TextField("other information for the police", blank=True)
+
+    created_at = models.DateTimeField()
+    last_reviewed_at = models.DateTimeField()
+    last_reviewed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"PP-{self.pk}"
+
+
 class RetentionPolicy(models.Model):
     """How long the records of a child who was never looked after are kept: until a birthday
     (local policy, set by an administrator; one row). Looked-after children's records are kept

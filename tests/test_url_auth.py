@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from interviews import services as interview_services
-from missing import services
+from missing import philomena, services
 from missing.models import RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from tests.factories import FIXED_NOW, ChildFactory, force
 from tests.helpers import login, report_missing
+from tests.missing.test_philomena import PNG
 
 CASE = {"ffd", "manager", "head_of_service"}
 OVERSIGHT = {"manager", "head_of_service"}
@@ -142,6 +144,17 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-interview-record": ("PATCH", RECORDERS, "interview"),
     "api-interview-complete": ("POST", RECORDERS, "interview"),
     "api-interview-sign-off": ("POST", OVERSIGHT, "interview"),
+    # The Philomena profile and Part 1 (child A has a profile with a photograph): case staff,
+    # and our interviewer, who is assigned to child A, read; only case staff edit.
+    "philomena_detail": ("GET", CASE | GRANTED, "child"),
+    "philomena_edit": ("GET", CASE, "child"),
+    "philomena_photo": ("GET", CASE | GRANTED, "child"),
+    "philomena_child_part1": ("GET", CASE | GRANTED, "child"),
+    "philomena_child_part1_download": ("GET", CASE | GRANTED, "child"),
+    "philomena_part1": ("GET", CASE | GRANTED, "episode"),
+    "philomena_part1_download": ("GET", CASE | GRANTED, "episode"),
+    "api-child-philomena": ("GET", CASE | GRANTED, "child"),
+    "api-child-philomena-photo": ("GET", CASE | GRANTED, "child"),
     # SMS escalations (notifications app)
     "notifications:escalation_list": ("GET", OVERSIGHT, None),
     "notifications:escalation_acknowledge": ("POST", OVERSIGHT, "escalation"),
@@ -205,9 +218,17 @@ def test_every_route_is_classified():
 
 
 @pytest.fixture
-def world(users_by_role, ffd):
+def world(users_by_role, ffd, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
     with time_machine.travel(FIXED_NOW, tick=False):
         child_a = ChildFactory(first_name="Zebedee", last_name="Quuxworth")
+        philomena.philomena_save(
+            actor=ffd,
+            child_id=child_a.pk,
+            data=philomena.PhilomenaData(hair="Brown"),
+            photo=SimpleUploadedFile("a.png", PNG, content_type="image/png"),
+            now=FIXED_NOW,
+        )
         child_b = ChildFactory(first_name="Ysolde", last_name="Wibblesby")
         episode_a = report_missing(actor=ffd, now=FIXED_NOW, child=child_a)
         episode_b = report_missing(actor=ffd, now=FIXED_NOW, child=child_b)

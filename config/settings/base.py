@@ -122,15 +122,24 @@ FIGURES_NATIONAL_RETURNS: list[tuple[str, str]] = [
     ("interviews:returns", "National returns: SSDA903 Missing table and Annex A List 8"),
 ]
 # Blocks the apps built on the core add to the episode and child pages (template names).
-EPISODE_DETAIL_PANELS = ["interviews/episode_panel.html", "notifications/episode_panel.html"]
-CHILD_DETAIL_PANELS = ["interviews/child_panel.html"]
+EPISODE_DETAIL_PANELS = [
+    "interviews/episode_panel.html",
+    "notifications/episode_panel.html",
+    "missing/philomena_episode_panel.html",
+]
+CHILD_DETAIL_PANELS = ["interviews/child_panel.html", "missing/philomena_child_panel.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
 # tablet's offline page and service worker, which hold no case data (missing.security).
 SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
 # Retention erasure (missing.retention): what each app built on the core erases about a child.
-RETENTION_ERASERS = ["interviews.retention.erase_child", "notifications.retention.erase_child"]
+RETENTION_ERASERS = [
+    "interviews.retention.erase_child",
+    "notifications.retention.erase_child",
+    # The Philomena profile and its photograph file (missing.philomena).
+    "missing.philomena.erase_child",
+]
 # The apps built on the core move their rows when two child records are merged (missing.merge).
-CHILD_MERGERS = ["interviews.merge.merge_child"]
+CHILD_MERGERS = ["interviews.merge.merge_child", "missing.philomena.merge_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
@@ -160,6 +169,12 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 # GOV.UK Frontend is built into static_build/ by `make static` (from the npm package), never committed.
 STATICFILES_DIRS = [BASE_DIR / "static", BASE_DIR / "static_build"]
+# Uploaded files (Philomena photographs) go through the default storage under MEDIA_ROOT. Nothing
+# serves MEDIA_URL: no URL pattern, no WhiteNoise root. A photograph reaches a person only through
+# an authenticated, access-logged view (missing.philomena_views). Back this directory up with
+# the database; keep it off any web server's document root.
+MEDIA_ROOT = Path(env("MISSING_MEDIA_DIR", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-served/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
