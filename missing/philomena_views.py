@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -30,7 +30,8 @@ from missing.models import (
     may_see_restricted,
 )
 from missing.philomena_forms import AssociateFormSet, PhilomenaForm, associates_from
-from missing.views import DOMAIN_ERRORS, _get_or_404, _render, apply_domain_error, role_required
+from missing.views import DOMAIN_ERRORS, apply_domain_error
+from missing.web import get_or_404, role_required
 
 # Interviewers assigned to the child read the profile and Part 1 (which children is decided
 # by `philomena.readable_children`); only `philomena.may_edit` users change it.
@@ -49,11 +50,11 @@ def philomena_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The child's profile and their computed missing history (four queries: child and
     profile, the history's counts and last five, the access-log row)."""
     now = timezone.now()
-    child, profile = _get_or_404(lambda: philomena.child_with_profile(request.user, pk))
+    child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, pk))
     audit.record_view(
         request, child_id=child.pk, reference=profile.reference if profile else child.reference
     )
-    return _render(
+    return render(
         request,
         "missing/philomena_detail.html",
         {
@@ -71,7 +72,7 @@ def philomena_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def philomena_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The profile's form (multipart: the photograph is a file). No reason is asked for: the
     save records who and when."""
-    child, profile = _get_or_404(lambda: philomena.child_with_profile(request.user, pk))
+    child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, pk))
     if not philomena.may_edit(request.user, child):
         raise PermissionDenied("Your role cannot change the Philomena profile.")
     status = 200
@@ -107,7 +108,7 @@ def philomena_edit(request: HttpRequest, pk: int) -> HttpResponse:
         formset = AssociateFormSet(
             initial=profile.associates if profile else [], prefix="associates"
         )
-    return _render(
+    return render(
         request,
         "missing/philomena_edit.html",
         {"child": child, "profile": profile, "form": form, "formset": formset},
@@ -118,7 +119,7 @@ def philomena_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @reader_required
 def philomena_photo(request: HttpRequest, pk: int) -> HttpResponse:
     """The photograph's bytes, to a reader of the profile only, never cached, logged."""
-    child, profile = _get_or_404(lambda: philomena.child_with_profile(request.user, pk))
+    child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, pk))
     found = _photo_response(profile)
     if found is None or profile is None:
         raise Http404("No photograph")
@@ -174,13 +175,13 @@ def _part1(
     download_url: str = "",
 ) -> HttpResponse:
     now = timezone.now()
-    child, profile = _get_or_404(lambda: philomena.child_with_profile(request.user, child_id))
+    child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, child_id))
     context = _part1_context(request, child=child, profile=profile, episode=episode, now=now)
     label = f"Philomena Part 1 {episode.reference if episode else child.reference}"
     if not download:
         audit.record_view(request, child_id=child.pk, reference=label)
         context["download_url"] = download_url
-        return _render(request, "missing/philomena_part1.html", context)
+        return render(request, "missing/philomena_part1.html", context)
     audit.record_export(request, rows=1, child_ids=[child.pk], reference=label)
     # One self-contained file: the stylesheet inline and the photograph as a data URI, so it
     # prints the same wherever it is opened (the police's own systems have no access to ours).
@@ -201,7 +202,7 @@ def _part1(
 
 
 def _visible_episode(request: HttpRequest, pk: int) -> MissingEpisode:
-    return _get_or_404(
+    return get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
 
