@@ -696,15 +696,7 @@ def _apply_regrade(
         f"Episode {episode.reference} is {episode.get_state_display().lower()}: the new police "
         f"grade ({grade.label}) is kept on its record and changes nothing."
     )
-    _event(
-        episode,
-        actor=actor,
-        now=now,
-        action="police_notification_kept",
-        from_state=episode.state,
-        reason=f"{notification.reference}: {detail}",
-    )
-    _settle(notification, PoliceNotification.MatchStatus.RECORDED, detail)
+    _kept(notification, episode, detail=detail, actor=actor, now=now)
 
 
 def _json_value(value: Any) -> Any:
@@ -779,15 +771,7 @@ def _reconcile(
         )
     else:
         detail = f"Kept on episode {episode.reference}'s record: it matches what is recorded."
-        _event(
-            episode,
-            actor=actor,
-            now=now,
-            action="police_notification_kept",
-            from_state=episode.state,
-            reason=f"{notification.reference}: {detail}",
-        )
-        _settle(notification, PoliceNotification.MatchStatus.RECORDED, detail)
+        _kept(notification, episode, detail=detail, actor=actor, now=now)
 
 
 def _needs_review(
@@ -799,20 +783,60 @@ def _needs_review(
     now: datetime,
     differences: dict[str, Any] | None = None,
 ) -> None:
+    """Kept on the episode, and put to FFD: it differs from the record or could not apply."""
+    _on_record(
+        notification,
+        episode,
+        status=PoliceNotification.MatchStatus.NEEDS_REVIEW,
+        action="police_discrepancy",
+        detail=detail,
+        differences=differences,
+        actor=actor,
+        now=now,
+    )
+
+
+def _kept(
+    notification: PoliceNotification,
+    episode: MissingEpisode,
+    *,
+    detail: str,
+    actor: User,
+    now: datetime,
+) -> None:
+    """Kept on the episode's record; it changes nothing there."""
+    _on_record(
+        notification,
+        episode,
+        status=PoliceNotification.MatchStatus.RECORDED,
+        action="police_notification_kept",
+        detail=detail,
+        actor=actor,
+        now=now,
+    )
+
+
+def _on_record(
+    notification: PoliceNotification,
+    episode: MissingEpisode,
+    *,
+    status: str,
+    action: str,
+    detail: str,
+    actor: User,
+    now: datetime,
+    differences: dict[str, Any] | None = None,
+) -> None:
+    # On the episode's timeline, so whoever opens the episode sees what police said.
     _event(
         episode,
         actor=actor,
         now=now,
-        action="police_discrepancy",
+        action=action,
         from_state=episode.state,
         reason=f"{notification.reference}: {detail}",
     )
-    _settle(
-        notification,
-        PoliceNotification.MatchStatus.NEEDS_REVIEW,
-        detail,
-        differences=differences,
-    )
+    _settle(notification, status, detail, differences=differences)
 
 
 def _add_restricted_intelligence(episode_id: int, notification: PoliceNotification) -> None:
