@@ -15,6 +15,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db import models
 from django.forms.utils import ErrorDict
 
+from missing import nhs
 from missing.models import (
     Child,
     ManagerRisk,
@@ -215,6 +216,15 @@ class NotificationForm(GovukFormMixin, forms.Form):
         40,
         help_text="If the police message gives it. Matches the child exactly.",
     )
+    nhs_number = _text(
+        "NHS number",
+        20,
+        help_text="If the police message gives it: 10 digits, with or without spaces. Matches "
+        "the child exactly, before the council child id.",
+    )
+
+    def clean_nhs_number(self) -> str:
+        return clean_nhs_number(self.cleaned_data.get("nhs_number") or "")
 
     missing_kind = forms.ChoiceField(
         label="Missing or away",
@@ -256,6 +266,16 @@ class NotificationForm(GovukFormMixin, forms.Form):
         """The notification as entered, JSON-safe, kept as the raw payload (and hashed for
         idempotency: the same form sent twice is the same notification)."""
         return {name: _json_safe(value) for name, value in self.cleaned_data.items()}
+
+
+def clean_nhs_number(raw: str) -> str:
+    """The ten digits of an NHS number typed with or without spaces ("" when blank)."""
+    value = nhs.normalise(raw)
+    if value:
+        problem = nhs.problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+    return value
 
 
 def _json_safe(value: Any) -> Any:

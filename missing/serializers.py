@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from missing import nhs
 from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
     Child,
@@ -92,6 +93,27 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("type", type=_json_type(data))
         return super().to_internal_value(data)
+
+
+class NhsNumberField(StrictCharField):
+    """An NHS number, with or without spaces: stored as its ten digits, check digit verified
+    (missing.nhs). Blank or null: not given."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "The child's NHS number: 10 digits, with or without spaces (e.g. `943 476 5919`); "
+            "its check digit is verified.",
+        )
+        super().__init__(max_length=20, required=False, allow_blank=True, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = nhs.normalise(super().to_internal_value(data))
+        if value:
+            problem = nhs.problem(value)
+            if problem:
+                raise serializers.ValidationError(problem)
+        return value
 
 
 class StrictChoiceField(serializers.ChoiceField):
@@ -273,6 +295,7 @@ class NotificationIn(StrictInputSerializer):
     child_date_of_birth = StrictDateField(required=False, allow_null=True)
     child_gender = _text(40)
     council_child_id = _text(40)
+    nhs_number = NhsNumberField()
     missing_kind = StrictChoiceField(
         choices=MissingEpisode.Kind.choices, required=False, allow_blank=True, allow_null=True
     )
