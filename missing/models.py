@@ -301,6 +301,13 @@ class Child(models.Model):
         return f"{self.first_name} {self.last_name}"
 
     @property
+    def nhs_number_formatted(self) -> str | None:
+        """ "943 476 5919", as people read it (stored as the ten digits)."""
+        if not self.nhs_number:
+            return None
+        return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
+
+    @property
     def retention_class(self) -> str:
         return RetentionClass.LOOKED_AFTER if self.ever_looked_after else RetentionClass.OTHER
 
