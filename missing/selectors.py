@@ -305,9 +305,7 @@ def child_detail(
         ),
         Prefetch(
             "legal_status_periods",
-            LegalStatusPeriod.objects.select_related("recorded_by").order_by(
-                "-start_date", "-pk"
-            ),
+            LegalStatusPeriod.objects.select_related("recorded_by").order_by("-start_date", "-pk"),
         ),
     ]
     if with_meeting_tasks:

@@ -585,9 +585,7 @@ class ObjectIdField(StrictIntegerField):
 
 
 def _reason() -> StrictCharField:
-    return StrictCharField(
-        max_length=5000, help_text="Why: required, kept in the change history."
-    )
+    return StrictCharField(max_length=5000, help_text="Why: required, kept in the change history.")
 
 
 def _child_version() -> StrictIntegerField:
