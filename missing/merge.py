@@ -189,6 +189,10 @@ def _sweep_other_references(*, keep: Child, remove: Child) -> dict[str, int]:
             continue
         if (relation.related_model, relation.field.name) in _MOVED_EXPLICITLY:
             continue
+        if relation.field.name == "pgh_obj":
+            # A change history (ChildHistory) stays with the row it describes: the removed
+            # record's snapshots are not the kept record's (retention erases them by id).
+            continue
         model = relation.related_model
         field = relation.field.name
         moved = model._default_manager.filter(**{field: remove.pk}).update(**{field: keep.pk})
