@@ -574,11 +574,12 @@ class ObjectIdField(StrictIntegerField):
 
     def __init__(self, *, queryset: Any, thing: str, **kwargs: Any) -> None:
         self.queryset, self.thing = queryset, thing
-        super().__init__(min_value=1, max_value=ID_MAX, **kwargs)
+        # No min/max validators: they would run on the row this returns, not on the id.
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         pk = super().to_internal_value(data)
-        found = self.queryset.filter(pk=pk).first()
+        found = self.queryset.filter(pk=pk).first() if 1 <= pk <= ID_MAX else None
         if found is None:
             self.fail("does_not_exist", thing=self.thing, value=pk)
         return found
