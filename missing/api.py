@@ -448,6 +448,9 @@ class ChildLegalStatusApi(JsonApi):
     @extend_schema(
         operation_id="children_legal_status_list",
         summary="The child's legal-status periods, latest first",
+        description="Looked after, child protection plan and child in need, each with its "
+        "dates, where it came from (recorded by hand, or imported with the case system's key) "
+        "and the reason for its last change. Case staff only.",
         responses={200: LegalStatusPeriodOut(many=True), **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -530,9 +533,11 @@ class ChildLegalStatusDetailApi(JsonApi):
         summary="Remove a legal-status period recorded in error, with a reason (FFD, managers)",
         description=(
             "For a period that should never have been recorded; a period that ended is ended "
-            "(PATCH `end_date`), not removed. The reason stays in the change history."
+            "(PATCH `end_date`), not removed. The JSON body is `{\"reason\": \"…\", "
+            "\"version\": n}` (`reason` required, kept in the change history; `version`, the "
+            "period's, optional: 409 when stale). OpenAPI 3.0 cannot describe a DELETE body, so "
+            "it is documented here; without a reason the answer is 400."
         ),
-        request=LegalStatusPeriodRemoveIn,
         responses={204: None, **WRITE_ERRORS},
     )
     def delete(self, request: Request, pk: int, period_id: int) -> Response:
