@@ -533,8 +533,8 @@ class ChildLegalStatusDetailApi(JsonApi):
         summary="Remove a legal-status period recorded in error, with a reason (FFD, managers)",
         description=(
             "For a period that should never have been recorded; a period that ended is ended "
-            "(PATCH `end_date`), not removed. The JSON body is `{\"reason\": \"…\", "
-            "\"version\": n}` (`reason` required, kept in the change history; `version`, the "
+            '(PATCH `end_date`), not removed. The JSON body is `{"reason": "…", '
+            '"version": n}` (`reason` required, kept in the change history; `version`, the '
             "period's, optional: 409 when stale). OpenAPI 3.0 cannot describe a DELETE body, so "
             "it is documented here; without a reason the answer is 400."
         ),
