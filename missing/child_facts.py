@@ -236,6 +236,15 @@ def legal_status_period_add(
     return period
 
 
+def _child_of_period(period_id: int) -> int:
+    child_id = (
+        LegalStatusPeriod.objects.filter(pk=period_id).values_list("child_id", flat=True).first()
+    )
+    if child_id is None:
+        raise Conflict(f"LS-{period_id} was removed meanwhile. Reload the child's record.")
+    return child_id
+
+
 def _locked_period(child: Child, period_id: int) -> LegalStatusPeriod:
     period = LegalStatusPeriod.objects.select_for_update().filter(pk=period_id, child=child).first()
     if period is None:
@@ -259,9 +268,9 @@ def legal_status_period_change(
     the child's episodes are recomputed in the same transaction."""
     _require_role(actor)
     reason = _reason(reason)
-    child_id = LegalStatusPeriod.objects.filter(pk=period_id).values_list("child_id", flat=True)
+    child_id = _child_of_period(period_id)
     with transaction.atomic(), _history_reason(reason):
-        child = _locked_child(child_id.get())
+        child = _locked_child(child_id)
         period = _locked_period(child, period_id)
         _check_version(period.version, expected_version, period.reference)
         new_status = status if status is not None else period.status
@@ -301,9 +310,9 @@ def legal_status_period_remove(
     keeps it; the snapshots are recomputed in the same transaction."""
     _require_role(actor)
     reason = _reason(reason)
-    child_id = LegalStatusPeriod.objects.filter(pk=period_id).values_list("child_id", flat=True)
+    child_id = _child_of_period(period_id)
     with transaction.atomic(), _history_reason(reason):
-        child = _locked_child(child_id.get())
+        child = _locked_child(child_id)
         period = _locked_period(child, period_id)
         _check_version(period.version, expected_version, period.reference)
         reference = period.reference
