@@ -26,13 +26,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from missing import audit, selectors, services
+from missing import audit, child_facts, clocks, selectors, services
 from missing.filters import EpisodeFilter, NotificationFilter
 from missing.merge import child_merge
 from missing.models import (
     CASE_READERS,
     Child,
     EpisodeEvent,
+    LegalStatusPeriod,
     MissingEpisode,
     OversightDecision,
     PoliceForce,
@@ -51,6 +52,7 @@ from missing.serializers import (
     BoardOut,
     CancelIn,
     ChildDetailOut,
+    ChildFactsIn,
     ChildMergeIn,
     ChildMergeOut,
     ChildOut,
@@ -62,6 +64,10 @@ from missing.serializers import (
     EpisodeFlagsIn,
     EpisodeListOut,
     EventOut,
+    LegalStatusPeriodChangeIn,
+    LegalStatusPeriodIn,
+    LegalStatusPeriodOut,
+    LegalStatusPeriodRemoveIn,
     NotificationDetailOut,
     NotificationIn,
     NotificationOut,
@@ -247,7 +253,13 @@ class NotificationCandidatesApi(APIView):
             date_of_birth=notification.child_date_of_birth,
         )
         audit.record_list(request, child_ids=[child.pk for child in candidates])
-        return Response(ChildOut(candidates, many=True).data)
+        # With their legal status today, as every ChildOut (one more query for all of them).
+        children = (
+            Child.objects.with_legal_status(clocks.london_date(timezone.now()))
+            .filter(pk__in=[child.pk for child in candidates])
+            .order_by("pk")
+        )
+        return Response(ChildOut(children, many=True).data)
 
 
 class NotificationResolveMatchApi(JsonApi):
@@ -348,18 +360,182 @@ class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
         return self.get_paginated_response(ChildOut(page, many=True).data)
 
 
-class ChildDetailApi(APIView):
-    permission_classes = [CanReadCases]
+def _visible_child(user: User, pk: int) -> Child:
+    """The child if this user may see them; 404 otherwise (existence is not disclosed)."""
+    return get_object_or_404(Child.objects.visible_to(user), pk=pk)
+
+
+class ChildDetailApi(JsonApi):
+    def get_permissions(self) -> list[Any]:
+        # Interviewers may read a granted child; the facts are changed by FFD and managers.
+        return [CanReadCases() if self.request.method == "GET" else IsStaffWithFullAccess()]
 
     @extend_schema(
         operation_id="children_retrieve",
-        summary="One child, with the episodes you may see",
+        summary="One child: facts, legal status today and its periods, the episodes you may see",
         responses={200: ChildDetailOut, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         child = selectors.child_detail(request.user, pk)
         audit.record_view(request, child_id=child.pk, reference=child.reference)
         return Response(ChildDetailOut(child).data)
+
+    @extend_schema(
+        operation_id="children_facts_update",
+        summary="Change the child's facts, with a reason (FFD, managers)",
+        description=(
+            "Only the fields sent change: NHS number (10 digits, with or without spaces, check "
+            "digit verified, unique), council child id (unique), social worker (a user's id, or "
+            "a name when they are not a user: never both), allocated team, placement provider, "
+            "placement area (never a full address), placing / responsible and host council. "
+            "`reason` is required and kept in the change history. 400 names each bad field; "
+            "409 when `version` is stale. Legal status is changed through "
+            "/api/children/{id}/legal-status/."
+        ),
+        request=ChildFactsIn,
+        responses={200: ChildDetailOut, **WRITE_ERRORS},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        serializer = ChildFactsIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        reason = data.pop("reason")
+        version = data.pop("version", None)
+        for name in ("nhs_number", "council_child_id", *TEXT_FACTS):
+            if name in data and data[name] is None:
+                data[name] = ""  # null and "" both clear a text fact
+        _visible_child(request.user, pk)
+        child_facts.child_update_facts(
+            actor=request.user,
+            child_id=pk,
+            changes=data,
+            reason=reason,
+            now=timezone.now(),
+            expected_version=version,
+        )
+        return Response(ChildDetailOut(selectors.child_detail(request.user, pk)).data)
+
+
+TEXT_FACTS = (
+    "social_worker_name",
+    "placement",
+    "placement_area",
+    "responsible_council",
+    "host_council",
+)
+
+
+class ChildLegalStatusApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    @extend_schema(
+        operation_id="children_legal_status_list",
+        summary="The child's legal-status periods, latest first",
+        description="Looked after, child protection plan and child in need, each with its "
+        "dates, where it came from (recorded by hand, or imported with the case system's key) "
+        "and the reason for its last change. Case staff only.",
+        responses={200: LegalStatusPeriodOut(many=True), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        child = _visible_child(request.user, pk)
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+        periods = child.legal_status_periods.select_related("recorded_by").order_by(
+            "-start_date", "-pk"
+        )
+        return Response(LegalStatusPeriodOut(periods, many=True).data)
+
+    @extend_schema(
+        operation_id="children_legal_status_create",
+        summary="Record a legal-status period, with a reason (FFD, managers)",
+        description=(
+            "Looked after, child protection plan or child in need, from `start_date` until "
+            "`end_date` (the day it ceased; null: still in force). The snapshot of every episode "
+            "of the child that started (Europe/London date) inside the period changes with it, "
+            "in the same transaction: the national returns and figures read the snapshot. 400 "
+            "names each bad field (an overlap with a period of the same status too); 409 when "
+            "`version` (the child's) is stale."
+        ),
+        request=LegalStatusPeriodIn,
+        responses={201: LegalStatusPeriodOut, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = LegalStatusPeriodIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _visible_child(request.user, pk)
+        period = child_facts.legal_status_period_add(
+            actor=request.user,
+            child_id=pk,
+            status=data["status"],
+            start_date=data["start_date"],
+            end_date=data.get("end_date"),
+            reason=data["reason"],
+            now=timezone.now(),
+            expected_child_version=data.get("version"),
+        )
+        return Response(LegalStatusPeriodOut(period).data, status=status.HTTP_201_CREATED)
+
+
+class ChildLegalStatusDetailApi(JsonApi):
+    permission_classes = [IsStaffWithFullAccess]
+
+    def _period(self, request: Request, pk: int, period_id: int) -> LegalStatusPeriod:
+        child = _visible_child(request.user, pk)
+        return get_object_or_404(child.legal_status_periods.all(), pk=period_id)
+
+    @extend_schema(
+        operation_id="children_legal_status_update",
+        summary="End or correct a legal-status period, with a reason (FFD, managers)",
+        description=(
+            "Only the fields sent change; `end_date: null` reopens the period. The child's "
+            "episode snapshots are recomputed in the same transaction. 409 when `version` (the "
+            "period's) is stale."
+        ),
+        request=LegalStatusPeriodChangeIn,
+        responses={200: LegalStatusPeriodOut, **WRITE_ERRORS},
+    )
+    def patch(self, request: Request, pk: int, period_id: int) -> Response:
+        serializer = LegalStatusPeriodChangeIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self._period(request, pk, period_id)
+        period = child_facts.legal_status_period_change(
+            actor=request.user,
+            period_id=period_id,
+            status=data.get("status"),
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date", ...),
+            reason=data["reason"],
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(LegalStatusPeriodOut(period).data)
+
+    @extend_schema(
+        operation_id="children_legal_status_destroy",
+        summary="Remove a legal-status period recorded in error, with a reason (FFD, managers)",
+        description=(
+            "For a period that should never have been recorded; a period that ended is ended "
+            '(PATCH `end_date`), not removed. The JSON body is `{"reason": "…", '
+            '"version": n}` (`reason` required, kept in the change history; `version`, the '
+            "period's, optional: 409 when stale). OpenAPI 3.0 cannot describe a DELETE body, so "
+            "it is documented here; without a reason the answer is 400."
+        ),
+        responses={204: None, **WRITE_ERRORS},
+    )
+    def delete(self, request: Request, pk: int, period_id: int) -> Response:
+        serializer = LegalStatusPeriodRemoveIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self._period(request, pk, period_id)
+        child_facts.legal_status_period_remove(
+            actor=request.user,
+            period_id=period_id,
+            reason=data["reason"],
+            now=timezone.now(),
+            expected_version=data.get("version"),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --------------------------------------------------------------------------------------------

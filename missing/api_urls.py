@@ -36,6 +36,16 @@ urlpatterns = [
     path("children/search/", api.ChildSearchApi.as_view(), name="api-children-search"),
     path("children/<int:pk>/", api.ChildDetailApi.as_view(), name="api-child-detail"),
     path("children/<int:pk>/merge/", api.ChildMergeApi.as_view(), name="api-child-merge"),
+    path(
+        "children/<int:pk>/legal-status/",
+        api.ChildLegalStatusApi.as_view(),
+        name="api-child-legal-status",
+    ),
+    path(
+        "children/<int:pk>/legal-status/<int:period_id>/",
+        api.ChildLegalStatusDetailApi.as_view(),
+        name="api-child-legal-status-detail",
+    ),
     path("episodes/", api.EpisodeListApi.as_view(), name="api-episodes"),
     path("episodes/<int:pk>/", api.EpisodeDetailApi.as_view(), name="api-episode-detail"),
     path(

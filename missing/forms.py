@@ -16,15 +16,20 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.utils import ErrorDict
 
+from missing import nhs
 from missing.input_limits import year_in_range, year_range_text
 from missing.models import (
     Child,
+    LegalStatus,
     ManagerRisk,
     MissingEpisode,
     NotificationKind,
     PoliceForce,
     PoliceNotification,
     RiskGrade,
+    Role,
+    Team,
+    User,
 )
 
 # GOV.UK class for each widget type, and the modifier that marks a field in error.
@@ -249,6 +254,15 @@ class NotificationForm(GovukFormMixin, forms.Form):
         40,
         help_text="If the police message gives it. Matches the child exactly.",
     )
+    nhs_number = _text(
+        "NHS number",
+        20,
+        help_text="If the police message gives it: 10 digits, with or without spaces. Matches "
+        "the child exactly, before the council child id.",
+    )
+
+    def clean_nhs_number(self) -> str:
+        return clean_nhs_number(self.cleaned_data.get("nhs_number") or "")
 
     missing_kind = forms.ChoiceField(
         label="Missing or away",
@@ -290,6 +304,16 @@ class NotificationForm(GovukFormMixin, forms.Form):
         """The notification as entered, JSON-safe, kept as the raw payload (and hashed for
         idempotency: the same form sent twice is the same notification)."""
         return {name: _json_safe(value) for name, value in self.cleaned_data.items()}
+
+
+def clean_nhs_number(raw: str) -> str:
+    """The ten digits of an NHS number typed with or without spaces ("" when blank)."""
+    value = nhs.normalise(raw)
+    if value:
+        problem = nhs.problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+    return value
 
 
 def _json_safe(value: Any) -> Any:
@@ -495,3 +519,112 @@ class ChildMergeForm(GovukFormMixin, forms.Form):
         5000,
         required_message="Enter why the two records are the same child",
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The child's facts and legal-status periods (missing.child_facts)
+# --------------------------------------------------------------------------------------------
+
+
+def _reason_field(label: str = "Why are you making this change?") -> forms.Field:
+    return _textarea(
+        label,
+        5000,
+        required_message="Enter the reason",
+        help_text="Kept in the change history, with your name and the time.",
+    )
+
+
+def _version_field() -> forms.Field:
+    return forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "This form is out of date. Reload the page.",
+            "invalid": "This form is out of date. Reload the page.",
+        },
+    )
+
+
+class ChildFactsForm(GovukFormMixin, forms.Form):
+    """The child's facts as the council's case system holds them, with the reason."""
+
+    version = _version_field()
+    nhs_number = _text(
+        "NHS number", 20, help_text="10 digits, with or without spaces, e.g. 943 476 5919."
+    )
+    council_child_id = _text("Council child id", 40)
+    social_worker = forms.ModelChoiceField(
+        label="Social worker (a user of this system)",
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="Not a user of this system, or none",
+        error_messages={"invalid_choice": "Choose a social worker from the list"},
+    )
+    social_worker_name = _text(
+        "Social worker's name",
+        200,
+        help_text="Only when the social worker is not a user of this system.",
+    )
+    allocated_team = forms.ModelChoiceField(
+        label="Allocated team",
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        empty_label="None",
+        error_messages={"invalid_choice": "Choose a team from the list"},
+    )
+    placement = _text("Placement provider", 200, help_text="The home's or agency's name.")
+    placement_area = _text(
+        "Placement area", 100, help_text="The town or district only: never a full address."
+    )
+    responsible_council = _text("Placing / responsible council", 200)
+    host_council = _text("Host council", 200, help_text="Where the child lives, if elsewhere.")
+    reason = _reason_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Staff who may hold a caseload: not police systems or administrators.
+        self.fields["social_worker"].queryset = (  # type: ignore[attr-defined]
+            User.objects.filter(is_active=True)
+            .exclude(role__in=[Role.POLICE_SYSTEM, Role.ADMIN])
+            .order_by("last_name", "first_name", "username")
+        )
+        self.fields["social_worker"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda user: user.get_full_name() or user.username
+        )
+
+    def clean_nhs_number(self) -> str:
+        return clean_nhs_number(self.cleaned_data.get("nhs_number") or "")
+
+
+class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
+    """Add a period, or end / correct one (then `status` and `start_date` are prefilled)."""
+
+    version = _version_field()
+    status = forms.ChoiceField(
+        label="Legal status",
+        choices=LegalStatus.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the legal status"},
+    )
+    start_date = forms.DateField(
+        label="Start date",
+        widget=DateInput(),
+        error_messages={
+            "required": "Enter the start date",
+            "invalid": "Start date must be a real date",
+        },
+    )
+    end_date = forms.DateField(
+        label="End date",
+        required=False,
+        widget=DateInput(),
+        help_text="The day it ceased. Leave blank while it is still in force.",
+        error_messages={"invalid": "End date must be a real date"},
+    )
+    reason = _reason_field()
+
+
+class LegalStatusPeriodRemoveForm(GovukFormMixin, forms.Form):
+    version = _version_field()
+    reason = _reason_field("Why was this period recorded in error?")

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.module_loading import import_string
 
-from missing import audit
+from missing import audit, child_facts
 from missing.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     CASE_READERS,
@@ -53,6 +53,7 @@ MERGE_ROLES = CASE_READERS
 # retention flag (`ever_looked_after`) is carried over below: once looked after, always.
 FILLABLE_FIELDS = (
     "council_child_id",
+    "nhs_number",
     "date_of_birth",
     "gender",
     "allocated_team",
@@ -88,6 +89,8 @@ def _refuse_different_identities(keep: Child, remove: Child) -> None:
         and keep.council_child_id != remove.council_child_id
     ):
         problems.append("different council child ids")
+    if keep.nhs_number and remove.nhs_number and keep.nhs_number != remove.nhs_number:
+        problems.append("different NHS numbers")
     if keep.date_of_birth and remove.date_of_birth and keep.date_of_birth != remove.date_of_birth:
         problems.append("different dates of birth")
     if problems:
@@ -185,6 +188,10 @@ def _sweep_other_references(*, keep: Child, remove: Child) -> dict[str, int]:
         if not relation.one_to_many:
             continue
         if (relation.related_model, relation.field.name) in _MOVED_EXPLICITLY:
+            continue
+        if relation.field.name == "pgh_obj":
+            # A change history (ChildHistory) stays with the row it describes: the removed
+            # record's snapshots are not the kept record's (retention erases them by id).
             continue
         model = relation.related_model
         field = relation.field.name
@@ -300,7 +307,7 @@ def child_merge(
             if _blank(getattr(keep, _attname(name))) and not _blank(getattr(remove, _attname(name)))
         ]
         values = {_attname(name): getattr(remove, _attname(name)) for name in filled}
-        carried_looked_after = remove.ever_looked_after or remove.looked_after
+        carried_looked_after = remove.ever_looked_after
         # Delete first: the council child id is unique, and may be moving to the kept child.
         remove_pk = remove.pk
         remove.delete()
@@ -312,6 +319,9 @@ def child_merge(
             update.append("ever_looked_after")
         if update:
             keep.save(update_fields=update)
+        # The removed record's legal-status periods moved with the sweep (facts about the same
+        # child): the moved episodes' snapshots now come from the union of both records' periods.
+        child_facts.recompute_after_merge(keep, actor=actor, now=now, because=merge.reference)
 
         merge.moved = {name: refs for name, refs in moved.items() if refs}
         merge.counts = {name: len(refs) for name, refs in merge.moved.items()} | others

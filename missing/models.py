@@ -7,7 +7,7 @@ as rows an administrator can extend, never as code.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import pghistory
@@ -210,12 +210,48 @@ class ChildQuerySet(models.QuerySet["Child"]):
             return self.filter(Exists(grants))
         return self.none()
 
+    def with_legal_status(self, day: date) -> ChildQuerySet:
+        """Annotate `looked_after`, `child_protection_plan` and `child_in_need`: whether a
+        legal-status period of that kind is in force on the London date `day` (computed from
+        the periods, never stored on the child: a period ending at midnight cannot drift)."""
+        return self.annotate(
+            **{
+                status: Exists(
+                    LegalStatusPeriod.objects.filter(child=OuterRef("pk"), status=status).in_force(
+                        day
+                    )
+                )
+                for status in LegalStatus.values
+            }
+        )
+
 
 class RetentionClass(models.TextChoices):
     LOOKED_AFTER = "looked_after", "Looked after (kept until the 75th birthday)"
     OTHER = "other", "Not looked after (the local period)"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    # The facts FFD and managers edit, not the name or date of birth (history stays lean and
+    # an update event fires only when one of these changes).
+    fields=[
+        "council_child_id",
+        "nhs_number",
+        "allocated_team",
+        "social_worker",
+        "social_worker_name",
+        "placement",
+        "placement_area",
+        "responsible_council",
+        "host_council",
+        "ever_looked_after",
+    ],
+    model_name="ChildHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
 class Child(models.Model):
     council_child_id = models.CharField(
         "council child id", max_length=40, unique=True, null=True, blank=True
@@ -224,22 +260,34 @@ class Child(models.Model):
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField(null=True, blank=True)
     gender = models.CharField(max_length=40, blank=True)
-    looked_after = models.BooleanField(default=False)
-    child_protection_plan = models.BooleanField(default=False)
-    child_in_need = models.BooleanField(default=False)
+    # Ten digits, check digit verified (missing.nhs); shown "943 476 5919". Matched first at
+    # intake. Legal status is not stored here: it is the LegalStatusPeriod rows (decision 0046).
+    nhs_number = models.CharField("NHS number", max_length=10, unique=True, null=True, blank=True)
     allocated_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
+    # A user of the system where the social worker is one (the independence check refuses
+    # them); otherwise their name as the case system gives it. Never both.
     social_worker = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="allocated_children"
     )
-    placement = models.CharField(max_length=200, blank=True)
-    responsible_council = models.CharField(max_length=200, blank=True)
+    social_worker_name = models.CharField("social worker (not a user)", max_length=200, blank=True)
+    # The placement provider's name (a children's home, a fostering agency): matched against
+    # PlacementStaff by the independence check.
+    placement = models.CharField("placement provider", max_length=200, blank=True)
+    # The area only (a town, a district, a postcode district): never a full address.
+    placement_area = models.CharField("placement area", max_length=100, blank=True)
+    responsible_council = models.CharField(
+        "placing / responsible council", max_length=200, blank=True
+    )
     host_council = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
-    # Set once the child is known to be looked after, and never cleared: a care leaver's record
-    # is kept until their 75th birthday however their status changes later (services set it).
+    # True while the child has a looked-after period on record, past or present: a care
+    # leaver's record is kept until their 75th birthday however their status changes later.
+    # Kept by the legal-status services in the transaction of the change (missing.child_facts).
     ever_looked_after = models.BooleanField(default=False)
+    # Optimistic locking of the facts' edits (web form, PATCH /api/children/{id}/).
+    version = models.PositiveIntegerField(default=1)
 
     objects = ChildQuerySet.as_manager()
 
@@ -263,18 +311,98 @@ class Child(models.Model):
         return f"{self.first_name} {self.last_name}"
 
     @property
+    def nhs_number_formatted(self) -> str | None:
+        """ "943 476 5919", as people read it (stored as the ten digits)."""
+        if not self.nhs_number:
+            return None
+        return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
+
+    @property
     def retention_class(self) -> str:
-        return (
-            RetentionClass.LOOKED_AFTER
-            if self.ever_looked_after or self.looked_after
-            else RetentionClass.OTHER
-        )
+        return RetentionClass.LOOKED_AFTER if self.ever_looked_after else RetentionClass.OTHER
 
     def age_on(self, day: Any) -> int | None:
         if self.date_of_birth is None:
             return None
         dob = self.date_of_birth
         return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class LegalStatus(models.TextChoices):
+    LOOKED_AFTER = "looked_after", "Looked after"
+    CHILD_PROTECTION_PLAN = "child_protection_plan", "Child protection plan"
+    CHILD_IN_NEED = "child_in_need", "Child in need"
+
+
+class LegalStatusPeriodQuerySet(models.QuerySet["LegalStatusPeriod"]):
+    def in_force(self, day: date) -> LegalStatusPeriodQuerySet:
+        """Periods in force on the London date `day`: started on or before it and not ended
+        by it (the end date is the day the status ceased, as the SSDA903's DEC)."""
+        return self.filter(Q(end_date__isnull=True) | Q(end_date__gt=day), start_date__lte=day)
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="LegalStatusPeriodHistory",
+    obj_field=pghistory.ObjForeignKey(related_name="history"),
+)
+class LegalStatusPeriod(models.Model):
+    """A dated period of one legal status: looked after, on a child protection plan, or a
+    child in need, from `start_date` until `end_date` (the day it ceased; open while blank).
+    The periods are the truth: an episode's snapshot (MissingEpisode.looked_after & co) is the
+    periods in force on the London date it started, recomputed whenever a period changes."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Recorded by hand"
+        IMPORT = "import", "Imported from the case system"
+
+    child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="legal_status_periods")
+    status = models.CharField(max_length=30, choices=LegalStatus.choices)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # The case system's key for this period (e.g. an ssd_cla_episodes id), so a re-import
+    # updates the row it made instead of adding another. Blank for periods recorded by hand.
+    source_key = models.CharField(max_length=100, blank=True)
+    # Why it was last added, changed or corrected (required of a person; the history keeps
+    # every earlier reason).
+    reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    version = models.PositiveIntegerField(default=1)
+
+    objects = LegalStatusPeriodQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start_date", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gt=models.F("start_date")),
+                name="legal_status_end_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "source_key"],
+                condition=~Q(source_key=""),
+                name="legal_status_source_key_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["child", "status", "start_date"], name="legal_status_child_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"LS-{self.pk}"
+
+    def in_force_on(self, day: date) -> bool:
+        return self.start_date <= day and (self.end_date is None or day < self.end_date)
 
 
 class EpisodeState(models.TextChoices):
@@ -775,6 +903,10 @@ class PoliceNotification(models.Model):
     child_date_of_birth = models.DateField(null=True, blank=True)
     child_gender = models.CharField(max_length=40, blank=True)
     council_child_id = models.CharField(max_length=40, blank=True)
+    # As police give it, spaces removed and its check digit verified; blank when not given.
+    nhs_number = models.CharField(
+        "NHS number", max_length=10, blank=True, default="", db_default=""
+    )
     missing_kind = models.CharField(max_length=1, choices=MissingEpisode.Kind.choices, blank=True)
 
     last_seen_at = models.DateTimeField(null=True, blank=True)

@@ -38,9 +38,13 @@ from missing.models import (
     AccessLog,
     CaseAccessGrant,
     Child,
+    ChildHistory,
     ChildMerge,
     EpisodeEvent,
     EpisodeHistory,
+    LegalStatus,
+    LegalStatusPeriod,
+    LegalStatusPeriodHistory,
     MissingEpisode,
     OversightDecision,
     OversightDecisionHistory,
@@ -89,7 +93,10 @@ class Candidate:
 
 def _looked_after_ever() -> Q:
     episode_looked_after = MissingEpisode.objects.filter(child=OuterRef("pk"), looked_after=True)
-    return Q(ever_looked_after=True) | Q(looked_after=True) | Q(Exists(episode_looked_after))
+    periods = LegalStatusPeriod.objects.filter(
+        child=OuterRef("pk"), status=LegalStatus.LOOKED_AFTER
+    )
+    return Q(ever_looked_after=True) | Q(Exists(periods)) | Q(Exists(episode_looked_after))
 
 
 def _without_open_episode(qs: QuerySet[Child]) -> QuerySet[Child]:
@@ -167,11 +174,16 @@ def erase_core(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, int
         "episodes": MissingEpisode.objects.filter(pk__in=episode_ids).delete()[0],
         # The record of a merge into this child (the removed child's id and reference, counts).
         "child merge records": ChildMerge.objects.filter(kept_child_id__in=child_ids).delete()[0],
+        "legal-status periods": LegalStatusPeriod.objects.filter(child_id__in=child_ids).delete()[
+            0
+        ],
         "children": Child.objects.filter(pk__in=child_ids).delete()[0],
     }
     counts["change history"] = (
         EpisodeHistory.objects.filter(pgh_obj_id__in=episode_ids).delete()[0]
         + OversightDecisionHistory.objects.filter(episode_id__in=episode_ids).delete()[0]
+        + ChildHistory.objects.filter(pgh_obj_id__in=child_ids).delete()[0]
+        + LegalStatusPeriodHistory.objects.filter(child_id__in=child_ids).delete()[0]
     )
     return counts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, models
@@ -22,6 +22,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.utils import timezone
 
 from missing import clocks
 from missing.models import (
@@ -30,6 +31,7 @@ from missing.models import (
     Child,
     EpisodeEvent,
     EpisodeState,
+    LegalStatusPeriod,
     MissingEpisode,
     OversightDecision,
     PoliceNotification,
@@ -273,22 +275,38 @@ def episode_detail(user: Any, episode_id: int) -> MissingEpisode:
     )
 
 
-def child_list(user: Any, *, search: str = "") -> QuerySet[Child]:
-    qs = Child.objects.visible_to(user).order_by("last_name", "first_name", "pk")
+def child_list(user: Any, *, search: str = "", today: date | None = None) -> QuerySet[Child]:
+    """Children `user` may see, with their legal status today (three EXISTS subqueries on
+    legal_status_child_idx, in the list's one query)."""
+    today = today or clocks.london_date(timezone.now())
+    qs = (
+        Child.objects.visible_to(user)
+        .with_legal_status(today)
+        .order_by("last_name", "first_name", "pk")
+    )
     if search:
         term = search.strip()
         qs = qs.filter(last_name__istartswith=term) | qs.filter(council_child_id=term)
     return qs
 
 
-def child_detail(user: Any, child_id: int, *, with_meeting_tasks: bool = False) -> Child:
-    """One child with the episodes the user may see (two queries), and with its strategy /
-    risk meeting tasks, open and past, when asked (a third: the child's page shows them)."""
+def child_detail(
+    user: Any, child_id: int, *, with_meeting_tasks: bool = False, today: date | None = None
+) -> Child:
+    """One child with their legal status today, the team and social worker (one query), the
+    episodes the user may see (a second), the legal-status periods with who recorded them (a
+    third), and the strategy / risk meeting tasks, open and past, when asked (a fourth: the
+    child's page shows them)."""
+    today = today or clocks.london_date(timezone.now())
     prefetches: list[Prefetch] = [
         Prefetch(
             "episodes",
             MissingEpisode.objects.visible_to(user).with_related().order_by("-last_seen_at"),
-        )
+        ),
+        Prefetch(
+            "legal_status_periods",
+            LegalStatusPeriod.objects.select_related("recorded_by").order_by("-start_date", "-pk"),
+        ),
     ]
     if with_meeting_tasks:
         prefetches.append(
@@ -299,7 +317,13 @@ def child_detail(user: Any, child_id: int, *, with_meeting_tasks: bool = False) 
                 .order_by("-raised_at", "-pk"),
             )
         )
-    return Child.objects.visible_to(user).prefetch_related(*prefetches).get(pk=child_id)
+    return (
+        Child.objects.visible_to(user)
+        .with_legal_status(today)
+        .select_related("allocated_team", "social_worker")
+        .prefetch_related(*prefetches)
+        .get(pk=child_id)
+    )
 
 
 def startable_transitions(episode: MissingEpisode, user: Any) -> list[str]:
@@ -347,6 +371,7 @@ class HistoryEntry:
     user_id: int | None
     route: str
     who: str = ""
+    reason: str = ""
 
 
 def _display(value: Any) -> str:
@@ -401,6 +426,7 @@ def history_entries(
                 changes=changes,
                 user_id=metadata.get("user"),
                 route=metadata.get("route", ""),
+                reason=metadata.get("reason", ""),
             )
         )
     return entries
@@ -435,6 +461,27 @@ def episode_history(user: Any, episode_id: int) -> list[HistoryEntry]:
         OversightDecisionHistory,
         OversightDecisionHistory.objects.filter(episode_id=episode_id),
         record=lambda e: f"Decision {e.pgh_obj_id}",
+    )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return name_history_users(entries)
+
+
+def child_history(user: Any, child_id: int) -> list[HistoryEntry]:
+    """The change history of a child's facts and legal-status periods, newest first, with the
+    reason given for each change (three queries: the child's events, the periods' events, the
+    users). Managers and heads of service only; captured on PostgreSQL only."""
+    if not may_see_accountability(user) or connection.vendor != "postgresql":
+        return []
+    from missing.models import ChildHistory, LegalStatusPeriodHistory
+
+    entries = history_entries(
+        ChildHistory,
+        ChildHistory.objects.filter(pgh_obj_id=child_id),
+        record=lambda e: f"C-{e.pgh_obj_id}",
+    ) + history_entries(
+        LegalStatusPeriodHistory,
+        LegalStatusPeriodHistory.objects.filter(child_id=child_id),
+        record=lambda e: f"LS-{e.pgh_obj_id}",
     )
     entries.sort(key=lambda e: e.at, reverse=True)
     return name_history_users(entries)

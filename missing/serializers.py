@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from missing import nhs
 from missing.input_limits import YEAR_MAX, YEAR_MIN, year_in_range
 from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
@@ -28,6 +29,8 @@ from missing.models import (
     EpisodeEvent,
     EpisodeState,
     InterviewOutcome,
+    LegalStatus,
+    LegalStatusPeriod,
     ManagerRisk,
     MissingEpisode,
     NotificationKind,
@@ -36,6 +39,8 @@ from missing.models import (
     PoliceNotification,
     RiskGrade,
     RiskMeetingTask,
+    Team,
+    User,
     may_see_restricted,
     without_restricted,
 )
@@ -91,6 +96,27 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("type", type=_json_type(data))
         return super().to_internal_value(data)
+
+
+class NhsNumberField(StrictCharField):
+    """An NHS number, with or without spaces: stored as its ten digits, check digit verified
+    (missing.nhs). Blank or null: not given."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "The child's NHS number: 10 digits, with or without spaces (e.g. `943 476 5919`); "
+            "its check digit is verified.",
+        )
+        super().__init__(max_length=20, required=False, allow_blank=True, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = nhs.normalise(super().to_internal_value(data))
+        if value:
+            problem = nhs.problem(value)
+            if problem:
+                raise serializers.ValidationError(problem)
+        return value
 
 
 class StrictChoiceField(serializers.ChoiceField):
@@ -281,6 +307,7 @@ class NotificationIn(StrictInputSerializer):
     child_date_of_birth = StrictDateField(required=False, allow_null=True)
     child_gender = _text(40)
     council_child_id = _text(40)
+    nhs_number = NhsNumberField()
     missing_kind = StrictChoiceField(
         choices=MissingEpisode.Kind.choices, required=False, allow_blank=True, allow_null=True
     )
@@ -486,21 +513,156 @@ class ChildBriefOut(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_STATUS_TODAY = (
+    "In force today (Europe/London), from the child's legal-status periods "
+    "(/api/children/{id}/legal-status/)."
+)
+
+
 class ChildOut(ChildBriefOut):
+    """The child's facts. The legal status is computed from the periods in force today
+    (`Child.objects.with_legal_status`), never stored on the child."""
+
+    looked_after = serializers.BooleanField(read_only=True, help_text=_STATUS_TODAY)
+    child_protection_plan = serializers.BooleanField(read_only=True, help_text=_STATUS_TODAY)
+    child_in_need = serializers.BooleanField(read_only=True, help_text=_STATUS_TODAY)
+    nhs_number = serializers.CharField(
+        source="nhs_number_formatted",
+        read_only=True,
+        allow_null=True,
+        help_text='The NHS number as "943 476 5919"; null when not known.',
+    )
+
     class Meta(ChildBriefOut.Meta):
         fields = [
             *ChildBriefOut.Meta.fields,
+            "version",
             "gender",
+            "nhs_number",
             "looked_after",
             "child_protection_plan",
             "child_in_need",
+            "social_worker",
+            "social_worker_name",
+            "allocated_team",
             "placement",
+            "placement_area",
             "responsible_council",
             "host_council",
-            "allocated_team",
-            "social_worker",
         ]
         read_only_fields = fields
+
+
+class LegalStatusPeriodOut(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = LegalStatusPeriod
+        fields = [
+            "id",
+            "reference",
+            "version",
+            "status",
+            "status_label",
+            "start_date",
+            "end_date",
+            "source",
+            "source_key",
+            "reason",
+            "recorded_by",
+            "recorded_at",
+        ]
+        read_only_fields = fields
+
+
+class ObjectIdField(StrictIntegerField):
+    """A row of `queryset` by its id (null: none), with a message naming what was not found."""
+
+    default_error_messages = {"does_not_exist": "There is no {thing} {value}."}
+
+    def __init__(self, *, queryset: Any, thing: str, **kwargs: Any) -> None:
+        self.queryset, self.thing = queryset, thing
+        # No min/max validators: they would run on the row this returns, not on the id.
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        pk = super().to_internal_value(data)
+        found = self.queryset.filter(pk=pk).first() if 1 <= pk <= ID_MAX else None
+        if found is None:
+            self.fail("does_not_exist", thing=self.thing, value=pk)
+        return found
+
+
+def _reason() -> StrictCharField:
+    return StrictCharField(max_length=5000, help_text="Why: required, kept in the change history.")
+
+
+def _child_version() -> StrictIntegerField:
+    return StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="The child's version you last read; a stale version is refused with 409.",
+    )
+
+
+class ChildFactsIn(StrictInputSerializer):
+    """The facts to change (only those sent change), with the reason."""
+
+    nhs_number = NhsNumberField()
+    council_child_id = _text(40)
+    social_worker = ObjectIdField(
+        queryset=User.objects.filter(is_active=True),
+        thing="user",
+        required=False,
+        allow_null=True,
+        help_text="The social worker's user id when they use the system (then leave "
+        "social_worker_name blank); null for none.",
+    )
+    social_worker_name = _text(200, help_text="The social worker's name when not a user.")
+    allocated_team = ObjectIdField(
+        queryset=Team.objects.all(), thing="team", required=False, allow_null=True
+    )
+    placement = _text(200, help_text="The placement provider's name.")
+    placement_area = _text(
+        100, help_text="The placement's area (a town or district): never a full address."
+    )
+    responsible_council = _text(200, help_text="The placing / responsible council.")
+    host_council = _text(200)
+    reason = _reason()
+    version = _child_version()
+
+
+class LegalStatusPeriodIn(StrictInputSerializer):
+    status = StrictChoiceField(choices=LegalStatus.choices)
+    start_date = StrictDateField()
+    end_date = StrictDateField(
+        required=False,
+        allow_null=True,
+        help_text="The day the status ceased (not in force on it); null or absent: still in force.",
+    )
+    reason = _reason()
+    version = _child_version()
+
+
+class LegalStatusPeriodChangeIn(StrictInputSerializer):
+    """End or correct a period: only the fields sent change (`end_date: null` reopens it)."""
+
+    status = StrictChoiceField(choices=LegalStatus.choices, required=False)
+    start_date = StrictDateField(required=False)
+    end_date = StrictDateField(required=False, allow_null=True)
+    reason = _reason()
+    version = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="The period's version you last read; a stale version is refused with 409.",
+    )
+
+
+class LegalStatusPeriodRemoveIn(StrictInputSerializer):
+    reason = _reason()
+    version = StrictIntegerField(required=False, min_value=1, max_value=INT_MAX)
 
 
 class EpisodeBriefOut(serializers.ModelSerializer):
@@ -604,9 +766,10 @@ class EpisodeDetailOut(RestrictedFieldsMixin, EpisodeListOut):
 
 class ChildDetailOut(ChildOut):
     episodes = EpisodeBriefOut(many=True, read_only=True)
+    legal_status_periods = LegalStatusPeriodOut(many=True, read_only=True)
 
     class Meta(ChildOut.Meta):
-        fields = [*ChildOut.Meta.fields, "episodes"]
+        fields = [*ChildOut.Meta.fields, "legal_status_periods", "episodes"]
         read_only_fields = fields
 
 

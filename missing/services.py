@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
-from missing import audit, clocks, rules, transitions
+from missing import audit, child_facts, clocks, nhs, rules, transitions
 from missing.errors import (
     ChildGone,
     Conflict,
@@ -76,6 +76,8 @@ class NotificationData:
     child_date_of_birth: Any = None
     child_gender: str = ""
     council_child_id: str = ""
+    # Ten digits, spaces removed (missing.nhs); checked here whatever the channel.
+    nhs_number: str = ""
     missing_kind: str = ""
     last_seen_at: datetime | None = None
     last_seen_place: str = ""
@@ -106,9 +108,10 @@ def _notification_hash(data: NotificationData) -> str:
     }
     fields["police_force"] = data.police_force.pk
     fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
-    if not fields["restricted_intelligence"]:
-        # Absent, as before the field existed: a retry of an older notification still matches.
-        del fields["restricted_intelligence"]
+    for optional in ("restricted_intelligence", "nhs_number"):
+        if not fields[optional]:
+            # Absent, as before the field existed: a retry of an older notification matches.
+            del fields[optional]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -147,6 +150,10 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
         errors.setdefault("reported_at", []).append("Reported time cannot be before last seen.")
     if data.last_seen_at and data.found_at and data.found_at < data.last_seen_at:
         errors.setdefault("found_at", []).append("Found time cannot be before last seen.")
+    if data.nhs_number:
+        problem = nhs.problem(data.nhs_number)
+        if problem:
+            errors.setdefault("nhs_number", []).append(problem)
     if data.risk_grade is not None and not data.risk_grade.active:
         errors.setdefault("risk_grade", []).append("This risk grade is no longer in use.")
     for f in dataclasses.fields(NotificationData):
@@ -203,6 +210,7 @@ def notification_receive(
                     child_date_of_birth=data.child_date_of_birth,
                     child_gender=data.child_gender,
                     council_child_id=data.council_child_id,
+                    nhs_number=data.nhs_number,
                     missing_kind=data.missing_kind,
                     last_seen_at=data.last_seen_at,
                     last_seen_place=data.last_seen_place,
@@ -242,13 +250,17 @@ def _incident_key(police_force_id: int, police_reference: str) -> str:
     return f"incident:{police_force_id}:{police_reference}"
 
 
-def _identity_keys(first_name: str, last_name: str, council_child_id: str) -> list[str]:
+def _identity_keys(
+    first_name: str, last_name: str, council_child_id: str, nhs_number: str = ""
+) -> list[str]:
     # Candidates always share the last name (child_match_candidates), so one lock per last name
-    # covers every notification that could match the same child; the council id covers a
-    # differently spelt name with the same id.
+    # covers every notification that could match the same child; the NHS number and the
+    # council id cover a differently spelt name with the same identifier.
     keys = [f"child-name:{last_name.strip().lower()}"]
     if council_child_id:
         keys.append(f"child-id:{council_child_id}")
+    if nhs_number:
+        keys.append(f"child-nhs:{nhs_number}")
     return keys
 
 
@@ -386,10 +398,13 @@ def _match_or_hold(notification: PoliceNotification, *, actor: User, now: dateti
             notification.child_first_name,
             notification.child_last_name,
             notification.council_child_id,
+            notification.nhs_number,
         )
     )
-    if notification.council_child_id:
-        child = Child.objects.filter(council_child_id=notification.council_child_id).first()
+    # NHS number first (the consistent identifier), then the council's id, then the name.
+    for field in ("nhs_number", "council_child_id"):
+        value = getattr(notification, field)
+        child = Child.objects.filter(**{field: value}).first() if value else None
         if child is not None:
             _open_from_notification(notification, child=child, actor=actor, now=now)
             return
@@ -420,13 +435,22 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         "gender": notification.child_gender,
         "created_at": now,
     }
-    if not notification.council_child_id:
-        return Child.objects.create(council_child_id=None, **fields)
+    identifiers = {
+        "nhs_number": notification.nhs_number or None,
+        "council_child_id": notification.council_child_id or None,
+    }
+    if not any(identifiers.values()):
+        return Child.objects.create(**identifiers, **fields)
     try:
         with transaction.atomic():
-            return Child.objects.create(council_child_id=notification.council_child_id, **fields)
+            return Child.objects.create(**identifiers, **fields)
     except IntegrityError:
-        return Child.objects.get(council_child_id=notification.council_child_id)
+        # Created meanwhile under one of the identifiers (NHS number first, as in matching).
+        by_identifier = Q()
+        for field, value in identifiers.items():
+            if value:
+                by_identifier |= Q(**{field: value})
+        return Child.objects.filter(by_identifier).order_by("pk").first()  # type: ignore[return-value]
 
 
 def notification_resolve_match(
@@ -468,6 +492,7 @@ def notification_resolve_match(
                     notification.child_first_name,
                     notification.child_last_name,
                     notification.council_child_id,
+                    notification.nhs_number,
                 )
             )
             child = _child_create_from(notification, now=now)
@@ -970,6 +995,12 @@ def _apply_police_details(notification: PoliceNotification, *, actor: User, now:
             )
     for field, value in values.items():
         setattr(episode, field, value)
+    if "last_seen_at" in values:
+        # Another start date may fall in other legal-status periods.
+        for status, held in child_facts.episode_snapshot(
+            child_id=episode.child_id, last_seen_at=last_seen
+        ).items():
+            setattr(episode, status, held)
     if "returned_at" in values and episode.interview_due_at is not None:
         # A corrected return restarts the 72-hour clock from the return police report.
         episode.interview_due_at = clocks.interview_due_at(values["returned_at"])
@@ -1049,9 +1080,9 @@ def episode_open(
             )
         # The age on the London date the child went missing (a birthday is a London date).
         age = child.age_on(clocks.london_date(last_seen_at))
-        if child.looked_after and not child.ever_looked_after:
-            # Retention: once looked after, the record is kept as a looked-after child's.
-            Child.objects.filter(pk=child.pk).update(ever_looked_after=True)
+        # The legal status in force on the London date the child went missing, from the
+        # child's periods (missing.child_facts recomputes it if a period changes later).
+        snapshot = child_facts.episode_snapshot(child_id=child.pk, last_seen_at=last_seen_at)
         episode = MissingEpisode.objects.create(
             child=child,
             kind=kind,
@@ -1065,9 +1096,7 @@ def episode_open(
             circumstances=circumstances,
             reported_by=reported_by,
             restricted_intelligence=restricted_intelligence,
-            looked_after=child.looked_after,
-            child_protection_plan=child.child_protection_plan,
-            child_in_need=child.child_in_need,
+            **snapshot,
             placement=child.placement,
             responsible_council=child.responsible_council,
             host_council=child.host_council,

@@ -33,6 +33,18 @@ urlpatterns = [
     path("children/", views.child_list, name="child_list"),
     path("children/<int:pk>/", views.child_detail, name="child_detail"),
     path("children/<int:pk>/merge/", views.child_merge, name="child_merge"),
+    path("children/<int:pk>/details/", views.child_facts_edit, name="child_facts_edit"),
+    path("children/<int:pk>/legal-status/new/", views.legal_status_add, name="legal_status_add"),
+    path(
+        "children/<int:pk>/legal-status/<int:period_id>/",
+        views.legal_status_change,
+        name="legal_status_change",
+    ),
+    path(
+        "children/<int:pk>/legal-status/<int:period_id>/remove/",
+        views.legal_status_remove,
+        name="legal_status_remove",
+    ),
     path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),

@@ -33,16 +33,19 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
-from missing import audit, clocks, security, selectors, services
+from missing import audit, child_facts, clocks, security, selectors, services
 from missing.errors import DomainError, NotAllowed
 from missing.forms import (
     CancelForm,
+    ChildFactsForm,
     ChildMergeFindForm,
     ChildMergeForm,
     ChildSearchForm,
     DecisionForm,
     EpisodeActionForm,
     EpisodeFlagsForm,
+    LegalStatusPeriodForm,
+    LegalStatusPeriodRemoveForm,
     LoginForm,
     MatchForm,
     MeetingCompleteForm,
@@ -59,6 +62,7 @@ from missing.models import (
     OVERSIGHT_ROLES,
     Child,
     EpisodeState,
+    LegalStatusPeriod,
     MissingEpisode,
     PoliceNotification,
     RiskMeetingTask,
@@ -928,6 +932,10 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # Blocks the apps built on the core add to this page (settings.CHILD_DETAIL_PANELS).
             "panels": settings.CHILD_DETAIL_PANELS,
             "may_merge": request.user.has_role(MERGE_ROLES),
+            "may_edit_facts": request.user.has_role(child_facts.FACTS_ROLES),
+            # Managers and heads of service; PostgreSQL only (the triggers exist there).
+            "history": selectors.child_history(request.user, child.pk),
+            "history_captured": connection.vendor == "postgresql",
         },
     )
 
@@ -1126,4 +1134,236 @@ def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
         "missing/child_merge_check.html",
         {"keep": keep, "remove": remove, "both": [keep, remove], "form": form},
         status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The child's facts and legal-status periods (missing.child_facts)
+# --------------------------------------------------------------------------------------------
+
+facts_roles_required = role_required(child_facts.FACTS_ROLES)
+
+
+def _facts_page(
+    request: HttpRequest,
+    *,
+    child: Child,
+    form: forms.Form,
+    title: str,
+    action: str,
+    button: str,
+    status: int = 200,
+    intro: str = "",
+) -> HttpResponse:
+    return render(
+        request,
+        "missing/child_facts_form.html",
+        {
+            "child": child,
+            "form": form,
+            "title": title,
+            "action": action,
+            "button": button,
+            "intro": intro,
+        },
+        status=status,
+    )
+
+
+@facts_roles_required
+@require_http_methods(["GET", "POST"])
+def child_facts_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """FFD and managers change the child's facts (NHS number, ids, social worker, team,
+    placement), with a reason; a stale form is refused (409)."""
+    child = get_or_404(
+        lambda: Child.objects.visible_to(request.user).select_related("social_worker").get(pk=pk)
+    )
+    status = 200
+    if request.method == "POST":
+        form = ChildFactsForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            reason, version = data.pop("reason"), data.pop("version")
+            try:
+                child_facts.child_update_facts(
+                    actor=request.user,
+                    child_id=child.pk,
+                    changes=data,
+                    reason=reason,
+                    now=timezone.now(),
+                    expected_version=version,
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"{child.reference}'s details were saved.")
+                return redirect("child_detail", pk=child.pk)
+    else:
+        # The form shows the child's details: a read of their record.
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+        form = ChildFactsForm(
+            initial={
+                "version": child.version,
+                "nhs_number": child.nhs_number_formatted or "",
+                **{
+                    name: getattr(child, name)
+                    for name in child_facts.FACT_FIELDS
+                    if name != "nhs_number"
+                },
+            }
+        )
+    return _facts_page(
+        request,
+        child=child,
+        form=form,
+        title="Change the child's details",
+        action=reverse("child_facts_edit", kwargs={"pk": child.pk}),
+        button="Save the details",
+        status=status,
+    )
+
+
+@facts_roles_required
+@require_http_methods(["GET", "POST"])
+def legal_status_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a legal-status period; the child's episode snapshots follow in the same
+    transaction (FFD, managers)."""
+    child = get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
+    status = 200
+    if request.method == "POST":
+        form = LegalStatusPeriodForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                period = child_facts.legal_status_period_add(
+                    actor=request.user,
+                    child_id=child.pk,
+                    status=data["status"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                    reason=data["reason"],
+                    now=timezone.now(),
+                    expected_child_version=data["version"],
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"{period.reference} was recorded.")
+                return redirect("child_detail", pk=child.pk)
+    else:
+        audit.record_view(request, child_id=child.pk, reference=child.reference)
+        form = LegalStatusPeriodForm(initial={"version": child.version})
+    return _facts_page(
+        request,
+        child=child,
+        form=form,
+        title="Add a legal-status period",
+        action=reverse("legal_status_add", kwargs={"pk": child.pk}),
+        button="Add the period",
+        status=status,
+        intro="Episodes that started while the period was in force (by the London date) "
+        "count it in the national returns and the figures.",
+    )
+
+
+def _visible_period(request: HttpRequest, pk: int, period_id: int) -> LegalStatusPeriod:
+    return get_or_404(
+        lambda: LegalStatusPeriod.objects.select_related("child").get(
+            pk=period_id,
+            child__in=Child.objects.visible_to(request.user).filter(pk=pk),
+        )
+    )
+
+
+@facts_roles_required
+@require_http_methods(["GET", "POST"])
+def legal_status_change(request: HttpRequest, pk: int, period_id: int) -> HttpResponse:
+    """End or correct a legal-status period, with a reason (FFD, managers)."""
+    period = _visible_period(request, pk, period_id)
+    child = period.child
+    status = 200
+    if request.method == "POST":
+        form = LegalStatusPeriodForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                child_facts.legal_status_period_change(
+                    actor=request.user,
+                    period_id=period.pk,
+                    status=data["status"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                    reason=data["reason"],
+                    now=timezone.now(),
+                    expected_version=data["version"],
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"{period.reference} was changed.")
+                return redirect("child_detail", pk=child.pk)
+    else:
+        audit.record_view(request, child_id=child.pk, reference=period.reference)
+        form = LegalStatusPeriodForm(
+            initial={
+                "version": period.version,
+                "status": period.status,
+                "start_date": period.start_date,
+                "end_date": period.end_date,
+            }
+        )
+    return _facts_page(
+        request,
+        child=child,
+        form=form,
+        title=f"End or correct {period.reference}",
+        action=reverse("legal_status_change", kwargs={"pk": child.pk, "period_id": period.pk}),
+        button="Save the period",
+        status=status,
+        intro="To end the period, enter the day it ceased. To correct it, change what was "
+        "wrong. Recorded in error? "
+        "Remove it instead (the link is on the child's page).",
+    )
+
+
+@facts_roles_required
+@require_http_methods(["GET", "POST"])
+def legal_status_remove(request: HttpRequest, pk: int, period_id: int) -> HttpResponse:
+    """Remove a period recorded in error, with a reason (FFD, managers)."""
+    period = _visible_period(request, pk, period_id)
+    child = period.child
+    status = 200
+    if request.method == "POST":
+        form = LegalStatusPeriodRemoveForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                child_facts.legal_status_period_remove(
+                    actor=request.user,
+                    period_id=period.pk,
+                    reason=form.cleaned_data["reason"],
+                    now=timezone.now(),
+                    expected_version=form.cleaned_data["version"],
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(request, f"{period.reference} was removed.")
+                return redirect("child_detail", pk=child.pk)
+    else:
+        audit.record_view(request, child_id=child.pk, reference=period.reference)
+        form = LegalStatusPeriodRemoveForm(initial={"version": period.version})
+    return _facts_page(
+        request,
+        child=child,
+        form=form,
+        title=f"Remove {period.reference} ({period.get_status_display().lower()})",
+        action=reverse("legal_status_remove", kwargs={"pk": child.pk, "period_id": period.pk}),
+        button="Remove the period",
+        status=status,
+        intro="Only for a period that should never have been recorded. A period that ended "
+        "is ended, not removed.",
     )

@@ -8,7 +8,17 @@ from datetime import UTC, date, datetime
 import factory
 from factory.django import DjangoModelFactory
 
-from missing.models import Child, Organisation, PoliceForce, RiskGrade, Role, Team, User
+from missing.models import (
+    Child,
+    LegalStatus,
+    LegalStatusPeriod,
+    Organisation,
+    PoliceForce,
+    RiskGrade,
+    Role,
+    Team,
+    User,
+)
 
 FIXED_NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 
@@ -57,6 +67,36 @@ class ChildFactory(DjangoModelFactory):
     date_of_birth = date(2011, 3, 14)
     council_child_id = factory.Sequence(lambda n: f"CC{n:06d}")
     created_at = FIXED_NOW
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """`looked_after=True` (and the other statuses) record an open legal-status period
+        since 1 January 2000: the status holds for every episode the test opens."""
+        statuses = [status for status in LegalStatus.values if kwargs.pop(status, False)]
+        if LegalStatus.LOOKED_AFTER in statuses:
+            kwargs["ever_looked_after"] = True
+        child = super()._create(model_class, *args, **kwargs)
+        for status in statuses:
+            LegalStatusPeriod.objects.create(
+                child=child,
+                status=status,
+                start_date=date(2000, 1, 1),
+                reason="Test data",
+                recorded_at=FIXED_NOW,
+            )
+        return child
+
+
+def legal_status_period(child, status="looked_after", start=date(2000, 1, 1), end=None):
+    """A period recorded directly (test data), without recomputing any episode's snapshot."""
+    return LegalStatusPeriod.objects.create(
+        child=child,
+        status=status,
+        start_date=start,
+        end_date=end,
+        reason="Test data",
+        recorded_at=FIXED_NOW,
+    )
 
 
 def grade(code: str = "medium") -> RiskGrade:

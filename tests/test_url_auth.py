@@ -23,7 +23,7 @@ from missing import philomena, services
 from missing.models import RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
-from tests.factories import FIXED_NOW, ChildFactory, force
+from tests.factories import FIXED_NOW, ChildFactory, force, legal_status_period
 from tests.helpers import login, report_missing
 from tests.missing.test_philomena import PNG
 
@@ -75,6 +75,11 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # check page sends them back to the first step).
     "child_merge": ("GET", CASE, "child"),
     "child_merge_check": ("GET", CASE, "child"),
+    # The child's facts and legal-status periods ("period": child A's): FFD and managers.
+    "child_facts_edit": ("GET", CASE, "child"),
+    "legal_status_add": ("GET", CASE, "child"),
+    "legal_status_change": ("GET", CASE, "period"),
+    "legal_status_remove": ("GET", CASE, "period"),
     "episode_flags": ("POST", OVERSIGHT, "episode"),
     # Strategy / risk meetings: the FFD sees the list; managers complete ("meeting": child B's
     # open task, raised by an exploitation flag).
@@ -119,6 +124,8 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "api-children-search": ("POST", CASE | GRANTED | {"other_interviewer"}, None),
     "api-child-detail": ("GET", CASE | GRANTED, "child"),
     "api-child-merge": ("POST", CASE, "child"),
+    "api-child-legal-status": ("GET", CASE, "child"),
+    "api-child-legal-status-detail": ("PATCH", CASE, "period"),
     "api-episodes": ("GET", CASE | GRANTED | {"other_interviewer"}, None),
     "api-episode-detail": ("GET", CASE | GRANTED, "episode"),
     "api-episode-decisions": ("POST", OVERSIGHT, "episode"),
@@ -189,6 +196,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "api-risk-meeting-complete": {"outcome": "Walker"},
     # No such child to merge: 400 for the roles that may, refused before that for the rest.
     "api-child-merge": {"remove": 999_999_999, "reason": "Walker"},
+    "api-child-legal-status-detail": {"reason": "Walker"},
 }
 
 REFUSED = {301, 302, 401, 403, 404, 405}
@@ -313,7 +321,16 @@ def world(users_by_role, ffd, settings, tmp_path):
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
+        "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
     }
+
+
+def url_kwargs(world: dict[str, Any], obj: str | None) -> dict[str, int]:
+    if obj is None:
+        return {}
+    if obj == "period":  # a legal-status period, addressed under its child
+        return {"pk": world[obj].child_id, "period_id": world[obj].pk}
+    return {"pk": world[obj].pk}
 
 
 def names_visible_to(who: str) -> tuple[set[str], set[str]]:
@@ -329,8 +346,7 @@ def names_visible_to(who: str) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_route_access(name, who, world, users_by_role):
     method, allowed, obj = ROUTES[name]
-    kwargs = {"pk": world[obj].pk} if obj else {}
-    url = reverse(name, kwargs=kwargs)
+    url = reverse(name, kwargs=url_kwargs(world, obj))
     client = APIClient()
     if who != "anonymous":
         login(client, users_by_role[who])
@@ -369,7 +385,7 @@ def test_intake_token_reaches_only_intake(name, world, police_system, now):
     token = services.api_token_create(user=police_system, scope="intake", now=now)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    url = reverse(name, kwargs={"pk": world[obj].pk} if obj else {})
+    url = reverse(name, kwargs=url_kwargs(world, obj))
     response = client.generic(method, url, "{}", content_type="application/json")
     assert response.status_code == 403, (name, response.status_code)
 
@@ -400,7 +416,7 @@ def test_password_only_session_is_refused(name, who, world, users_by_role):
     """Every route a role may use with both factors is refused with the password alone: web
     pages send the user to set up or enter a code, the API answers 403; no child's name shows."""
     method, _, obj = ROUTES[name]
-    url = reverse(name, kwargs={"pk": world[obj].pk} if obj else {})
+    url = reverse(name, kwargs=url_kwargs(world, obj))
     client = APIClient()
     login(client, users_by_role[who], second_factor=False)
     body = dict(BODIES.get(name, {}))

@@ -276,6 +276,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationReviewDecisionEnum": "missing.models.PoliceNotification.ReviewDecision",
         "RiskMeetingStatusEnum": "missing.models.RiskMeetingTask.Status",
         "InterviewStatusEnum": "interviews.models.InterviewStatus",
+        "LegalStatusEnum": "missing.models.LegalStatus",
     },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
     "SWAGGER_UI_DIST": "SIDECAR",

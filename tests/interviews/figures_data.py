@@ -16,7 +16,13 @@ from typing import Any
 from interviews import services
 from missing import services as core
 from missing.models import Child, MissingEpisode, Team, User
-from tests.factories import ChildFactory, OrganisationFactory, TeamFactory, UserFactory
+from tests.factories import (
+    ChildFactory,
+    OrganisationFactory,
+    TeamFactory,
+    UserFactory,
+    legal_status_period,
+)
 from tests.helpers import report_missing
 from tests.interviews.helpers import assign, complete, open_interview, record_held
 
@@ -169,7 +175,7 @@ def build(*, ffd: User, manager: User, interviewer: User, other_interviewer: Use
     record_held(c, actor=interviewer, held_at=utc(2026, 3, 31, 21), now=utc(2026, 3, 31, 22))
     complete(c, actor=interviewer, now=utc(2026, 3, 31, 22))
     # C came into care afterwards: the episode keeps the status it started with.
-    Child.objects.filter(pk=children["C"].pk).update(looked_after=True)
+    legal_status_period(children["C"], start=date(2026, 4, 1))
 
     ep["D1"] = episode(
         **kw, child=children["D"], last_seen=utc(2026, 3, 28, 18), returned=utc(2026, 3, 28, 22)

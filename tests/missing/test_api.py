@@ -1045,8 +1045,9 @@ def test_list_and_board_queries_do_not_grow_with_rows(ffd, manager, now, url):
         ("/api/episodes/{episode}/decisions/", 2),
         # The episode (visibility), then its events with their actors.
         ("/api/episodes/{episode}/events/", 2),
-        # The child, then its visible episodes with their joins.
-        ("/api/children/{child}/", 2),
+        # The child with its legal status today (EXISTS subqueries) and its team and social
+        # worker joined, its visible episodes with their joins, its legal-status periods.
+        ("/api/children/{child}/", 3),
         # The page's COUNT, then the page.
         ("/api/children/", 2),
     ],

@@ -397,8 +397,10 @@ def test_the_merge_query_count_is_pinned(pair, ffd, manager, now, django_assert_
 # bulk insert); the delete's protection checks (episodes, notifications, tasks, merge records,
 # interviews, Philomena profile) and the delete; fill the kept child; save the merge record; the
 # rules on the latest episode (the episode, the rules, the 3-in-90 count, the last meeting, the
-# covering check); release the savepoint.
-QUERIES = 32
+# covering check); release the savepoint. Legal status (decision 0046): the sweep moves the
+# legal-status periods, the delete checks them, and the kept child's snapshots are recomputed
+# (its periods, its episodes); the changes-none case writes nothing more.
+QUERIES = 36
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from missing.models import (
     Child,
     EpisodeEvent,
     EpisodeState,
+    LegalStatusPeriod,
     MissingEpisode,
     OversightDecision,
     PoliceNotification,
@@ -67,8 +68,8 @@ def children(ffd, manager, interviewer):
     MissingEpisode.objects.update(state=EpisodeState.CLOSED)
     # Years later the last one goes missing again; that episode is still open.
     report_missing(actor=ffd, now=LATER - timedelta(hours=1), child=missing_again)
-    care_leaver.looked_after = False  # left care: the class stays looked after
-    care_leaver.save(update_fields=["looked_after"])
+    # Left care: the class stays looked after.
+    LegalStatusPeriod.objects.filter(child=care_leaver).update(end_date=date(2033, 3, 1))
     return {
         "adult": adult,
         "care_leaver": care_leaver,

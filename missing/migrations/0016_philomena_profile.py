@@ -11,7 +11,7 @@ import missing.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("missing", "0014_child_merge"),
+        ("missing", "0015_child_facts_and_legal_status_periods"),
         ("pghistory", "0007_auto_20250421_0444"),
     ]
 
