@@ -607,7 +607,7 @@ class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose the legal status"},
     )
-    start_date = forms.DateField(
+    start_date = BoundedDateField(
         label="Start date",
         widget=DateInput(),
         error_messages={
@@ -615,7 +615,7 @@ class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
             "invalid": "Start date must be a real date",
         },
     )
-    end_date = forms.DateField(
+    end_date = BoundedDateField(
         label="End date",
         required=False,
         widget=DateInput(),

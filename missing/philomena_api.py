@@ -14,7 +14,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from missing import audit, philomena
 from missing.api import READ_ERRORS, WRITE_ERRORS, JsonApi
 from missing.models import Child, PhilomenaProfile
+from missing.parsers import BoundedJSONParser
 from missing.permissions import CanReadCases
 from missing.philomena import (
     ASSOCIATE_LIMITS,
@@ -31,6 +32,7 @@ from missing.philomena import (
     TEXT_FIELDS,
     PhilomenaData,
 )
+from missing.serializers import StrictDateField
 
 
 class AssociateSerializer(serializers.Serializer):
@@ -95,12 +97,12 @@ class PhilomenaIn(serializers.Serializer):
     other_information = serializers.CharField(
         max_length=TEXT_FIELDS["other_information"], allow_blank=True, default=""
     )
-    photo_taken_on = serializers.DateField(required=False, allow_null=True, default=None)
+    photo_taken_on = StrictDateField(required=False, allow_null=True, default=None)
 
 
 class PhotoIn(serializers.Serializer):
     photo = serializers.FileField(help_text="JPEG or PNG, 5 MB or smaller.")
-    taken_on = serializers.DateField(required=False, allow_null=True, default=None)
+    taken_on = StrictDateField(required=False, allow_null=True, default=None)
 
 
 class PhotoOut(serializers.Serializer):
@@ -255,7 +257,9 @@ class PhilomenaApi(JsonApi):
 
 class PhilomenaPhotoApi(APIView):
     permission_classes = [CanReadCases]
-    parser_classes = [MultiPartParser, JSONParser]
+    # The photograph comes as multipart (its parts cannot nest); anything JSON goes through the
+    # bounded parser like every other endpoint (missing.parsers).
+    parser_classes = [MultiPartParser, BoundedJSONParser]
 
     @extend_schema(
         operation_id="children_philomena_photo_retrieve",

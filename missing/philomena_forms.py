@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from missing.forms import DateInput, GovukFormMixin, _text, _textarea
+from missing.forms import BoundedDateField, DateInput, GovukFormMixin, _text, _textarea
 from missing.models import PhilomenaProfile
 from missing.philomena import (
     ASSOCIATE_LIMITS,
@@ -80,7 +80,7 @@ class PhilomenaForm(GovukFormMixin, forms.Form):
         help_text="A recent photograph. Leave empty to keep the current one.",
         widget=forms.FileInput({"class": "govuk-file-upload", "accept": "image/jpeg,image/png"}),
     )
-    photo_taken_on = forms.DateField(
+    photo_taken_on = BoundedDateField(
         label="When the photograph was taken",
         required=False,
         widget=DateInput(),
