@@ -463,6 +463,10 @@ class NotificationOut(RestrictedFieldsMixin, NotificationReceiptOut):
         choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
     )
     restricted_intelligence = serializers.CharField(read_only=True, help_text=RESTRICTED_HELP)
+    # Blank until FFD has reviewed it: a read-only model field would lose allow_blank.
+    review_decision = serializers.ChoiceField(
+        choices=PoliceNotification.ReviewDecision.choices, allow_blank=True, read_only=True
+    )
     differences = serializers.JSONField(
         read_only=True,
         help_text="For needs_review: each episode field the police gave differently, as "
