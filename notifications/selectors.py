@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
 
 from missing import clocks
 from missing.models import (
@@ -284,9 +296,10 @@ def resolved_alerts(limit: int = 20) -> QuerySet[AdminAlert]:
 # --------------------------------------------------------------------------------------------
 
 
-def due_for_rules(rules: list[EscalationRule], *, now: datetime) -> list[tuple[int, int, datetime]]:
-    """(rule id, episode id, clock value) of every newly due firing of the given rules, in one
-    statement: one UNION ALL arm per rule, each `newly_due`'s query on its indexed deadline."""
+def due_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet[MissingEpisode] | None:
+    """Every newly due firing of the given rules as one statement: one UNION ALL arm per rule,
+    each `newly_due`'s query on its indexed deadline, with values (sweep_rule, pk, clock,
+    deadline). None when there is no rule."""
     arms = []
     for rule in rules:
         spec = TRIGGERS[rule.trigger]
@@ -297,14 +310,20 @@ def due_for_rules(rules: list[EscalationRule], *, now: datetime) -> list[tuple[i
             spec.condition(MissingEpisode.objects.all(), now)
             .filter(spec.due(rule.offset, now))
             .exclude(Exists(raised))
-            .annotate(sweep_rule=Value(rule.pk, output_field=IntegerField()))
-            .values_list("sweep_rule", "pk", spec.clock)
+            .annotate(
+                sweep_rule=Value(rule.pk, output_field=IntegerField()),
+                sweep_clock=F(spec.clock),
+                sweep_deadline=ExpressionWrapper(
+                    F(spec.clock) + Value(rule.offset, output_field=DurationField()),
+                    output_field=DateTimeField(),
+                ),
+            )
+            .values_list("sweep_rule", "pk", "sweep_clock", "sweep_deadline")
             .order_by()
         )
     if not arms:
-        return []
-    qs = arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0]
-    return sorted(qs, key=lambda row: (row[2], row[0], row[1]))
+        return None
+    return arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0]
 
 
 def cleared_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet[Escalation]:
@@ -347,9 +366,7 @@ class SweepRecipients:
         raise ValueError(recipient)
 
 
-def sweep_recipients(
-    *, episode_ids: set[int], team_ids: set[int], at: datetime
-) -> SweepRecipients:
+def sweep_recipients(*, episode_ids: set[int], team_ids: set[int], at: datetime) -> SweepRecipients:
     on_duty: dict[str, list[User]] = {}
     shifts = (
         OnCallShift.objects.filter(starts_at__lte=at, ends_at__gt=at, user__is_active=True)

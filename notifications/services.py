@@ -237,34 +237,43 @@ def _resolve_cleared(rules: list[EscalationRule], *, now: datetime) -> int:
         resolved = selectors.cleared_for_rules(rules, now=now).update(
             state=Escalation.State.RESOLVED, resolved_at=now, next_level_at=None
         )
-        SmsMessage.objects.filter(
-            status__in=CLAIMABLE, redispatch_at__isnull=False
-        ).exclude(escalation__state=Escalation.State.OPEN).update(
-            status=Status.CANCELLED, status_updated_at=now, redispatch_at=None
-        )
+        SmsMessage.objects.filter(status__in=CLAIMABLE, redispatch_at__isnull=False).exclude(
+            escalation__state=Escalation.State.OPEN
+        ).update(status=Status.CANCELLED, status_updated_at=now, redispatch_at=None)
     return resolved
 
 
+RAISE_COLUMNS = (
+    "rule", "episode", "clock_at", "deadline_at", "next_level_at", "raised_at", "level", "state",
+    "acknowledged_via",
+)  # fmt: skip
+
+
 def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
-    """Everything newly due for every active rule (one UNION ALL), raised with one INSERT.
-    Unique (rule, episode, clock_at): what a concurrent sweep raised first is skipped."""
-    offsets = {rule.pk: rule.offset for rule in rules}
-    rows = [
-        {
-            "rule": rule_id,
-            "episode": episode_id,
-            "clock_at": clock_at,
-            "deadline_at": clock_at + offsets[rule_id],
-            "raised_at": now,
-            "level": 0,
-            # Level 1 is due at once: the climb tells it in this same sweep.
-            "next_level_at": clock_at + offsets[rule_id],
-            "state": Escalation.State.OPEN,
-            "acknowledged_via": "",
-        }
-        for rule_id, episode_id, clock_at in selectors.due_for_rules(rules, now=now)
-    ]
-    return len(_insert_ignoring_conflicts(Escalation, rows))
+    """Everything newly due for every active rule raised in one statement: INSERT … SELECT of
+    the UNION ALL … ON CONFLICT DO NOTHING. Unique (rule, episode, clock_at): what a concurrent
+    sweep raised first is skipped. (A data-modifying statement also keeps PostgreSQL from
+    starting parallel workers for a query that reads only the open caseload.)"""
+    due = selectors.due_for_rules(rules, now=now)
+    if due is None:
+        return 0
+    select, params = due.query.get_compiler(connection=connection).as_sql()
+    table = connection.ops.quote_name(Escalation._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(Escalation._meta.get_field(name).column) for name in RAISE_COLUMNS
+    )
+    # Level 1 is due at once (next_level_at = the deadline): the climb tells it in this sweep.
+    # WHERE true: SQLite's grammar needs it between INSERT … SELECT and ON CONFLICT.
+    sql = (
+        f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+        f"SELECT due.sweep_rule, due.pk, due.sweep_clock, due.sweep_deadline, "
+        f"due.sweep_deadline, %s, 0, %s, '' FROM ({select}) due WHERE true "
+        f"ON CONFLICT DO NOTHING RETURNING 1"
+    )
+    raised_at = Escalation._meta.get_field("raised_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [raised_at, Escalation.State.OPEN, *params])
+        return len(cursor.fetchall())
 
 
 @dataclass
