@@ -376,7 +376,7 @@ def generate(
     with transaction.atomic():
         rng = random.Random(seed)
         plan = _plan(episodes, children, open_per_state, rng)
-        written = _write_children(plan, 0, children, rng, Ids(), log)
+        written = _write_children(plan, range(children), rng, Ids(), log)
         _reset_sequences(BULK_MODELS)
     return written
 
@@ -457,13 +457,11 @@ def _generate_parallel(
         _PLAN = _plan(episodes, children, open_per_state, random.Random(seed))
     written = {m._meta.label: 0 for m in BULK_MODELS}
     with _bulk_load(BULK_MODELS, log):
-        bounds = [children * k // streams for k in range(streams + 1)]
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
         connection.close()  # each stream opens its own
         procs = [
-            ctx.Process(target=_stream, args=(k, bounds[k], bounds[k + 1], seed, queue, log))
-            for k in range(streams)
+            ctx.Process(target=_stream, args=(k, streams, seed, queue, log)) for k in range(streams)
         ]
         for proc in procs:
             proc.start()
@@ -481,15 +479,17 @@ def _generate_parallel(
     return written
 
 
-def _stream(k: int, lo: int, hi: int, seed: int, queue: Any, log: Any) -> None:
-    """One stream (a forked process): children lo..hi-1, its own ids, random stream and
-    connection, one transaction."""
+def _stream(k: int, streams: int, seed: int, queue: Any, log: Any) -> None:
+    """One stream (a forked process): every `streams`-th child from the k-th (the heavy repeat
+    runners come first, so striping, not ranges, balances the work), its own ids, random stream
+    and connection, one transaction."""
     import traceback
 
     try:
         ids = Ids(next={m._meta.label: k * ID_STRIDE + 1 for m in BULK_MODELS})
         with transaction.atomic():
-            written = _write_children(_PLAN, lo, hi, random.Random(seed * 1000 + k + 1), ids, log)
+            rng = random.Random(seed * 1000 + k + 1)
+            written = _write_children(_PLAN, range(k, len(_PLAN.counts), streams), rng, ids, log)
         connection.close()
         queue.put(written)
     except BaseException:  # reported to the parent, which raises
@@ -568,9 +568,9 @@ def restore_pending_ddl(log: Any) -> None:
 
 
 def _write_children(
-    plan: Plan, lo: int, hi: int, rng: random.Random, ids: Ids, log: Any
+    plan: Plan, which: range, rng: random.Random, ids: Ids, log: Any
 ) -> dict[str, int]:
-    """Children lo..hi-1 of the plan, each with its episodes, notifications, decisions, events,
+    """The plan's children numbered in `which`, each with its episodes, notifications, decisions, events,
     interviews and grants, COPYed in chunks."""
     staff, grades, grade_pick, forces = plan.staff, plan.grades, plan.grade_pick, plan.forces
     factors, counts, open_for = plan.factors, plan.counts, plan.open_for
@@ -593,7 +593,7 @@ def _write_children(
             for t in tables:
                 written[t.model._meta.label] += t.flush()
 
-    for c in range(lo, hi):
+    for c in which:
         child_id = ids.take(Child)
         looked_after = rng.random() < 0.45
         cpp = not looked_after and rng.random() < 0.2
@@ -692,7 +692,7 @@ def _write_children(
                 cin=cin,
                 dob=dob,
             )
-        if c % 20000 == 0 and c:
+        if c % 50000 < which.step and c >= which.step:
             log(f"  {c} children")
         flush()
     flush(force=True)

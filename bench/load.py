@@ -49,13 +49,14 @@ def _prepare(url: str) -> tuple[str, str, list[str]]:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     os.environ["CELERY_BROKER_URL"] = "memory://"
     sys.path.insert(0, str(ROOT))
-    from bench import run as bench_run
-
-    bench_run._create_database_if_missing(url)
     import django
 
     django.setup()
     from django.core.management import call_command
+
+    from bench import run as bench_run
+
+    bench_run._create_database_if_missing(url)
 
     from bench import generate as gen
     from missing import services
