@@ -23,7 +23,7 @@ REQUIREMENTS_FROM_PYPROJECT := import tomllib; p = tomllib.load(open("pyproject.
 # `make run` is the local demo: SQLite and Celery's filesystem broker under var/.
 LOCAL := DJANGO_SETTINGS_MODULE=config.settings.local
 
-.PHONY: help install static run test test-all lint format schema migrations-check bench clean
+.PHONY: help install static run test test-all lint format schema migrations-check bench bench-load clean
 
 help:
 	@echo "make run               install, build, migrate, load demo data; serve http://127.0.0.1:8000/"
@@ -37,6 +37,7 @@ help:
 	@echo "make schema            validate the OpenAPI schema (written to var/schema.yml)"
 	@echo "make migrations-check  fail if a model change has no migration"
 	@echo "make bench             national-scale benchmark on PostgreSQL (BENCH_EPISODES, BENCH_DATABASE_URL)"
+	@echo "make bench-load        police intake over HTTP under gunicorn (bench/load.py)"
 	@echo "make clean             remove the virtualenv, built assets and everything under var/"
 
 install: $(INSTALL_STAMP)
@@ -108,6 +109,9 @@ BENCH_ARGS ?=
 
 bench: $(INSTALL_STAMP)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --episodes $(BENCH_EPISODES) $(BENCH_ARGS)
+
+bench-load: $(INSTALL_STAMP)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static_build $(VAR) .pytest_cache .ruff_cache test-artifacts

@@ -355,47 +355,226 @@ def generate(
     open_per_state: int = DEFAULT_OPEN_PER_STATE,
     seed: int = 5,
     log: Any = None,
+    streams: int = 1,
 ) -> dict[str, int]:
     """Write `episodes` episodes (open caseload included) for `children` children (default 30%
-    of the episodes, as nationally). Returns rows written per table. One transaction; the
-    caller runs ANALYZE once it has added what it needs."""
+    of the episodes, as nationally). Returns rows written per table. The caller runs ANALYZE
+    once it has added what it needs.
+
+    streams=1 (the smoke test; any backend): one transaction, foreign keys checked at commit.
+    streams>1 (PostgreSQL, outside a transaction; `bench/run.py`): the children are split into
+    `streams` ranges written by as many processes, each COPYing through its own connection with
+    its own id range and random stream; the tables' secondary indexes, unique and foreign-key
+    constraints are dropped first and built after the load (each foreign key validated by one
+    join rather than a trigger per row), see `_bulk_load`."""
     log = log or (lambda message: None)
     children = children or max(4 * open_per_state, round(episodes * 0.3))
     if episodes < children or 4 * open_per_state > children:
         raise ValueError("Need at least one episode per child and a child per open episode.")
+    if streams > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _generate_parallel(episodes, children, open_per_state, seed, log, streams)
     with transaction.atomic():
-        written = _generate(episodes, children, open_per_state, random.Random(seed), log)
-        _reset_sequences(
-            [
-                Child,
-                MissingEpisode,
-                PoliceNotification,
-                OversightDecision,
-                EpisodeEvent,
-                CaseAccessGrant,
-                ReturnInterview,
-                InterviewEpisode,
-                InterviewFactor,
-                ContactAttempt,
-            ]
-        )
+        rng = random.Random(seed)
+        plan = _plan(episodes, children, open_per_state, rng)
+        written = _write_children(plan, range(children), rng, Ids(), log)
+        _reset_sequences(BULK_MODELS)
     return written
 
 
-def _generate(
-    episodes: int, children: int, open_per_state: int, rng: random.Random, log: Any
-) -> dict[str, int]:
+# The tables the generator fills, in dependency order.
+BULK_MODELS: list[type[models.Model]] = [
+    Child,
+    MissingEpisode,
+    PoliceNotification,
+    OversightDecision,
+    EpisodeEvent,
+    CaseAccessGrant,
+    ReturnInterview,
+    InterviewEpisode,
+    InterviewFactor,
+    ContactAttempt,
+]
+# Stream k writes ids from k * ID_STRIDE + 1 in every table (a stream writes < 10 M rows a table).
+ID_STRIDE = 100_000_000
+
+
+@dataclass
+class Plan:
+    """Everything the streams share, drawn once before they start."""
+
+    staff: Staff
+    grades: dict[str, RiskGrade]
+    grade_pick: list[str]
+    forces: list[int]
+    factors: dict[str, list[int]]
+    counts: list[int]
+    open_for: dict[int, OpenSpec]
+    surnames: list[str]
+    span_days: int
+
+
+def _plan(episodes: int, children: int, open_per_state: int, rng: random.Random) -> Plan:
     staff = _staff(BENCH_NOW)
-    grades = {g.code: g for g in RiskGrade.objects.all()}
-    grade_pick = (
-        ["high"] * 10 + ["medium"] * 50 + ["low"] * 30 + ["very_low"] * 5 + ["no_apparent_risk"] * 5
+    counts = _episode_counts(children, episodes, rng)
+    open_specs = _open_caseload(open_per_state)
+    # Open episodes go to light children spread through the list (a child's latest episode).
+    open_for: dict[int, OpenSpec] = {}
+    stride = max(1, children // max(1, len(open_specs)))
+    for n, spec in enumerate(open_specs):
+        open_for[(n * stride + stride // 2) % children] = spec
+    return Plan(
+        staff=staff,
+        grades={g.code: g for g in RiskGrade.objects.all()},
+        grade_pick=(
+            ["high"] * 10
+            + ["medium"] * 50
+            + ["low"] * 30
+            + ["very_low"] * 5
+            + ["no_apparent_risk"] * 5
+        ),
+        forces=list(staff.police),
+        factors={
+            kind: list(Factor.objects.filter(kind=kind).values_list("pk", flat=True))
+            for kind in FactorKind.values
+        },
+        counts=counts,
+        open_for=open_for,
+        surnames=[s + e for s in SURNAME_STEMS for e in SURNAME_ENDS],
+        span_days=(HISTORY_END - HISTORY_START).days,
     )
-    forces = list(staff.police)
-    factors = {
-        kind: list(Factor.objects.filter(kind=kind).values_list("pk", flat=True))
-        for kind in FactorKind.values
-    }
-    ids = Ids()
+
+
+_PLAN: Plan | None = None  # set before the streams fork; each reads it
+
+
+def _generate_parallel(
+    episodes: int, children: int, open_per_state: int, seed: int, log: Any, streams: int
+) -> dict[str, int]:
+    import multiprocessing
+
+    global _PLAN
+    with transaction.atomic():
+        _PLAN = _plan(episodes, children, open_per_state, random.Random(seed))
+    written = {m._meta.label: 0 for m in BULK_MODELS}
+    with _bulk_load(BULK_MODELS, log):
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        connection.close()  # each stream opens its own
+        procs = [
+            ctx.Process(target=_stream, args=(k, streams, seed, queue, log)) for k in range(streams)
+        ]
+        for proc in procs:
+            proc.start()
+        results = [queue.get() for _ in procs]
+        for proc in procs:
+            proc.join()
+        failed = [r for r in results if isinstance(r, str)]
+        if failed or any(proc.exitcode for proc in procs):
+            raise RuntimeError(f"a generator stream failed: {failed}")
+        for result in results:
+            for label, count in result.items():
+                written[label] += count
+    _reset_sequences(BULK_MODELS)
+    _PLAN = None
+    return written
+
+
+def _stream(k: int, streams: int, seed: int, queue: Any, log: Any) -> None:
+    """One stream (a forked process): every `streams`-th child from the k-th (the heavy repeat
+    runners come first, so striping, not ranges, balances the work), its own ids, random stream
+    and connection, one transaction."""
+    import traceback
+
+    try:
+        ids = Ids(next={m._meta.label: k * ID_STRIDE + 1 for m in BULK_MODELS})
+        with transaction.atomic():
+            rng = random.Random(seed * 1000 + k + 1)
+            written = _write_children(_PLAN, range(k, len(_PLAN.counts), streams), rng, ids, log)
+        connection.close()
+        queue.put(written)
+    except BaseException:  # reported to the parent, which raises
+        queue.put(traceback.format_exc())
+        raise
+
+
+class _bulk_load:
+    """Drop the tables' secondary indexes, unique and foreign-key constraints, and build them
+    again on exit (also after a failure). The statements to rebuild them are committed to
+    `bench_pending_ddl` before anything is dropped, so a killed run is repaired by the next."""
+
+    def __init__(self, model_list: list[type[models.Model]], log: Any) -> None:
+        self.tables = [m._meta.db_table for m in model_list]
+        self.log = log
+
+    def __enter__(self) -> None:
+        restore_pending_ddl(self.log)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT 'ALTER TABLE ' || conrelid::regclass || ' DROP CONSTRAINT '
+                          || quote_ident(conname),
+                          'ALTER TABLE ' || conrelid::regclass || ' ADD CONSTRAINT '
+                          || quote_ident(conname) || ' ' || pg_get_constraintdef(oid),
+                          CASE contype WHEN 'f' THEN 3 ELSE 2 END
+                   FROM pg_constraint
+                   WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'u')
+                   ORDER BY contype = 'u', conname""",
+                [self.tables],
+            )
+            constraints = cursor.fetchall()  # foreign keys dropped first, rebuilt last
+            cursor.execute(
+                """SELECT 'DROP INDEX ' || i.indexrelid::regclass, pg_get_indexdef(i.indexrelid), 1
+                   FROM pg_index i
+                   WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
+                     AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                   ORDER BY 1""",
+                [self.tables],
+            )
+            indexes = cursor.fetchall()
+            with transaction.atomic():
+                cursor.execute(
+                    "CREATE TABLE IF NOT EXISTS bench_pending_ddl "
+                    "(seq serial PRIMARY KEY, phase int NOT NULL, statement text NOT NULL)"
+                )
+                for _, create, phase in constraints + indexes:
+                    cursor.execute(
+                        "INSERT INTO bench_pending_ddl (phase, statement) VALUES (%s, %s)",
+                        [phase, create],
+                    )
+                for drop, _, _ in constraints + indexes:
+                    cursor.execute(drop)
+        self.log(f"bench: {len(indexes)} indexes, {len(constraints)} constraints dropped")
+
+    def __exit__(self, *exc: object) -> None:
+        restore_pending_ddl(self.log)
+
+
+def restore_pending_ddl(log: Any) -> None:
+    """Build what `_bulk_load` dropped: indexes, then unique constraints, then foreign keys."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('bench_pending_ddl') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute("SELECT seq, statement FROM bench_pending_ddl ORDER BY phase, seq")
+        pending = cursor.fetchall()
+        if not pending:
+            return
+        log(f"bench: building {len(pending)} indexes and constraints")
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        with transaction.atomic():
+            for _, statement in pending:
+                cursor.execute(statement)
+            cursor.execute("DELETE FROM bench_pending_ddl")
+        cursor.execute("RESET maintenance_work_mem")
+
+
+def _write_children(
+    plan: Plan, which: range, rng: random.Random, ids: Ids, log: Any
+) -> dict[str, int]:
+    """The plan's children numbered in `which`, each with its episodes, notifications, decisions, events,
+    interviews and grants, COPYed in chunks."""
+    staff, grades, grade_pick, forces = plan.staff, plan.grades, plan.grade_pick, plan.forces
+    factors, counts, open_for = plan.factors, plan.counts, plan.open_for
+    surnames, span_days = plan.surnames, plan.span_days
     t_child = Table(Child)
     t_ep = Table(MissingEpisode)
     t_note = Table(PoliceNotification)
@@ -409,23 +588,12 @@ def _generate(
     tables = [t_child, t_ep, t_note, t_dec, t_ev, t_grant, t_int, t_ie, t_if, t_att]
     written = {t.model._meta.label: 0 for t in tables}
 
-    counts = _episode_counts(children, episodes, rng)
-    open_specs = _open_caseload(open_per_state)
-    # Open episodes go to light children spread through the list (a child's latest episode).
-    open_for: dict[int, OpenSpec] = {}
-    stride = max(1, children // max(1, len(open_specs)))
-    for n, spec in enumerate(open_specs):
-        open_for[(n * stride + stride // 2) % children] = spec
-
-    surnames = [s + e for s in SURNAME_STEMS for e in SURNAME_ENDS]
-    span_days = (HISTORY_END - HISTORY_START).days
-
     def flush(force: bool = False) -> None:
         if force or len(t_ep.rows) >= 20000:
             for t in tables:
                 written[t.model._meta.label] += t.flush()
 
-    for c in range(children):
+    for c in which:
         child_id = ids.take(Child)
         looked_after = rng.random() < 0.45
         cpp = not looked_after and rng.random() < 0.2
@@ -522,7 +690,7 @@ def _generate(
                 cin=cin,
                 dob=dob,
             )
-        if c % 20000 == 0 and c:
+        if c % 50000 < which.step and c >= which.step:
             log(f"  {c} children")
         flush()
     flush(force=True)

@@ -500,11 +500,40 @@ def _median_ms(fn: Callable[[], Any], *, repeat: int, warmup: int) -> float:
     return round(statistics.median(times), 3)
 
 
-def _queries(fn: Callable[[], Any]) -> int:
+def _queries(fn: Callable[[], Any]) -> tuple[int, str | None]:
+    """The call's query count (savepoints and the rollback are transaction control, not work)
+    and the top node of its slowest statement's plan, e.g. "Nested Loop on
+    missing_missingepisode (episode_review_due_idx) 3.2ms"."""
     with CaptureQueriesContext(connection) as captured:
         fn()
-    # Savepoints and the rollback are transaction control, not work.
-    return sum(1 for q in captured.captured_queries if not _is_tx(q["sql"]))
+    work = [q for q in captured.captured_queries if not _is_tx(q["sql"])]
+    slowest = max(work, key=lambda q: float(q["time"]), default=None)
+    return len(work), _top_node(slowest) if slowest is not None else None
+
+
+def _top_node(query: dict[str, str]) -> str | None:
+    """EXPLAIN (not ANALYZE: nothing runs) of a captured statement: its plan's top node, the
+    first relation and index it names, and the statement's time in this call."""
+    if not _pg():
+        return None
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + query["sql"])
+            plan = cursor.fetchone()[0][0]["Plan"]
+            transaction.set_rollback(True)
+    except Exception:  # a statement that cannot be explained alone (e.g. SET): no plan
+        return None
+    node, found = plan["Node Type"], {}
+    stack = [plan]
+    while stack and len(found) < 2:
+        item = stack.pop(0)
+        for key in ("Relation Name", "Index Name"):
+            if key in item and key not in found:
+                found[key] = item[key]
+        stack += item.get("Plans", [])
+    where = " on " + found["Relation Name"] if "Relation Name" in found else ""
+    index = f" ({found['Index Name']})" if "Index Name" in found else ""
+    return f"{node}{where}{index} {float(query['time']) * 1000:.1f}ms"
 
 
 def _is_tx(sql: str) -> bool:
@@ -517,8 +546,8 @@ def measure(name: str, *, episodes: int, now: datetime, repeat: int, warmup: int
         case = CASES[name](now)
     except Skip as skip:
         return {"name": name, "episodes": episodes, "skipped": str(skip)}
-    queries = _queries(case.app)
-    floor_queries = _queries(case.floor)
+    queries, plan = _queries(case.app)
+    floor_queries, floor_plan = _queries(case.floor)
     # Interleave app and floor runs' warm-ups, then measure each.
     median = _median_ms(case.app, repeat=repeat, warmup=warmup)
     floor_median = _median_ms(case.floor, repeat=repeat, warmup=warmup)
@@ -530,14 +559,20 @@ def measure(name: str, *, episodes: int, now: datetime, repeat: int, warmup: int
         "ratio": round(median / floor_median, 2) if floor_median else None,
         "queries": queries,
         "floor_queries": floor_queries,
+        "plan": plan,
+        "floor_plan": floor_plan,
     }
 
 
-def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None]) -> bool:
+def ensure_data(
+    *, episodes: int, open_per_state: int, log: Callable[[str], None], streams: int = 1
+) -> bool:
     """Generate the data set unless the database already holds exactly `episodes` episodes and
     this open caseload. True when it generated."""
     from notifications.models import Escalation
 
+    if _pg() and not connection.in_atomic_block:
+        gen.restore_pending_ddl(log)  # a generation killed mid-load left its indexes to build
     held = MissingEpisode.objects.count()
     if held == episodes and MissingEpisode.objects.open().count() == 4 * open_per_state:
         if not Escalation.objects.exists():  # generated, but interrupted before settling
@@ -548,7 +583,9 @@ def ensure_data(*, episodes: int, open_per_state: int, log: Callable[[str], None
         reset_case_data()
     log(f"bench: generating {episodes} episodes")
     start = time.perf_counter()
-    written = gen.generate(episodes=episodes, open_per_state=open_per_state, log=log)
+    written = gen.generate(
+        episodes=episodes, open_per_state=open_per_state, log=log, streams=streams
+    )
     log(f"bench: written {written} in {time.perf_counter() - start:.0f}s")
     _settle(log)
     log(f"bench: data ready in {time.perf_counter() - start:.0f}s")
@@ -622,12 +659,14 @@ def run(
     warmup: int,
     open_per_state: int | None = None,
     log: Callable[[str], None] = lambda message: None,
+    streams: int = 1,
 ) -> list[dict[str, Any]]:
     """Generate if needed, then measure each named case. For the command and the smoke test."""
     ensure_data(
         episodes=episodes,
         open_per_state=open_per_state or open_per_state_for(episodes),
         log=log,
+        streams=streams,
     )
     # The intake floor's view lives in bench.urls; set once, outside every timed call.
     with override_settings(ROOT_URLCONF="bench.urls"):
@@ -678,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-database-url", default=None, help="for board_growth")
     parser.add_argument("--no-growth", action="store_true", help="skip board_growth")
     parser.add_argument(
+        "--streams", type=int, default=2, help="parallel COPY streams when generating"
+    )
+    parser.add_argument(
         "--regenerate", action="store_true", help="clear and generate even if N episodes are held"
     )
     args = parser.parse_args(argv)
@@ -705,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         open_per_state=args.open_per_state,
         log=log,
+        streams=args.streams,
     )
     for row in rows:
         print(json.dumps(row), flush=True)

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
 
 from missing import clocks
 from missing.models import (
@@ -277,3 +289,115 @@ def resolved_alerts(limit: int = 20) -> QuerySet[AdminAlert]:
         .select_related("resolved_by")
         .order_by("-resolved_at", "-pk")[:limit]
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep's reads: a fixed number of statements whatever the number of rules, levels and items
+# --------------------------------------------------------------------------------------------
+
+
+def due_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet[MissingEpisode] | None:
+    """Every newly due firing of the given rules as one statement: one UNION ALL arm per rule,
+    each `newly_due`'s query on its indexed deadline, with values (sweep_rule, pk, clock,
+    deadline). None when there is no rule."""
+    arms = []
+    for rule in rules:
+        spec = TRIGGERS[rule.trigger]
+        raised = Escalation.objects.filter(
+            rule_id=rule.pk, episode=OuterRef("pk"), clock_at=OuterRef(spec.clock)
+        )
+        arms.append(
+            spec.condition(MissingEpisode.objects.all(), now)
+            .filter(spec.due(rule.offset, now))
+            .exclude(Exists(raised))
+            .annotate(
+                sweep_rule=Value(rule.pk, output_field=IntegerField()),
+                sweep_clock=F(spec.clock),
+                sweep_deadline=ExpressionWrapper(
+                    F(spec.clock) + Value(rule.offset, output_field=DurationField()),
+                    output_field=DateTimeField(),
+                ),
+            )
+            .values_list("sweep_rule", "pk", "sweep_clock", "sweep_deadline")
+            .order_by()
+        )
+    if not arms:
+        return None
+    return arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0]
+
+
+def cleared_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet[Escalation]:
+    """`cleared_escalations` for every rule at once: one condition per trigger (at most five),
+    whatever the number of rules."""
+    by_trigger: dict[str, list[int]] = {}
+    for rule in rules:
+        by_trigger.setdefault(rule.trigger, []).append(rule.pk)
+    cleared = Q(pk__in=[])
+    for trigger, rule_ids in by_trigger.items():
+        spec = TRIGGERS[trigger]
+        stands = spec.condition(
+            MissingEpisode.objects.filter(pk=OuterRef("episode_id")), now
+        ).filter(**{spec.clock: OuterRef("clock_at")})
+        cleared |= Q(rule_id__in=rule_ids) & ~Exists(stands)
+    return Escalation.objects.filter(state=Escalation.State.OPEN).filter(cleared)
+
+
+@dataclass
+class SweepRecipients:
+    """Everyone a batch of escalations could tell, read once per batch in three queries (the
+    rota; heads of service and the batch's team managers; the batch's interviewers) and then
+    resolved per escalation and level in memory, with `resolve_recipients`'s rules."""
+
+    on_duty: dict[str, list[User]]
+    heads: list[User]
+    managers_by_team: dict[int, list[User]]
+    interviewers_by_episode: dict[int, list[User]]
+
+    def resolve(self, recipient: str, *, episode_id: int, team_id: int | None) -> list[User]:
+        if recipient == Recipient.DUTY_MANAGER:
+            return self.on_duty.get(Duty.DUTY_MANAGER, [])
+        if recipient == Recipient.HEAD_OF_SERVICE:
+            return self.on_duty.get(Duty.HEAD_OF_SERVICE) or self.heads
+        if recipient == Recipient.TEAM_MANAGER:
+            managers = self.managers_by_team.get(team_id, []) if team_id is not None else []
+            return managers or self.on_duty.get(Duty.DUTY_MANAGER, [])
+        if recipient == Recipient.INTERVIEWER:
+            return self.interviewers_by_episode.get(episode_id, [])
+        raise ValueError(recipient)
+
+
+def sweep_recipients(*, episode_ids: set[int], team_ids: set[int], at: datetime) -> SweepRecipients:
+    on_duty: dict[str, list[User]] = {}
+    shifts = (
+        OnCallShift.objects.filter(starts_at__lte=at, ends_at__gt=at, user__is_active=True)
+        .select_related("user")
+        .order_by("starts_at", "pk")
+    )
+    for shift in shifts:
+        on_duty.setdefault(shift.duty, []).append(shift.user)
+    heads: list[User] = []
+    managers_by_team: dict[int, list[User]] = {}
+    staff = User.objects.filter(is_active=True).filter(
+        Q(role=Role.HEAD_OF_SERVICE) | Q(role=Role.MANAGER, team_id__in=team_ids)
+    )
+    for user in staff.order_by("pk"):
+        if user.role == Role.HEAD_OF_SERVICE:
+            heads.append(user)
+        if user.role == Role.MANAGER and user.team_id in team_ids:
+            managers_by_team.setdefault(user.team_id, []).append(user)
+    interviewers: dict[int, list[User]] = {}
+    grants = (
+        CaseAccessGrant.objects.filter(
+            episode_id__in=episode_ids,
+            revoked_at__isnull=True,
+            user__role=Role.INTERVIEWER,
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("user_id", "pk")
+    )
+    for grant in grants:
+        people = interviewers.setdefault(grant.episode_id, [])
+        if all(user.pk != grant.user_id for user in people):
+            people.append(grant.user)
+    return SweepRecipients(on_duty, heads, managers_by_team, interviewers)

@@ -21,10 +21,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Model, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
@@ -50,9 +51,14 @@ from notifications.transport import (
 
 logger = logging.getLogger(__name__)
 
-# Rows handled per transaction by the sweep; it loops until nothing is left.
+# Texts handed back per sweep by the redispatch.
 SWEEP_BATCH = 200
+# Escalations climbed per transaction; more than this due at once (hours of downtime) take
+# further batches in the same sweep, up to MAX_BATCHES.
+CLIMB_BATCH = 1000
 MAX_BATCHES = 1000
+# Rows per INSERT statement (SQLite allows 32,766 parameters; texts have 13 columns).
+INSERT_CHUNK = 1000
 
 Status = SmsMessage.Status
 # States a worker may claim a text from.
@@ -156,17 +162,24 @@ def escalation_sweep(*, now: datetime) -> SweepResult:
 
     A system action, no acting user. Safe to run twice at once, late, or after hours of downtime:
     everything that fell due meanwhile is raised once and climbs at most one level per sweep.
+
+    A fixed number of statements whatever the number of rules, levels and due items (issue 15):
+    the rules and their steps (2); resolving what cleared and cancelling its unsent texts (2);
+    everything newly due for every rule in one UNION ALL, written with one INSERT … ON CONFLICT
+    DO NOTHING (1 + 1 when anything is due); the escalations to climb, claimed with SKIP LOCKED
+    (1), and when there are any, their recipients read once (3), their texts written with one
+    INSERT … ON CONFLICT DO NOTHING and their levels with one UPDATE (2, plus one INSERT of
+    administrator alerts when someone cannot be told); the texts whose task was lost (1, +1).
+    Only more than CLIMB_BATCH escalations due at once (hours of downtime) take a second batch.
     """
     result = SweepResult()
     rules = selectors.rules_with_steps()
-    for rule in rules:
-        result.resolved += _resolve_cleared(rule, now=now)
-    for rule in rules:
-        if rule.active:
-            result.raised += _raise_due(rule, now=now)
+    result.resolved = _resolve_cleared(rules, now=now)
+    result.raised = _raise_due([rule for rule in rules if rule.active], now=now)
     steps = {rule.pk: _levels(rule) for rule in rules}  # {rule id: {level: [recipient, …]}}
+    by_id = {rule.pk: rule for rule in rules}
     for _ in range(MAX_BATCHES):
-        if not _climb_batch(steps, now=now, result=result):
+        if not _climb_batch(steps, by_id, now=now, result=result):
             break
     result.redispatched = _redispatch(now=now)
     if result.raised or result.texts or result.resolved or result.redispatched:
@@ -188,80 +201,149 @@ def _levels(rule: EscalationRule) -> dict[int, list[str]]:
     return levels
 
 
-def _resolve_cleared(rule: EscalationRule, *, now: datetime) -> int:
-    total = 0
-    for _ in range(MAX_BATCHES):
-        with transaction.atomic():
-            ids = list(
-                selectors.cleared_escalations(rule, now=now).values_list("pk", flat=True)[
-                    :SWEEP_BATCH
-                ]
+def _insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT the rows in one statement (per INSERT_CHUNK rows); a row that would break a unique
+    constraint is skipped (ON CONFLICT DO NOTHING). Returns the ids of the rows written."""
+    if not rows:
+        return []
+    fields = [model._meta.get_field(name) for name in rows[0]]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    ids: list[int] = []
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        marks = ", ".join("(" + ", ".join(["%s"] * len(fields)) + ")" for _ in chunk)
+        params = [
+            model_field.get_db_prep_save(row[model_field.name], connection)
+            for row in chunk
+            for model_field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {marks} "  # noqa: S608 - names from the model
+                f"ON CONFLICT DO NOTHING RETURNING {pk}",
+                params,
             )
-            if not ids:
-                break
-            total += Escalation.objects.filter(pk__in=ids, state=Escalation.State.OPEN).update(
-                state=Escalation.State.RESOLVED, resolved_at=now, next_level_at=None
-            )
-            _cancel_unsent(ids, now=now)
-    return total
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
-def _raise_due(rule: EscalationRule, *, now: datetime) -> int:
-    total = 0
-    for _ in range(MAX_BATCHES):
-        due = selectors.newly_due(rule, now=now, limit=SWEEP_BATCH)
-        for episode_id, clock_at in due:
-            try:
-                with transaction.atomic():
-                    Escalation.objects.create(
-                        rule=rule,
-                        episode_id=episode_id,
-                        clock_at=clock_at,
-                        deadline_at=clock_at + rule.offset,
-                        raised_at=now,
-                        level=0,
-                        # Level 1 is due at once: the climb tells it in this same sweep.
-                        next_level_at=clock_at + rule.offset,
-                    )
-            except IntegrityError:
-                # Unique (rule, episode, clock_at): a concurrent sweep raised it first.
-                continue
-            total += 1
-        if len(due) < SWEEP_BATCH:
-            break
-    return total
+def _resolve_cleared(rules: list[EscalationRule], *, now: datetime) -> int:
+    """Every rule's open escalations whose alert no longer stands, in one UPDATE; then the texts
+    not yet handed to Twilio for any escalation that stopped are not sent (one UPDATE on the
+    small partial index of unsent texts)."""
+    with transaction.atomic():
+        resolved = selectors.cleared_for_rules(rules, now=now).update(
+            state=Escalation.State.RESOLVED, resolved_at=now, next_level_at=None
+        )
+        SmsMessage.objects.filter(status__in=CLAIMABLE, redispatch_at__isnull=False).exclude(
+            escalation__state=Escalation.State.OPEN
+        ).update(status=Status.CANCELLED, status_updated_at=now, redispatch_at=None)
+    return resolved
+
+
+RAISE_COLUMNS = (
+    "rule", "episode", "clock_at", "deadline_at", "next_level_at", "raised_at", "level", "state",
+    "acknowledged_via",
+)  # fmt: skip
+
+
+def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
+    """Everything newly due for every active rule raised in one statement: INSERT … SELECT of
+    the UNION ALL … ON CONFLICT DO NOTHING. Unique (rule, episode, clock_at): what a concurrent
+    sweep raised first is skipped. (A data-modifying statement also keeps PostgreSQL from
+    starting parallel workers for a query that reads only the open caseload.)"""
+    due = selectors.due_for_rules(rules, now=now)
+    if due is None:
+        return 0
+    select, params = due.query.get_compiler(connection=connection).as_sql()
+    table = connection.ops.quote_name(Escalation._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(Escalation._meta.get_field(name).column) for name in RAISE_COLUMNS
+    )
+    # Level 1 is due at once (next_level_at = the deadline): the climb tells it in this sweep.
+    # WHERE true: SQLite's grammar needs it between INSERT … SELECT and ON CONFLICT.
+    sql = (
+        f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+        f"SELECT due.sweep_rule, due.pk, due.sweep_clock, due.sweep_deadline, "
+        f"due.sweep_deadline, %s, 0, %s, '' FROM ({select}) due WHERE true "
+        f"ON CONFLICT DO NOTHING RETURNING 1"
+    )
+    raised_at = Escalation._meta.get_field("raised_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [raised_at, Escalation.State.OPEN, *params])
+        return len(cursor.fetchall())
+
+
+@dataclass
+class _Writes:
+    """What one climb batch writes, gathered in memory and then written in bulk."""
+
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: dict[str, AdminAlert] = field(default_factory=dict)
+
+    def alert(self, *, key: str, kind: str, message: str, now: datetime, escalation: Escalation):
+        """One open alert per key (the first wins, as `_alert`'s get_or_create)."""
+        self.alerts.setdefault(
+            key,
+            AdminAlert(
+                key=key, kind=kind, message=message[:300], escalation=escalation, created_at=now
+            ),
+        )
 
 
 def _climb_batch(
-    steps: dict[int, dict[int, list[str]]], *, now: datetime, result: SweepResult
+    steps: dict[int, dict[int, list[str]]],
+    rules: dict[int, EscalationRule],
+    *,
+    now: datetime,
+    result: SweepResult,
 ) -> bool:
-    """Climb one batch of escalations whose next level is due; False when none was left."""
+    """Climb one batch of escalations whose next level is due; False when no further batch is
+    needed."""
     with transaction.atomic():
         batch = list(
             Escalation.objects.filter(state=Escalation.State.OPEN, next_level_at__lte=now)
-            .select_related("rule", "episode__child")
+            .annotate(sweep_team_id=F("episode__child__allocated_team_id"))
             # Another sweep's rows are skipped, not waited for: it is telling them already.
             .select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_level_at", "pk")[:SWEEP_BATCH]
+            .order_by("next_level_at", "pk")[:CLIMB_BATCH]
         )
         if not batch:
             return False
-        sms_ids: list[int] = []
+        people = selectors.sweep_recipients(
+            episode_ids={e.episode_id for e in batch},
+            team_ids={e.sweep_team_id for e in batch if e.sweep_team_id is not None},
+            at=now,
+        )
+        writes = _Writes()
         for escalation in batch:
-            sms_ids += _climb(escalation, steps[escalation.rule_id], now=now)
+            escalation.rule = rules[escalation.rule_id]
+            _climb(escalation, steps[escalation.rule_id], people, writes, now=now)
+        if writes.alerts:
+            AdminAlert.objects.bulk_create(writes.alerts.values(), ignore_conflicts=True)
+        sms_ids = _insert_ignoring_conflicts(SmsMessage, writes.texts)
+        Escalation.objects.bulk_update(batch, ["level", "next_level_at"])
         result.climbed += len(batch)
         result.texts += len(sms_ids)
         result.sms_ids += sms_ids
         _enqueue_sends(sms_ids)
-    return True
+    return len(batch) == CLIMB_BATCH
 
 
-def _climb(escalation: Escalation, levels: dict[int, list[str]], *, now: datetime) -> list[int]:
+def _climb(
+    escalation: Escalation,
+    levels: dict[int, list[str]],
+    people: selectors.SweepRecipients,
+    writes: _Writes,
+    *,
+    now: datetime,
+) -> None:
     """Tell the next level up. A level with nobody reachable is skipped to the one above it."""
     level = escalation.level
-    sms_ids: list[int] = []
     if not levels:
-        _alert(
+        writes.alert(
             key=f"no-steps:{escalation.rule_id}",
             kind=AdminAlert.Kind.NO_RECIPIENT,
             message=f"Escalation rule '{escalation.rule.name}' has no levels: nobody is told.",
@@ -274,27 +356,34 @@ def _climb(escalation: Escalation, levels: dict[int, list[str]], *, now: datetim
             escalation.next_level_at = None
             break
         level = higher[0]
-        sms_ids = _texts_for_level(escalation, level, levels[level], now=now)
+        rows = _texts_for_level(escalation, level, levels[level], people, writes, now=now)
         further = len(higher) > 1
-        if sms_ids or not further:
+        if rows or not further:
+            writes.texts += rows
             escalation.next_level_at = now + escalation.rule.ack_within if further else None
             break
     escalation.level = level
-    escalation.save(update_fields=["level", "next_level_at"])
-    return sms_ids
 
 
 def _texts_for_level(
-    escalation: Escalation, level: int, recipients: list[str], *, now: datetime
-) -> list[int]:
-    """Write one SmsMessage per person to tell at `level` (before anything is sent)."""
-    people: dict[int, User] = {}
+    escalation: Escalation,
+    level: int,
+    recipients: list[str],
+    people: selectors.SweepRecipients,
+    writes: _Writes,
+    *,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One SmsMessage row per person to tell at `level` (written before anything is sent)."""
+    found: dict[int, User] = {}
     for recipient in recipients:
-        found = selectors.resolve_recipients(recipient, episode=escalation.episode, at=now)
+        users = people.resolve(
+            recipient, episode_id=escalation.episode_id, team_id=escalation.sweep_team_id
+        )
         # No interviewer yet is casework, not an administrator's problem: the team manager is
         # told at the same level.
-        if not found and recipient != Recipient.INTERVIEWER:
-            _alert(
+        if not users and recipient != Recipient.INTERVIEWER:
+            writes.alert(
                 key=f"no-recipient:{escalation.pk}:{level}:{recipient}",
                 kind=AdminAlert.Kind.NO_RECIPIENT,
                 message=(
@@ -305,8 +394,8 @@ def _texts_for_level(
                 now=now,
                 escalation=escalation,
             )
-        for user in found:
-            people.setdefault(user.pk, user)
+        for user in users:
+            found.setdefault(user.pk, user)
     body = texts.escalation_text(
         trigger=escalation.rule.trigger,
         episode_id=escalation.episode_id,
@@ -314,10 +403,10 @@ def _texts_for_level(
         level=level,
         now=now,
     )
-    sms_ids = []
-    for user in people.values():
+    rows: list[dict[str, Any]] = []
+    for user in found.values():
         if not user.phone:
-            _alert(
+            writes.alert(
                 key=f"no-phone:{user.pk}",
                 kind=AdminAlert.Kind.NO_PHONE,
                 message=(
@@ -328,20 +417,24 @@ def _texts_for_level(
                 escalation=escalation,
             )
             continue
-        sms, created = SmsMessage.objects.get_or_create(
-            escalation=escalation,
-            recipient=user,
-            level=level,
-            defaults={
+        rows.append(
+            {
+                "escalation": escalation.pk,
+                "recipient": user.pk,
+                "level": level,
                 "to": user.phone,
                 "body": body,
+                "backend": "",
+                "status": Status.PENDING,
+                "attempts": 0,
+                "needs_check": False,
                 "created_at": now,
                 "redispatch_at": now + _seconds("SMS_REDISPATCH_AFTER_SECONDS"),
-            },
+                "error_code": "",
+                "error_detail": "",
+            }
         )
-        if created:
-            sms_ids.append(sms.pk)
-    return sms_ids
+    return rows
 
 
 def _redispatch(*, now: datetime) -> int:
@@ -351,7 +444,7 @@ def _redispatch(*, now: datetime) -> int:
     down, worker killed before the retry ran). A text still `submitting` past its
     `redispatch_at` was claimed longer ago than any live attempt can take (SMS_RECLAIM_AFTER
     exceeds the Twilio timeouts): its worker died mid-send, so whether Twilio has the message is
-    unknown, and the next attempt checks before it sends.
+    unknown, and the next attempt checks before it sends. One SELECT, and one UPDATE when any.
     """
     with transaction.atomic():
         rows = list(
@@ -365,7 +458,10 @@ def _redispatch(*, now: datetime) -> int:
                 sms.needs_check = True
                 sms.status_updated_at = now
             sms.redispatch_at = now + _seconds("SMS_REDISPATCH_AFTER_SECONDS")
-            sms.save(update_fields=["status", "needs_check", "status_updated_at", "redispatch_at"])
+        if rows:
+            SmsMessage.objects.bulk_update(
+                rows, ["status", "needs_check", "status_updated_at", "redispatch_at"]
+            )
         _enqueue_sends([sms.pk for sms in rows])
     return len(rows)
 

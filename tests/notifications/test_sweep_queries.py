@@ -1,0 +1,93 @@
+"""The sweep runs every minute: its statements are fixed, whatever the number of rules, levels
+and due items (issue 15). Cost then follows the open caseload, never the ladder's size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from notifications.models import Escalation, EscalationRule, EscalationStep, SmsMessage, Trigger
+from notifications.services import escalation_sweep
+from tests.factories import FIXED_NOW, ChildFactory
+from tests.helpers import report_missing
+from tests.notifications.test_ladder import returned_episode
+
+T0 = FIXED_NOW
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+# Rules and steps 2; what cleared and its unsent texts 2; what is newly due, raised with one
+# INSERT … SELECT 1; the climb's claim 1, its recipients 3, its texts 1 and levels 1; the lost
+# texts 1. Plus the savepoints of the three transactions (the test runs inside one).
+BUSY = 12
+IDLE = 7  # nothing to climb: the climb stops at its claim
+SAVEPOINTS = 6
+
+
+def _work_queries(captured: CaptureQueriesContext) -> int:
+    return sum(
+        1
+        for q in captured.captured_queries
+        if q["sql"].split(" ", 1)[0].upper() not in {"SAVEPOINT", "RELEASE"}
+    )
+
+
+def _sweep_counting(at) -> tuple[int, int, object]:
+    with CaptureQueriesContext(connection) as captured:
+        result = escalation_sweep(now=at)
+    return _work_queries(captured), len(captured.captured_queries), result
+
+
+def test_one_due_item_on_the_seeded_ladder(ffd, rota, duty_manager, head_of_service):
+    report_missing(actor=ffd, now=T0)
+    work, total, result = _sweep_counting(T0 + 4 * H)
+    assert (result.raised, result.texts) == (1, 1)
+    assert work == BUSY
+    assert total == BUSY + SAVEPOINTS
+
+
+def test_many_items_many_rules_many_levels_take_the_same_statements(
+    ffd, manager, rota, duty_manager, head_of_service, team_manager, interviewer
+):
+    # Ten more active rules, each with four levels of mixed recipients.
+    for n in range(10):
+        rule = EscalationRule.objects.create(
+            code=f"extra-{n}",
+            name=f"Extra {n}",
+            trigger=[Trigger.REVIEW_OVERDUE, Trigger.STILL_MISSING, Trigger.INTERVIEW_OVERDUE][
+                n % 3
+            ],
+            offset=timedelta(minutes=n),
+        )
+        for level, recipient in enumerate(
+            ["duty_manager", "team_manager", "interviewer", "head_of_service"], start=1
+        ):
+            EscalationStep.objects.create(rule=rule, level=level, recipient=recipient)
+    for n in range(12):
+        report_missing(actor=ffd, now=T0 - 78 * H + n * M, last_seen_at=T0 - 80 * H)
+    child = ChildFactory(allocated_team=team_manager.team)
+    returned_episode(ffd=ffd, manager=manager, child=child, returned_at=T0 - 75 * H)
+
+    work, total, result = _sweep_counting(T0)
+
+    assert result.raised > 100
+    assert result.texts > 100
+    assert work == BUSY
+    assert total == BUSY + SAVEPOINTS
+    assert SmsMessage.objects.count() == result.texts
+
+    # The worker delivered them. Half an hour later every escalation climbs: the same
+    # statements again.
+    SmsMessage.objects.update(status=SmsMessage.Status.DELIVERED, redispatch_at=None)
+    work, _, result = _sweep_counting(T0 + 30 * M)
+    assert result.raised == 0
+    assert result.climbed > 50
+    assert work == BUSY
+
+    # A minute later nothing is due: the sweep only reads.
+    work, _, result = _sweep_counting(T0 + 31 * M)
+    assert (result.raised, result.climbed, result.texts) == (0, 0, 0)
+    assert work == IDLE
+    assert Escalation.objects.filter(level__gte=2).count() > 50
