@@ -323,7 +323,11 @@ def _apply_notification(notification: PoliceNotification, *, actor: User, now: d
     if episode_id is not None:
         _apply_to_episode(notification, episode_id, actor=actor, now=now)
         return
-    if _waiting(notification).filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH):
+    if (
+        _waiting(notification)
+        .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
+        .exists()
+    ):
         _settle(
             notification,
             PoliceNotification.MatchStatus.AWAITING_MATCH,
