@@ -332,9 +332,7 @@ def test_autosave_answers_bad_input_with_field_errors(interview, interviewer):
     assert set(errors) == {"held_at", "push_factors"}
 
 
-def test_the_draft_key_is_per_user_and_only_for_a_fully_signed_in_user(
-    interviewer, manager
-):
+def test_the_draft_key_is_per_user_and_only_for_a_fully_signed_in_user(interviewer, manager):
     url = reverse("interviews:draft_key")
     assert Client().get(url).status_code == 302
     first = signed_in(interviewer)
