@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, models
-from django.db.models.functions import Least
 from django.db.models import (
     Case,
     Count,
@@ -23,6 +22,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.functions import Least
 
 from missing import clocks
 from missing.models import (
@@ -223,7 +223,9 @@ def split_by_status(
 RAG_SEVERITY = {"red": 3, "amber": 2, "green": 1, "grey": 0}
 
 
-def worst_clock(episode: MissingEpisode, *, now: datetime) -> tuple[str, datetime | None, timedelta]:
+def worst_clock(
+    episode: MissingEpisode, *, now: datetime
+) -> tuple[str, datetime | None, timedelta]:
     """The clock the board shows: the one that matters now, except that while the review is
     still pending after the child's return both clocks run, and the worse of the two shows
     (red before amber before green; on a tie, the one due first). Issue 13 item 10: a return
