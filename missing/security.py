@@ -134,8 +134,13 @@ class SessionTimeoutMiddleware:
             now = timezone.now()
             reason = session_expiry_reason(request, now=now)
             if reason is not None:
+                from missing.session_timeout import remember_timed_out_user
+
+                user_pk = request.user.pk
                 logout(request)
                 messages.info(request, reason)
+                # A form this person posts next is kept for them (missing.session_timeout).
+                remember_timed_out_user(request, user_pk=user_pk)
             elif not is_passive(request):
                 last = request.session.get(LAST_ACTIVITY_AT, 0)
                 if now.timestamp() - last >= ACTIVITY_RESOLUTION_SECONDS:

@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import signin, views
+from missing import session_timeout, signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("sign-in/set-up/", signin.enrol, name="second_factor_enrol"),
     path("sign-in/confirm/", signin.confirm, name="second_factor_confirm"),
     path("account/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
+    path("session/", session_timeout.session_status, name="session_status"),
+    path("session/keep-alive/", session_timeout.session_keep_alive, name="session_keep_alive"),
     path("board/", views.board, name="board"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),

@@ -58,6 +58,9 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "second_factor_confirm": ("GET", ALL_SIGNED_IN, None),
     "recovery_codes": ("GET", ALL_SIGNED_IN, None),
     "healthz": ("GET", PUBLIC, None),
+    # The idle time-out's warning: how long is left (0 when signed out), and "stay signed in".
+    "session_status": ("GET", PUBLIC, None),
+    "session_keep_alive": ("POST", ALL_SIGNED_IN, None),
     "board": ("GET", CASE, None),
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),

@@ -65,6 +65,9 @@ MIDDLEWARE = [
     # sign-in page), then refuses a signed-in session that has not passed the second factor.
     "missing.security.SessionTimeoutMiddleware",
     "missing.security.SecondFactorRequiredMiddleware",
+    # After both: keeps a form posted after the idle sign-out and offers it back to the same
+    # person once signed in again (process_view: after the CSRF check).
+    "missing.session_timeout.KeptFormMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "missing.middleware.NoStoreMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -195,6 +198,8 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Exports ask for a fresh code when the last one is older than this (ASVS 7.5.3).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+# Signed-in pages warn this long before the idle sign-out, with "Stay signed in" (WCAG 2.2.1).
+SESSION_IDLE_WARNING = timedelta(minutes=2)
 SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=10)
 # The cookie never outlives the absolute limit; the middleware enforces both limits server-side.
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
