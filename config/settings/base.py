@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "missing",
     "interviews",
     "notifications",
+    "ssd",
 ]
 
 MIDDLEWARE = [
