@@ -321,16 +321,17 @@ def run_import(
         raise ImportRefused("Your role cannot import the child's facts.")
     rows = read_tables(files)
     progress(f"Read {len(rows)} rows from {len(files)} files.")
-    with transaction.atomic():
-        run = ImportRun.objects.create(
-            started_at=now,
-            by=actor,
-            origin=origin,
-            source=source[:300],
-            dry_run=dry_run,
-            changed_since=changed_since,
-        )
-        if not dry_run:
+    run = ImportRun(
+        started_at=now,
+        by=actor,
+        origin=origin,
+        source=source[:300],
+        dry_run=dry_run,
+        changed_since=changed_since,
+    )
+    if not dry_run:
+        with transaction.atomic():
+            run.save()
             # Kept before anything is applied: every fact received, in its own transaction.
             stored = [
                 ImportRow(run=run, table=r.table, line=r.line, row_key=r.key[:100], data=r.data)
@@ -363,9 +364,6 @@ def run_import(
         if not dry_run:
             ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED)
         raise
-    if dry_run:
-        # Rolled back: nothing of the run is kept.
-        run.pk = None
     return Report(run=run, rows=rows, counts=dict(counts.by_table), children_changed=changed)
 
 
@@ -679,8 +677,11 @@ class _Applier:
             )
             for name in missing_teams:
                 teams[name.casefold()] = Team.objects.create(name=name, organisation=organisation)
-        staff_ids = {professionals[r.get("invo_professional_id")].get("prof_staff_id")
-                     for _, r in current.values() if r.get("invo_professional_id")} - {""}
+        staff_ids = {
+            professionals[r.get("invo_professional_id")].get("prof_staff_id")
+            for _, r in current.values()
+            if r.get("invo_professional_id")
+        } - {""}
         users = {u.username: u for u in User.objects.filter(username__in=staff_ids)}
         children = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=current)}
         updated: list[Child] = []
@@ -838,8 +839,14 @@ class _Applier:
         MissingEpisode.objects.bulk_update(
             updated,
             [
-                "kind", "last_seen_at", "returned_at", "interview_outcome", "looked_after",
-                "child_protection_plan", "child_in_need", "updated_at",
+                "kind",
+                "last_seen_at",
+                "returned_at",
+                "interview_outcome",
+                "looked_after",
+                "child_protection_plan",
+                "child_in_need",
+                "updated_at",
             ],
             batch_size=BATCH,
         )

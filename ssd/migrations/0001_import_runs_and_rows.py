@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,38 +14,103 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ImportRun',
+            name="ImportRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('origin', models.CharField(choices=[('command', 'Command'), ('web', "Managers' page"), ('sync', 'Scheduled sync')], max_length=10)),
-                ('source', models.CharField(max_length=300, verbose_name='folder or upload')),
-                ('dry_run', models.BooleanField(default=False)),
-                ('changed_since', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('received', 'Received, not applied yet'), ('applied', 'Applied'), ('dry_run', 'Checked only (dry run)'), ('failed', 'Failed: nothing applied')], default='received', max_length=10)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("command", "Command"),
+                            ("web", "Managers' page"),
+                            ("sync", "Scheduled sync"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("source", models.CharField(max_length=300, verbose_name="folder or upload")),
+                ("dry_run", models.BooleanField(default=False)),
+                ("changed_since", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received, not applied yet"),
+                            ("applied", "Applied"),
+                            ("dry_run", "Checked only (dry run)"),
+                            ("failed", "Failed: nothing applied"),
+                        ],
+                        default="received",
+                        max_length=10,
+                    ),
+                ),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-pk'],
+                "ordering": ["-started_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ImportRow',
+            name="ImportRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('table', models.CharField(max_length=40)),
-                ('line', models.PositiveIntegerField()),
-                ('row_key', models.CharField(blank=True, max_length=100)),
-                ('data', models.JSONField()),
-                ('outcome', models.CharField(choices=[('pending', 'Not applied yet'), ('created', 'Created'), ('updated', 'Updated'), ('unchanged', 'Unchanged'), ('rejected', 'Rejected')], default='pending', max_length=10)),
-                ('problems', models.JSONField(blank=True, default=list)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='ssd.importrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("table", models.CharField(max_length=40)),
+                ("line", models.PositiveIntegerField()),
+                ("row_key", models.CharField(blank=True, max_length=100)),
+                ("data", models.JSONField()),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Not applied yet"),
+                            ("created", "Created"),
+                            ("updated", "Updated"),
+                            ("unchanged", "Unchanged"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("problems", models.JSONField(blank=True, default=list)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="ssd.importrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'table', 'line'],
-                'indexes': [models.Index(condition=models.Q(('outcome', 'rejected')), fields=['run', 'outcome'], name='ssd_row_rejected_idx')],
+                "ordering": ["run", "table", "line"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("outcome", "rejected")),
+                        fields=["run", "outcome"],
+                        name="ssd_row_rejected_idx",
+                    )
+                ],
             },
         ),
     ]
