@@ -253,3 +253,26 @@ def test_the_command_prints_the_report(db, manager, tmp_path, capsys, extract):
 def test_an_interviewer_may_not_import(db, interviewer):
     with pytest.raises(importer.ImportRefused):
         _run({"ssd_person": []}, interviewer)
+
+
+def test_the_sync_is_off_without_a_folder(db, settings):
+    from ssd.tasks import sync_from_case_system
+
+    settings.SSD_SYNC_DIR = ""
+    assert sync_from_case_system() is None
+    assert ImportRun.objects.count() == 0
+
+
+def test_the_sync_imports_the_changed_since_extract(db, settings, manager, tmp_path):
+    from ssd.tasks import sync_from_case_system
+
+    write_tables(tmp_path, _looked_after_child_with_history())
+    settings.SSD_SYNC_DIR = str(tmp_path)
+    settings.SSD_SYNC_USER = manager.username
+    first = sync_from_case_system()
+    assert first["children_changed"] == 1
+    second = sync_from_case_system()
+    assert second["children_changed"] == 0
+    run = ImportRun.objects.get(pk=second["run"])
+    assert run.origin == "sync" and run.changed_since is not None
+    assert "ssd-sync" in settings.CELERY_BEAT_SCHEDULE
