@@ -274,5 +274,6 @@ def test_the_sync_imports_the_changed_since_extract(db, settings, manager, tmp_p
     second = sync_from_case_system()
     assert second["children_changed"] == 0
     run = ImportRun.objects.get(pk=second["run"])
-    assert run.origin == "sync" and run.changed_since is not None
+    assert run.origin == "sync"
+    assert run.changed_since is not None
     assert "ssd-sync" in settings.CELERY_BEAT_SCHEDULE
