@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "missing"
-OURS_BUILT_ON_CORE = {"interviews", "notifications"}
+OURS_BUILT_ON_CORE = {"interviews", "notifications", "ssd"}
 
 
 def imported_modules(path: Path) -> set[str]:

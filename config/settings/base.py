@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "missing",
     "interviews",
     "notifications",
+    "ssd",
 ]
 
 MIDDLEWARE = [
@@ -318,6 +319,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+}
+# The nightly sync of the child's facts from the case system (docs/decisions/0048-ssd-import.md):
+# the SSD changed-since extract the case system writes to SSD_SYNC_DIR, imported as
+# SSD_SYNC_USER (an FFD or manager account). Off while SSD_SYNC_DIR is empty.
+SSD_SYNC_DIR = env("SSD_SYNC_DIR", "")
+SSD_SYNC_USER = env("SSD_SYNC_USER", "")
+CELERY_BEAT_SCHEDULE["ssd-sync"] = {
+    "task": "ssd.tasks.sync_from_case_system",
+    "schedule": crontab(hour=2, minute=30),
+    "options": {"expires": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
