@@ -1122,6 +1122,7 @@ class AccessAction(models.TextChoices):
     CHANGE = "change", "Changed"
     EXPORT = "export", "Exported"
     ERASE = "erase", "Erased"
+    REFUSE = "refuse", "Refused"
 
 
 class AccessLogQuerySet(models.QuerySet["AccessLog"]):

@@ -225,6 +225,8 @@ def require_recent_second_factor(
                 request, now=timezone.now(), max_age=limit
             ):
                 return inner(request, *args, **kwargs)
+            # A refusal for the access log (missing.audit.record_refusal): a redirect, not 403.
+            request.access_refused = "step-up"  # type: ignore[attr-defined]
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('second_factor_confirm')}?{query}")
 

@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import signin, views
+from missing import refusals, signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -35,5 +35,6 @@ urlpatterns = [
     path("children/<int:pk>/merge/", views.child_merge, name="child_merge"),
     path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
+    path("access/refusals/", refusals.refusals_page, name="access_refusals"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

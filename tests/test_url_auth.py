@@ -57,6 +57,7 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "recovery_codes": ("GET", ALL_SIGNED_IN, None),
     "healthz": ("GET", PUBLIC, None),
     "board": ("GET", CASE, None),
+    "access_refusals": ("GET", OVERSIGHT, None),
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),
     "notification_match": ("GET", CASE, "notification"),
