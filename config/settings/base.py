@@ -179,6 +179,8 @@ RECOVERY_CODE_COUNT = 10
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Exports ask for a fresh code when the last one is older than this (ASVS 7.5.3).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
+# Personal API tokens (scope "full") end this long after they are made (issue 14 item 3).
+API_TOKEN_MAX_AGE = timedelta(days=int(env("API_TOKEN_MAX_AGE_DAYS", "90")))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=10)
 # The cookie never outlives the absolute limit; the middleware enforces both limits server-side.
