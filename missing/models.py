@@ -145,6 +145,9 @@ class User(AbstractUser):
     # Raised to end every session of this user at once (second factor reset): it is part of the
     # session hash below, which Django checks on every request.
     session_generation = models.PositiveIntegerField(default=0, editable=False)
+    # When this user last entered a code (sign-in or step-up): the step-up of exports through a
+    # personal API token, which has no session (missing.security.RecentSecondFactor).
+    second_factor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
