@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import refusals, signin, views
+from missing import refusals, signin, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("sign-in/set-up/", signin.enrol, name="second_factor_enrol"),
     path("sign-in/confirm/", signin.confirm, name="second_factor_confirm"),
     path("account/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
+    path("account/tokens/", tokens.tokens_page, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke/", tokens.token_revoke, name="api_token_revoke"),
     path("board/", views.board, name="board"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),

@@ -8,6 +8,7 @@ Two things are proved for every (route, who) pair:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -19,10 +20,10 @@ from rest_framework.test import APIClient
 
 from interviews import services as interview_services
 from missing import services
-from missing.models import RiskMeetingTask, Role
+from missing.models import ApiToken, RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
-from tests.factories import FIXED_NOW, ChildFactory, force
+from tests.factories import FIXED_NOW, ChildFactory, UserFactory, force
 from tests.helpers import login, report_missing
 
 CASE = {"ffd", "manager", "head_of_service"}
@@ -58,6 +59,8 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "healthz": ("GET", PUBLIC, None),
     "board": ("GET", CASE, None),
     "access_refusals": ("GET", OVERSIGHT, None),
+    "api_tokens": ("GET", ALL_SIGNED_IN, None),
+    "api_token_revoke": ("POST", set(), "token"),  # a token of someone else: 404 for all
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),
     "notification_match": ("GET", CASE, "notification"),
@@ -293,6 +296,14 @@ def world(users_by_role, ffd):
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
+        # Someone else's personal token: nobody walking the routes owns it.
+        "token": ApiToken.objects.get(
+            key_hash=hashlib.sha256(
+                services.api_token_create(
+                    user=UserFactory(username="token-owner"), scope="full", now=FIXED_NOW
+                ).encode()
+            ).hexdigest()
+        ),
     }
 
 

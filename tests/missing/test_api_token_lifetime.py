@@ -92,3 +92,30 @@ def test_the_second_factor_reset_service_ends_the_token(
     with time_machine.travel(FIXED_NOW + timedelta(minutes=1), tick=False):
         second_factor.second_factor_reset(actor=admin_user, user=manager, now=FIXED_NOW)
         assert _client(token).get(EPISODES).status_code == 401
+
+
+def test_the_owner_lists_and_revokes_their_tokens(token: str, manager: User, ffd: User) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.helpers import login
+
+    theirs = services.api_token_create(user=ffd, scope=ApiToken.Scope.FULL, now=FIXED_NOW)
+    mine = ApiToken.objects.get(user=manager)
+    other = ApiToken.objects.get(user=ffd)
+    client = Client()
+    login(client, manager)
+    page = client.get(reverse("api_tokens")).content.decode()
+    assert mine.prefix in page
+    assert other.prefix not in page
+    assert token not in page  # the token itself is never shown again
+    # Someone else's token: 404, untouched.
+    assert client.post(reverse("api_token_revoke", args=[other.pk])).status_code == 404
+    assert client.post(reverse("api_token_revoke", args=[mine.pk])).status_code == 302
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert mine.revoked_at is not None
+    assert other.revoked_at is None
+    assert theirs
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=1), tick=False):
+        assert _client(token).get(EPISODES).status_code == 401

@@ -35,7 +35,8 @@ NO_CHILD_SHOWN = {
     "home",  # a redirect
     "login",
     "healthz",
-    "access_refusals",  # references and route names of refused requests, no child's record
+    "access_refusals",
+    "api_tokens",  # the user's own tokens  # references and route names of refused requests, no child's record
     "schema",
     "swagger-ui",
     "admin:index",
