@@ -16,7 +16,13 @@ from rest_framework.test import APIClient
 from missing.models import AccessAction, AccessLog, User
 from tests.factories import FIXED_NOW
 from tests.helpers import login, report_missing
-from tests.test_url_auth import ALL_SIGNED_IN, BODIES, ROUTES, world  # noqa: F401 (fixture)
+from tests.test_url_auth import (  # noqa: F401 (world is a fixture)
+    ALL_SIGNED_IN,
+    BODIES,
+    ROUTES,
+    url_kwargs,
+    world,
+)
 
 REFUSING = {403, 404, 429}
 
@@ -39,7 +45,7 @@ def _call(client: APIClient, name: str, url: str) -> object:
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_every_refused_request_writes_a_refusal_row(name, who, world, users_by_role):  # noqa: F811
     method, allowed, obj = ROUTES[name]
-    kwargs = {"pk": world[obj].pk} if obj else {}
+    kwargs = url_kwargs(world, obj)
     client = APIClient()
     user = users_by_role[who]
     login(client, user)
@@ -50,7 +56,7 @@ def test_every_refused_request_writes_a_refusal_row(name, who, world, users_by_r
     if response.status_code in REFUSING:
         [row] = rows
         assert (row.user_id, row.role, row.route) == (user.pk, user.role, name)
-        assert row.reference == (f"pk={kwargs['pk']}" if obj else "")
+        assert row.reference == ",".join(f"{key}={value}" for key, value in sorted(kwargs.items()))
         assert row.detail["status"] == response.status_code
         assert row.detail["asked"] == kwargs
         assert row.client_address == "127.0.0.1"
