@@ -77,6 +77,8 @@ NO_CHILD_SHOWN = {
     # Without ?remove= it redirects to the merge's first step (which logs); with one it writes a
     # view row for each of the two children (tests/missing/test_child_merge.py).
     "child_merge_check",
+    # How long the signed-in user's own session has left (the time-out warning): no child.
+    "session_status",
 }
 READ_ROUTES = sorted(
     name
