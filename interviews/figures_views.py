@@ -8,7 +8,6 @@ dates, ids and codes only, never a name.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -33,6 +32,7 @@ from missing.forms import BoundedDateField, DateInput, GovukFormMixin
 from missing.input_limits import year_range_text
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
+from missing.spreadsheet import csv_writer
 from missing.web import role_required
 
 PAGE_SIZE = 50
@@ -558,17 +558,6 @@ def report_tables(
     ]
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Cell) -> Cell:
-    """Text a spreadsheet would take for a formula (a place named "=HYPERLINK(…)") gets a
-    leading apostrophe, so it is shown as typed and never run (OWASP: CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _filename(filters: fig.FigureFilters, extension: str) -> str:
     return f"figures-{filters.period_start.isoformat()}-to-{filters.period_end.isoformat()}.{extension}"
 
@@ -599,15 +588,15 @@ def figures_csv(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     buffer = io.StringIO()
     buffer.write("\ufeff")  # so that spreadsheet programs read it as UTF-8
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)  # every cell neutralised (missing.spreadsheet)
     written = 0
     for _, tables in report_tables(form, filters, now):
         for title, header, rows in tables:
-            writer.writerow([safe_cell(title)])
+            writer.writerow([title])
             if any(header):
                 writer.writerow(header)
             for row in rows:
-                writer.writerow([safe_cell(cell) for cell in row])
+                writer.writerow(row)
                 written += 1
             writer.writerow([])
     filename = _filename(filters, "csv")

@@ -10,7 +10,6 @@ the form's own fields.
 from __future__ import annotations
 
 import base64
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import can_proceed
 
@@ -59,7 +59,7 @@ INTERVIEWER = frozenset({Role.INTERVIEWER})
 READERS = CASE_READERS | INTERVIEWER
 # Who may write the record: the assigned interviewer, or a manager (checked again by services).
 RECORDERS = OVERSIGHT_ROLES | INTERVIEWER
-SESSION_KEY = "interview_draft_key"
+DRAFT_KEY_SALT = "interviews.tablet-draft-key"
 
 
 def _require_arranger(request: HttpRequest) -> None:
@@ -609,15 +609,22 @@ def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
 @role_required(RECORDERS)
 @require_GET
 def draft_key(request: HttpRequest) -> JsonResponse:
-    """The key this signed-in session's tablet encrypts its offline drafts with (AES-GCM, 256
-    bits). Made once per session and kept only in the server-side session: the tablet holds it
-    in memory and asks again after a reload. Signing out (or the session ending) loses it, and
-    with it any draft left on a device."""
-    key = request.session.get(SESSION_KEY)
-    if not key:
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        request.session[SESSION_KEY] = key
+    """The key this user's tablet encrypts its offline drafts with (AES-GCM, 256 bits): one key
+    per user, derived on the server and released only here, to a fully signed-in session (the
+    second factor included). The tablet holds it in memory and asks again after a reload, so a
+    draft left by a session that ended (the 30-minute idle sign-out while offline) is readable
+    again once the same person signs in again, and never by anyone else. See decision 0049."""
+    key = base64.b64encode(tablet_draft_key(request.user)).decode()
     return JsonResponse({"key": key, "user": request.user.pk})
+
+
+def tablet_draft_key(user: Any) -> bytes:
+    """Derived, not stored: an HMAC under the server's secret of the user's id, when the account
+    was made and its session generation. Resetting the second factor (a lost device) bumps the
+    generation, so a lost tablet's drafts can no longer be unlocked by anyone; rotating
+    `SECRET_KEY` (with the old one kept in `SECRET_KEY_FALLBACKS` or not) does the same."""
+    value = f"{user.pk}|{user.date_joined.isoformat()}|{user.session_generation}"
+    return salted_hmac(DRAFT_KEY_SALT, value, algorithm="sha256").digest()
 
 
 @require_GET

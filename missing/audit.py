@@ -16,6 +16,11 @@ everything else it did. See docs/decisions/0041-access-log.md for the granularit
   call in each view. Outside a request (Celery, commands) there is no person to log: nothing is
   written, and commands that touch children (retention) write their own rows.
 
+- Refusals: `AuditContextMiddleware` writes one `refuse` row for every signed-in request it sees
+  refused (403, 404 from a route that resolved, 429, or a step-up sent back for a fresh code),
+  with the route, the ids the URL asked for and the status, after the view's transaction has
+  rolled back, so the row stays (issue 14 item 2, ASVS 5.0 16.3.2). See decision 0048.
+
 Nothing here writes a name: children are integer ids, records their references.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -36,6 +42,14 @@ from django.utils import timezone
 
 from missing.models import AccessAction, AccessLog
 from missing.security import client_ip
+
+logger = logging.getLogger(__name__)
+
+# Answers that refuse access. 401 is the API's "who are you" to a request with no (valid)
+# credential: no user, so nothing to log per user; such probes show in the server's access log.
+REFUSED_STATUSES = frozenset({403, 404, 429})
+# Set on the request by a check that refused without an error status (the step-up redirect).
+REFUSAL_ATTRIBUTE = "access_refused"
 
 # Requests with these methods may change records: only they carry a change-history context.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -137,15 +151,21 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(settings.STATIC_URL):
             return self.get_response(request)
-        token = _current.set(AccessContext(request=request))
+        context = AccessContext(request=request)
+        token = _current.set(context)
         try:
             if request.method in UNSAFE_METHODS and connection.vendor == "postgresql":
                 # pghistory injects the context into each statement with set_config(), which
                 # only PostgreSQL has; its triggers exist only there too. The route joins it in
                 # process_view, once Django has resolved the URL.
                 with pghistory.context(user=_user_id(request)):
-                    return self.get_response(request)
-            return self.get_response(request)
+                    response = self.get_response(request)
+            else:
+                response = self.get_response(request)
+            # Here the view's transaction (ATOMIC_REQUESTS) has committed or rolled back: a
+            # refusal row written now stays whatever the view did.
+            record_refusal(context, response=response)
+            return response
         finally:
             _current.reset(token)
 
@@ -275,4 +295,57 @@ def record_change(*, child_id: int | None, reference: str, now: datetime | None 
         child_ids=[child_id] if child_id is not None else [],
         reference=reference,
         now=now,
+    )
+
+
+def asked_ids(request: HttpRequest) -> dict[str, int]:
+    """The record ids the URL asked for (its integer path arguments, e.g. {"pk": 7})."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return {}
+    return {key: value for key, value in match.kwargs.items() if isinstance(value, int)}
+
+
+def record_refusal(context: AccessContext, *, response: HttpResponse) -> AccessLog | None:
+    """One `refuse` row (and a log line) for a signed-in request that was refused.
+
+    Refused: 403 (role, organisation, a password-only session, an API step-up), 404 from a
+    route that resolved (need-to-know hides a record as absent), 429 (rate limits), or a check
+    that marked the request (`REFUSAL_ATTRIBUTE`: the export step-up sending the user back for a
+    code). Anonymous requests write no row (nobody to hold to account, and unauthenticated
+    scanners must not be able to grow the table): they get the log line only. The row holds the
+    route name, the URL's ids in `reference` and `detail`, the status and the client address:
+    no path or query string, no name."""
+    request = context.request
+    if request is None:
+        return None
+    reason = getattr(request, REFUSAL_ATTRIBUTE, None)
+    status = response.status_code
+    if reason is None and status not in REFUSED_STATUSES:
+        return None
+    route = context.route
+    if not route:
+        return None  # an unknown URL: a 404 that refused no record
+    asked = asked_ids(request)
+    reference = ",".join(f"{key}={value}" for key, value in sorted(asked.items()))[:40]
+    user = context.acting_user()
+    logger.warning(
+        "Access refused: route=%s status=%s reason=%s user=%s asked=%s",
+        route,
+        status,
+        reason or "",
+        getattr(user, "pk", None),
+        reference,
+    )
+    if user is None:
+        return None
+    return AccessLog.objects.create(
+        at=timezone.now(),
+        user=user,
+        role=getattr(user, "role", "") or "",
+        action=AccessAction.REFUSE,
+        reference=reference,
+        route=route[:100],
+        client_address=context.client_address,
+        detail={"status": status, "asked": asked, **({"reason": reason} if reason else {})},
     )

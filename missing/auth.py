@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
+        if token.expires_at is not None and now >= token.expires_at:
+            raise exceptions.AuthenticationFailed("This token has expired. Make a new one.")
+        if token.credential_hash and not credentials_unchanged(token):
+            raise exceptions.AuthenticationFailed(
+                "This token ended when the account's password, second factor or role changed."
+            )
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # At most one write a minute per token: a busy police feed must not write per request.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -43,3 +50,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def credentials_unchanged(token: ApiToken) -> bool:
+    """The user's password, role, active flag and second-factor generation are as they were when
+    the token was made (the hash sessions use; a SECRET_KEY in SECRET_KEY_FALLBACKS still
+    matches, so rotating the key does not stop police feeds)."""
+    user = token.user
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(hmac.compare_digest(token.credential_hash, value) for value in hashes)

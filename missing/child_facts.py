@@ -420,3 +420,9 @@ def child_update_facts(
         child.save(update_fields=[*changed, "version"])
         audit.record_change(child_id=child.pk, reference=child.reference, now=now)
     return child
+
+
+def recompute_after_import(child: Child, *, actor: User, now: datetime, because: str) -> list[str]:
+    """ssd.importer wrote `child`'s (locked) legal-status periods in bulk: bring its episodes'
+    snapshots and the retention flag in line, once per child (not per period)."""
+    return _recompute(child, actor=actor, now=now, because=because)

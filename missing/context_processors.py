@@ -12,4 +12,8 @@ def site(request: HttpRequest) -> dict[str, Any]:
         "nav": navigation(request),
         # The demo's banner: a password alone lets anyone in (settings.SECOND_FACTOR_RELAXED).
         "second_factor_relaxed": settings.SECOND_FACTOR_RELAXED,
+        # The idle sign-out and its warning (static/js/session-timeout.js).
+        "idle_seconds": int(settings.SESSION_IDLE_TIMEOUT.total_seconds()),
+        "idle_minutes": int(settings.SESSION_IDLE_TIMEOUT.total_seconds() // 60),
+        "idle_warning_seconds": int(settings.SESSION_IDLE_WARNING.total_seconds()),
     }

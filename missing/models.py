@@ -145,6 +145,9 @@ class User(AbstractUser):
     # Raised to end every session of this user at once (second factor reset): it is part of the
     # session hash below, which Django checks on every request.
     session_generation = models.PositiveIntegerField(default=0, editable=False)
+    # When this user last entered a code (sign-in or step-up): the step-up of exports through a
+    # personal API token, which has no session (missing.security.RecentSecondFactor).
+    second_factor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -190,6 +193,13 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Personal (full-scope) tokens end at settings.API_TOKEN_MAX_AGE; None: no expiry (police
+    # systems' intake tokens, and tokens made before expiry existed).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The user's credential hash when the token was made (User.get_session_auth_hash: password,
+    # role, active, second-factor generation). A change to any of them ends the token as it
+    # ends sessions. Blank: made before this check (accepted; see decision 0048).
+    credential_hash = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.get_scope_display()})"
@@ -1319,6 +1329,7 @@ class AccessAction(models.TextChoices):
     CHANGE = "change", "Changed"
     EXPORT = "export", "Exported"
     ERASE = "erase", "Erased"
+    REFUSE = "refuse", "Refused"
 
 
 class AccessLogQuerySet(models.QuerySet["AccessLog"]):

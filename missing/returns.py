@@ -10,7 +10,6 @@ whole — nothing written — and a streamed download cannot take back lines it 
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import tempfile
@@ -26,6 +25,7 @@ from django.db.models.functions import TruncDate
 from missing.clocks import LONDON, london_midnight
 from missing.errors import Conflict, InvalidInput
 from missing.models import EpisodeState, MissingEpisode
+from missing.spreadsheet import csv_writer
 
 CHUNK_SIZE = 2000
 
@@ -239,13 +239,14 @@ def _checked_rows(year: int) -> Iterator[list[str]]:
 
 
 def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
-    """CSV text line by line (RFC 4180: CRLF, quoting only where needed), for streaming."""
+    """CSV text line by line (RFC 4180: CRLF, quoting only where needed), for streaming. Every
+    cell is neutralised against formula injection (missing.spreadsheet)."""
 
     class _Echo:
         def write(self, value: str) -> str:
             return value
 
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow(row)

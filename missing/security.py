@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -98,8 +98,12 @@ def stamp_sign_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -
 
 
 def stamp_second_factor(request: HttpRequest, *, now: datetime) -> None:
-    """Record that this session has just passed a second-factor check (sign-in or step-up)."""
+    """Record that this session has just passed a second-factor check (sign-in or step-up), and
+    on the user, for exports through their personal API token."""
     request.session[SECOND_FACTOR_AT] = now.timestamp()
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        get_user_model().objects.filter(pk=user.pk).update(second_factor_at=now)
 
 
 def is_passive(request: HttpRequest) -> bool:
@@ -134,8 +138,13 @@ class SessionTimeoutMiddleware:
             now = timezone.now()
             reason = session_expiry_reason(request, now=now)
             if reason is not None:
+                from missing.session_timeout import remember_timed_out_user
+
+                user_pk = request.user.pk
                 logout(request)
                 messages.info(request, reason)
+                # A form this person posts next is kept for them (missing.session_timeout).
+                remember_timed_out_user(request, user_pk=user_pk)
             elif not is_passive(request):
                 last = request.session.get(LAST_ACTIVITY_AT, 0)
                 if now.timestamp() - last >= ACTIVITY_RESOLUTION_SECONDS:
@@ -225,6 +234,8 @@ def require_recent_second_factor(
                 request, now=timezone.now(), max_age=limit
             ):
                 return inner(request, *args, **kwargs)
+            # A refusal for the access log (missing.audit.record_refusal): a redirect, not 403.
+            request.access_refused = "step-up"  # type: ignore[attr-defined]
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('second_factor_confirm')}?{query}")
 
@@ -234,15 +245,19 @@ def require_recent_second_factor(
 
 
 class RecentSecondFactor(BasePermission):
-    """Step-up for API exports called with the browser session: the session's last code must be
-    younger than settings.STEP_UP_MAX_AGE. A bearer token is its own credential and passes (its
-    holder is a script, not a person with a phone)."""
+    """Step-up for API exports: with the browser session, the session's last code must be younger
+    than settings.STEP_UP_MAX_AGE; through a personal API token, the token's user must have
+    entered a code (signing in or at /sign-in/confirm/) within that time (issue 14 item 3): a
+    stolen token alone exports nothing."""
 
     message = "Confirm it is you first: enter a fresh code at /sign-in/confirm/, then retry."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.auth is not None or second_factor_relaxed():
+        if second_factor_relaxed():
             return True
+        if request.auth is not None:
+            at = getattr(request.user, "second_factor_at", None)
+            return at is not None and timezone.now() - at <= settings.STEP_UP_MAX_AGE
         return second_factor_is_recent(
             request._request, now=timezone.now(), max_age=settings.STEP_UP_MAX_AGE
         )

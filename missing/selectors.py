@@ -22,6 +22,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from missing import clocks
@@ -127,6 +128,13 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
         .with_related()
         .annotate(
             clock_due_at=Case(
+                # Both clocks run (back before the review was done): the earlier one first.
+                When(
+                    first_reviewed_at__isnull=True,
+                    state__in=INTERVIEW_PENDING_STATES,
+                    interview_due_at__isnull=False,
+                    then=Least("review_due_at", "interview_due_at"),
+                ),
                 When(first_reviewed_at__isnull=True, then=F("review_due_at")),
                 When(state__in=INTERVIEW_PENDING_STATES, then=F("interview_due_at")),
                 # Awaiting sign-off: no clock runs, so it sorts after every clock.
@@ -214,13 +222,40 @@ def split_by_status(
     return by_status
 
 
+RAG_SEVERITY = {"red": 3, "amber": 2, "green": 1, "grey": 0}
+
+
+def worst_clock(
+    episode: MissingEpisode, *, now: datetime
+) -> tuple[str, datetime | None, timedelta]:
+    """The clock the board shows: the one that matters now, except that while the review is
+    still pending after the child's return both clocks run, and the worse of the two shows
+    (red before amber before green; on a tie, the one due first). Issue 13 item 10: a return
+    interview 8 hours overdue showed green while the review clock was green."""
+    clock, due_at, window = episode.current_clock()
+    if (
+        clock == "review"
+        and episode.state in INTERVIEW_PENDING_STATES
+        and episode.interview_due_at is not None
+    ):
+        other = ("interview", episode.interview_due_at, clocks.INTERVIEW_WINDOW)
+
+        def badness(c: tuple[str, datetime | None, timedelta]) -> tuple[int, float]:
+            severity = RAG_SEVERITY[clocks.rag(due_at=c[1], window=c[2], now=now)]
+            return (severity, -(c[1] - now).total_seconds() if c[1] else 0.0)
+
+        if badness(other) > badness((clock, due_at, window)):
+            return other
+    return clock, due_at, window
+
+
 def board(*, user: Any, now: datetime) -> Board:
     """The front-door board: three queries whatever the caseload (episodes, each marked when
     its child has an open meeting task; notifications held; the oldest open meeting tasks)."""
     rows = []
     counts: dict[str, int] = {}
     for episode in board_episodes(user):
-        clock, due_at, window = episode.current_clock()
+        clock, due_at, window = worst_clock(episode, now=now)
         stage = episode_stage(episode)
         counts[stage] = counts.get(stage, 0) + 1
         rows.append(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
@@ -1766,7 +1767,12 @@ def access_revoke(*, episode: MissingEpisode, user: User, now: datetime) -> int:
 
 
 def api_token_create(*, user: User, scope: str, now: datetime) -> str:
-    """Make a token for `user`; only its hash is kept. Returns the token: show it once."""
+    """Make a token for `user`; only its hash is kept. Returns the token: show it once.
+
+    A personal (full-scope) token expires after settings.API_TOKEN_MAX_AGE; an intake token (a
+    police system's feed) does not, so a force's integration never stops on a date. Either kind
+    is bound to the user's credentials as they are now: a password change, a second-factor
+    reset, a role change or deactivation ends it (missing.auth)."""
     raw = "mcr_" + secrets.token_urlsafe(32)
     ApiToken.objects.create(
         user=user,
@@ -1774,6 +1780,8 @@ def api_token_create(*, user: User, scope: str, now: datetime) -> str:
         key_hash=hashlib.sha256(raw.encode()).hexdigest(),
         scope=scope,
         created_at=now,
+        expires_at=now + settings.API_TOKEN_MAX_AGE if scope == ApiToken.Scope.FULL else None,
+        credential_hash=user.get_session_auth_hash(),
     )
     return raw
 

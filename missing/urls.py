@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import signin, views
+from missing import refusals, session_timeout, signin, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,10 @@ urlpatterns = [
     path("sign-in/set-up/", signin.enrol, name="second_factor_enrol"),
     path("sign-in/confirm/", signin.confirm, name="second_factor_confirm"),
     path("account/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
+    path("session/", session_timeout.session_status, name="session_status"),
+    path("session/keep-alive/", session_timeout.session_keep_alive, name="session_keep_alive"),
+    path("account/tokens/", tokens.tokens_page, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke/", tokens.token_revoke, name="api_token_revoke"),
     path("board/", views.board, name="board"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("notifications/new/", views.notification_new, name="notification_new"),
@@ -47,5 +51,6 @@ urlpatterns = [
     ),
     path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
+    path("access/refusals/", refusals.refusals_page, name="access_refusals"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

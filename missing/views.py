@@ -419,7 +419,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "stage": stage,
             "stage_label": selectors.STAGE_LABELS.get(stage, ""),
             "now": now,
-            "refresh_seconds": 30,
+            "refresh_seconds": getattr(settings, "BOARD_REFRESH_SECONDS", 30),
             # The page refreshes itself with ?refresh=auto, which does not count as activity:
             # a board left open must not keep its session alive past the idle timeout.
             "refresh_query": urlencode(

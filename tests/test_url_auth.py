@@ -8,6 +8,7 @@ Two things are proved for every (route, who) pair:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -20,10 +21,10 @@ from rest_framework.test import APIClient
 
 from interviews import services as interview_services
 from missing import philomena, services
-from missing.models import RiskMeetingTask, Role
+from missing.models import ApiToken, RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
-from tests.factories import FIXED_NOW, ChildFactory, force, legal_status_period
+from tests.factories import FIXED_NOW, ChildFactory, UserFactory, force, legal_status_period
 from tests.helpers import login, report_missing
 from tests.missing.test_philomena import PNG
 
@@ -58,7 +59,13 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "second_factor_confirm": ("GET", ALL_SIGNED_IN, None),
     "recovery_codes": ("GET", ALL_SIGNED_IN, None),
     "healthz": ("GET", PUBLIC, None),
+    # The idle time-out's warning: how long is left (0 when signed out), and "stay signed in".
+    "session_status": ("GET", PUBLIC, None),
+    "session_keep_alive": ("POST", ALL_SIGNED_IN, None),
     "board": ("GET", CASE, None),
+    "access_refusals": ("GET", OVERSIGHT, None),
+    "api_tokens": ("GET", ALL_SIGNED_IN, None),
+    "api_token_revoke": ("POST", set(), "token"),  # a token of someone else: 404 for all
     "notification_list": ("GET", CASE, None),
     "notification_new": ("GET", CASE, None),
     "notification_match": ("GET", CASE, "notification"),
@@ -322,6 +329,14 @@ def world(users_by_role, ffd, settings, tmp_path):
         "alert": AdminAlert.objects.first(),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
         "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
+        # Someone else's personal token: nobody walking the routes owns it.
+        "token": ApiToken.objects.get(
+            key_hash=hashlib.sha256(
+                services.api_token_create(
+                    user=UserFactory(username="token-owner"), scope="full", now=FIXED_NOW
+                ).encode()
+            ).hexdigest()
+        ),
     }
 
 

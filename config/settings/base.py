@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "missing",
     "interviews",
     "notifications",
+    "ssd",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +66,9 @@ MIDDLEWARE = [
     # sign-in page), then refuses a signed-in session that has not passed the second factor.
     "missing.security.SessionTimeoutMiddleware",
     "missing.security.SecondFactorRequiredMiddleware",
+    # After both: keeps a form posted after the idle sign-out and offers it back to the same
+    # person once signed in again (process_view: after the CSRF check).
+    "missing.session_timeout.KeptFormMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "missing.middleware.NoStoreMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -194,7 +198,11 @@ RECOVERY_CODE_COUNT = 10
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Exports ask for a fresh code when the last one is older than this (ASVS 7.5.3).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
+# Personal API tokens (scope "full") end this long after they are made (issue 14 item 3).
+API_TOKEN_MAX_AGE = timedelta(days=int(env("API_TOKEN_MAX_AGE_DAYS", "90")))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+# Signed-in pages warn this long before the idle sign-out, with "Stay signed in" (WCAG 2.2.1).
+SESSION_IDLE_WARNING = timedelta(minutes=2)
 SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=10)
 # The cookie never outlives the absolute limit; the middleware enforces both limits server-side.
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
@@ -313,6 +321,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },
+}
+# The nightly sync of the child's facts from the case system (docs/decisions/0048-ssd-import.md):
+# the SSD changed-since extract the case system writes to SSD_SYNC_DIR, imported as
+# SSD_SYNC_USER (an FFD or manager account). Off while SSD_SYNC_DIR is empty.
+SSD_SYNC_DIR = env("SSD_SYNC_DIR", "")
+SSD_SYNC_USER = env("SSD_SYNC_USER", "")
+CELERY_BEAT_SCHEDULE["ssd-sync"] = {
+    "task": "ssd.tasks.sync_from_case_system",
+    "schedule": crontab(hour=2, minute=30),
+    "options": {"expires": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

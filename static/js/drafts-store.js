@@ -42,14 +42,28 @@ function withTimeout (promise, ms) {
   return Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms))])
 }
 
-// Signing out, or landing on the sign-in page: remove every draft and everything else the site
-// keeps in the browser. The server also sends Clear-Site-Data on sign-out; this is the part that
-// does not depend on the browser honouring it. Never blocks sign-out for more than two seconds.
-export function clearLocalData () {
+// Drafts left by anyone but this user: sealed under that person's key, so unreadable here;
+// removed once someone else has signed in on this tablet (decision 0049).
+export async function deleteDraftsNotOf (userId) {
+  if (!window.indexedDB) return
+  const prefix = `u${userId}:`
+  const drafts = await listDrafts().catch(() => [])
+  for (const draft of drafts) {
+    if (!String(draft.id).startsWith(prefix)) await deleteDraft(draft.id).catch(() => {})
+  }
+}
+
+// Signing out: remove every draft and everything else the site keeps in the browser. The server
+// also sends Clear-Site-Data on sign-out; this is the part that does not depend on the browser
+// honouring it. The sign-in page calls it with `keepDrafts`: a session that simply ended (the
+// idle sign-out, perhaps while the tablet was offline) must not lose the interviewer's answers,
+// which are sealed under a key only that same person can get back by signing in again.
+// Never blocks sign-out for more than two seconds.
+export function clearLocalData ({ keepDrafts = false } = {}) {
   const steps = []
   try { localStorage.clear() } catch (e) {}
   try { sessionStorage.clear() } catch (e) {}
-  if (window.indexedDB) {
+  if (window.indexedDB && !keepDrafts) {
     steps.push(new Promise((resolve) => {
       const request = indexedDB.deleteDatabase(DB_NAME)
       request.onsuccess = request.onerror = request.onblocked = () => resolve()

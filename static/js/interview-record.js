@@ -70,6 +70,7 @@ function time (when) {
 const statusBox = document.getElementById('draft-status')
 const statusTag = document.getElementById('draft-status-tag')
 const statusText = document.getElementById('draft-status-text')
+const signInLink = document.getElementById('draft-sign-in')
 const TAGS = {
   server: ['Saved', 'govuk-tag--green'],
   local: ['On this tablet', 'govuk-tag--yellow'],
@@ -78,6 +79,7 @@ const TAGS = {
   locked: ['Draft locked', 'govuk-tag--yellow'],
   conflict: ['Not saved', 'govuk-tag--red'],
   error: ['Not sent', 'govuk-tag--red'],
+  signedout: ['Signed out', 'govuk-tag--red'],
   checking: ['Checking', 'govuk-tag--grey']
 }
 
@@ -88,6 +90,7 @@ function show (state, text) {
   statusTag.className = `govuk-tag app-draft-status__tag ${css}`
   statusTag.textContent = label
   statusText.textContent = text
+  signInLink.hidden = state !== 'signedout'
 }
 
 // --- encryption ------------------------------------------------------------------------------
@@ -104,6 +107,8 @@ async function fetchKey () {
   })
   if (!response.ok) throw new Error(`key ${response.status}`)
   const body = await response.json()
+  // The key belongs to whoever is signed in: never use another person's on this form.
+  if (String(body.user) !== String(form.dataset.user)) throw new Error('another user')
   const raw = Uint8Array.from(atob(body.key), (c) => c.charCodeAt(0))
   // Not extractable: even this page's own script cannot read the key back out.
   return crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])
@@ -145,6 +150,9 @@ let locked = false // a draft on the tablet we have no key for yet
 let syncing = null
 let conflict = null
 let timer = null
+let signedOut = false // the session ended (idle sign-out): keep saving here, send after sign-in
+
+const SIGNED_OUT = 'Your session has ended. Your answers are saved on this tablet, encrypted, and nothing is lost: sign in again to send them.'
 
 async function saveLocal () {
   if (!key) {
@@ -155,7 +163,9 @@ async function saveLocal () {
   const sealed = await seal(id, { pairs: fieldPairs(), base, version })
   await putDraft({ id, interview: interviewId, savedAt, ...sealed })
   statusBox.dataset.onTablet = String(savedAt)
-  if (!navigator.onLine) {
+  if (signedOut) {
+    show('signedout', SIGNED_OUT)
+  } else if (!navigator.onLine) {
     show('offline', `You are offline. Your answers are saved on this tablet, encrypted (${time(savedAt)}), and will be sent when the connection returns.`)
   } else {
     show('local', `Saved on this tablet, encrypted, at ${time(savedAt)}. Not yet sent to the server.`)
@@ -185,6 +195,10 @@ function sync (options = {}) {
 async function send ({ overwrite = false } = {}) {
   if (!dirty || locked) return 'idle'
   if (conflict && !overwrite) return 'conflict'
+  if (signedOut) {
+    show('signedout', SIGNED_OUT)
+    return 'signedout'
+  }
   if (!navigator.onLine) {
     show('offline', 'You are offline. Your answers are saved on this tablet, encrypted, and will be sent when the connection returns.')
     return 'offline'
@@ -203,11 +217,18 @@ async function send ({ overwrite = false } = {}) {
       body,
       credentials: 'same-origin',
       headers: { 'X-CSRFToken': csrf, Accept: 'application/json' },
-      redirect: 'error'
+      // A redirect means the sign-in page: the session ended. Seen as such, not as a network
+      // failure, so the person is told to sign in rather than to wait for the connection.
+      redirect: 'manual'
     })
   } catch (error) {
     show('offline', 'The connection dropped. Your answers are saved on this tablet, encrypted, and will be sent when it returns.')
     return 'offline'
+  }
+  if (response.type === 'opaqueredirect' || response.status === 401 || response.status === 403) {
+    signedOut = true
+    show('signedout', SIGNED_OUT)
+    return 'signedout'
   }
   let answer = {}
   try { answer = await response.json() } catch (error) {}
@@ -325,6 +346,11 @@ async function start () {
     if (form.dataset.submitting) return
     event.preventDefault()
     const submitter = event.submitter
+    if (signedOut) {
+      show('signedout', SIGNED_OUT)
+      signInLink.focus()
+      return
+    }
     if (!navigator.onLine) {
       show('offline', 'You are offline: your answers are saved on this tablet, encrypted. Send or complete the interview when the connection returns.')
       return
@@ -334,6 +360,7 @@ async function start () {
       await saveLocal()
       const result = await sync()
       if (result === 'conflict' || result === 'offline') return
+      if (result === 'signedout') { signInLink.focus(); return }
     }
     form.dataset.submitting = 'true'
     // Not from inside this submit event: a form ignores requestSubmit while firing one.
@@ -346,7 +373,7 @@ async function start () {
   window.addEventListener('offline', () => {
     show('offline', 'You are offline. What you write is saved on this tablet, encrypted, and sent when the connection returns.')
   })
-  setInterval(() => { if (dirty && navigator.onLine) sync() }, RETRY_MS)
+  setInterval(() => { if (dirty && navigator.onLine && !signedOut) sync() }, RETRY_MS)
 
   if (!(await unlock())) {
     const record = await getDraft(id).catch(() => null)

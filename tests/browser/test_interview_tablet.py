@@ -17,7 +17,8 @@ in this thread, and Django refuses ORM calls inside one).
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,8 +26,16 @@ from django.utils import timezone
 
 from interviews.models import InterviewStatus, ReturnInterview
 from missing.models import EpisodeState, MissingEpisode, User
-from tests.browser.test_board_browser import ARTIFACTS, CHROMIUM, chromium, sign_in
+from tests.browser.test_board_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    PASSWORD,
+    chromium,
+    orm_beside_playwright,
+    sign_in,
+)
 from tests.factories import ChildFactory
+from tests.helpers import totp_code, totp_device
 from tests.interviews.helpers import assign, open_interview, returned_episode
 
 sync_api = pytest.importorskip(
@@ -382,3 +391,109 @@ def test_the_form_works_without_javascript(
     assert [(p.factor.code, p.note) for p in interview.factors.all()] == [
         ("harm-grooming", "Older man messaging")
     ]
+
+
+def test_answers_typed_offline_survive_the_session_ending_and_a_new_sign_in(
+    live_server: Any, ffd: User, manager: User, interviewer: User, settings: Any
+) -> None:
+    """Issue 13 item 1: the tablet goes offline, the interviewer keeps writing, the 30-minute
+    idle sign-out passes (shortened here), the network returns. The page says the session
+    ended (not "the connection dropped"), the sign-in page keeps the encrypted draft, and after
+    signing in again (password and code) every answer is back in the form and sent."""
+    interview = assigned_interview(ffd, manager, interviewer)
+    base = live_server.url
+
+    with chromium() as browser:
+        context = tablet(browser)
+        page = context.new_page()
+        sign_in(page, base, "interviewer")
+        page.wait_for_url(f"{base}/interviews/")
+        open_form(page, base, interview)
+        wait_status(page, "server")
+
+        context.set_offline(True)
+        page.fill("#id_held_place", "Library, quiet room")
+        page.fill("#id_account_where", "Stayed with a friend in Margate")
+        page.locator("label[for='id_push_factors']").tap()
+        page.fill("#id_note_push-family-conflict", "Arguments about school")
+        page.fill("#id_wishes_and_feelings", "Wants a say in contact")
+        page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
+        wait_status(page, "offline")
+
+        # The session ends while the tablet is offline: the idle limit passes.
+        settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=1)
+        time.sleep(1.5)
+        context.set_offline(False)
+        text = wait_status(page, "signedout")
+        assert "sign in again" in text.lower()
+        assert "connection dropped" not in text
+        # Still saving here meanwhile, sealed under the key the page holds.
+        page.fill("#id_present", "Robin and the interviewer")
+        page.wait_for_timeout(1000)
+        settings.SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+
+        page.click("#draft-sign-in")
+        page.wait_for_url("**/login/**")
+        page.wait_for_selector("body[data-local-data-cleared]", timeout=TIMEOUT_MS)
+        # The sign-in page kept the draft (encrypted: nothing readable in it).
+        drafts = stored_drafts(page)
+        assert [d["interview"] for d in drafts] == [interview.pk]
+        assert "Margate" not in bytes(drafts[0]["data"]).decode("latin-1")
+
+        # Sign in again on this page (it carries `next`), both steps.
+        with orm_beside_playwright():
+            device = totp_device(User.objects.get(username="interviewer"))
+        page.fill("#id_username", "interviewer")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]:has-text('Sign in')")
+        page.wait_for_url("**/sign-in/code/**")
+        with orm_beside_playwright():
+            device.refresh_from_db()
+        step = max(int(time.time()) // device.step, device.last_t + 1)
+        at = datetime.fromtimestamp(step * device.step, UTC)
+        page.fill("#id_code", totp_code(device, at=at))
+        page.click("button[type=submit]:has-text('Continue')")
+
+        page.wait_for_url(f"{base}/interviews/{interview.pk}/record/", timeout=TIMEOUT_MS)
+        page.wait_for_selector("form[data-drafts-ready]", timeout=TIMEOUT_MS)
+        assert "Everything is saved on the server" in wait_status(page, "server")
+        assert page.input_value("#id_held_place") == "Library, quiet room"
+        assert page.input_value("#id_account_where") == "Stayed with a friend in Margate"
+        assert page.input_value("#id_present") == "Robin and the interviewer"
+        assert page.is_checked("#id_push_factors")
+        assert page.input_value("#id_note_push-family-conflict") == "Arguments about school"
+        assert stored_drafts(page) == []
+        context.close()
+
+    interview.refresh_from_db()
+    assert interview.held_place == "Library, quiet room"
+    assert interview.account_where == "Stayed with a friend in Margate"
+    assert interview.present == "Robin and the interviewer"
+    assert interview.wishes_and_feelings == "Wants a say in contact"
+    assert [(p.factor.code, p.note) for p in interview.factors.all()] == [
+        ("push-family-conflict", "Arguments about school")
+    ]
+
+
+def test_another_users_sign_in_removes_a_draft_it_could_never_read(
+    live_server: Any, ffd: User, manager: User, interviewer: User
+) -> None:
+    interview = assigned_interview(ffd, manager, interviewer)
+    base = live_server.url
+
+    with chromium() as browser:
+        context = tablet(browser)
+        page = context.new_page()
+        sign_in(page, base, "interviewer")
+        page.wait_for_url(f"{base}/interviews/")
+        open_form(page, base, interview)
+        page.route("**/record/autosave/", lambda route: route.abort())
+        page.fill("#id_account_where", "Under the railway bridge")
+        page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
+        # The session is lost without signing out (cookies gone), and a manager signs in here.
+        context.clear_cookies()
+        sign_in(page, base, "manager")
+        page.wait_for_url(f"{base}/board/")
+        page.wait_for_selector("body[data-other-drafts-cleared]", timeout=TIMEOUT_MS)
+        assert stored_drafts(page) == []
+        context.close()

@@ -5,6 +5,7 @@ signing out, and pinned query counts."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,11 +15,13 @@ import time_machine
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
 from missing.models import EpisodeState, MissingEpisode, User
+from missing.second_factor import second_factor_reset
 from tests.factories import ChildFactory
 from tests.helpers import login
 from tests.interviews.helpers import (
@@ -330,24 +333,41 @@ def test_autosave_answers_bad_input_with_field_errors(interview, interviewer):
     assert set(errors) == {"held_at", "push_factors"}
 
 
-def test_the_draft_key_is_per_session_and_only_for_a_signed_in_user(interviewer):
+def test_the_draft_key_is_per_user_and_only_for_a_fully_signed_in_user(interviewer, manager):
     url = reverse("interviews:draft_key")
     assert Client().get(url).status_code == 302
     first = signed_in(interviewer)
-    key = first.get(url).json()["key"]
-    assert first.get(url).json()["key"] == key
-    assert len(__import__("base64").b64decode(key)) == 32
+    answer = first.get(url)
+    key = answer.json()["key"]
+    assert answer.json()["user"] == interviewer.pk
+    assert answer["Cache-Control"] == "no-store"
+    assert len(base64.b64decode(key)) == 32
+    # A new sign-in of the same person (after the idle sign-out) gets the same key back, so a
+    # draft sealed before the session ended can be read again; anyone else gets another key.
+    assert signed_in(interviewer).get(url).json()["key"] == key
+    assert signed_in(manager).get(url).json()["key"] != key
+
+
+def test_a_password_only_session_gets_no_draft_key(interviewer):
+    client = Client()
+    client.force_login(interviewer)  # the password step only: no second factor yet
+    response = client.get(reverse("interviews:draft_key"))
+    assert response.status_code == 302
+    assert "key" not in response.content.decode()
+
+
+def test_resetting_the_second_factor_changes_the_draft_key(interviewer):
+    url = reverse("interviews:draft_key")
+    key = signed_in(interviewer).get(url).json()["key"]
+    second_factor_reset(actor=None, user=interviewer, now=timezone.now())
+    interviewer.refresh_from_db()
     assert signed_in(interviewer).get(url).json()["key"] != key
-    assert first.get(url)["Cache-Control"] == "no-store"
 
 
 def test_signing_out_asks_the_browser_to_clear_its_storage(interviewer):
     client = signed_in(interviewer)
-    key = client.get(reverse("interviews:draft_key")).json()["key"]
     response = client.post(reverse("logout"))
     assert response["Clear-Site-Data"] == '"cache", "cookies", "storage"'
-    # The key went with the session: a new sign-in gets another one.
-    assert signed_in(interviewer).get(reverse("interviews:draft_key")).json()["key"] != key
 
 
 def test_the_offline_page_and_service_worker_hold_no_case_data(interview):

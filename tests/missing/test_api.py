@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from missing import services
@@ -48,7 +49,8 @@ def client_for(user: User | None) -> APIClient:
 
 def token_client(user: User, scope: str = ApiToken.Scope.FULL) -> APIClient:
     client = APIClient()
-    raw = services.api_token_create(user=user, scope=scope, now=FIXED_NOW)
+    # Made on the clock the test runs on (frozen or real): personal tokens expire (90 days).
+    raw = services.api_token_create(user=user, scope=scope, now=timezone.now())
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interviews.models import InterviewFactorHistory, ReturnInterviewHistory
@@ -61,7 +62,9 @@ def test_a_token_client_is_named_in_the_history(ffd, manager, now):
     from missing import services
 
     episode = report_missing(actor=ffd, now=now - timedelta(hours=1))
-    token = services.api_token_create(user=manager, scope="full", now=now)
+    token = services.api_token_create(
+        user=manager, scope="full", now=timezone.now()
+    )  # the request runs on the real clock: a token from FIXED_NOW has expired
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 

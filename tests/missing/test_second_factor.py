@@ -12,6 +12,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -308,7 +309,9 @@ def test_the_api_permission_refuses_password_alone_without_the_middleware(
 def test_bearer_tokens_need_no_second_factor(ffd: User, now) -> None:
     from missing import services
 
-    token = services.api_token_create(user=ffd, scope="full", now=now)
+    token = services.api_token_create(
+        user=ffd, scope="full", now=timezone.now()
+    )  # the request runs on the real clock: a token from FIXED_NOW has expired
     client = Client()
     response = client.get("/api/episodes/", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
@@ -362,7 +365,7 @@ def test_step_up_takes_its_own_age_and_never_sends_off_site(client: Client, mana
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.missing.security_urls")
-def test_an_api_export_by_session_needs_a_fresh_code_but_a_token_does_not(
+def test_an_api_export_needs_a_fresh_code_by_session_and_by_token(
     client: Client, manager: User, now
 ) -> None:
     from missing import services
@@ -375,6 +378,12 @@ def test_an_api_export_by_session_needs_a_fresh_code_but_a_token_does_not(
         refused = client.get("/api/test-export/")
         assert refused.status_code == 403
         assert "/sign-in/confirm/" in refused.json()["detail"]
+        # Through the token too: its user's last code (at sign-in) is 6 minutes old.
+        by_token = Client().get("/api/test-export/", headers={"Authorization": f"Bearer {token}"})
+        assert by_token.status_code == 403
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=7), tick=False):
+        # A fresh code (the step-up page) lets the token export for the next 5 minutes.
+        User.objects.filter(pk=manager.pk).update(second_factor_at=timezone.now())
         by_token = Client().get("/api/test-export/", headers={"Authorization": f"Bearer {token}"})
         assert by_token.status_code == 200
 

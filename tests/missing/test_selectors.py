@@ -112,3 +112,34 @@ def test_board_stages_and_clocks_follow_the_interview(ffd, manager, now):
     # Never reviewed: the review is what is due, whatever the interview's progress.
     assert rows[unreviewed.pk].clock == "review"
     assert rows[unreviewed.pk].stage == "returned_unreviewed"
+
+
+def test_board_shows_the_worse_clock_while_both_run(ffd, now):
+    """Issue 13 item 10: back home, the review not yet done, and the return interview 8 hours
+    overdue: the board shows the interview clock, red, not the review clock's green."""
+    from missing.models import MissingEpisode
+
+    episode = report_missing(actor=ffd, now=now - timedelta(hours=80), grade_code="low")
+    services.episode_record_return(
+        actor=ffd,
+        episode_id=episode.pk,
+        returned_at=now - timedelta(hours=80),
+        found_place="Home",
+        found_by="Police",
+        prevention_interview_done=None,
+        now=now - timedelta(hours=80),
+    )
+    # The review is still pending and not yet due (green).
+    MissingEpisode.objects.filter(pk=episode.pk).update(review_due_at=now + timedelta(hours=20))
+    calm = report_missing(actor=ffd, now=now, grade_code="low")
+    rows = selectors.board(user=ffd, now=now).rows
+    assert [r.episode.pk for r in rows] == [episode.pk, calm.pk]
+    assert (rows[0].clock, rows[0].rag) == ("interview", "red")
+    assert rows[0].due_at == rows[0].episode.interview_due_at
+
+    # Interview due later than a red review: the review shows.
+    MissingEpisode.objects.filter(pk=episode.pk).update(
+        review_due_at=now - timedelta(hours=1), interview_due_at=now + timedelta(hours=60)
+    )
+    row = selectors.board(user=ffd, now=now).rows[0]
+    assert (row.clock, row.rag) == ("review", "red")

@@ -1,0 +1,949 @@
+"""Import from the Standard Safeguarding Dataset (SSD): children, legal-status periods, the
+social worker and team, and historical missing episodes with RHI offered / accepted.
+
+The format is Data to Insight's published SSD field names (data-to-insight/ssd-data-model):
+one CSV per table, a header row of field names. See docs/decisions/0048-ssd-import.md.
+
+How a run goes:
+1. every row of every file is read and kept as an `ImportRow` (raw fields, file, line);
+2. rows are checked (dates, codes, ids, end before start, duplicate keys, overlaps): a bad row
+   gets one problem per field and is not applied;
+3. the good rows are applied in **one transaction** (the whole import or nothing); a re-run of
+   the same files finds every row unchanged. A dry run does all of it and rolls back.
+
+Matching: a child is the council child id = `pers_person_id`, or the NHS number
+(`pers_common_child_id`) where given. Periods and episodes carry the SSD row key
+(`LegalStatusPeriod.source_key = "<table>:<id>"`; episodes `police_reference = "SSD:<id>"` under
+the "SSD import" police force), so a re-import updates the row it made and never adds another.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+
+from interviews.models import InterviewEpisode, InterviewStatus, ReturnInterview
+from missing import child_facts, clocks, nhs
+from missing.models import (
+    AccessAction,
+    AccessLog,
+    Child,
+    EpisodeState,
+    InterviewOutcome,
+    LegalStatus,
+    LegalStatusPeriod,
+    MissingEpisode,
+    Organisation,
+    PoliceForce,
+    RiskGrade,
+    Team,
+    User,
+)
+from ssd.models import ImportRow, ImportRun
+
+SSD_FORCE_CODE = "ssd-import"
+SSD_GRADE_CODE = "not_recorded"
+EPISODE_PREFIX = "SSD:"
+BATCH = 2000
+# bulk_update writes a CASE per row: small batches keep each statement quick.
+UPDATE_BATCH = 500
+PROGRESS_EVERY = 10_000
+
+# The files read, in the order they are applied, and the fields read from each.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "ssd_person": (
+        "pers_person_id",
+        "pers_sex",
+        "pers_dob",
+        "pers_common_child_id",
+    ),
+    "ssd_cla_episodes": (
+        "clae_cla_episode_id",
+        "clae_person_id",
+        "clae_cla_episode_start_date",
+        "clae_cla_episode_ceased",
+    ),
+    "ssd_cp_plans": (
+        "cppl_cp_plan_id",
+        "cppl_person_id",
+        "cppl_cp_plan_start_date",
+        "cppl_cp_plan_end_date",
+    ),
+    "ssd_cin_episodes": (
+        "cine_referral_id",
+        "cine_person_id",
+        "cine_referral_date",
+        "cine_close_date",
+    ),
+    "ssd_professionals": (
+        "prof_professional_id",
+        "prof_staff_id",
+        "prof_professional_name",
+    ),
+    "ssd_involvements": (
+        "invo_involvements_id",
+        "invo_person_id",
+        "invo_professional_id",
+        "invo_professional_team",
+        "invo_involvement_start_date",
+        "invo_involvement_end_date",
+    ),
+    "ssd_missing": (
+        "miss_table_id",
+        "miss_la_person_id",
+        "miss_mis_epi_start",
+        "miss_mis_epi_type",
+        "miss_mis_epi_end",
+        "miss_mis_epi_rhi_offered",
+        "miss_mis_epi_rhi_accepted",
+    ),
+}
+TABLES = tuple(FIELDS)
+# Optional local columns (not in the SSD, which carries no names): read when present.
+PERSON_NAME_FIELDS = ("pers_forename", "pers_surname")
+PERIOD_TABLES: dict[str, tuple[str, str, str, str]] = {
+    # table: (status, person field, start field, end field)
+    "ssd_cla_episodes": (
+        LegalStatus.LOOKED_AFTER,
+        "clae_person_id",
+        "clae_cla_episode_start_date",
+        "clae_cla_episode_ceased",
+    ),
+    "ssd_cp_plans": (
+        LegalStatus.CHILD_PROTECTION_PLAN,
+        "cppl_person_id",
+        "cppl_cp_plan_start_date",
+        "cppl_cp_plan_end_date",
+    ),
+    "ssd_cin_episodes": (
+        LegalStatus.CHILD_IN_NEED,
+        "cine_person_id",
+        "cine_referral_date",
+        "cine_close_date",
+    ),
+}
+SEX = {"F": "Female", "M": "Male", "U": "Unknown", "": ""}
+YES = {"Y", "YES"}
+NO = {"N", "NO"}
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+
+@dataclass
+class Row:
+    table: str
+    line: int
+    data: dict[str, str]
+    problems: list[dict[str, str]] = field(default_factory=list)
+    outcome: str = ImportRow.Outcome.PENDING
+
+    def get(self, name: str) -> str:
+        return (self.data.get(name) or "").strip()
+
+    def problem(self, name: str, text: str) -> None:
+        self.problems.append({"field": name, "problem": text})
+
+    @property
+    def key(self) -> str:
+        return self.get(FIELDS[self.table][0])
+
+
+@dataclass
+class Report:
+    run: ImportRun
+    rows: list[Row]
+    counts: dict[str, dict[str, int]]
+    children_changed: list[str]
+
+    @property
+    def rejected(self) -> list[Row]:
+        return [r for r in self.rows if r.outcome == ImportRow.Outcome.REJECTED]
+
+
+class ImportRefused(Exception):
+    """The import cannot start (no file, or the acting user may not import)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_tables(files: Mapping[str, str]) -> list[Row]:
+    """Rows of each file ({table: CSV text}); a missing header column is one problem on line 1."""
+    rows: list[Row] = []
+    for table in TABLES:
+        if table not in files:
+            continue
+        reader = csv.DictReader(io.StringIO(files[table].lstrip("\ufeff")))
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        absent = [f for f in FIELDS[table] if f not in header]
+        if absent:
+            row = Row(table, 1, {"header": ",".join(header)})
+            for name in absent:
+                row.problem(name, "This column is missing from the header row.")
+            rows.append(row)
+            continue
+        for data in reader:
+            clean = {k: (v or "") for k, v in data.items() if k}
+            rows.append(Row(table, reader.line_num, clean))
+    return rows
+
+
+def read_folder(folder: str) -> dict[str, str]:
+    from pathlib import Path
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise ImportRefused(f"{folder} is not a folder.")
+    files = {
+        t: (path / f"{t}.csv").read_text(encoding="utf-8-sig")
+        for t in TABLES
+        if (path / f"{t}.csv").is_file()
+    }
+    if not files:
+        raise ImportRefused(f"{folder} holds none of the SSD files ({', '.join(TABLES)}).")
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Field checks
+# --------------------------------------------------------------------------------------------
+
+
+def _date(row: Row, name: str, *, required: bool, today: date) -> date | None:
+    value = row.get(name)
+    if not value:
+        if required:
+            row.problem(name, "Missing: give the date.")
+        return None
+    value = value[:10] if len(value) > 10 and value[4:5] == "-" else value
+    for fmt in DATE_FORMATS:
+        try:
+            day = datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a date, no time
+        except ValueError:
+            continue
+        if day.year < 1900 or day > today:
+            row.problem(name, f"{value} is not a date between 1900 and today.")
+            return None
+        return day
+    row.problem(name, f"{value} is not a date (use YYYY-MM-DD).")
+    return None
+
+
+def _moment(row: Row, name: str, *, required: bool, now: datetime) -> datetime | None:
+    """A date and time in London (a date alone is taken as 12:00, clear of the clock change)."""
+    value = row.get(name)
+    if not value:
+        if required:
+            row.problem(name, "Missing: give the date.")
+        return None
+    for fmt in DATETIME_FORMATS:
+        try:
+            naive = datetime.strptime(value, fmt)  # noqa: DTZ007 - London wall time, made aware
+        except ValueError:
+            continue
+        moment = naive.replace(tzinfo=clocks.LONDON)
+        break
+    else:
+        day = _date(row, name, required=required, today=clocks.london_date(now))
+        if day is None:
+            return None
+        moment = datetime.combine(day, time(12), tzinfo=clocks.LONDON)
+    if moment.year < 1900 or moment > now:
+        row.problem(name, f"{value} is not a time between 1900 and now.")
+        return None
+    return moment
+
+
+def _yes_no(row: Row, name: str) -> bool | None:
+    value = row.get(name).upper()
+    if value in YES:
+        return True
+    if value in NO:
+        return False
+    if value:
+        row.problem(name, f"{row.get(name)} is not a code this field takes (Yes, No or blank).")
+    return None
+
+
+def _key(row: Row, seen: dict[tuple[str, str], int]) -> str:
+    name = FIELDS[row.table][0]
+    key = row.key
+    if not key:
+        row.problem(name, "Missing: every row needs its id.")
+    elif len(key) > 40:
+        row.problem(name, "Longer than 40 characters.")
+    elif (row.table, key) in seen:
+        row.problem(name, f"Duplicate id {key}: already on line {seen[(row.table, key)]}.")
+    else:
+        seen[(row.table, key)] = row.line
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.by_table: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+        )
+
+    def add(self, row: Row, outcome: str) -> None:
+        row.outcome = outcome
+        self.by_table[row.table][outcome] += 1
+
+
+def run_import(
+    *,
+    files: Mapping[str, str],
+    actor: User,
+    now: datetime,
+    origin: str,
+    source: str,
+    dry_run: bool = False,
+    changed_since: date | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Read, keep, check and apply SSD files. Raises ImportRefused before reading anything when
+    the actor may not import (FFD, managers and heads of service may)."""
+    if not actor.has_role(child_facts.FACTS_ROLES):
+        raise ImportRefused("Your role cannot import the child's facts.")
+    rows = read_tables(files)
+    progress(f"Read {len(rows)} rows from {len(files)} files.")
+    run = ImportRun(
+        started_at=now,
+        by=actor,
+        origin=origin,
+        source=source[:300],
+        dry_run=dry_run,
+        changed_since=changed_since,
+    )
+    if not dry_run:
+        with transaction.atomic():
+            run.save()
+            # Kept before anything is applied: every fact received, in its own transaction.
+            stored = [
+                ImportRow(run=run, table=r.table, line=r.line, row_key=r.key[:100], data=r.data)
+                for r in rows
+            ]
+            ImportRow.objects.bulk_create(stored, batch_size=BATCH)
+    try:
+        with transaction.atomic():
+            counts, changed = _Applier(rows, actor=actor, now=now, progress=progress).apply()
+            run.status = ImportRun.Status.DRY_RUN if dry_run else ImportRun.Status.APPLIED
+            run.finished_at = now
+            run.summary = {"counts": dict(counts.by_table), "children_changed": changed}
+            if dry_run:
+                transaction.set_rollback(True)
+            else:
+                run.save(update_fields=["status", "finished_at", "summary"])
+                _store_outcomes(run, rows)
+                if changed:
+                    AccessLog.objects.create(
+                        at=now,
+                        user=actor,
+                        role=actor.role,
+                        action=AccessAction.CHANGE,
+                        child_ids=sorted(int(ref[2:]) for ref in changed),
+                        reference=f"SSD import {run.pk}",
+                        route=f"ssd-import:{origin}",
+                        rows=len(changed),
+                    )
+    except Exception:
+        if not dry_run:
+            ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED)
+        raise
+    return Report(run=run, rows=rows, counts=dict(counts.by_table), children_changed=changed)
+
+
+def _store_outcomes(run: ImportRun, rows: list[Row]) -> None:
+    """One UPDATE per outcome (by line ranges of each table), then the problems of the rejected
+    rows: a CASE per row (bulk_update) is far slower on tens of thousands of rows."""
+    stored = {
+        (t, line): pk
+        for pk, t, line in ImportRow.objects.filter(run=run).values_list("pk", "table", "line")
+    }
+    by_outcome: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        by_outcome[r.outcome].append(stored[(r.table, r.line)])
+    for outcome, pks in by_outcome.items():
+        for start in range(0, len(pks), BATCH):
+            ImportRow.objects.filter(pk__in=pks[start : start + BATCH]).update(outcome=outcome)
+    rejected = [
+        ImportRow(pk=stored[(r.table, r.line)], problems=r.problems) for r in rows if r.problems
+    ]
+    ImportRow.objects.bulk_update(rejected, ["problems"], batch_size=UPDATE_BATCH)
+
+
+class _Applier:
+    def __init__(
+        self, rows: list[Row], *, actor: User, now: datetime, progress: Callable[[str], None]
+    ) -> None:
+        self.rows = rows
+        self.actor = actor
+        self.now = now
+        self.today = clocks.london_date(now)
+        self.progress = progress
+        self.counts = _Counts()
+        self.seen: dict[tuple[str, str], int] = {}
+        self.children: dict[str, Child] = {}  # council child id -> child
+        self.changed: set[int] = set()
+        self.periods_changed: set[int] = set()
+        self.new_children: set[int] = set()
+        self.by_table: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            self.by_table[row.table].append(row)
+
+    def _reject_header_rows(self) -> None:
+        for row in self.rows:
+            if row.problems:  # header problems, found while reading
+                self.counts.add(row, ImportRow.Outcome.REJECTED)
+
+    def apply(self) -> tuple[_Counts, list[str]]:
+        self._reject_header_rows()
+        self._persons()
+        self._load_children()
+        for table in PERIOD_TABLES:
+            self._periods(table)
+        self._involvements()
+        self._missing()
+        self._recompute()
+        return self.counts, [f"C-{pk}" for pk in sorted(self.changed)]
+
+    def _tick(self, table: str, n: int) -> None:
+        if n and n % PROGRESS_EVERY == 0:
+            self.progress(f"{table}: {n} rows checked.")
+
+    def _ok(self, row: Row) -> bool:
+        if row.problems:
+            self.counts.add(row, ImportRow.Outcome.REJECTED)
+            return False
+        return True
+
+    # ---- ssd_person ------------------------------------------------------------------------
+
+    def _persons(self) -> None:
+        rows = [r for r in self.by_table["ssd_person"] if r.outcome == ImportRow.Outcome.PENDING]
+        nhs_seen: dict[str, int] = {}
+        good: list[tuple[Row, dict[str, Any]]] = []
+        for n, row in enumerate(rows, 1):
+            self._tick("ssd_person", n)
+            key = _key(row, self.seen)
+            dob = _date(row, "pers_dob", required=False, today=self.today)
+            sex = row.get("pers_sex").upper()
+            if sex not in SEX:
+                row.problem("pers_sex", f"{row.get('pers_sex')} is not a code (F, M or U).")
+            number = nhs.normalise(row.get("pers_common_child_id"))
+            if number:
+                trouble = nhs.problem(number)
+                if trouble:
+                    row.problem("pers_common_child_id", trouble)
+                elif number in nhs_seen:
+                    row.problem(
+                        "pers_common_child_id",
+                        f"The same NHS number is on line {nhs_seen[number]}.",
+                    )
+                else:
+                    nhs_seen[number] = row.line
+            if self._ok(row):
+                facts: dict[str, Any] = {
+                    "date_of_birth": dob,
+                    "gender": SEX.get(sex, ""),
+                    "nhs_number": number or None,
+                }
+                good.append((row, {"key": key, **facts}))
+        keys = [facts["key"] for _, facts in good]
+        numbers = [facts["nhs_number"] for _, facts in good if facts["nhs_number"]]
+        existing = list(
+            Child.objects.select_for_update().filter(
+                Q(council_child_id__in=keys) | Q(nhs_number__in=numbers)
+            )
+        )
+        by_id = {c.council_child_id: c for c in existing if c.council_child_id}
+        by_nhs = {c.nhs_number: c for c in existing if c.nhs_number}
+        new: list[tuple[Row, Child]] = []
+        updated: list[Child] = []
+        for row, facts in good:
+            key, number = facts.pop("key"), facts["nhs_number"]
+            child = by_id.get(key)
+            other = by_nhs.get(number) if number else None
+            if other is not None and child is not None and other.pk != child.pk:
+                row.problem(
+                    "pers_common_child_id",
+                    f"This NHS number is on {other.reference}, the id on {child.reference}: "
+                    "merge the two records first.",
+                )
+            elif other is not None and child is None and other.council_child_id:
+                row.problem(
+                    "pers_common_child_id",
+                    f"This NHS number is on {other.reference}, whose council child id is "
+                    f"{other.council_child_id}.",
+                )
+            if not self._ok(row):
+                continue
+            child = child or other
+            if child is None:
+                child = Child(
+                    council_child_id=key,
+                    first_name=row.get("pers_forename")[:100] or "Name not given",
+                    last_name=row.get("pers_surname")[:100],
+                    created_at=self.now,
+                    **facts,
+                )
+                new.append((row, child))
+                continue
+            facts["council_child_id"] = key
+            if number is None:
+                facts.pop("nhs_number")  # a blank does not erase a number recorded here
+            diff = {k: v for k, v in facts.items() if getattr(child, k) != v}
+            if diff:
+                for name, value in diff.items():
+                    setattr(child, name, value)
+                child.version += 1
+                updated.append(child)
+                self.changed.add(child.pk)
+                self.counts.add(row, ImportRow.Outcome.UPDATED)
+            else:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+            self.children[key] = child
+        Child.objects.bulk_create([c for _, c in new], batch_size=BATCH)
+        for row, child in new:
+            self.children[child.council_child_id] = child
+            self.changed.add(child.pk)
+            self.new_children.add(child.pk)
+            self.counts.add(row, ImportRow.Outcome.CREATED)
+        Child.objects.bulk_update(
+            updated,
+            ["date_of_birth", "gender", "nhs_number", "council_child_id", "version"],
+            batch_size=UPDATE_BATCH,
+        )
+        self.progress(f"ssd_person: {len(new)} children added, {len(updated)} updated.")
+
+    def _load_children(self) -> None:
+        """Every child another file names, by council child id (one query)."""
+        wanted = set()
+        for table, person_field in (
+            ("ssd_cla_episodes", "clae_person_id"),
+            ("ssd_cp_plans", "cppl_person_id"),
+            ("ssd_cin_episodes", "cine_person_id"),
+            ("ssd_involvements", "invo_person_id"),
+            ("ssd_missing", "miss_la_person_id"),
+        ):
+            wanted.update(r.get(person_field) for r in self.by_table[table])
+        wanted -= set(self.children)
+        wanted.discard("")
+        if wanted:
+            for child in Child.objects.filter(council_child_id__in=wanted):
+                self.children[child.council_child_id] = child
+
+    def _child(self, row: Row, name: str) -> Child | None:
+        key = row.get(name)
+        if not key:
+            row.problem(name, "Missing: give the person's id.")
+            return None
+        child = self.children.get(key)
+        if child is None:
+            row.problem(
+                name, f"No child with id {key}: not in ssd_person, or its row was rejected."
+            )
+        return child
+
+    # ---- legal status ---------------------------------------------------------------------
+
+    def _periods(self, table: str) -> None:
+        status, person_field, start_field, end_field = PERIOD_TABLES[table]
+        rows = [r for r in self.by_table[table] if r.outcome == ImportRow.Outcome.PENDING]
+        good: list[tuple[Row, Child, date, date | None]] = []
+        for n, row in enumerate(rows, 1):
+            self._tick(table, n)
+            _key(row, self.seen)
+            child = self._child(row, person_field)
+            start = _date(row, start_field, required=True, today=self.today)
+            end = _date(row, end_field, required=False, today=self.today)
+            if start and end and end <= start:
+                row.problem(end_field, "The end date must be after the start date.")
+            if self._ok(row) and child is not None and start is not None:
+                good.append((row, child, start, end))
+        child_ids = {c.pk for _, c, _, _ in good}
+        existing = list(
+            LegalStatusPeriod.objects.filter(child_id__in=child_ids, status=status).order_by("pk")
+        )
+        by_key = {p.source_key: p for p in existing if p.source == LegalStatusPeriod.Source.IMPORT}
+        # (start, end, what) per child: the periods this import leaves in place.
+        taken: dict[int, list[tuple[date, date | None, str]]] = defaultdict(list)
+        mine = {f"{table}:{row.key}" for row, _, _, _ in good}
+        for p in existing:
+            if p.source_key not in mine:
+                taken[p.child_id].append((p.start_date, p.end_date, p.reference))
+        new: list[LegalStatusPeriod] = []
+        updated: list[LegalStatusPeriod] = []
+        for row, child, start, end in good:
+            source_key = f"{table}:{row.key}"
+            for other_start, other_end, what in taken[child.pk]:
+                if (other_end is None or other_end > start) and (end is None or other_start < end):
+                    row.problem(start_field, f"This overlaps {what} of the same child.")
+                    break
+            if not self._ok(row):
+                continue
+            taken[child.pk].append((start, end, f"line {row.line}"))
+            period = by_key.get(source_key)
+            if period is None:
+                new.append(
+                    LegalStatusPeriod(
+                        child_id=child.pk,
+                        status=status,
+                        start_date=start,
+                        end_date=end,
+                        source=LegalStatusPeriod.Source.IMPORT,
+                        source_key=source_key,
+                        reason=f"Imported from the case system ({table} {row.key}).",
+                        recorded_by=self.actor,
+                        recorded_at=self.now,
+                    )
+                )
+                self.counts.add(row, ImportRow.Outcome.CREATED)
+            elif period.child_id != child.pk:
+                row.problem(person_field, f"{period.reference} of this id is another child's.")
+                self._ok(row)
+                continue
+            elif (period.start_date, period.end_date) != (start, end):
+                period.start_date, period.end_date = start, end
+                period.version += 1
+                period.recorded_at = self.now
+                updated.append(period)
+                self.counts.add(row, ImportRow.Outcome.UPDATED)
+            else:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            self.changed.add(child.pk)
+            self.periods_changed.add(child.pk)
+        LegalStatusPeriod.objects.bulk_create(new, batch_size=BATCH)
+        LegalStatusPeriod.objects.bulk_update(
+            updated, ["start_date", "end_date", "version", "recorded_at"], batch_size=UPDATE_BATCH
+        )
+        self.progress(f"{table}: {len(new)} periods added, {len(updated)} updated.")
+
+    # ---- social worker and team -----------------------------------------------------------
+
+    def _involvements(self) -> None:
+        professionals: dict[str, Row] = {}
+        for row in self.by_table["ssd_professionals"]:
+            if row.outcome != ImportRow.Outcome.PENDING:
+                continue
+            key = _key(row, self.seen)
+            if self._ok(row):
+                professionals[key] = row
+        current: dict[int, tuple[date, Row]] = {}
+        for n, row in enumerate(self.by_table["ssd_involvements"], 1):
+            if row.outcome != ImportRow.Outcome.PENDING:
+                continue
+            self._tick("ssd_involvements", n)
+            _key(row, self.seen)
+            child = self._child(row, "invo_person_id")
+            start = _date(row, "invo_involvement_start_date", required=True, today=self.today)
+            end = _date(row, "invo_involvement_end_date", required=False, today=self.today)
+            if start and end and end < start:
+                row.problem("invo_involvement_end_date", "The end date is before the start date.")
+            worker = row.get("invo_professional_id")
+            if worker and worker not in professionals:
+                row.problem("invo_professional_id", f"{worker} is not in ssd_professionals.")
+            if not worker and not row.get("invo_professional_team"):
+                row.problem("invo_professional_id", "Give the worker, the team or both.")
+            if not self._ok(row) or child is None or start is None:
+                continue
+            if end is not None and end <= self.today:
+                # Past involvements are history: kept in the run's rows, not on the child.
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            held = current.get(child.pk)
+            if held is not None:
+                # The latest current involvement wins; the one it replaces is history.
+                if held[0] > start:
+                    self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                    continue
+                self.counts.add(held[1], ImportRow.Outcome.UNCHANGED)
+            current[child.pk] = (start, row)
+        team_names = {r.get("invo_professional_team") for _, r in current.values()} - {""}
+        teams = {t.name.casefold(): t for t in Team.objects.filter(name__in=team_names)}
+        missing_teams = [n for n in sorted(team_names) if n.casefold() not in teams]
+        if missing_teams:
+            council = Organisation.objects.filter(kind=Organisation.Kind.COUNCIL).order_by("pk")
+            organisation = council.first() or Organisation.objects.create(
+                name="Children's services", kind=Organisation.Kind.COUNCIL
+            )
+            for name in missing_teams:
+                teams[name.casefold()] = Team.objects.create(name=name, organisation=organisation)
+        staff_ids = {
+            professionals[r.get("invo_professional_id")].get("prof_staff_id")
+            for _, r in current.values()
+            if r.get("invo_professional_id")
+        } - {""}
+        users = {u.username: u for u in User.objects.filter(username__in=staff_ids)}
+        children = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=current)}
+        updated: list[Child] = []
+        for child_id, (_, row) in current.items():
+            child = children[child_id]
+            facts: dict[str, Any] = {}
+            team = row.get("invo_professional_team")
+            if team:
+                facts["allocated_team_id"] = teams[team.casefold()].pk
+            worker = professionals.get(row.get("invo_professional_id"))
+            if worker is not None:
+                user = users.get(worker.get("prof_staff_id"))
+                facts["social_worker_id"] = user.pk if user else None
+                facts["social_worker_name"] = (
+                    "" if user else worker.get("prof_professional_name")[:200]
+                )
+            diff = {k: v for k, v in facts.items() if getattr(child, k) != v}
+            if not diff:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            for name, value in diff.items():
+                setattr(child, name, value)
+            child.version += 1
+            updated.append(child)
+            self.changed.add(child_id)
+            self.counts.add(row, ImportRow.Outcome.UPDATED)
+        Child.objects.bulk_update(
+            updated,
+            ["allocated_team", "social_worker", "social_worker_name", "version"],
+            batch_size=UPDATE_BATCH,
+        )
+        for row in self.by_table["ssd_professionals"]:
+            if row.outcome == ImportRow.Outcome.PENDING:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+
+    # ---- historical missing episodes ------------------------------------------------------
+
+    def _missing(self) -> None:
+        rows = [r for r in self.by_table["ssd_missing"] if r.outcome == ImportRow.Outcome.PENDING]
+        if not rows:
+            return
+        force = PoliceForce.objects.get(code=SSD_FORCE_CODE)
+        grade = RiskGrade.objects.get(code=SSD_GRADE_CODE)
+        good = []
+        for n, row in enumerate(rows, 1):
+            self._tick("ssd_missing", n)
+            key = _key(row, self.seen)
+            child = self._child(row, "miss_la_person_id")
+            start = _moment(row, "miss_mis_epi_start", required=True, now=self.now)
+            end = _moment(row, "miss_mis_epi_end", required=False, now=self.now)
+            if not row.get("miss_mis_epi_end"):
+                row.problem(
+                    "miss_mis_epi_end",
+                    "Still missing: the import brings history only; report it through police "
+                    "intake so its clocks run.",
+                )
+            elif start and end and end < start:
+                row.problem("miss_mis_epi_end", "The end is before the start.")
+            kind = row.get("miss_mis_epi_type").upper()
+            if kind not in MissingEpisode.Kind.values:
+                row.problem(
+                    "miss_mis_epi_type", f"{row.get('miss_mis_epi_type')} is not a code (M or A)."
+                )
+            offered = _yes_no(row, "miss_mis_epi_rhi_offered")
+            accepted = _yes_no(row, "miss_mis_epi_rhi_accepted")
+            if accepted is not None and offered is not True:
+                row.problem(
+                    "miss_mis_epi_rhi_accepted", "Accepted is given but no interview was offered."
+                )
+            if self._ok(row) and child and start and end:
+                good.append((row, child, EPISODE_PREFIX + key, start, end, kind, offered, accepted))
+        child_ids = {g[1].pk for g in good}
+        existing = list(
+            MissingEpisode.objects.filter(child_id__in=child_ids)
+            .exclude(state=EpisodeState.CANCELLED)
+            .select_related("interview_link")
+        )
+        mine_refs = {g[2] for g in good}
+        by_ref = {
+            e.police_reference: e
+            for e in existing
+            if e.police_force_id == force.pk and e.police_reference in mine_refs
+        }
+        far = self.now + timedelta(days=1)
+        taken: dict[int, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+        for e in existing:
+            if not (e.police_force_id == force.pk and e.police_reference in mine_refs):
+                taken[e.child_id].append((e.last_seen_at, e.returned_at or far, e.reference))
+        periods: dict[int, list[LegalStatusPeriod]] = defaultdict(list)
+        for p in LegalStatusPeriod.objects.filter(child_id__in=child_ids):
+            periods[p.child_id].append(p)
+        new: list[tuple[MissingEpisode, bool | None, bool | None]] = []
+        updated: list[MissingEpisode] = []
+        rhi_changed: list[tuple[MissingEpisode, bool | None, bool | None]] = []
+        for row, child, ref, start, end, kind, offered, accepted in sorted(
+            good, key=lambda g: (g[1].pk, g[3])
+        ):
+            for other_start, other_end, what in taken[child.pk]:
+                if other_start < end and start < other_end:
+                    row.problem("miss_mis_epi_start", f"This overlaps {what} of the same child.")
+                    break
+            if not self._ok(row):
+                continue
+            taken[child.pk].append((start, end, f"line {row.line}"))
+            outcome = _outcome(offered, accepted)
+            snapshot = child_facts.legal_status_on(periods[child.pk], clocks.london_date(start))
+            episode = by_ref.get(ref)
+            if episode is None:
+                episode = MissingEpisode(
+                    child_id=child.pk,
+                    kind=kind,
+                    state=EpisodeState.CLOSED,
+                    police_force=force,
+                    police_reference=ref,
+                    police_grade=grade,
+                    last_seen_at=start,
+                    reported_at=start,
+                    notified_at=start,
+                    returned_at=end,
+                    interview_outcome=outcome,
+                    circumstances="Imported from the case system (SSD missing episode).",
+                    created_at=self.now,
+                    updated_at=self.now,
+                    **snapshot,
+                )
+                new.append((episode, offered, accepted))
+                self.counts.add(row, ImportRow.Outcome.CREATED)
+                self.changed.add(child.pk)
+                continue
+            facts = {
+                "kind": kind,
+                "last_seen_at": start,
+                "returned_at": end,
+                "interview_outcome": outcome,
+                **snapshot,
+            }
+            diff = {k: v for k, v in facts.items() if getattr(episode, k, None) != v}
+            link = getattr(episode, "interview_link", None)
+            link_state = (
+                (link.offered_at is not None, link.accepted) if link is not None else (False, None)
+            )
+            rhi_diff = link_state != (offered is True, accepted if offered else None)
+            if not diff and not rhi_diff:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            for name, value in facts.items():
+                setattr(episode, name, value)
+            episode.updated_at = self.now
+            updated.append(episode)
+            if rhi_diff:
+                rhi_changed.append((episode, offered, accepted))
+            self.counts.add(row, ImportRow.Outcome.UPDATED)
+            self.changed.add(child.pk)
+        MissingEpisode.objects.bulk_create([e for e, _, _ in new], batch_size=BATCH)
+        MissingEpisode.objects.bulk_update(
+            updated,
+            [
+                "kind",
+                "last_seen_at",
+                "returned_at",
+                "interview_outcome",
+                "looked_after",
+                "child_protection_plan",
+                "child_in_need",
+                "updated_at",
+            ],
+            batch_size=UPDATE_BATCH,
+        )
+        self._interviews([x for x in new if x[1]] + rhi_changed)
+        self.progress(f"ssd_missing: {len(new)} episodes added, {len(updated)} updated.")
+
+    def _interviews(self, episodes: list[tuple[MissingEpisode, bool | None, bool | None]]) -> None:
+        """RHI offered / accepted as the interview record the returns and figures read: one
+        signed-off interview per offered episode, its link holding the offer and the answer."""
+        links = {
+            link.episode_id: link
+            for link in InterviewEpisode.objects.filter(episode__in=[e for e, _, _ in episodes])
+        }
+        fresh: list[tuple[MissingEpisode, ReturnInterview, bool | None]] = []
+        changed_links: list[InterviewEpisode] = []
+        for episode, offered, accepted in episodes:
+            link = links.get(episode.pk)
+            if link is not None:
+                link.offered_at = episode.returned_at if offered else None
+                link.accepted = accepted if offered else None
+                changed_links.append(link)
+                continue
+            if not offered:
+                continue
+            interview = ReturnInterview(
+                child_id=episode.child_id,
+                status=InterviewStatus.SIGNED_OFF,
+                created_at=self.now,
+                created_by=self.actor,
+                updated_at=self.now,
+                outcome=episode.interview_outcome,
+                not_held_reason="" if accepted else "Recorded in the case system as not accepted.",
+            )
+            fresh.append((episode, interview, accepted))
+        ReturnInterview.objects.bulk_create([i for _, i, _ in fresh], batch_size=BATCH)
+        InterviewEpisode.objects.bulk_create(
+            [
+                InterviewEpisode(
+                    interview=interview,
+                    episode=episode,
+                    added_at=self.now,
+                    offered_at=episode.returned_at,
+                    accepted=accepted,
+                )
+                for episode, interview, accepted in fresh
+            ],
+            batch_size=BATCH,
+        )
+        InterviewEpisode.objects.bulk_update(changed_links, ["offered_at", "accepted"])
+
+    # ---- snapshots -------------------------------------------------------------------------
+
+    def _recompute(self) -> None:
+        """Children whose periods changed: their episodes' snapshots and the retention flag,
+        once per child (child_facts), locked in id order."""
+        if not self.periods_changed:
+            return
+        # A child added by this run has only this run's episodes, whose snapshots were taken
+        # from its periods as they were written: only its retention flag needs setting.
+        fresh = self.periods_changed & self.new_children
+        looked_after = set(
+            LegalStatusPeriod.objects.filter(
+                child_id__in=fresh, status=LegalStatus.LOOKED_AFTER
+            ).values_list("child_id", flat=True)
+        )
+        Child.objects.filter(pk__in=looked_after).update(ever_looked_after=True)
+        older = self.periods_changed - self.new_children
+        for n, child in enumerate(
+            Child.objects.select_for_update().filter(pk__in=older).order_by("pk"),
+            1,
+        ):
+            if n % PROGRESS_EVERY == 0:
+                self.progress(f"Legal status: {n} children brought up to date.")
+            child_facts.recompute_after_import(
+                child, actor=self.actor, now=self.now, because="Legal status imported"
+            )
+
+
+def _outcome(offered: bool | None, accepted: bool | None) -> str:
+    """The episode's interview outcome from RHI offered / accepted: held when accepted, the
+    child refused when offered and not accepted, none recorded otherwise (history does not say
+    why no interview was offered)."""
+    if offered and accepted:
+        return InterviewOutcome.HELD
+    if offered and accepted is False:
+        return InterviewOutcome.CHILD_REFUSED
+    return ""
+
+
+def rejected_rows(run: ImportRun) -> Iterable[ImportRow]:
+    return run.rows.filter(outcome=ImportRow.Outcome.REJECTED).order_by("table", "line")

@@ -1,0 +1,37 @@
+"""The scheduled sync: the same import, on the changed-since extract the case system drops in
+SSD_SYNC_DIR (off while the setting is empty). Thin: it reads the folder and calls the import."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from missing import clocks
+from missing.models import User
+from ssd import importer
+from ssd.models import ImportRun
+
+
+@shared_task
+def sync_from_case_system() -> dict[str, object] | None:
+    folder = settings.SSD_SYNC_DIR
+    if not folder:
+        return None
+    user = User.objects.get(username=settings.SSD_SYNC_USER, is_active=True)
+    now = timezone.now()
+    last = (
+        ImportRun.objects.filter(origin=ImportRun.Origin.SYNC, status=ImportRun.Status.APPLIED)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    report = importer.run_import(
+        files=importer.read_folder(folder),
+        actor=user,
+        now=now,
+        origin=ImportRun.Origin.SYNC,
+        source=folder,
+        changed_since=clocks.london_date(last) if last else None,
+    )
+    return {"run": report.run.pk, "children_changed": len(report.children_changed)}
