@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from missing import audit, clocks, nhs
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.errors import Conflict, InvalidInput, NotAllowed, require_version
 from missing.models import (
     CASE_READERS,
     Child,
@@ -83,14 +83,6 @@ def _locked_child(child_id: int) -> Child:
     if child is None:
         raise Conflict(f"Child C-{child_id} was merged into another record or erased meanwhile.")
     return child
-
-
-def _check_version(current: int, expected: int | None, what: str) -> None:
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"{what} was changed by someone else since you opened it. Reload it and make your "
-            "change again."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +209,7 @@ def legal_status_period_add(
     reason = _reason(reason)
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
-        _check_version(child.version, expected_child_version, f"Child {child.reference}")
+        require_version(child, expected_child_version)
         _validate_period(
             child_id=child.pk, status=status, start_date=start_date, end_date=end_date, now=now
         )
@@ -272,7 +264,7 @@ def legal_status_period_change(
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
         period = _locked_period(child, period_id)
-        _check_version(period.version, expected_version, period.reference)
+        require_version(period, expected_version)
         new_status = status if status is not None else period.status
         new_start = start_date if start_date is not None else period.start_date
         new_end = period.end_date if end_date is ... else end_date
@@ -314,7 +306,7 @@ def legal_status_period_remove(
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
         period = _locked_period(child, period_id)
-        _check_version(period.version, expected_version, period.reference)
+        require_version(period, expected_version)
         reference = period.reference
         LegalStatusPeriod.objects.filter(pk=period.pk).update(
             reason=f"Removed: {reason}", recorded_by=actor, recorded_at=now
@@ -407,7 +399,7 @@ def child_update_facts(
         raise InvalidInput("Unknown team.", field_errors={"allocated_team": ["Choose a team."]})
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
-        _check_version(child.version, expected_version, f"Child {child.reference}")
+        require_version(child, expected_version)
         errors = _fact_errors(child, changes)
         if errors:
             raise InvalidInput("The child's facts have errors.", field_errors=errors)
