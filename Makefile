@@ -32,7 +32,7 @@ help:
 	@echo "                       state machine, browser, Celery processes); PostgreSQL/Redis when"
 	@echo "                       DATABASE_URL/CELERY_BROKER_URL are set"
 	@echo "make test-all          the whole suite, slow tests included (what CI runs)"
-	@echo "make lint              ruff check and ruff format --check"
+	@echo "make lint              ruff check, ruff format --check and mypy (Django and DRF plugins)"
 	@echo "make format            ruff format and ruff check --fix"
 	@echo "make schema            validate the OpenAPI schema (written to var/schema.yml)"
 	@echo "make migrations-check  fail if a model change has no migration"
@@ -89,6 +89,7 @@ test-all: $(INSTALL_STAMP) $(STATIC_STAMP)
 lint: $(INSTALL_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: $(INSTALL_STAMP)
 	$(PY) -m ruff format .

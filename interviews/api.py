@@ -43,7 +43,7 @@ from missing import audit
 from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi
 from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
 from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
-from missing.web import error_responses
+from missing.web import StaffApiRequest, error_responses
 
 WRITE_ERRORS = error_responses(400, 401, 403, 404)
 STALE = OpenApiResponse(
@@ -81,15 +81,15 @@ class CanRecordAttempts(IsStaffWithFullAccess):
         return super().has_permission(request, view)
 
 
-def _visible(request: Request, pk: int) -> ReturnInterview:
+def _visible(request: StaffApiRequest, pk: int) -> ReturnInterview:
     return get_object_or_404(selectors.interviews_visible(request.user), pk=pk)
 
 
-def _detail(request: Request, pk: int) -> dict[str, Any]:
+def _detail(request: StaffApiRequest, pk: int) -> dict[str, Any]:
     return InterviewDetailOut(selectors.interview_detail(request.user, pk)).data
 
 
-def _logged_detail(request: Request, pk: int) -> dict[str, Any]:
+def _logged_detail(request: StaffApiRequest, pk: int) -> dict[str, Any]:
     interview = selectors.interview_detail(request.user, pk)
     audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
     return InterviewDetailOut(interview).data
@@ -136,7 +136,7 @@ class InterviewListCreateApi(AccessLoggedListMixin, generics.ListAPIView, JsonAp
         request=InterviewCreateIn,
         responses={201: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffApiRequest) -> Response:
         serializer = InterviewCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -158,7 +158,7 @@ class InterviewDetailApi(JsonApi):
         summary="One interview: episodes with their answers, attempts, the record, sign-off",
         responses={200: InterviewDetailOut, **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         return Response(_logged_detail(request, pk))
 
 
@@ -171,7 +171,7 @@ class InterviewAttemptsApi(JsonApi):
         summary="Every offer and attempt to reach the child, oldest first",
         responses={200: AttemptOut(many=True), **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         interview = _visible(request, pk)
         audit.record_view(request, child_id=interview.child_id, reference=interview.reference)
         return Response(AttemptOut(interview.attempts.order_by("at", "pk"), many=True).data)
@@ -182,7 +182,7 @@ class InterviewAttemptsApi(JsonApi):
         request=AttemptIn,
         responses={201: AttemptOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = AttemptIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -220,7 +220,7 @@ class InterviewAssignApi(JsonApi):
         request=AssignIn,
         responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = AssignIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -247,7 +247,7 @@ class InterviewUnassignApi(JsonApi):
         request=UnassignIn,
         responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = UnassignIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -271,7 +271,7 @@ class InterviewAddEpisodeApi(JsonApi):
         request=AddEpisodeIn,
         responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = AddEpisodeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -300,7 +300,7 @@ class InterviewRecordApi(JsonApi):
         request=RecordIn,
         responses={200: RecordSavedOut, **WRITE_ERRORS, 409: STALE},
     )
-    def patch(self, request: Request, pk: int) -> Response:
+    def patch(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = RecordIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -335,7 +335,7 @@ class InterviewCompleteApi(JsonApi):
         request=VersionIn,
         responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = VersionIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -357,7 +357,7 @@ class InterviewSignOffApi(JsonApi):
         request=InterviewSignOffIn,
         responses={200: InterviewDetailOut, **WRITE_ERRORS, 409: STALE},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         _visible(request, pk)
         serializer = InterviewSignOffIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -424,7 +424,7 @@ class InterviewFiguresApi(JsonApi):
         ],
         responses={200: FiguresOut, **error_responses(400, 401, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffApiRequest) -> Response:
         now = timezone.now()
         form = figures_form(request.query_params, now)
         if not form.is_valid():

@@ -19,7 +19,7 @@ from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -33,7 +33,7 @@ from missing.input_limits import year_range_text
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
 from missing.spreadsheet import csv_writer
-from missing.web import role_required
+from missing.web import StaffRequest, role_required
 
 PAGE_SIZE = 50
 # Long enough for a collection year and comparisons across a few; bounded so that one request
@@ -368,7 +368,7 @@ def national_return_links() -> list[tuple[str, str]]:
 
 @role_required(OVERSIGHT_ROLES)
 @require_GET
-def figures_page(request: HttpRequest) -> HttpResponse:
+def figures_page(request: StaffRequest) -> HttpResponse:
     """The figures for a period (this month by default), the patterns and the 12-month trend.
     Queries: the session and user; the two filter lists; compute_figures (2, or 3 on SQLite);
     the trend (1); the patterns (3); plus one per team or provider chosen (form validation)."""
@@ -396,7 +396,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
 @role_required(OVERSIGHT_ROLES)
 @require_GET
 @rate_limit("list")
-def figure_episodes_page(request: HttpRequest) -> HttpResponse:
+def figure_episodes_page(request: StaffRequest) -> HttpResponse:
     """The episodes behind one figure, 50 a page, references only. Queries: the session and
     user; the count; the page; for a figure that counts children, their number (plus one per
     team or provider chosen)."""
@@ -562,7 +562,7 @@ def _filename(filters: fig.FigureFilters, extension: str) -> str:
     return f"figures-{filters.period_start.isoformat()}-to-{filters.period_end.isoformat()}.{extension}"
 
 
-def _download_form(request: HttpRequest, now: datetime) -> FiguresForm | HttpResponse:
+def _download_form(request: StaffRequest, now: datetime) -> FiguresForm | HttpResponse:
     form = figures_form(request.GET, now)
     if not form.is_valid():
         return render(
@@ -578,7 +578,7 @@ def _download_form(request: HttpRequest, now: datetime) -> FiguresForm | HttpRes
 @require_GET
 @require_recent_second_factor
 @rate_limit("export")
-def figures_csv(request: HttpRequest) -> HttpResponse:
+def figures_csv(request: StaffRequest) -> HttpResponse:
     """The page as CSV: the filters, the figures, the patterns and the trend, one table after
     another. Small (a few hundred rows at most), so built in memory."""
     now = timezone.now()
@@ -614,7 +614,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @require_GET
 @require_recent_second_factor
 @rate_limit("export")
-def figures_xlsx(request: HttpRequest) -> HttpResponse:
+def figures_xlsx(request: StaffRequest) -> HttpResponse:
     """The page as a spreadsheet: a sheet each for the figures, the patterns and the trend.
     Text is written as text (never a formula, whatever it starts with); numbers as numbers."""
     now = timezone.now()

@@ -4,7 +4,8 @@ of them. Called by `missing.retention.erase_child` inside its transaction."""
 
 from __future__ import annotations
 
-from interviews.models import (
+# pghistory makes the *History event models at run time: mypy cannot see them.
+from interviews.models import (  # type: ignore[attr-defined]
     ContactAttempt,
     InterviewEpisode,
     InterviewEpisodeHistory,

@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import (
-    HttpRequest,
     HttpResponse,
     JsonResponse,
     QueryDict,
@@ -52,7 +51,7 @@ from missing.views import (
     person,
     time_left_text,
 )
-from missing.web import get_or_404, role_required
+from missing.web import StaffRequest, get_or_404, role_required
 
 INTERVIEWER = frozenset({Role.INTERVIEWER})
 # Who reaches an interview's pages at all; which interviews is visible_to()'s business.
@@ -62,12 +61,12 @@ RECORDERS = OVERSIGHT_ROLES | INTERVIEWER
 DRAFT_KEY_SALT = "interviews.tablet-draft-key"
 
 
-def _require_arranger(request: HttpRequest) -> None:
+def _require_arranger(request: StaffRequest) -> None:
     if not services.may_arrange(request.user):
         raise PermissionDenied("Your role cannot arrange return interviews.")
 
 
-def _interview(request: HttpRequest, pk: int) -> ReturnInterview:
+def _interview(request: StaffRequest, pk: int) -> ReturnInterview:
     """The interview if this user may see it (404 otherwise). A page showing it (GET) writes
     the access row; a POST that changes it is logged by the service (missing.audit)."""
     interview = get_or_404(lambda: selectors.interview_detail(request.user, pk))
@@ -92,7 +91,7 @@ def _due(due_at: datetime | None, now: datetime) -> dict[str, Any]:
 
 @role_required(INTERVIEWER)
 @rate_limit("list")
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: StaffRequest) -> HttpResponse:
     """The interviewer's own queue: the children assigned to them, soonest due first, with the
     time left (two queries whatever its length)."""
     now = timezone.now()
@@ -107,7 +106,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @role_required(CASE_READERS)
 @rate_limit("list")
-def interview_list(request: HttpRequest) -> HttpResponse:
+def interview_list(request: StaffRequest) -> HttpResponse:
     """For the case team: returned episodes with no interview yet, and open interviews."""
     now = timezone.now()
     to_arrange = [
@@ -137,7 +136,7 @@ def interview_list(request: HttpRequest) -> HttpResponse:
 @role_required(CASE_READERS)
 @require_recent_second_factor
 @rate_limit("export")
-def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def export_csv(request: StaffRequest) -> StreamingHttpResponse:
     """Per-episode interview answers for the data team: references only, never names. The
     answers are the figures' own definitions; `independence_exception` is Y when the episode
     was held by an interviewer assigned under the recorded exception (the figure's count)."""
@@ -208,7 +207,7 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 @role_required(CASE_READERS)
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest, pk: int) -> HttpResponse:
+def create(request: StaffRequest, pk: int) -> HttpResponse:
     """Open the interview for the child of episode `pk`, covering the episodes chosen."""
     _require_arranger(request)
     episode = get_or_404(
@@ -250,7 +249,7 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(READERS)
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: StaffRequest, pk: int) -> HttpResponse:
     """One interview: the episodes it covers with each one's answers, the arrangement and
     independence, every attempt, the record and the sign-off."""
     interview = _interview(request, pk)
@@ -294,7 +293,7 @@ def _picks_by_kind(interview: ReturnInterview) -> list[tuple[str, list[Any]]]:
 
 @role_required(CASE_READERS)
 @require_http_methods(["GET", "POST"])
-def assign(request: HttpRequest, pk: int) -> HttpResponse:
+def assign(request: StaffRequest, pk: int) -> HttpResponse:
     """Assign or change the interviewer (independence checked on the server), and the plan."""
     _require_arranger(request)
     interview = _interview(request, pk)
@@ -345,7 +344,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _unassign(request: HttpRequest, interview: ReturnInterview) -> HttpResponse:
+def _unassign(request: StaffRequest, interview: ReturnInterview) -> HttpResponse:
     form = UnassignForm(request.POST)
     status = 400
     if form.is_valid():
@@ -377,7 +376,7 @@ def _unassign(request: HttpRequest, interview: ReturnInterview) -> HttpResponse:
 
 @role_required(READERS)
 @require_http_methods(["GET", "POST"])
-def attempt(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt(request: StaffRequest, pk: int) -> HttpResponse:
     """Record an offer or an attempt to reach the child (arrangers or the interviewer)."""
     interview = _interview(request, pk)
     if not (services.may_arrange(request.user) or interview.interviewer_id == request.user.pk):
@@ -417,7 +416,7 @@ def attempt(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(CASE_READERS)
 @require_http_methods(["GET", "POST"])
-def add_episode(request: HttpRequest, pk: int) -> HttpResponse:
+def add_episode(request: StaffRequest, pk: int) -> HttpResponse:
     _require_arranger(request)
     interview = _interview(request, pk)
     episodes = list(selectors.coverable_episodes(interview.child))
@@ -456,7 +455,7 @@ def add_episode(request: HttpRequest, pk: int) -> HttpResponse:
 # --------------------------------------------------------------------------------------------
 
 
-def _record_form(request: HttpRequest, interview: ReturnInterview, data: Any = None) -> RecordForm:
+def _record_form(request: StaffRequest, interview: ReturnInterview, data: Any = None) -> RecordForm:
     values = services.record_values(interview)
     picked = {name: values[name] for name in services.FACTOR_FIELDS}
     return RecordForm(
@@ -469,7 +468,7 @@ def _record_form(request: HttpRequest, interview: ReturnInterview, data: Any = N
     )
 
 
-def _require_recorder(request: HttpRequest, interview: ReturnInterview) -> None:
+def _require_recorder(request: StaffRequest, interview: ReturnInterview) -> None:
     if not services.may_record(request.user, interview):
         raise PermissionDenied(
             "Only the assigned interviewer or a manager can write the interview."
@@ -478,7 +477,7 @@ def _require_recorder(request: HttpRequest, interview: ReturnInterview) -> None:
 
 @role_required(RECORDERS)
 @require_http_methods(["GET", "POST"])
-def record(request: HttpRequest, pk: int) -> HttpResponse:
+def record(request: StaffRequest, pk: int) -> HttpResponse:
     """The interview record, built for a tablet. Works without JavaScript: "Save" stores what is
     written so far, "Complete" also checks it is complete and moves the episodes on. With
     JavaScript the page also saves as you type (encrypted on the tablet while offline)."""
@@ -551,7 +550,7 @@ def _json_error(exc: Exception) -> JsonResponse:
 
 @role_required(RECORDERS)
 @require_POST
-def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
+def record_autosave(request: StaffRequest, pk: int) -> JsonResponse:
     """The tablet form's autosave (JSON answers). The body is the form's own fields, plus `base`:
     the form as it was when this edit started (JSON), so that a save over someone else's newer
     version is merged field by field, and refused (409) with the differences only on a clash."""
@@ -608,7 +607,7 @@ def record_autosave(request: HttpRequest, pk: int) -> JsonResponse:
 
 @role_required(RECORDERS)
 @require_GET
-def draft_key(request: HttpRequest) -> JsonResponse:
+def draft_key(request: StaffRequest) -> JsonResponse:
     """The key this user's tablet encrypts its offline drafts with (AES-GCM, 256 bits): one key
     per user, derived on the server and released only here, to a fully signed-in session (the
     second factor included). The tablet holds it in memory and asks again after a reload, so a
@@ -628,7 +627,7 @@ def tablet_draft_key(user: Any) -> bytes:
 
 
 @require_GET
-def offline(request: HttpRequest) -> HttpResponse:
+def offline(request: StaffRequest) -> HttpResponse:
     """The page the tablet shows when it reloads an interview with no network. It holds no
     child's details (the service worker keeps a copy of it, and of nothing else but static
     files): it says where the draft is and sends it once the connection is back."""
@@ -636,7 +635,7 @@ def offline(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def service_worker(request: HttpRequest) -> HttpResponse:
+def service_worker(request: StaffRequest) -> HttpResponse:
     """The service worker, served from /interviews/ so that its scope covers the form (and
     rendered, so that it names the static files by their deployed, hashed names)."""
     return render(request, "interviews/sw.js", content_type="text/javascript; charset=utf-8")
@@ -649,7 +648,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 
 @role_required(OVERSIGHT_ROLES)
 @require_http_methods(["GET", "POST"])
-def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+def sign_off(request: StaffRequest, pk: int) -> HttpResponse:
     """A manager reads the completed interview, records follow-up decisions and signs it off:
     each covered episode closes."""
     interview = _interview(request, pk)

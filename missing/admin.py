@@ -7,6 +7,8 @@ through the services, which check roles and write the timeline.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
@@ -80,7 +82,7 @@ class StaffAdmin(UserAdmin):
     list_display = ("username", "role", "organisation", "team", "is_active", "last_login")
     list_filter = ("role", "is_active", "organisation")
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
     )
     add_fieldsets = (
@@ -93,7 +95,7 @@ class StaffAdmin(UserAdmin):
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         now = timezone.now()
         for user in queryset:
-            second_factor.second_factor_reset(actor=request.user, user=user, now=now)
+            second_factor.second_factor_reset(actor=cast(User, request.user), user=user, now=now)
         self.message_user(
             request,
             f"Reset the second factor of {queryset.count()} account(s). They set up a new "

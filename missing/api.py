@@ -81,7 +81,7 @@ from missing.serializers import (
     RiskMeetingTaskOut,
     SignOffIn,
 )
-from missing.web import error_responses
+from missing.web import StaffApiRequest, error_responses
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -106,7 +106,7 @@ WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 API_TRANSITIONS = ("record_return", "review", "sign_off", "cancel")
 
 
-def _episode_out(episode: MissingEpisode, request: Request) -> dict[str, Any]:
+def _episode_out(episode: MissingEpisode, request: StaffApiRequest) -> dict[str, Any]:
     episode.available_transitions = [  # type: ignore[attr-defined]
         name
         for name in selectors.startable_transitions(episode, request.user)
@@ -200,7 +200,7 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
             **error_responses(400, 401, 403, 409),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffApiRequest) -> Response:
         serializer = NotificationIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         # Absent and null both mean "not given": NotificationData's defaults say what that is.
@@ -245,7 +245,7 @@ class NotificationCandidatesApi(APIView):
         description="Same last name and date of birth, or same first and last name.",
         responses={200: ChildOut(many=True), **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         notification = get_object_or_404(_notifications_for(request.user), pk=pk)
         candidates = services.child_match_candidates(
             first_name=notification.child_first_name,
@@ -271,7 +271,7 @@ class NotificationResolveMatchApi(JsonApi):
         request=ResolveMatchIn,
         responses={200: NotificationOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ResolveMatchIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         get_object_or_404(_notifications_for(request.user), pk=pk)
@@ -299,7 +299,7 @@ class NotificationReviewApi(JsonApi):
         request=NotificationReviewIn,
         responses={200: NotificationOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = NotificationReviewIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         get_object_or_404(_notifications_for(request.user), pk=pk)
@@ -352,7 +352,7 @@ class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
         request=ChildSearchIn,
         responses={200: ChildOut(many=True), **LIST_ERRORS},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffApiRequest) -> Response:
         serializer = ChildSearchIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         queryset = selectors.child_list(request.user, search=serializer.validated_data["search"])
@@ -375,7 +375,7 @@ class ChildDetailApi(JsonApi):
         summary="One child: facts, legal status today and its periods, the episodes you may see",
         responses={200: ChildDetailOut, **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         child = selectors.child_detail(request.user, pk)
         audit.record_view(request, child_id=child.pk, reference=child.reference)
         return Response(ChildDetailOut(child).data)
@@ -395,7 +395,7 @@ class ChildDetailApi(JsonApi):
         request=ChildFactsIn,
         responses={200: ChildDetailOut, **WRITE_ERRORS},
     )
-    def patch(self, request: Request, pk: int) -> Response:
+    def patch(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ChildFactsIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -436,7 +436,7 @@ class ChildLegalStatusApi(JsonApi):
         "and the reason for its last change. Case staff only.",
         responses={200: LegalStatusPeriodOut(many=True), **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         child = _visible_child(request.user, pk)
         audit.record_view(request, child_id=child.pk, reference=child.reference)
         periods = child.legal_status_periods.select_related("recorded_by").order_by(
@@ -458,7 +458,7 @@ class ChildLegalStatusApi(JsonApi):
         request=LegalStatusPeriodIn,
         responses={201: LegalStatusPeriodOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = LegalStatusPeriodIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -479,7 +479,7 @@ class ChildLegalStatusApi(JsonApi):
 class ChildLegalStatusDetailApi(JsonApi):
     permission_classes = [IsStaffWithFullAccess]
 
-    def _period(self, request: Request, pk: int, period_id: int) -> LegalStatusPeriod:
+    def _period(self, request: StaffApiRequest, pk: int, period_id: int) -> LegalStatusPeriod:
         child = _visible_child(request.user, pk)
         return get_object_or_404(child.legal_status_periods.all(), pk=period_id)
 
@@ -494,7 +494,7 @@ class ChildLegalStatusDetailApi(JsonApi):
         request=LegalStatusPeriodChangeIn,
         responses={200: LegalStatusPeriodOut, **WRITE_ERRORS},
     )
-    def patch(self, request: Request, pk: int, period_id: int) -> Response:
+    def patch(self, request: StaffApiRequest, pk: int, period_id: int) -> Response:
         serializer = LegalStatusPeriodChangeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -523,7 +523,7 @@ class ChildLegalStatusDetailApi(JsonApi):
         ),
         responses={204: None, **WRITE_ERRORS},
     )
-    def delete(self, request: Request, pk: int, period_id: int) -> Response:
+    def delete(self, request: StaffApiRequest, pk: int, period_id: int) -> Response:
         serializer = LegalStatusPeriodRemoveIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -569,7 +569,7 @@ class EpisodeDetailApi(APIView):
         summary="One episode: state, version, clocks and what you may do to it now",
         responses={200: EpisodeDetailOut, **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
         audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         return Response(_episode_out(episode, request))
@@ -586,7 +586,7 @@ class EpisodeDecisionsApi(JsonApi):
         summary="The manager oversight decisions on an episode, oldest first",
         responses={200: DecisionOut(many=True), **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
         audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         decisions = OversightDecision.objects.filter(episode=episode).select_related("decided_by")
@@ -598,7 +598,7 @@ class EpisodeDecisionsApi(JsonApi):
         request=DecisionIn,
         responses={201: DecisionCreatedOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = DecisionIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
@@ -623,7 +623,7 @@ class EpisodeReturnApi(JsonApi):
         request=ReturnIn,
         responses={200: EpisodeDetailOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ReturnIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -650,7 +650,7 @@ class EpisodeCancelApi(JsonApi):
         request=CancelIn,
         responses={200: EpisodeDetailOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = CancelIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -674,7 +674,7 @@ class EpisodeSignOffApi(JsonApi):
         request=SignOffIn,
         responses={200: EpisodeDetailOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = SignOffIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -703,7 +703,7 @@ class EpisodeFlagsApi(JsonApi):
         request=EpisodeFlagsIn,
         responses={200: EpisodeDetailOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = EpisodeFlagsIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -728,7 +728,7 @@ class EpisodeEventsApi(APIView):
         summary="The episode's timeline: every transition, who, when, from, to and why",
         responses={200: EventOut(many=True), **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         episode = _visible_episode(request.user, pk)
         audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
         events = EpisodeEvent.objects.filter(episode=episode).select_related("actor")
@@ -749,7 +749,7 @@ class BoardApi(APIView):
         summary="The front-door board: open episodes, most urgent clock first",
         responses={200: BoardOut, **error_responses(401, 403, 429)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffApiRequest) -> Response:
         now = timezone.now()
         board = selectors.board(user=request.user, now=now)
         audit.record_list(request, child_ids=[row.episode.child_id for row in board.rows])
@@ -801,7 +801,7 @@ class RiskMeetingCompleteApi(JsonApi):
         request=RiskMeetingCompleteIn,
         responses={200: RiskMeetingTaskOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = RiskMeetingCompleteIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -872,7 +872,7 @@ class ChildMergeApi(JsonApi):
         request=ChildMergeIn,
         responses={200: ChildMergeOut, **WRITE_ERRORS},
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ChildMergeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

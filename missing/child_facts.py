@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import pghistory
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 
 from missing import audit, clocks, nhs
 from missing.errors import Conflict, InvalidInput, NotAllowed, require_version
@@ -360,7 +360,7 @@ def _fact_errors(child: Child, changes: dict[str, Any]) -> dict[str, list[str]]:
         )
     for field in FACT_FIELDS:
         value = changes.get(field)
-        limit = Child._meta.get_field(field).max_length
+        limit = cast(Field, Child._meta.get_field(field)).max_length
         if isinstance(value, str) and limit is not None and len(value) > limit:
             errors.setdefault(field, []).append(f"Use at most {limit} characters.")
     return errors

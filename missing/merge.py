@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils.module_loading import import_string
 
 from missing import audit, child_facts
@@ -193,7 +193,7 @@ def _sweep_other_references(*, keep: Child, remove: Child) -> dict[str, int]:
             # A change history (ChildHistory) stays with the row it describes: the removed
             # record's snapshots are not the kept record's (retention erases them by id).
             continue
-        model = relation.related_model
+        model = cast(type[Model], relation.related_model)  # a one-to-many: a model, never "self"
         field = relation.field.name
         moved = model._default_manager.filter(**{field: remove.pk}).update(**{field: keep.pk})
         if moved:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, cast
 
 import pghistory
 import pgtrigger
@@ -149,7 +149,7 @@ class User(AbstractUser):
     # personal API token, which has no session (missing.security.RecentSecondFactor).
     second_factor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager[Self]] = UserManager()
 
     # Django compares the session auth hash with the one stored at sign-in on every request and
     # ends the session when they differ. Ours covers, besides the password (Django's own), the
@@ -165,7 +165,7 @@ class User(AbstractUser):
         for fallback_secret in settings.SECRET_KEY_FALLBACKS:
             yield self._session_hash(secret=fallback_secret)
 
-    def _session_hash(self, *, secret: str | None) -> str:
+    def _session_hash(self, *, secret: str | bytes | None) -> str:
         value = f"{self.password}|{self.role}|{self.is_active}|{self.session_generation}"
         return salted_hmac(
             "missing.User.get_session_auth_hash", value, secret=secret, algorithm="sha256"
@@ -453,28 +453,28 @@ class ManagerRisk(models.TextChoices):
     LOW = "low", "Low"
 
 
-def _may_review(instance: MissingEpisode, user: Any) -> bool:
+def _may_review(instance: models.Model, user: Any) -> bool:
     return user.has_role(OVERSIGHT_ROLES)
 
 
-def _may_record_return(instance: MissingEpisode, user: Any) -> bool:
+def _may_record_return(instance: models.Model, user: Any) -> bool:
     return user.has_role(RETURN_ROLES)
 
 
-def _may_regrade(instance: MissingEpisode, user: Any) -> bool:
+def _may_regrade(instance: models.Model, user: Any) -> bool:
     return user.has_role(INTAKE_ROLES)
 
 
-def _may_arrange(instance: MissingEpisode, user: Any) -> bool:
+def _may_arrange(instance: models.Model, user: Any) -> bool:
     return user.has_role(interview_arranger_roles())
 
 
-def _may_agree_a_time(instance: MissingEpisode, user: Any) -> bool:
+def _may_agree_a_time(instance: models.Model, user: Any) -> bool:
     # The interviewer usually agrees the time with the child; the arrangers may record it too.
     return user.has_role(interview_arranger_roles() | {Role.INTERVIEWER})
 
 
-def _may_record_outcome(instance: MissingEpisode, user: Any) -> bool:
+def _may_record_outcome(instance: models.Model, user: Any) -> bool:
     return user.has_role(INTERVIEW_OUTCOME_ROLES)
 
 
@@ -777,7 +777,8 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=EpisodeState.AWAITING_SIGN_OFF,
         target=EpisodeState.CLOSED,
-        conditions=[has_oversight, is_returned, has_interview_outcome],
+        # django-fsm-2 types a condition as Callable[[Model], bool], not of this model.
+        conditions=[has_oversight, is_returned, has_interview_outcome],  # type: ignore[list-item]
         permission=_may_review,
     )
     def sign_off(self, *, signed_off_at: datetime, by: User) -> None:
@@ -836,7 +837,7 @@ class OversightDecision(models.Model):
 
     def actions(self) -> list[str]:
         return [
-            str(self._meta.get_field(f).verbose_name)
+            str(cast(models.Field, self._meta.get_field(f)).verbose_name)
             for f in self.ACTION_FIELDS
             if getattr(self, f)
         ]
@@ -1146,7 +1147,7 @@ class RepeatMissingRule(models.Model):
             self.Kind.DURATION_OVER: '{"hours": 24}',
             self.Kind.AGE_AT_MOST: '{"age": 13}',
             self.Kind.EXPLOITATION_FLAG: '{"flags": ["sexual", "criminal"]}',
-        }[self.kind]
+        }[self.Kind(self.kind)]
 
     def clean(self) -> None:
         errors = self.parameter_errors()

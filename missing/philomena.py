@@ -33,7 +33,9 @@ from django.utils import timezone
 
 from missing import audit
 from missing.errors import Conflict, InvalidInput, NotAllowed
-from missing.models import (
+
+# pghistory makes the *History event models at run time: mypy cannot see them.
+from missing.models import (  # type: ignore[attr-defined]
     CASE_READERS,
     Child,
     EpisodeState,

@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +32,7 @@ from missing.philomena import (
     PhilomenaData,
 )
 from missing.serializers import StrictDateField
+from missing.web import StaffApiRequest
 
 
 class AssociateSerializer(serializers.Serializer):
@@ -206,7 +206,7 @@ def _out(child: Child, profile: PhilomenaProfile | None, now: datetime) -> dict[
     }
 
 
-def _respond(request: Request, child_id: int, now: datetime) -> Response:
+def _respond(request: StaffApiRequest, child_id: int, now: datetime) -> Response:
     child, profile = philomena.child_with_profile(request.user, child_id)
     audit.record_view(
         request, child_id=child.pk, reference=profile.reference if profile else child.reference
@@ -225,7 +225,7 @@ class PhilomenaApi(JsonApi):
         description="A child without a profile yet answers 200 with `exists: false` and blanks.",
         responses={200: PhilomenaOut, **READ_ERRORS},
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: StaffApiRequest, pk: int) -> Response:
         return _respond(request, pk, timezone.now())
 
     @extend_schema(
@@ -239,7 +239,7 @@ class PhilomenaApi(JsonApi):
         request=PhilomenaIn,
         responses={200: PhilomenaOut, **WRITE_ERRORS},
     )
-    def put(self, request: Request, pk: int) -> Response:
+    def put(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = PhilomenaIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -270,7 +270,7 @@ class PhilomenaPhotoApi(APIView):
             **READ_ERRORS,
         },
     )
-    def get(self, request: Request, pk: int) -> HttpResponse:
+    def get(self, request: StaffApiRequest, pk: int) -> HttpResponse:
         child, profile = philomena.child_with_profile(request.user, pk)
         content = philomena.read_photo(profile) if profile is not None else None
         if profile is None or content is None:
@@ -289,7 +289,7 @@ class PhilomenaPhotoApi(APIView):
         request={"multipart/form-data": PhotoIn},
         responses={200: PhilomenaOut, **WRITE_ERRORS},
     )
-    def put(self, request: Request, pk: int) -> Response:
+    def put(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = PhotoIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         now = timezone.now()

@@ -36,7 +36,7 @@ class LinesField(forms.CharField):
             return "\n".join(value)
         return value
 
-    def clean(self, value: Any) -> list[str]:  # type: ignore[override]
+    def clean(self, value: Any) -> list[str]:
         text = super().clean(value) or ""
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if len(lines) > LIST_MAX_ITEMS:

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -31,7 +31,7 @@ from missing.models import (
 )
 from missing.philomena_forms import AssociateFormSet, PhilomenaForm, associates_from
 from missing.views import DOMAIN_ERRORS, apply_domain_error
-from missing.web import get_or_404, role_required
+from missing.web import StaffRequest, get_or_404, role_required
 
 # Interviewers assigned to the child read the profile and Part 1 (which children is decided
 # by `philomena.readable_children`); only `philomena.may_edit` users change it.
@@ -46,7 +46,7 @@ def _photo_response(profile: PhilomenaProfile | None) -> tuple[bytes, str] | Non
 
 
 @reader_required
-def philomena_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_detail(request: StaffRequest, pk: int) -> HttpResponse:
     """The child's profile and their computed missing history (four queries: child and
     profile, the history's counts and last five, the access-log row)."""
     now = timezone.now()
@@ -69,7 +69,7 @@ def philomena_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @reader_required
 @require_http_methods(["GET", "POST"])
-def philomena_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_edit(request: StaffRequest, pk: int) -> HttpResponse:
     """The profile's form (multipart: the photograph is a file). No reason is asked for: the
     save records who and when."""
     child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, pk))
@@ -117,7 +117,7 @@ def philomena_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @reader_required
-def philomena_photo(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_photo(request: StaffRequest, pk: int) -> HttpResponse:
     """The photograph's bytes, to a reader of the profile only, never cached, logged."""
     child, profile = get_or_404(lambda: philomena.child_with_profile(request.user, pk))
     found = _photo_response(profile)
@@ -141,7 +141,7 @@ def philomena_photo(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _part1_context(
-    request: HttpRequest,
+    request: StaffRequest,
     *,
     child: Child,
     profile: PhilomenaProfile | None,
@@ -167,7 +167,7 @@ def _part1_context(
 
 
 def _part1(
-    request: HttpRequest,
+    request: StaffRequest,
     *,
     child_id: int,
     episode: MissingEpisode | None,
@@ -201,14 +201,14 @@ def _part1(
     return response
 
 
-def _visible_episode(request: HttpRequest, pk: int) -> MissingEpisode:
+def _visible_episode(request: StaffRequest, pk: int) -> MissingEpisode:
     return get_or_404(
         lambda: MissingEpisode.objects.visible_to(request.user).with_related().get(pk=pk)
     )
 
 
 @reader_required
-def philomena_part1(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_part1(request: StaffRequest, pk: int) -> HttpResponse:
     """Part 1 for episode `pk`: the profile and the episode's reporting facts, printable."""
     episode = _visible_episode(request, pk)
     return _part1(
@@ -221,13 +221,13 @@ def philomena_part1(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @reader_required
-def philomena_part1_download(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_part1_download(request: StaffRequest, pk: int) -> HttpResponse:
     episode = _visible_episode(request, pk)
     return _part1(request, child_id=episode.child_id, episode=episode, download=True)
 
 
 @reader_required
-def philomena_child_part1(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_child_part1(request: StaffRequest, pk: int) -> HttpResponse:
     """Part 1 from the child's page: with the episode still open, if there is one."""
     return _part1(
         request,
@@ -239,7 +239,7 @@ def philomena_child_part1(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @reader_required
-def philomena_child_part1_download(request: HttpRequest, pk: int) -> HttpResponse:
+def philomena_child_part1_download(request: StaffRequest, pk: int) -> HttpResponse:
     return _part1(
         request,
         child_id=pk,

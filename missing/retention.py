@@ -32,7 +32,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from missing.models import (
+# pghistory makes the *History event models at run time: mypy cannot see them.
+from missing.models import (  # type: ignore[attr-defined]
     OPEN_STATES,
     AccessAction,
     AccessLog,
@@ -123,6 +124,8 @@ def due_for_erasure(*, now: datetime, limit: int | None = None) -> list[Candidat
     )
     found: dict[int, Candidate] = {}
     for child_id, dob in looked_after.values_list("pk", "date_of_birth"):
+        if dob is None:  # not reached: the filter is on the date of birth
+            continue
         found[child_id] = Candidate(
             child_id,
             RetentionClass.LOOKED_AFTER,
@@ -131,6 +134,8 @@ def due_for_erasure(*, now: datetime, limit: int | None = None) -> list[Candidat
             f"looked after at some time: past the {la_age}th birthday",
         )
     for child_id, dob in others.values_list("pk", "date_of_birth"):
+        if dob is None:  # not reached: the filter is on the date of birth
+            continue
         found.setdefault(
             child_id,
             Candidate(

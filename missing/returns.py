@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from django.db.models import Case, DateField, Q, QuerySet, When
 from django.db.models.functions import TruncDate
@@ -261,7 +261,7 @@ def ssda903_missing_csv(year: int) -> Iterator[str]:
     return csv_lines(SSDA903_MISSING_HEADER, _checked_rows(year))
 
 
-def write_lines(lines: Iterable[str], out: TextIO) -> int:
+def write_lines(lines: Iterable[str], out: IO[str]) -> int:
     """Write `lines` to `out`; the number of data rows written (the header excluded)."""
     count = -1
     for line in lines:

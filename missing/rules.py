@@ -90,11 +90,10 @@ def _episodes_in_window(rule: RepeatMissingRule, episode: MissingEpisode, now: d
 def _duration_over(rule: RepeatMissingRule, episode: MissingEpisode, now: datetime) -> str:
     """Missing longer than H hours: strictly longer (exactly H hours does not fire)."""
     limit = timedelta(hours=rule.parameters["hours"])
-    still_missing = episode.returned_at is None
-    missing_for = (now if still_missing else episode.returned_at) - episode.last_seen_at
+    missing_for = (episode.returned_at or now) - episode.last_seen_at
     if missing_for <= limit:
         return ""
-    if still_missing:
+    if episode.returned_at is None:
         return f"{episode.reference} has been missing for {hours_text(missing_for)} so far."
     return f"{episode.reference} was missing for {hours_text(missing_for)}."
 

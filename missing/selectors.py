@@ -486,7 +486,7 @@ def episode_history(user: Any, episode_id: int) -> list[HistoryEntry]:
     service only; captured on PostgreSQL only (the triggers exist there)."""
     if not may_see_accountability(user) or connection.vendor != "postgresql":
         return []
-    from missing.models import EpisodeHistory, OversightDecisionHistory
+    from missing.models import EpisodeHistory, OversightDecisionHistory  # type: ignore[attr-defined]  # pghistory
 
     entries = history_entries(
         EpisodeHistory,
@@ -507,7 +507,7 @@ def child_history(user: Any, child_id: int) -> list[HistoryEntry]:
     users). Managers and heads of service only; captured on PostgreSQL only."""
     if not may_see_accountability(user) or connection.vendor != "postgresql":
         return []
-    from missing.models import ChildHistory, LegalStatusPeriodHistory
+    from missing.models import ChildHistory, LegalStatusPeriodHistory  # type: ignore[attr-defined]  # pghistory
 
     entries = history_entries(
         ChildHistory,

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods
 from missing import second_factor
 from missing.forms import GovukFormMixin
 from missing.security import is_verified, stamp_second_factor
+from missing.web import StaffRequest
 
 
 class CodeForm(GovukFormMixin, forms.Form):
@@ -67,7 +68,7 @@ def _mark_verified(request: HttpRequest, device: Any) -> None:
     stamp_second_factor(request, now=timezone.now())
 
 
-def _check_code(request: HttpRequest, form: CodeForm, *, allow_recovery: bool) -> Any:
+def _check_code(request: StaffRequest, form: CodeForm, *, allow_recovery: bool) -> Any:
     """The device that accepted the form's code, or None with the error on the form."""
     if not form.is_valid():
         return None
@@ -149,7 +150,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def recovery_codes(request: HttpRequest) -> HttpResponse:
+def recovery_codes(request: StaffRequest) -> HttpResponse:
     """Make a new set of recovery codes (the old ones stop working). Needs a code from the
     authenticator app: a stolen session alone cannot mint codes."""
     form = CodeForm(request.POST if request.method == "POST" else None)

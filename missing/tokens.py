@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from missing import services
 from missing.models import ApiToken
+from missing.web import StaffRequest
 
 
 @login_required
 @require_http_methods(["GET"])
-def tokens_page(request: HttpRequest) -> HttpResponse:
+def tokens_page(request: StaffRequest) -> HttpResponse:
     """The signed-in user's tokens, newest first (one query)."""
     rows = list(ApiToken.objects.filter(user=request.user).order_by("-created_at", "-pk"))
     return render(request, "missing/tokens.html", {"rows": rows, "now": timezone.now()})
@@ -26,7 +27,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: StaffRequest, pk: int) -> HttpResponse:
     """Revoke one of the user's own tokens; another user's token is a 404 (no hint it exists)."""
     token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:

@@ -100,7 +100,7 @@ def run_transition(
             if unmet is not None
             else f"{versioned.reference}: the conditions to {label} are not met."
         )
-    field = method._django_fsm.field  # type: ignore[attr-defined]
+    field = method._django_fsm.field
     from_state = str(getattr(obj, field.name))
     method(**(kwargs or {}))
     versioned.version += 1

@@ -72,6 +72,7 @@ from missing.models import (
 )
 from missing.pagination import CappedPaginator
 from missing.web import (
+    StaffRequest,
     case_staff_required,
     get_or_404,
     oversight_required,
@@ -311,12 +312,12 @@ def _flags(episode: MissingEpisode) -> list[str]:
     return [label for label, on in flags.items() if on]
 
 
-def _posted(request: HttpRequest) -> Any:
+def _posted(request: StaffRequest) -> Any:
     # Not `request.POST or None`: an empty POST must still bind the form, so it shows errors.
     return request.POST if request.method == "POST" else None
 
 
-def _paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+def _paginate(request: StaffRequest, queryset: QuerySet[Any]) -> Any:
     # Counts at most COUNT_CAP rows: the page's cost must not grow with history.
     return CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
@@ -355,7 +356,7 @@ class LogoutView(auth_views.LogoutView):
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: StaffRequest) -> HttpResponse:
     """Send each role to its starting page."""
     user = request.user
     if user.has_role(CASE_READERS):
@@ -384,7 +385,7 @@ class BoardLine:
 
 @case_staff_required
 @security.rate_limit("list")
-def board(request: HttpRequest) -> HttpResponse:
+def board(request: StaffRequest) -> HttpResponse:
     """Every open episode, most urgent first, with counts per stage (two queries)."""
     now = timezone.now()
     data = selectors.board(user=request.user, now=now)
@@ -445,7 +446,7 @@ def _recent_notifications(user: User) -> QuerySet[PoliceNotification]:
 
 @case_staff_required
 @security.rate_limit("list")
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: StaffRequest) -> HttpResponse:
     queue = selectors.split_by_status(list(selectors.notifications_needing_a_person(request.user)))
     recent = list(_recent_notifications(request.user))
     # Held notifications name children not yet matched: their references say which.
@@ -464,7 +465,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 
 @case_staff_required
 @require_http_methods(["GET", "POST"])
-def notification_new(request: HttpRequest) -> HttpResponse:
+def notification_new(request: StaffRequest) -> HttpResponse:
     """Log a police notification; the service matches it to a child or holds it for a match."""
     if request.method != "POST":
         return render(request, "missing/notification_form.html", {"form": NotificationForm()})
@@ -488,7 +489,7 @@ def notification_new(request: HttpRequest) -> HttpResponse:
     return render(request, "missing/notification_form.html", {"form": form}, status=status)
 
 
-def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpResponse:
+def _after_intake(request: StaffRequest, result: services.IntakeResult) -> HttpResponse:
     notification = result.notification
     if not result.created:
         messages.info(
@@ -522,7 +523,7 @@ def _after_intake(request: HttpRequest, result: services.IntakeResult) -> HttpRe
 
 @case_staff_required
 @require_http_methods(["GET", "POST"])
-def notification_review(request: HttpRequest, pk: int) -> HttpResponse:
+def notification_review(request: StaffRequest, pk: int) -> HttpResponse:
     """A notification kept on an episode that differs from its record: what police said beside
     what is recorded, and FFD's decision (apply the police details, or keep the record)."""
     notification = get_or_404(
@@ -586,7 +587,7 @@ def _shown(value: Any) -> str:
 
 @case_staff_required
 @require_http_methods(["GET", "POST"])
-def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
+def notification_match(request: StaffRequest, pk: int) -> HttpResponse:
     """Confirm which child a held notification is about, or that it is a new child. Never a
     silent merge: the practitioner chooses, and the service checks the choice was offered."""
     now = timezone.now()
@@ -643,7 +644,7 @@ def notification_match(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_staff_required
 @security.rate_limit("list")
-def episode_list(request: HttpRequest) -> HttpResponse:
+def episode_list(request: StaffRequest) -> HttpResponse:
     """All episodes the user may see, newest first, 50 a page (two queries: count and page)."""
     state = request.GET.get("state", "")
     if state not in EpisodeState.values:
@@ -667,13 +668,13 @@ class EpisodeAction:
     title: str
     button: str
     form_class: type[EpisodeActionForm]
-    run: Callable[[HttpRequest, int, dict[str, Any], datetime, int], Any]
+    run: Callable[[StaffRequest, int, dict[str, Any], datetime, int], Any]
     done: str
     warning: bool = False
 
 
 def _run_decision(
-    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
 ) -> Any:
     return services.episode_record_decision(
         actor=request.user,
@@ -690,7 +691,7 @@ def _run_decision(
 
 
 def _run_return(
-    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
 ) -> Any:
     return services.episode_record_return(
         actor=request.user,
@@ -705,7 +706,7 @@ def _run_return(
 
 
 def _run_cancel(
-    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
 ) -> Any:
     return services.episode_cancel(
         actor=request.user,
@@ -717,7 +718,7 @@ def _run_cancel(
 
 
 def _run_sign_off(
-    request: HttpRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
+    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
 ) -> Any:
     return services.episode_sign_off(
         actor=request.user,
@@ -784,7 +785,7 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
 
 
 @case_staff_required
-def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def episode_detail(request: StaffRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
     episode = get_or_404(lambda: selectors.episode_detail(request.user, pk))
@@ -832,7 +833,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_staff_required
 @require_http_methods(["GET", "POST"])
-def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def episode_action(request: StaffRequest, pk: int, action: str) -> HttpResponse:
     """GET shows a transition's form; POST runs it through its service. A stale `version`
     (someone else changed the episode since the form was opened) is a 409."""
     spec = ACTIONS[action]
@@ -886,7 +887,7 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @case_staff_required
 @security.rate_limit("list")
 @require_http_methods(["GET", "POST"])
-def child_list(request: HttpRequest) -> HttpResponse:
+def child_list(request: StaffRequest) -> HttpResponse:
     """All children, by name, 50 a page; or a search by last-name prefix or council child id.
     The search is a POST so the name searched for never appears in a URL or a log."""
     today = timezone.localdate()
@@ -914,7 +915,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 
 @case_staff_required
-def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def child_detail(request: StaffRequest, pk: int) -> HttpResponse:
     child: Child = get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
     )
@@ -942,7 +943,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @oversight_required
 @require_http_methods(["GET", "POST"])
-def episode_flags(request: HttpRequest, pk: int) -> HttpResponse:
+def episode_flags(request: StaffRequest, pk: int) -> HttpResponse:
     """A manager sets what is known of the episode (exploitation, mental health). An
     exploitation flag can raise a strategy / risk meeting task in the same transaction."""
     episode = get_or_404(
@@ -997,7 +998,7 @@ def _meeting_form(task: RiskMeetingTask, data: Any = None) -> MeetingCompleteFor
 
 
 def _meetings_page(
-    request: HttpRequest,
+    request: StaffRequest,
     *,
     failed: tuple[RiskMeetingTask, MeetingCompleteForm] | None = None,
     status: int = 200,
@@ -1026,7 +1027,7 @@ def _meetings_page(
 
 
 @case_staff_required
-def meetings(request: HttpRequest) -> HttpResponse:
+def meetings(request: StaffRequest) -> HttpResponse:
     """ "Strategy / risk meetings needed": every open task, oldest first (three queries).
     Managers and heads of service complete them here; the Family Front Door sees the list,
     since they often convene the meeting, but cannot complete one."""
@@ -1035,7 +1036,7 @@ def meetings(request: HttpRequest) -> HttpResponse:
 
 @oversight_required
 @require_http_methods(["POST"])
-def meeting_complete(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_complete(request: StaffRequest, pk: int) -> HttpResponse:
     """Complete one task with its outcome. Errors come back on the list page: a missing outcome
     beside the field (400), a stale or already-completed task in the summary (409)."""
     task = get_or_404(lambda: RiskMeetingTask.objects.visible_to(request.user).get(pk=pk))
@@ -1067,7 +1068,7 @@ merge_roles_required = role_required(MERGE_ROLES)
 
 @merge_roles_required
 @require_http_methods(["GET", "POST"])
-def child_merge(request: HttpRequest, pk: int) -> HttpResponse:
+def child_merge(request: StaffRequest, pk: int) -> HttpResponse:
     """Merging, step one: the reference of the other record (FFD, managers). The next page
     shows both side by side; nothing changes until it is confirmed there."""
     child = get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
@@ -1094,7 +1095,7 @@ def child_merge(request: HttpRequest, pk: int) -> HttpResponse:
 
 @merge_roles_required
 @require_http_methods(["GET", "POST"])
-def child_merge_check(request: HttpRequest, pk: int) -> HttpResponse:
+def child_merge_check(request: StaffRequest, pk: int) -> HttpResponse:
     """Merging, step two: both records side by side (names, dates of birth, council ids,
     episodes) and the reason; confirming merges `remove` into this child. A refusal (different
     ids or dates of birth, overlapping episodes) comes back in the error summary (409)."""
@@ -1145,7 +1146,7 @@ facts_roles_required = role_required(child_facts.FACTS_ROLES)
 
 
 def _facts_page(
-    request: HttpRequest,
+    request: StaffRequest,
     *,
     child: Child,
     form: forms.Form,
@@ -1172,7 +1173,7 @@ def _facts_page(
 
 @facts_roles_required
 @require_http_methods(["GET", "POST"])
-def child_facts_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def child_facts_edit(request: StaffRequest, pk: int) -> HttpResponse:
     """FFD and managers change the child's facts (NHS number, ids, social worker, team,
     placement), with a reason; a stale form is refused (409)."""
     child = get_or_404(
@@ -1226,7 +1227,7 @@ def child_facts_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @facts_roles_required
 @require_http_methods(["GET", "POST"])
-def legal_status_add(request: HttpRequest, pk: int) -> HttpResponse:
+def legal_status_add(request: StaffRequest, pk: int) -> HttpResponse:
     """Record a legal-status period; the child's episode snapshots follow in the same
     transaction (FFD, managers)."""
     child = get_or_404(lambda: Child.objects.visible_to(request.user).get(pk=pk))
@@ -1268,7 +1269,7 @@ def legal_status_add(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _visible_period(request: HttpRequest, pk: int, period_id: int) -> LegalStatusPeriod:
+def _visible_period(request: StaffRequest, pk: int, period_id: int) -> LegalStatusPeriod:
     return get_or_404(
         lambda: LegalStatusPeriod.objects.select_related("child").get(
             pk=period_id,
@@ -1279,7 +1280,7 @@ def _visible_period(request: HttpRequest, pk: int, period_id: int) -> LegalStatu
 
 @facts_roles_required
 @require_http_methods(["GET", "POST"])
-def legal_status_change(request: HttpRequest, pk: int, period_id: int) -> HttpResponse:
+def legal_status_change(request: StaffRequest, pk: int, period_id: int) -> HttpResponse:
     """End or correct a legal-status period, with a reason (FFD, managers)."""
     period = _visible_period(request, pk, period_id)
     child = period.child
@@ -1331,7 +1332,7 @@ def legal_status_change(request: HttpRequest, pk: int, period_id: int) -> HttpRe
 
 @facts_roles_required
 @require_http_methods(["GET", "POST"])
-def legal_status_remove(request: HttpRequest, pk: int, period_id: int) -> HttpResponse:
+def legal_status_remove(request: StaffRequest, pk: int, period_id: int) -> HttpResponse:
     """Remove a period recorded in error, with a reason (FFD, managers)."""
     period = _visible_period(request, pk, period_id)
     child = period.child

@@ -13,11 +13,26 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.request import Request
 
-from missing.models import CASE_READERS, OVERSIGHT_ROLES
+from missing.models import CASE_READERS, OVERSIGHT_ROLES, User
 from missing.serializers import ErrorOut
 
 View = Callable[..., HttpResponse]
+
+
+class StaffRequest(HttpRequest):
+    """The request a view behind `role_required` receives: its user has signed in (the
+    decorator sent anyone else to sign-in), so `request.user` is a `User`, not anonymous."""
+
+    user: User
+
+
+class StaffApiRequest(Request):
+    """The API's counterpart: every API view requires an authenticated user (settings
+    DEFAULT_PERMISSION_CLASSES), so `request.user` is a `User`."""
+
+    user: User
 
 
 def role_required(roles: frozenset[str]) -> Callable[[View], View]:

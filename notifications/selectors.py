@@ -296,7 +296,9 @@ def resolved_alerts(limit: int = 20) -> QuerySet[AdminAlert]:
 # --------------------------------------------------------------------------------------------
 
 
-def due_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet[MissingEpisode] | None:
+def due_for_rules(
+    rules: list[EscalationRule], *, now: datetime
+) -> QuerySet[MissingEpisode, tuple[int, int, str, datetime]] | None:
     """Every newly due firing of the given rules as one statement: one UNION ALL arm per rule,
     each `newly_due`'s query on its indexed deadline, with values (sweep_rule, pk, clock,
     deadline). None when there is no rule."""
@@ -332,13 +334,13 @@ def cleared_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet
     by_trigger: dict[str, list[int]] = {}
     for rule in rules:
         by_trigger.setdefault(rule.trigger, []).append(rule.pk)
-    cleared = Q(pk__in=[])
+    cleared: Q = Q(pk__in=[])
     for trigger, rule_ids in by_trigger.items():
         spec = TRIGGERS[trigger]
         stands = spec.condition(
             MissingEpisode.objects.filter(pk=OuterRef("episode_id")), now
         ).filter(**{spec.clock: OuterRef("clock_at")})
-        cleared |= Q(rule_id__in=rule_ids) & ~Exists(stands)
+        cleared |= Q(rule_id__in=rule_ids) & Q(~Exists(stands))
     return Escalation.objects.filter(state=Escalation.State.OPEN).filter(cleared)
 
 

@@ -21,11 +21,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, Q, QuerySet, Value
+from django.db.models import F, Field, Model, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
@@ -68,7 +69,7 @@ WATCHED = (Status.PENDING, Status.SUBMITTING, Status.RETRY)
 # A text in one of these states will never reach its recipient.
 DEAD = (Status.FAILED, Status.UNDELIVERED, Status.CANCELLED)
 # Status callbacks only move forward: a replayed or late callback cannot undo a later status.
-RANK = {
+RANK: dict[str, int] = {
     Status.PENDING: 0,
     Status.SUBMITTING: 0,
     Status.RETRY: 0,
@@ -104,7 +105,7 @@ def _enqueue_sends(sms_ids: list[int]) -> None:
     from notifications.tasks import send_sms  # tasks import services: import at call time
 
     for sms_id in sms_ids:
-        transaction.on_commit(lambda sms_id=sms_id: send_sms.delay(sms_id), robust=True)
+        transaction.on_commit(partial(send_sms.delay, sms_id), robust=True)
 
 
 def _alert(
@@ -206,7 +207,7 @@ def _insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -
     constraint is skipped (ON CONFLICT DO NOTHING). Returns the ids of the rows written."""
     if not rows:
         return []
-    fields = [model._meta.get_field(name) for name in rows[0]]
+    fields = [cast(Field, model._meta.get_field(name)) for name in rows[0]]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     pk = connection.ops.quote_name(model._meta.pk.column)
@@ -260,7 +261,8 @@ def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
     select, params = due.query.get_compiler(connection=connection).as_sql()
     table = connection.ops.quote_name(Escalation._meta.db_table)
     columns = ", ".join(
-        connection.ops.quote_name(Escalation._meta.get_field(name).column) for name in RAISE_COLUMNS
+        connection.ops.quote_name(cast(Field, Escalation._meta.get_field(name)).column)
+        for name in RAISE_COLUMNS
     )
     # Level 1 is due at once (next_level_at = the deadline): the climb tells it in this sweep.
     # WHERE true: SQLite's grammar needs it between INSERT … SELECT and ON CONFLICT.
@@ -378,7 +380,9 @@ def _texts_for_level(
     found: dict[int, User] = {}
     for recipient in recipients:
         users = people.resolve(
-            recipient, episode_id=escalation.episode_id, team_id=escalation.sweep_team_id
+            recipient,
+            episode_id=escalation.episode_id,
+            team_id=escalation.sweep_team_id,  # type: ignore[attr-defined]  # the sweep annotates it
         )
         # No interviewer yet is casework, not an administrator's problem: the team manager is
         # told at the same level.

@@ -15,7 +15,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
     HttpResponseRedirect,
@@ -31,7 +30,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from missing.errors import Conflict, NotAllowed
 from missing.models import OVERSIGHT_ROLES, Role
 from missing.signin import safe_next
-from missing.web import role_required
+from missing.web import StaffRequest, role_required
 from notifications import selectors, services
 from notifications.models import AdminAlert, Escalation
 
@@ -48,7 +47,7 @@ OUTBOX_ROLES = OVERSIGHT_ROLES | ADMIN_ROLES
 
 @require_safe
 @role_required(OVERSIGHT_ROLES)
-def escalation_list(request: HttpRequest) -> HttpResponse:
+def escalation_list(request: StaffRequest) -> HttpResponse:
     """Every escalation, every text, its status and who acknowledged (managers, heads of service).
     Five queries whatever the page holds: session, user, count, escalations, texts."""
     show = request.GET.get("show", "all")
@@ -69,7 +68,7 @@ def escalation_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(OVERSIGHT_ROLES)
-def escalation_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+def escalation_acknowledge(request: StaffRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     try:
         escalation = services.escalation_acknowledge(actor=request.user, escalation_id=pk, now=now)
@@ -89,7 +88,7 @@ def escalation_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 @role_required(OUTBOX_ROLES)
-def outbox(request: HttpRequest) -> HttpResponse:
+def outbox(request: StaffRequest) -> HttpResponse:
     """Texts the outbox backend 'sent' (the embedded default, SMS_BACKEND=outbox)."""
     page = Paginator(selectors.outbox_messages(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
@@ -101,7 +100,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @role_required(ADMIN_ROLES)
-def alert_list(request: HttpRequest) -> HttpResponse:
+def alert_list(request: StaffRequest) -> HttpResponse:
     """Texts that failed for good, and levels with nobody to tell (administrators)."""
     return render(
         request,
@@ -115,7 +114,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN_ROLES)
-def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+def alert_resolve(request: StaffRequest, pk: int) -> HttpResponse:
     try:
         services.alert_resolve(actor=request.user, alert_id=pk, now=timezone.now())
     except AdminAlert.DoesNotExist as exc:
@@ -128,7 +127,7 @@ def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-def episode_short_link(request: HttpRequest, pk: int) -> HttpResponse:
+def episode_short_link(request: StaffRequest, pk: int) -> HttpResponse:
     """`/e/<n>`, the link in a text: on to the episode page, which checks who may see it."""
     return HttpResponseRedirect(reverse("episode_detail", args=[pk]))
 
@@ -138,7 +137,7 @@ def episode_short_link(request: HttpRequest, pk: int) -> HttpResponse:
 # --------------------------------------------------------------------------------------------
 
 
-def _signed_by_twilio(request: HttpRequest) -> bool:
+def _signed_by_twilio(request: StaffRequest) -> bool:
     """X-Twilio-Signature over the URL Twilio called (PUBLIC_BASE_URL + path, not the Host header
     a proxy may rewrite) and the POST parameters, with the auth token."""
     token = settings.TWILIO_AUTH_TOKEN
@@ -163,7 +162,7 @@ STATUS_FIELDS = {**_SIDS, "MessageStatus": _STATUS, "SmsStatus": _STATUS, "Error
 INBOUND_FIELDS = {**_SIDS, "From": _E164, "Body": _BODY}
 
 
-def _twilio_field_error(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse | None:
+def _twilio_field_error(request: StaffRequest, fields: dict[str, Any]) -> HttpResponse | None:
     """A 400 naming the first field (of those a webhook reads) holding what Twilio could not
     have sent, or None. An empty or absent field is left to the view, as before. Called only
     after the signature check: an unsigned request learns nothing."""
@@ -177,7 +176,7 @@ def _twilio_field_error(request: HttpRequest, fields: dict[str, Any]) -> HttpRes
 
 @csrf_exempt
 @require_POST
-def twilio_status(request: HttpRequest, pk: int) -> HttpResponse:
+def twilio_status(request: StaffRequest, pk: int) -> HttpResponse:
     """Twilio's delivery status callback for one text. Forged: 403. Replayed: no change."""
     if not _signed_by_twilio(request):
         return HttpResponseForbidden("Invalid signature.")
@@ -195,7 +194,7 @@ def twilio_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
-def twilio_inbound(request: HttpRequest) -> HttpResponse:
+def twilio_inbound(request: StaffRequest) -> HttpResponse:
     """An inbound text (the number's "A message comes in" webhook). Answers TwiML: a short
     confirmation for an accepted ACK, an empty answer otherwise."""
     if not _signed_by_twilio(request):

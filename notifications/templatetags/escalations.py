@@ -35,12 +35,12 @@ ESCALATION_TAG = {
 
 @register.filter
 def sms_tag(status: str) -> str:
-    return SMS_TAG.get(status, "govuk-tag--grey")
+    return SMS_TAG.get(SmsMessage.Status(status), "govuk-tag--grey")
 
 
 @register.filter
 def escalation_tag(state: str) -> str:
-    return ESCALATION_TAG.get(state, "govuk-tag--grey")
+    return ESCALATION_TAG.get(Escalation.State(state), "govuk-tag--grey")
 
 
 @register.inclusion_tag("notifications/_episode_escalations.html", takes_context=True)
