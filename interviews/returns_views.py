@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -119,7 +120,7 @@ def _page(
     return render(request, "interviews/returns.html", context, status=status)
 
 
-def _download(request: HttpRequest, spec: Download) -> HttpResponse:
+def _download(request: HttpRequest, spec: Download) -> HttpResponseBase:
     today = timezone.localdate(timezone.now())
     form = spec.form(request.GET, today=today)
     if not form.is_valid():
@@ -150,7 +151,7 @@ def returns_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @require_recent_second_factor
 @rate_limit("export")
-def ssda903_download(request: HttpRequest) -> HttpResponse:
+def ssda903_download(request: HttpRequest) -> HttpResponseBase:
     """The SSDA903 Missing table for ?year=2025, checked, streamed."""
     return _download(request, SSDA903)
 
@@ -159,6 +160,6 @@ def ssda903_download(request: HttpRequest) -> HttpResponse:
 @require_GET
 @require_recent_second_factor
 @rate_limit("export")
-def annex_a_download(request: HttpRequest) -> HttpResponse:
+def annex_a_download(request: HttpRequest) -> HttpResponseBase:
     """Annex A List 8's missing columns for ?as_of=2026-03-31, checked, streamed."""
     return _download(request, ANNEX_A)

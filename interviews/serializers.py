@@ -199,7 +199,7 @@ class FactorOut(serializers.ModelSerializer):
 class FactorPickOut(serializers.ModelSerializer):
     code = serializers.CharField(source="factor.code", read_only=True)
     kind = serializers.CharField(source="factor.kind", read_only=True)
-    label = serializers.CharField(source="factor.label", read_only=True)
+    label = serializers.CharField(source="factor.label", read_only=True)  # type: ignore[assignment]  # a field named "label" (DRF takes it off the class)
 
     class Meta:
         model = InterviewFactor
@@ -261,7 +261,7 @@ class InterviewListOut(serializers.ModelSerializer):
     due_at = serializers.SerializerMethodField(
         help_text="The earliest 72-hour deadline among the episodes it covers."
     )
-    interviewer_organisation = serializers.SlugRelatedField(
+    interviewer_organisation: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="name", read_only=True, allow_null=True
     )
     # Blank until known: declared here because a read-only model field loses allow_blank,
@@ -368,7 +368,7 @@ class RecordSavedOut(serializers.Serializer):
 
 class DifferenceOut(serializers.Serializer):
     field = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" (DRF takes it off the class)
     yours = serializers.CharField()
     theirs = serializers.CharField()
 
@@ -384,7 +384,7 @@ class StaleEditOut(serializers.Serializer):
 class FigureOut(serializers.Serializer):
     section = serializers.CharField()
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" (DRF takes it off the class)
     value = serializers.IntegerField()
     counts = serializers.ChoiceField(
         choices=["episodes", "children"], help_text="What the number counts."
@@ -417,7 +417,7 @@ class TrendMonthOut(serializers.Serializer):
 class FactorCountOut(serializers.Serializer):
     kind = serializers.CharField()
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" (DRF takes it off the class)
     interviews = serializers.IntegerField()
     children = serializers.IntegerField()
 

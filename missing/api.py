@@ -151,6 +151,7 @@ def _notifications_for(user: User) -> QuerySet[PoliceNotification]:
 
 class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
     permission_classes = [CanSubmitNotifications]
+    request: StaffApiRequest  # the permission class admits signed-in staff only
     serializer_class = NotificationOut
     filterset_class = NotificationFilter
 
@@ -220,6 +221,7 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
 
 class NotificationDetailApi(generics.RetrieveAPIView):
     permission_classes = [IsStaffWithFullAccess]
+    request: StaffApiRequest  # the permission class admits signed-in staff only
     serializer_class = NotificationDetailOut
 
     def get_queryset(self) -> QuerySet[PoliceNotification]:

@@ -16,7 +16,7 @@ OFFSET scans anyway.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -48,10 +48,10 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _seen(self) -> int:
-        return capped_count(self.object_list, cap=self.cap)
+        return capped_count(cast(QuerySet[Any], self.object_list), cap=self.cap)
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         return min(self._seen, self.cap)
 
     @property
@@ -95,11 +95,12 @@ class ApiPagination(LimitOffsetPagination):
         return list(queryset[self.offset : self.offset + self.limit])
 
     def get_next_link(self) -> str | None:
-        if self.seen <= self.offset + self.limit:
+        # Only called after paginate_queryset gave a page, so the request and limit are set.
+        limit, offset, request = self.limit, self.offset, self.request
+        if limit is None or offset is None or request is None or self.seen <= offset + limit:
             return None
-        url = self.request.build_absolute_uri()
-        url = replace_query_param(url, self.limit_query_param, self.limit)
-        return replace_query_param(url, self.offset_query_param, self.offset + self.limit)
+        url = replace_query_param(request.build_absolute_uri(), self.limit_query_param, limit)
+        return replace_query_param(url, self.offset_query_param, offset + limit)
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(

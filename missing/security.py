@@ -30,6 +30,7 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,7 +41,7 @@ from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 # Session keys (POSIX seconds).
 SIGNED_IN_AT = "signed_in_at"
@@ -133,7 +134,7 @@ class SessionTimeoutMiddleware:
     def __init__(self, get_response: View) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.user.is_authenticated:
             now = timezone.now()
             reason = session_expiry_reason(request, now=now)
@@ -189,7 +190,7 @@ class SecondFactorRequiredMiddleware:
             getattr(settings, "SECOND_FACTOR_EXEMPT_URL_NAMES", ())
         )
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
     def process_view(
@@ -226,7 +227,7 @@ def require_recent_second_factor(
 
     def decorator(inner: View) -> View:
         @wraps(inner)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             limit = max_age or settings.STEP_UP_MAX_AGE
@@ -314,7 +315,7 @@ def rate_limit(scope: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             decision = rate_limit_hit(scope=scope, ident=rate_ident(request), now=timezone.now())
             if not decision.allowed:
                 logger.warning("Rate limit %s reached by %s", scope, rate_ident(request))

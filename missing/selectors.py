@@ -171,7 +171,8 @@ def board_meeting_tasks(user: Any) -> tuple[list[RiskMeetingTask], int]:
     rows = list(
         open_meeting_tasks(user).annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
     )
-    return rows, (rows[0].open_count if rows else 0)  # type: ignore[attr-defined]
+    count: int = rows[0].open_count if rows else 0
+    return list(rows), count
 
 
 def notification_list(user: Any) -> QuerySet[PoliceNotification]:
@@ -435,12 +436,12 @@ def history_entries(
     previous: dict[int, dict[str, Any]] = {}
     entries = []
     for event in events.select_related("pgh_context").order_by("pgh_id")[:HISTORY_MAX_EVENTS]:
-        snapshot = {f.verbose_name: getattr(event, f.attname) for f in tracked}
+        snapshot = {str(f.verbose_name): getattr(event, f.attname) for f in tracked}
         before = previous.get(event.pgh_obj_id)
         label = event.pgh_label
         if label == "update" and before is not None:
             changes = [
-                FieldChange(str(name), _display(before[name]), _display(value))
+                FieldChange(name, _display(before[name]), _display(value))
                 for name, value in snapshot.items()
                 if before[name] != value
             ]

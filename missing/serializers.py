@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -233,7 +234,7 @@ class CodeField(serializers.SlugRelatedField):
         if len(data) > 40 or not _SLUG_RE.match(data):
             self.fail("invalid", thing=self.thing)
         try:
-            return self.get_queryset().get(code=data)
+            return cast(QuerySet[Any], self.get_queryset()).get(code=data)
         except ObjectDoesNotExist:
             self.fail("does_not_exist", thing=self.thing, value=data)
 
@@ -427,7 +428,9 @@ class RestrictedFieldsMixin:
 class NotificationReceiptOut(serializers.ModelSerializer):
     """What a police system gets back: where its notification went, not the child's details."""
 
-    police_force = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    police_force: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     episode_reference = serializers.SerializerMethodField()
 
     class Meta:
@@ -457,7 +460,9 @@ class NotificationOut(RestrictedFieldsMixin, NotificationReceiptOut):
     """The whole notification as police gave it, for case staff (restricted intelligence for
     managers and heads of service only)."""
 
-    risk_grade = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    risk_grade: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     # Blank when police did not say: a read-only model field would lose allow_blank.
     missing_kind = serializers.ChoiceField(
         choices=MissingEpisode.Kind.choices, allow_blank=True, read_only=True
@@ -677,8 +682,12 @@ class EpisodeBriefOut(serializers.ModelSerializer):
         source="kind", choices=MissingEpisode.Kind.choices, read_only=True
     )
     state_label = serializers.CharField(source="get_state_display", read_only=True)
-    police_force = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    police_grade = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    police_force: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    police_grade: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     police_grade_label = serializers.CharField(source="police_grade.label", read_only=True)
     # Plain text in the schema: as an enum it would clash by name with the decision's `risk`
     # (same choices), which drf-spectacular warns about without an ENUM_NAME_OVERRIDES entry.
@@ -857,7 +866,7 @@ class BoardRowOut(serializers.Serializer):
 
 class StageCountOut(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" (DRF takes it off the class)
     count = serializers.IntegerField()
 
 
@@ -922,13 +931,21 @@ class RiskMeetingTaskOut(serializers.ModelSerializer):
     """A "strategy / risk meeting needed" task. The reason names references and numbers only."""
 
     reference = serializers.CharField(read_only=True)
-    child = serializers.PrimaryKeyRelatedField(read_only=True)
+    child: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     child_reference = serializers.CharField(source="child.reference", read_only=True)
-    episode = serializers.PrimaryKeyRelatedField(read_only=True)
+    episode: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     episode_reference = serializers.CharField(source="episode.reference", read_only=True)
-    rule = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    rule: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     rule_label = serializers.CharField(source="rule.label", read_only=True)
-    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    completed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = RiskMeetingTask
@@ -987,7 +1004,9 @@ class ChildMergeRecordOut(serializers.ModelSerializer):
     """The durable record of a merge: references and counts, never a name."""
 
     reference = serializers.CharField(read_only=True)
-    merged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    merged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     moved = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         read_only=True,

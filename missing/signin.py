@@ -27,6 +27,7 @@ from django.views.decorators.http import require_http_methods
 
 from missing import second_factor
 from missing.forms import GovukFormMixin
+from missing.models import User
 from missing.security import is_verified, stamp_second_factor
 from missing.web import StaffRequest
 
@@ -68,12 +69,12 @@ def _mark_verified(request: HttpRequest, device: Any) -> None:
     stamp_second_factor(request, now=timezone.now())
 
 
-def _check_code(request: StaffRequest, form: CodeForm, *, allow_recovery: bool) -> Any:
+def _check_code(request: HttpRequest, user: User, form: CodeForm, *, allow_recovery: bool) -> Any:
     """The device that accepted the form's code, or None with the error on the form."""
     if not form.is_valid():
         return None
     check = second_factor.code_verify(
-        user=request.user, code=form.cleaned_data["code"], allow_recovery=allow_recovery
+        user=user, code=form.cleaned_data["code"], allow_recovery=allow_recovery
     )
     if check.device is None:
         form.add_error("code", THROTTLED if check.throttled else WRONG_CODE)
@@ -90,7 +91,7 @@ def _check_code(request: StaffRequest, form: CodeForm, *, allow_recovery: bool) 
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     """Sign-in step two: a code from the authenticator app, or a recovery code."""
-    if not request.user.is_authenticated:
+    if not isinstance(request.user, User):  # not signed in with a password yet
         return redirect_to_login(safe_next(request))
     if is_verified(request.user):
         return redirect(safe_next(request))
@@ -98,7 +99,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{reverse('second_factor_enrol')}?{request.GET.urlencode()}")
     form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        device = _check_code(request, form, allow_recovery=True)
+        device = _check_code(request, request.user, form, allow_recovery=True)
         if device is not None:
             _mark_verified(request, device)
             return redirect(safe_next(request))
@@ -155,7 +156,7 @@ def recovery_codes(request: StaffRequest) -> HttpResponse:
     authenticator app: a stolen session alone cannot mint codes."""
     form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        device = _check_code(request, form, allow_recovery=False)
+        device = _check_code(request, request.user, form, allow_recovery=False)
         if device is not None:
             stamp_second_factor(request, now=timezone.now())
             codes = second_factor.recovery_codes_issue(user=request.user)
@@ -174,11 +175,11 @@ def recovery_codes(request: StaffRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def confirm(request: HttpRequest) -> HttpResponse:
+def confirm(request: StaffRequest) -> HttpResponse:
     """Step-up: "confirm it's you" with a fresh code before an export, then back to it."""
     form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        device = _check_code(request, form, allow_recovery=True)
+        device = _check_code(request, request.user, form, allow_recovery=True)
         if device is not None:
             stamp_second_factor(request, now=timezone.now())
             return redirect(safe_next(request))
