@@ -272,7 +272,7 @@ def ssd_tables(children: list[DemoChild], *, cutoff: datetime) -> dict[str, list
         for i, (start, end, kind) in enumerate(child.episodes):
             if start >= cutoff:
                 continue
-            offered = rng.random() < 0.85
+            offered = rng.random() < 0.92
             accepted = offered and rng.random() < 0.75
             tables["ssd_missing"].append(
                 {
