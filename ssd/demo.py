@@ -40,6 +40,7 @@ from missing.models import (
     NotificationKind,
     PoliceForce,
     RiskGrade,
+    RiskMeetingTask,
     User,
 )
 from ssd import importer
@@ -48,6 +49,7 @@ from ssd.models import ImportRun
 SEED = 2026
 CHILDREN = 300
 RECENT_DAYS = 90
+MEETINGS_OPEN_DAYS = 10
 CHILD_ID_PREFIX = "DEMO-Y"
 REFERENCE_PREFIX = "DEMOY-"
 H = timedelta(hours=1)
@@ -154,7 +156,9 @@ def plan_children(today: date) -> list[DemoChild]:
     """Who the children are and when each went missing: repeat runners (every fifteenth
     child), looked-after children going missing more often than others."""
     rng = random.Random(SEED)  # noqa: S311 (made-up data, repeatable)
-    first_day, last_day = today - timedelta(days=364), today - timedelta(days=4)
+    # Up to yesterday: the latest episodes are still open on the board, waiting for the child
+    # or for the interview.
+    first_day, last_day = today - timedelta(days=364), today - timedelta(days=1)
     children = []
     for n in range(1, CHILDREN + 1):
         status = {0: "looked_after", 1: "looked_after", 2: "looked_after", 3: "looked_after"}.get(
@@ -561,6 +565,26 @@ class RecentEpisodes:
         )
 
 
+def hold_risk_meetings(*, manager: User, now: datetime) -> int:
+    """The repeat rules raised meeting tasks as the episodes came in; those raised more than
+    MEETINGS_OPEN_DAYS ago were held four days later. The newer ones wait on the board."""
+    tasks = RiskMeetingTask.objects.filter(
+        status=RiskMeetingTask.Status.OPEN,
+        raised_at__lt=now - timedelta(days=MEETINGS_OPEN_DAYS),
+        child__council_child_id__startswith=CHILD_ID_PREFIX,
+    ).order_by("raised_at", "pk")
+    held = 0
+    for task_id, raised_at in tasks.values_list("pk", "raised_at"):
+        core.risk_task_complete(
+            actor=manager,
+            task_id=task_id,
+            outcome="Strategy meeting held with police and the social worker; safety plan agreed.",
+            now=raised_at + timedelta(days=4),
+        )
+        held += 1
+    return held
+
+
 # --------------------------------------------------------------------------------------------
 # The whole year
 # --------------------------------------------------------------------------------------------
@@ -631,7 +655,8 @@ def load(*, staff: Staff, now: datetime, progress: Callable[[str], None]) -> Loa
             interview_after=timedelta(hours=elapsed),
         )
         made += 1
-    progress(f"Made {made} recent episodes through the services.")
+    held = hold_risk_meetings(manager=staff.manager, now=now)
+    progress(f"Made {made} recent episodes through the services; {held} risk meetings held.")
     return Loaded(
         children=len(children) + len(weekend),
         imported_episodes=len(tables["ssd_missing"]),
