@@ -505,7 +505,9 @@ class RecentEpisodes:
         harms = rng.sample(self.factors[FactorKind.HARM], rng.randint(0, 1))
         if exploited:
             pulls = sorted({*pulls, "pull-adults-offering"} & set(self.factors[FactorKind.PULL]))
-            harms = sorted({*harms, "harm-criminal-exploitation"} & set(self.factors["harm"]))
+            harms = sorted(
+                {*harms, "harm-criminal-exploitation"} & set(self.factors[FactorKind.HARM])
+            )
         return {
             "outcome": InterviewOutcome.HELD,
             "held_at": held,
@@ -637,10 +639,13 @@ def load(*, staff: Staff, now: datetime, progress: Callable[[str], None]) -> Loa
     recent = RecentEpisodes(staff=staff, now=now)
     made = 0
     episodes = sorted(
-        (start, end, kind, child)
-        for child in children
-        for start, end, kind in child.episodes
-        if start >= cutoff
+        (
+            (start, end, kind, child)
+            for child in children
+            for start, end, kind in child.episodes
+            if start >= cutoff
+        ),
+        key=lambda planned: (planned[0], planned[3].n),
     )
     for start, end, kind, child in episodes:
         recent.add(child, start, end, kind)
