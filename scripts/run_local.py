@@ -2,10 +2,10 @@
 """Run the local demo: Django's development server, a Celery worker and Celery beat.
 
 Started by `make run` after the install, static build and migrations. It loads the demo data
-(idempotent) and, once, a year of demo history (load_demo_history), starts the three processes on the embedded default (config.settings.local:
-SQLite and Celery's filesystem broker under var/), prints the demo logins once the web server
-answers, and supervises: Ctrl-C (or SIGTERM) stops all three; if one dies, the others are
-stopped and this exits non-zero.
+(idempotent) and, once, a year of demo history (load_demo_history), starts the three processes
+on the embedded default (config.settings.local: SQLite and Celery's filesystem broker under
+var/), prints the demo logins once the web server answers, and supervises: Ctrl-C (or
+SIGTERM) stops all three; if one dies, the others are stopped and this exits non-zero.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this supervisor,
 which then stops the children in order and waits for them: nothing is left running.
