@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, get_resolver, resolve
 
 
 class NoStoreMiddleware:
@@ -14,3 +15,27 @@ class NoStoreMiddleware:
         if not request.path.startswith("/static/"):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class NotFoundPageMiddleware:
+    """The local demo runs with DEBUG on (its relaxed second factor requires it), and with DEBUG
+    on Django answers a 404 with its technical page, which lists every URL pattern. This gives
+    the demo the real site's answer instead: the handler404 page (GOV.UK "Page not found", or
+    the API's JSON), for an address no pattern matches and for a view that raises Http404.
+    Listed in config.settings.local only, near the end so the request is already signed in."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404 as exception:
+            return self.process_exception(request, exception)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, Http404):
+            return None
+        handler = get_resolver(getattr(request, "urlconf", None)).resolve_error_handler(404)
+        return handler(request, exception)

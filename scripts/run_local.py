@@ -2,10 +2,10 @@
 """Run the local demo: Django's development server, a Celery worker and Celery beat.
 
 Started by `make run` after the install, static build and migrations. It loads the demo data
-(idempotent), starts the three processes on the embedded default (config.settings.local:
-SQLite and Celery's filesystem broker under var/), prints the demo logins once the web server
-answers, and supervises: Ctrl-C (or SIGTERM) stops all three; if one dies, the others are
-stopped and this exits non-zero.
+(idempotent) and, once, a year of demo history (load_demo_history), starts the three processes
+on the embedded default (config.settings.local: SQLite and Celery's filesystem broker under
+var/), prints the demo logins once the web server answers, and supervises: Ctrl-C (or
+SIGTERM) stops all three; if one dies, the others are stopped and this exits non-zero.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this supervisor,
 which then stops the children in order and waits for them: nothing is left running.
@@ -87,6 +87,13 @@ def load_demo_data() -> list[str]:
     if rota.returncode != 0:
         say("load_demo_rota failed; not starting.")
         sys.exit(rota.returncode)
+    # A year of history ending today, once (the board, figures, trends and returns need it).
+    history = subprocess.run(  # noqa: S603 (fixed argv)
+        [PY, "manage.py", "load_demo_history"], cwd=ROOT, env=child_env(), check=False
+    )
+    if history.returncode != 0:
+        say("load_demo_history failed; not starting.")
+        sys.exit(history.returncode)
     lines = result.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("Demo logins")), len(lines))
     return lines[start:]

@@ -84,8 +84,15 @@ def users_by_role(
 
 
 # The generated suites: Schemathesis over every API operation and the Hypothesis workflow
-# machine. Minutes each, so they run in `make test-all` and CI, not in the edit-test loop.
-SLOW_MODULES = frozenset({"tests/test_api_fuzz.py", "tests/test_workflow_state_machine.py"})
+# machine; and the demo year (a year of history loaded through the services). A minute or more
+# each, so they run in `make test-all` and CI, not in the edit-test loop.
+SLOW_MODULES = frozenset(
+    {
+        "tests/test_api_fuzz.py",
+        "tests/test_workflow_state_machine.py",
+        "tests/ssd/test_demo_history.py",
+    }
+)
 # Tests that start another process: a browser (Chromium through Playwright) or a Celery worker.
 SLOW_MARKERS = frozenset({"browser", "celery"})
 

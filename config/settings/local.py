@@ -13,6 +13,13 @@ DEBUG = True
 # a banner saying so. SECOND_FACTOR_RELAXED=false runs the demo with the real second factor.
 SECOND_FACTOR_RELAXED = env_bool("SECOND_FACTOR_RELAXED", True)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# DEBUG's technical 404 page lists every URL pattern: the demo shows the real "Page not found".
+_axes = MIDDLEWARE.index("axes.middleware.AxesMiddleware")  # noqa: F405 (it stays last)
+MIDDLEWARE = [
+    *MIDDLEWARE[:_axes],  # noqa: F405
+    "missing.middleware.NotFoundPageMiddleware",
+    *MIDDLEWARE[_axes:],  # noqa: F405
+]
 
 _broker = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
