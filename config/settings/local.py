@@ -27,3 +27,6 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for sub in ("out", "processed", "control"):
         (_broker / sub).mkdir(parents=True, exist_ok=True)
+
+# Emails to other councils (children placed out of area) are printed by the demo, not sent.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or "django.core.mail.backends.console.EmailBackend"
