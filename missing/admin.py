@@ -7,7 +7,7 @@ through the services, which check roles and write the timeline.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
@@ -18,6 +18,7 @@ from django.utils import timezone
 from missing import second_factor, services
 from missing.models import (
     ApiToken,
+    Council,
     Organisation,
     PoliceForce,
     RepeatMissingRule,
@@ -64,6 +65,24 @@ class PoliceForceAdmin(admin.ModelAdmin):
     search_fields = ("name", "code")
 
     def has_delete_permission(self, request: HttpRequest, obj: PoliceForce | None = None) -> bool:
+        return False
+
+
+@admin.register(Council)
+class CouncilAdmin(admin.ModelAdmin):
+    """The councils are reference data (loaded by migration): the administrator keeps each one's
+    out-of-hours missing contact, used to alert it about children placed out of area."""
+
+    list_display = ("name", "ons_code", "dfe_code", "out_of_hours_email", "out_of_hours_phone")
+    search_fields = ("name", "ons_code", "dfe_code")
+    list_filter = ("active",)
+    fields = ("name", "ons_code", "dfe_code", "out_of_hours_email", "out_of_hours_phone", "active")
+    readonly_fields = ("name", "ons_code", "dfe_code")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

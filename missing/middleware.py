@@ -31,11 +31,15 @@ class NotFoundPageMiddleware:
         try:
             resolve(request.path_info, getattr(request, "urlconf", None))
         except Resolver404 as exception:
-            return self.process_exception(request, exception)
+            return self._not_found(request, exception)
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, Http404):
             return None
+        return self._not_found(request, exception)
+
+    def _not_found(self, request: HttpRequest, exception: Http404) -> HttpResponse:
         handler = get_resolver(getattr(request, "urlconf", None)).resolve_error_handler(404)
-        return handler(request, exception)
+        # A 404 handler takes the exception too (django-stubs types it with the request only).
+        return handler(request, exception)  # type: ignore[call-arg]

@@ -129,6 +129,77 @@ phone_validator = RegexValidator(
 )
 
 
+class CouncilQuerySet(models.QuerySet["Council"]):
+    def resolve(self, *texts: str) -> dict[str, Council]:
+        """The councils that `texts` name, in one query: a text matches a council's ONS code,
+        its DfE code or its name, ignoring case and surrounding space (the child's facts hold
+        the councils as text, typed or imported). A text that names none is left out."""
+        wanted = {text.strip().casefold(): text for text in texts if text and text.strip()}
+        if not wanted:
+            return {}
+        rows = self.filter(
+            models.Q(ons_code__in=[key.upper() for key in wanted])
+            | models.Q(dfe_code__in=list(wanted))
+            | models.Q(name_key__in=list(wanted))
+        )
+        found: dict[str, Council] = {}
+        for council in rows:
+            for key in (council.ons_code.casefold(), council.dfe_code, council.name_key):
+                if key in wanted:
+                    found[wanted[key]] = council
+        return found
+
+
+class Council(models.Model):
+    """An English council with children's services: reference data (the ONS code and the DfE's
+    three-digit LA code the national returns use) loaded by migration, and its out-of-hours
+    missing contact, kept by the administrator. When a child placed out of area goes missing,
+    the other council is told through these contacts (notifications.council_alerts)."""
+
+    ons_code = models.CharField(
+        "ONS code",
+        max_length=9,
+        unique=True,
+        validators=[
+            RegexValidator(r"^E(06|08|09|10)\d{6}$", "An English ONS code, e.g. E09000033.")
+        ],
+    )
+    dfe_code = models.CharField(
+        "DfE LA code",
+        max_length=3,
+        unique=True,
+        validators=[RegexValidator(r"^\d{3}$", "Three digits, e.g. 213.")],
+    )
+    name = models.CharField(max_length=100, unique=True)
+    # casefolded name, for matching the text in a child's facts (kept by save()).
+    name_key = models.CharField(max_length=100, unique=True, editable=False)
+    out_of_hours_email = models.EmailField(
+        "out-of-hours secure email",
+        blank=True,
+        help_text="Where missing-child alerts go: the council's secure (e.g. gcsx/.gov.uk) mailbox.",
+    )
+    out_of_hours_phone = models.CharField(
+        "out-of-hours phone",
+        max_length=16,
+        blank=True,
+        validators=[phone_validator],
+        help_text="For texts about high-risk episodes, in international form.",
+    )
+    active = models.BooleanField(default=True)
+
+    objects = CouncilQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = self.name.strip().casefold()
+        super().save(*args, **kwargs)
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices)
     organisation = models.ForeignKey(
@@ -447,6 +518,15 @@ class InterviewOutcome(models.TextChoices):
     NOT_HELD_DECISION = "not_held_decision", "Not held: a manager decided not to hold one"
 
 
+class InterviewHolder(models.TextChoices):
+    """For a child placed out of area: whose provider holds the return interview. The statutory
+    guidance asks the two councils to agree it; the responsible council counts it either way."""
+
+    NOT_AGREED = "", "Not agreed yet"
+    HOST = "host", "The host council's provider"
+    RESPONSIBLE = "responsible", "The responsible council's provider"
+
+
 class ManagerRisk(models.TextChoices):
     HIGH = "high", "High"
     MEDIUM = "medium", "Medium"
@@ -562,6 +642,15 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     placement = models.CharField(max_length=200, blank=True)
     responsible_council = models.CharField(max_length=200, blank=True)
     host_council = models.CharField(max_length=200, blank=True)
+    # Placed out of area: the other council (host or responsible, whichever is not this
+    # installation's, settings.COUNCIL_ONS_CODE), told at once (notifications.council_alerts).
+    out_of_area_council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who holds the return interview for a child placed out of area, as the two councils agreed.
+    interview_holder = models.CharField(
+        max_length=20, blank=True, choices=InterviewHolder.choices, default=""
+    )
 
     flag_sexual_exploitation = models.BooleanField(default=False)
     flag_criminal_exploitation = models.BooleanField(default=False)

@@ -36,9 +36,11 @@ from missing.models import (
     CaseAccessGrant,
     Child,
     ChildMerge,
+    Council,
     EpisodeEvent,
     EpisodeState,
     Heartbeat,
+    InterviewHolder,
     InterviewOutcome,
     ManagerRisk,
     MissingEpisode,
@@ -1038,6 +1040,26 @@ def _overlapping_episode(
     return live.filter(crosses).order_by("last_seen_at").first()
 
 
+def out_of_area_council(child: Child) -> Council | None:
+    """The other council to tell when `child` goes missing: the host council when this
+    installation's council (settings.COUNCIL_ONS_CODE) placed the child in another area, the
+    responsible council when another council's child lives here. None when the child lives in
+    the area of the council responsible for them, when a council in the child's facts names no
+    council in the directory, or when the installation's own council is not configured."""
+    ours = settings.COUNCIL_ONS_CODE
+    if not ours or not child.host_council.strip() or not child.responsible_council.strip():
+        return None
+    named = Council.objects.resolve(child.host_council, child.responsible_council)
+    host, responsible = named.get(child.host_council), named.get(child.responsible_council)
+    if host is None or responsible is None or host.pk == responsible.pk:
+        return None
+    if responsible.ons_code == ours:
+        return host
+    if host.ons_code == ours:
+        return responsible
+    return None
+
+
 def episode_open(
     *,
     actor: User,
@@ -1105,6 +1127,7 @@ def episode_open(
             placement=child.placement,
             responsible_council=child.responsible_council,
             host_council=child.host_council,
+            out_of_area_council=out_of_area_council(child),
             flag_aged_13_or_under=age is not None and age <= 13,
             review_due_at=clocks.review_due_at(notified_at, grade.review_within),
             created_at=now,
@@ -1701,6 +1724,59 @@ def episode_set_flags(
         )
         repeat_rules_evaluate(episode=episode, now=now)
     return episode
+
+
+def episode_set_interview_holder(
+    *,
+    actor: User,
+    episode_id: int,
+    holder: str,
+    now: datetime,
+    expected_version: int | None = None,
+) -> MissingEpisode:
+    """Record which council's provider holds the return interview of a child placed out of
+    area, as the two councils agreed (managers and heads of service). Only an out-of-area
+    episode has the choice; the change goes on the timeline and bumps the version."""
+    if not actor.has_role(OVERSIGHT_ROLES):
+        raise NotAllowed("Your role cannot record who holds the return interview.")
+    if holder not in InterviewHolder.values:
+        raise InvalidInput(
+            "Choose who holds the return interview.",
+            field_errors={"holder": ["Choose who holds the return interview."]},
+        )
+    with transaction.atomic():
+        episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
+        require_version(episode, expected_version)
+        if episode.out_of_area_council_id is None:
+            raise Conflict(f"{episode.reference} is not an out-of-area episode.")
+        if episode.state == EpisodeState.CANCELLED:
+            raise Conflict(f"{episode.reference} is cancelled.")
+        if episode.interview_holder == holder:
+            return episode
+        episode.interview_holder = holder
+        episode.version += 1
+        episode.updated_at = now
+        episode.save(update_fields=["interview_holder", "version", "updated_at"])
+        _event(
+            episode,
+            actor=actor,
+            now=now,
+            action="interview_holder",
+            from_state=episode.state,
+            reason=f"Return interview: {InterviewHolder(holder).label}.",
+        )
+    return episode
+
+
+def episode_note_outside_contact(
+    *, episode: MissingEpisode, action: str, reason: str, now: datetime
+) -> EpisodeEvent:
+    """A timeline entry for something done outside the system by someone with no account (another
+    council acknowledging an alert): no actor, the reason says who. Apps built on the core
+    write to the timeline through this, never by creating EpisodeEvent rows themselves."""
+    return _event(
+        episode, actor=None, now=now, action=action, from_state=episode.state, reason=reason
+    )
 
 
 def risk_task_complete(

@@ -316,3 +316,67 @@ class AdminAlert(models.Model):
 
     def __str__(self) -> str:
         return f"Alert {self.pk} ({self.kind})"
+
+
+class CouncilAlert(models.Model):
+    """One alert to another council about an episode of a child placed out of area: that the
+    child is missing, has returned (with the 72-hour clock), or that the episode was logged in
+    error. One row per episode, council and kind (a unique constraint: told exactly once, however
+    often the sweep runs). The email holds the episode reference and a link, never the child's
+    name; the link's code is derived from the row (council_alerts.portal_code), never stored.
+    See docs/decisions/0060-out-of-area-alerts.md."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "Child missing"
+        RETURNED = "returned", "Child returned: interview due within 72 hours"
+        CANCELLED = "cancelled", "Logged in error: disregard the earlier alert"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        RETRY = "retry", "Failed, will retry"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        NO_ADDRESS = "no_address", "No out-of-hours email in the directory"
+
+    episode = models.ForeignKey(
+        "missing.MissingEpisode", on_delete=models.PROTECT, related_name="council_alerts"
+    )
+    council = models.ForeignKey("missing.Council", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField()
+    # The email: sent at most once per attempt, claimed by one worker (status SENDING).
+    email_to = models.EmailField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error_detail = models.CharField(max_length=200, blank=True)
+    # A reminder is sent once when nobody has acknowledged in time (and a text, high risk).
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["episode", "council", "kind"], name="council_alert_once_per_kind"
+            )
+        ]
+        indexes = [
+            # The sweep's work: what is still to send, and what waits for an acknowledgement.
+            models.Index(
+                fields=["status"],
+                name="council_alert_to_send_idx",
+                condition=Q(status__in=["pending", "retry", "sending"]),
+            ),
+            models.Index(
+                fields=["created_at"],
+                name="council_alert_unacked_idx",
+                condition=Q(acknowledged_at__isnull=True, escalated_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.council})"

@@ -1,12 +1,12 @@
 """The notifications app's part of a retention erasure (settings.RETENTION_ERASERS): the
-escalations raised for the child's episodes, their texts and alerts, and replies tied to the
-episodes. Texts hold references only, but they point at the episodes being erased."""
+escalations raised for the child's episodes, their texts and alerts, replies tied to the
+episodes, and the alerts sent to other councils about them. Texts hold references only, but they point at the episodes being erased."""
 
 from __future__ import annotations
 
 from django.db.models import Q
 
-from notifications.models import AdminAlert, Escalation, InboundSms, SmsMessage
+from notifications.models import AdminAlert, CouncilAlert, Escalation, InboundSms, SmsMessage
 
 
 def erase_child(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, int]:
@@ -19,4 +19,7 @@ def erase_child(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, in
         "texts": texts.delete()[0],
         "escalations": escalations.delete()[0],
         "text replies": InboundSms.objects.filter(episode_id__in=episode_ids).delete()[0],
+        "alerts to other councils": CouncilAlert.objects.filter(
+            episode_id__in=episode_ids
+        ).delete()[0],
     }

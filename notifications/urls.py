@@ -19,6 +19,17 @@ urlpatterns = [
     # Configure in Twilio: the number's "A message comes in" webhook → PUBLIC_BASE_URL + this.
     path("twilio/inbound/", views.twilio_inbound, name="twilio_inbound"),
     path("twilio/status/<int:pk>/", views.twilio_status, name="twilio_status"),
+    # Another council acknowledges an out-of-area alert (the link in its email; no sign-in).
+    path(
+        "council-alerts/<int:pk>/<str:code>/",
+        views.council_alert_page,
+        name="council_alert",
+    ),
+    path(
+        "episodes/<int:pk>/interview-holder/",
+        views.episode_interview_holder,
+        name="episode_interview_holder",
+    ),
     # The link in every text: short, and only the episode number.
     path("e/<int:pk>", views.episode_short_link, name="episode_short_link"),
 ]

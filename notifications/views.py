@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
+    HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
     HttpResponseRedirect,
@@ -23,16 +24,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from missing.errors import Conflict, NotAllowed
-from missing.models import OVERSIGHT_ROLES, Role
+from missing import services as missing_services
+from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.models import OVERSIGHT_ROLES, MissingEpisode, Role
 from missing.signin import safe_next
-from missing.web import StaffRequest, role_required
-from notifications import selectors, services
-from notifications.models import AdminAlert, Escalation
+from missing.web import StaffRequest, get_or_404, role_required
+from notifications import council_alerts, selectors, services
+from notifications.models import AdminAlert, CouncilAlert, Escalation
 
 PAGE_SIZE = 50
 
@@ -214,3 +216,59 @@ def twilio_inbound(request: StaffRequest) -> HttpResponse:
     if result.reply:
         twiml.message(result.reply)
     return HttpResponse(str(twiml), content_type="text/xml")
+
+
+# --------------------------------------------------------------------------------------------
+# Children placed out of area (notifications.council_alerts)
+# --------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def council_alert_page(request: HttpRequest, pk: int, code: str) -> HttpResponse:
+    """The page the link in an alert email opens, for someone at the other council, who has no
+    account: the episode reference, what the alert says and an "Acknowledge" button. A wrong
+    code is a 404, like an alert that does not exist. It shows no child's details."""
+    if not council_alerts.code_matches(pk, code):
+        raise Http404
+    alert = CouncilAlert.objects.select_related("council", "episode").filter(pk=pk).first()
+    if alert is None:
+        raise Http404
+    error = ""
+    if request.method == "POST" and alert.acknowledged_at is None:
+        name = " ".join(request.POST.get("name", "").split())[:200]
+        if not name:
+            error = "Enter your name and role"
+        else:
+            council_alerts.council_alert_acknowledge(alert_id=pk, name=name, now=timezone.now())
+            return redirect(request.path)
+    return render(
+        request,
+        "notifications/council_alert.html",
+        {"alert": alert, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@role_required(OVERSIGHT_ROLES)
+def episode_interview_holder(request: StaffRequest, pk: int) -> HttpResponse:
+    """Record who holds the return interview of an out-of-area episode, as the two councils
+    agreed (managers and heads of service), then back to the episode page."""
+    episode = get_or_404(lambda: MissingEpisode.objects.visible_to(request.user).get(pk=pk))
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        version = None
+    try:
+        missing_services.episode_set_interview_holder(
+            actor=request.user,
+            episode_id=episode.pk,
+            holder=request.POST.get("holder", ""),
+            now=timezone.now(),
+            expected_version=version,
+        )
+    except (InvalidInput, Conflict) as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, "Recorded who holds the return interview.")
+    return redirect("episode_detail", pk=episode.pk)

@@ -273,8 +273,8 @@ def ssd_tables(children: list[DemoChild], *, cutoff: datetime) -> dict[str, list
                     "invo_involvement_end_date": "",
                 }
             )
-        for i, (start, end, kind) in enumerate(child.episodes):
-            if start >= cutoff:
+        for i, (went, came_back, kind) in enumerate(child.episodes):
+            if went >= cutoff:
                 continue
             offered = rng.random() < 0.92
             accepted = offered and rng.random() < 0.75
@@ -282,9 +282,9 @@ def ssd_tables(children: list[DemoChild], *, cutoff: datetime) -> dict[str, list
                 {
                     "miss_table_id": f"{child.council_id}-M{i + 1}",
                     "miss_la_person_id": child.council_id,
-                    "miss_mis_epi_start": _wall(start),
+                    "miss_mis_epi_start": _wall(went),
                     "miss_mis_epi_type": kind,
-                    "miss_mis_epi_end": _wall(end),
+                    "miss_mis_epi_end": _wall(came_back),
                     "miss_mis_epi_rhi_offered": "Yes" if offered else "No",
                     "miss_mis_epi_rhi_accepted": ("Yes" if accepted else "No") if offered else "",
                 }

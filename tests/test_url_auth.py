@@ -21,8 +21,8 @@ from rest_framework.test import APIClient
 
 from interviews import services as interview_services
 from missing import philomena, services
-from missing.models import ApiToken, RiskMeetingTask, Role
-from notifications.models import AdminAlert, Escalation, SmsMessage
+from missing.models import ApiToken, Council, RiskMeetingTask, Role
+from notifications.models import AdminAlert, CouncilAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from tests.factories import FIXED_NOW, ChildFactory, UserFactory, force, legal_status_period
 from tests.helpers import login, report_missing
@@ -180,6 +180,12 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "notifications:twilio_status": ("POST", set(), "sms"),
     # The link in a text redirects to the episode page, which does its own checks.
     "notifications:episode_short_link": ("GET", PUBLIC, "episode"),
+    # Another council's page for an out-of-area alert: only the code in its email opens it (the
+    # walk uses a wrong code: a 404 for everyone, signed in or not).
+    "notifications:council_alert": ("GET", set(), "council_alert"),
+    # Who holds an out-of-area episode's interview: managers (episode A is not out of area, so
+    # the service refuses and the page says so; the role check comes first).
+    "notifications:episode_interview_holder": ("POST", OVERSIGHT, "episode"),
 }
 
 # Valid bodies, so that the role (not the input) decides the answer.
@@ -328,6 +334,12 @@ def world(users_by_role, ffd, settings, tmp_path):
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
+        "council_alert": CouncilAlert.objects.create(
+            episode=episode_a,
+            council=Council.objects.get(name="Kent"),
+            kind=CouncilAlert.Kind.MISSING,
+            created_at=FIXED_NOW,
+        ),
         "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
         # Someone else's personal token: nobody walking the routes owns it.
         "token": ApiToken.objects.get(
@@ -340,9 +352,11 @@ def world(users_by_role, ffd, settings, tmp_path):
     }
 
 
-def url_kwargs(world: dict[str, Any], obj: str | None) -> dict[str, int]:
+def url_kwargs(world: dict[str, Any], obj: str | None) -> dict[str, Any]:
     if obj is None:
         return {}
+    if obj == "council_alert":  # with a code that is not the alert's
+        return {"pk": world[obj].pk, "code": "0" * 40}
     if obj == "period":  # a legal-status period, addressed under its child
         return {"pk": world[obj].child_id, "period_id": world[obj].pk}
     return {"pk": world[obj].pk}

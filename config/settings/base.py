@@ -21,6 +21,25 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # The public address staff reach the system at; links in texts and webhooks are built from it.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 COUNCIL_NAME = env("COUNCIL_NAME", "Demo Borough Council")
+# This installation's council, by its ONS code (missing.Council, e.g. E09000033). When a child
+# it looks after lives in another council's area, or another council's child lives in its
+# area, the other council is told when the child goes missing (notifications.council_alerts).
+# Empty: no council is told (the system cannot say which side it is on).
+COUNCIL_ONS_CODE = env("COUNCIL_ONS_CODE", "")
+# The front door's own out-of-hours number, given in the alerts to other councils.
+COUNCIL_FFD_PHONE = env("COUNCIL_FFD_PHONE", "")
+# Email: SMTP in production (EMAIL_HOST etc. from the environment, TLS); the console in the demo.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env("EMAIL_USE_TLS", "true").lower() == "true"
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "missing-children@localhost")
+# An alert another council has not acknowledged within this many minutes is sent again, and
+# the high-risk ones texted to its out-of-hours phone.
+COUNCIL_ALERT_ESCALATE_AFTER_MINUTES = int(env("COUNCIL_ALERT_ESCALATE_AFTER_MINUTES", "60"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -312,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
     # dropped rather than run one after another (the next one covers them).
     "escalation-sweep": {
         "task": "notifications.tasks.run_escalation_sweep",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 55},
+    },
+    # Alerts to other councils about children placed out of area (notifications.council_alerts).
+    "council-alerts-sweep": {
+        "task": "notifications.tasks.run_council_alert_sweep",
         "schedule": crontab(minute="*"),
         "options": {"expires": 55},
     },

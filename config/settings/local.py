@@ -6,6 +6,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "local-only-not-secret-" + "x" * 32)
 
 from config.env import env_bool
 from config.settings.base import *  # noqa: F403
+from config.settings.base import MIDDLEWARE as BASE_MIDDLEWARE
 from config.settings.base import VAR_DIR
 
 DEBUG = True
@@ -14,11 +15,11 @@ DEBUG = True
 SECOND_FACTOR_RELAXED = env_bool("SECOND_FACTOR_RELAXED", True)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # DEBUG's technical 404 page lists every URL pattern: the demo shows the real "Page not found".
-_axes = MIDDLEWARE.index("axes.middleware.AxesMiddleware")  # noqa: F405 (it stays last)
+_axes = BASE_MIDDLEWARE.index("axes.middleware.AxesMiddleware")  # it stays last
 MIDDLEWARE = [
-    *MIDDLEWARE[:_axes],  # noqa: F405
+    *BASE_MIDDLEWARE[:_axes],
     "missing.middleware.NotFoundPageMiddleware",
-    *MIDDLEWARE[_axes:],  # noqa: F405
+    *BASE_MIDDLEWARE[_axes:],
 ]
 
 _broker = VAR_DIR / "broker"
@@ -34,3 +35,6 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for sub in ("out", "processed", "control"):
         (_broker / sub).mkdir(parents=True, exist_ok=True)
+
+# Emails to other councils (children placed out of area) are printed by the demo, not sent.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or "django.core.mail.backends.console.EmailBackend"

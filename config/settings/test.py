@@ -19,3 +19,6 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
 SMS_BACKEND = os.environ.get("SMS_BACKEND") or "outbox"
 # WhiteNoise warns on every request when STATIC_ROOT is absent.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# Tests read sent emails from django.core.mail.outbox.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

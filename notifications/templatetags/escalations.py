@@ -9,8 +9,9 @@ from typing import Any
 
 from django import template
 
+from missing.models import OVERSIGHT_ROLES, InterviewHolder, MissingEpisode
 from notifications import selectors
-from notifications.models import Escalation, SmsMessage
+from notifications.models import CouncilAlert, Escalation, SmsMessage
 
 register = template.Library()
 
@@ -52,5 +53,25 @@ def episode_escalations(context: template.Context, episode_id: int) -> dict[str,
         "escalations": list(selectors.escalation_list(episode_id=episode_id)),
         "can_acknowledge": selectors.may_acknowledge_any(user),
         "next": request.get_full_path() if request is not None else "",
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("notifications/_episode_council_alerts.html", takes_context=True)
+def episode_council_alerts(context: template.Context, episode: MissingEpisode) -> dict[str, Any]:
+    """An out-of-area episode's alerts to the other council and who holds the interview (one
+    query, none for an episode in its own council's area)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    alerts = (
+        list(CouncilAlert.objects.filter(episode=episode).order_by("created_at", "pk"))
+        if episode.out_of_area_council_id
+        else []
+    )
+    return {
+        "episode": episode,
+        "alerts": alerts,
+        "can_agree": user is not None and user.is_authenticated and user.has_role(OVERSIGHT_ROLES),
+        "holders": InterviewHolder.choices,
         "csrf_token": context.get("csrf_token"),
     }

@@ -79,6 +79,8 @@ NO_CHILD_SHOWN = {
     "child_merge_check",
     # How long the signed-in user's own session has left (the time-out warning): no child.
     "session_status",
+    # Another council's page for an out-of-area alert: the episode reference only.
+    "notifications:council_alert",
 }
 READ_ROUTES = sorted(
     name
