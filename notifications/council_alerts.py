@@ -122,7 +122,8 @@ def _raise_new(*, now: datetime) -> int:
 
 
 def _remind_unacknowledged(*, now: datetime) -> int:
-    """Send once more what nobody acknowledged in time (a cancellation needs no answer)."""
+    """Send once more what nobody acknowledged in time. A cancellation needs no answer, and an
+    episode since cancelled needs no reminder (its cancellation says so)."""
     late = now - timedelta(minutes=settings.COUNCIL_ALERT_ESCALATE_AFTER_MINUTES)
     return (
         CouncilAlert.objects.filter(
@@ -132,6 +133,7 @@ def _remind_unacknowledged(*, now: datetime) -> int:
             status=Status.SENT,
         )
         .exclude(kind=Kind.CANCELLED)
+        .exclude(episode__state=EpisodeState.CANCELLED)
         .update(escalated_at=now, status=Status.PENDING, next_attempt_at=None)
     )
 

@@ -42,9 +42,8 @@ def placed_child(**facts):
 def sweep(now):
     """The sweep, then the emails it queued (the Celery task runs the same service)."""
     result = council_alerts.council_alert_sweep(now=now)
-    for alert_id in CouncilAlert.objects.filter(status__in=council_alerts.TO_SEND).values_list(
-        "pk", flat=True
-    ):
+    to_send = CouncilAlert.objects.filter(status__in=council_alerts.TO_SEND).order_by("pk")
+    for alert_id in to_send.values_list("pk", flat=True):
         council_alerts.council_alert_send(alert_id=alert_id, now=now)
     return result
 
@@ -165,6 +164,8 @@ def test_an_episode_logged_in_error_is_cancelled_with_the_council_it_was_sent_to
     services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Duplicate", now=now)
     sweep(now)
     assert [a.kind for a in CouncilAlert.objects.order_by("pk")] == ["missing", "cancelled"]
+    # Two emails: no reminder about an episode since cancelled, though two hours have passed.
+    assert len(mail.outbox) == 2
     assert "disregard our earlier alert" in mail.outbox[-1].body
 
 
