@@ -24,6 +24,7 @@ from missing import philomena, services
 from missing.models import ApiToken, RiskMeetingTask, Role
 from notifications.models import AdminAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
+from ssd.models import Upload
 from tests.factories import FIXED_NOW, ChildFactory, UserFactory, force, legal_status_period
 from tests.helpers import login, report_missing
 from tests.missing.test_philomena import PNG
@@ -180,6 +181,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "notifications:twilio_status": ("POST", set(), "sms"),
     # The link in a text redirects to the episode page, which does its own checks.
     "notifications:episode_short_link": ("GET", PUBLIC, "episode"),
+    # The managers' SSD upload page (ssd app)
+    "ssd:upload": ("GET", OVERSIGHT, None),
+    "ssd:upload_detail": ("GET", OVERSIGHT, "ssd_upload"),
+    "ssd:upload_apply": ("POST", OVERSIGHT, "ssd_upload"),
 }
 
 # Valid bodies, so that the role (not the input) decides the answer.
@@ -328,6 +333,9 @@ def world(users_by_role, ffd, settings, tmp_path):
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
+        "ssd_upload": Upload.objects.create(
+            uploaded_at=FIXED_NOW, uploaded_by=manager, status=Upload.Status.CHECKED
+        ),
         "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
         # Someone else's personal token: nobody walking the routes owns it.
         "token": ApiToken.objects.get(
