@@ -161,6 +161,10 @@ PERIOD_TABLES: dict[str, tuple[str, str, str, str]] = {
         "cine_close_date",
     ),
 }
+# The published name of a field read here under an older one: a header with the published name
+# is read as the older (the data model names the looked-after episode's end
+# `clae_cla_episode_ceased_date`).
+PUBLISHED_NAMES = {"clae_cla_episode_ceased_date": "clae_cla_episode_ceased"}
 SEX = {"F": "Female", "M": "Male", "U": "Unknown", "": ""}
 YES = {"Y", "YES"}
 NO = {"N", "NO"}
@@ -216,6 +220,10 @@ def read_tables(files: Mapping[str, str]) -> list[Row]:
             continue
         reader = csv.DictReader(io.StringIO(files[table].lstrip("\ufeff")))
         header = [h.strip() for h in (reader.fieldnames or [])]
+        header = [
+            PUBLISHED_NAMES[h] if h in PUBLISHED_NAMES and PUBLISHED_NAMES[h] not in header else h
+            for h in header
+        ]
         reader.fieldnames = header
         absent = [f for f in FIELDS[table] if f not in header]
         if absent:

@@ -170,3 +170,19 @@ def test_bad_identifiers_are_reported(db, manager):
         ("ssd_linked_identifiers", 6, "link_person_id"),
     }
     assert LinkedIdentifier.objects.count() == 0
+
+
+def test_the_published_name_of_the_looked_after_end_is_read(db, manager):
+    files = {
+        "ssd_person": "pers_person_id,pers_sex,pers_dob,pers_common_child_id\nP1,F,2012-04-15,\n",
+        "ssd_cla_episodes": (
+            "clae_cla_episode_id,clae_person_id,clae_cla_episode_start_date,"
+            "clae_cla_episode_ceased_date\nE1,P1,2024-01-10,2025-02-01\n"
+        ),
+    }
+    report = importer.run_import(
+        files=files, actor=manager, now=NOW, origin="command", source="test"
+    )
+    assert report.rejected == []
+    period = Child.objects.get(council_child_id="P1").legal_status_periods.get()
+    assert str(period.end_date) == "2025-02-01"
