@@ -240,17 +240,18 @@ def upload_start(*, actor: User, upload_id: int) -> Upload:
     """ "Import" pressed: queue the import once (409 when it is not checked, or already
     started)."""
     _may_upload(actor)
-    upload = Upload.objects.select_for_update().get(pk=upload_id)
-    if upload.status != Upload.Status.CHECKED:
-        raise Conflict(
-            f"This upload is {upload.get_status_display().lower()}: only a checked upload can "
-            "be imported, once."
-        )
-    upload.status = Upload.Status.APPLYING
-    upload.save(update_fields=["status"])
-    from ssd.tasks import apply_upload
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().get(pk=upload_id)
+        if upload.status != Upload.Status.CHECKED:
+            raise Conflict(
+                f"This upload is {upload.get_status_display().lower()}: only a checked upload "
+                "can be imported, once."
+            )
+        upload.status = Upload.Status.APPLYING
+        upload.save(update_fields=["status"])
+        from ssd.tasks import apply_upload
 
-    transaction.on_commit(lambda: apply_upload.delay(upload.pk, actor.pk))
+        transaction.on_commit(lambda: apply_upload.delay(upload.pk, actor.pk))
     return upload
 
 
