@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -61,10 +62,13 @@ def _page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResp
     return render(request, "ssd/upload.html", {"form": form, "recent": recent}, status=status)
 
 
+@transaction.non_atomic_requests
 @upload_roles_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    """The form; a POST stores the files, reads them and queues the dry run."""
+    """The form; a POST stores the files, reads them and queues the dry run. Not one
+    transaction with the request: the files are committed before anything reads them, so
+    whatever happens next, what was received is kept."""
     if request.method == "GET":
         return _page(request, UploadForm())
     form = UploadForm(request.POST, request.FILES)
