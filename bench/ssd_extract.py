@@ -115,6 +115,57 @@ def rows(children: int, *, seed: int, today: date) -> dict[str, list[dict[str, s
     return out
 
 
+PROVIDERS = ("Oakfield Children's Home", "Brightpath Fostering", "Council foster carers")
+DISTRICTS = ("LS1 4AP", "LS6 2QT", "BD7 1DP", "HX1 1UJ", "WF1 2EB")
+
+
+def add_placements_and_identifiers(
+    tables: dict[str, list[dict[str, str]]], *, seed: int, today: date
+) -> None:
+    """Add ssd_cla_placement rows (a past and a current placement for each looked-after child)
+    and ssd_linked_identifiers rows (a UPN for every child, a former id for some) to `tables`,
+    with a random stream of their own so rows() stays as it was."""
+    rng = random.Random(seed + 1)
+    for n, episode in enumerate(tables["ssd_cla_episodes"], 1):
+        pid = episode["clae_person_id"]
+        start = date.fromisoformat(episode["clae_cla_episode_start_date"])
+        moved = start + timedelta(days=rng.randint(30, 300))
+        for m, (begin, end) in enumerate(((start, moved), (moved, None)), 1):
+            tables["ssd_cla_placement"].append(
+                {
+                    "clap_cla_placement_id": f"PL{n}-{m}",
+                    "clap_person_id": pid,
+                    "clap_cla_placement_start_date": begin.isoformat(),
+                    "clap_cla_placement_provider": rng.choice(PROVIDERS),
+                    "clap_cla_placement_postcode": rng.choice(DISTRICTS),
+                    "clap_cla_placement_end_date": end.isoformat() if end else "",
+                }
+            )
+    for n, person in enumerate(tables["ssd_person"], 1):
+        pid = person["pers_person_id"]
+        tables["ssd_linked_identifiers"].append(
+            {
+                "link_table_id": f"L{n}",
+                "link_person_id": pid,
+                "link_identifier_type": "UPN",
+                "link_identifier_value": f"A{n:012d}",
+                "link_valid_from_date": "",
+                "link_valid_to_date": "",
+            }
+        )
+        if n % 7 == 0:
+            tables["ssd_linked_identifiers"].append(
+                {
+                    "link_table_id": f"L{n}-F",
+                    "link_person_id": pid,
+                    "link_identifier_type": "Former ID",
+                    "link_identifier_value": f"OLD{n:07d}",
+                    "link_valid_from_date": "",
+                    "link_valid_to_date": (today - timedelta(days=400)).isoformat(),
+                }
+            )
+
+
 def write_tables(folder: Path, tables: dict[str, list[dict[str, str]]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for table, table_rows in tables.items():
@@ -124,5 +175,11 @@ def write_tables(folder: Path, tables: dict[str, list[dict[str, str]]]) -> None:
             writer.writerows(table_rows)
 
 
-def write_extract(folder: Path, *, children: int, seed: int, today: date) -> None:
-    write_tables(folder, rows(children, seed=seed, today=today))
+def write_extract(
+    folder: Path, *, children: int, seed: int, today: date, placements: bool = False
+) -> None:
+    """`placements`: add placements and linked identifiers too (the bench does)."""
+    tables = rows(children, seed=seed, today=today)
+    if placements:
+        add_placements_and_identifiers(tables, seed=seed, today=today)
+    write_tables(folder, tables)

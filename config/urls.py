@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("missing.philomena_urls")),
     path("", include("interviews.urls")),
     path("", include("notifications.urls")),
+    path("", include("ssd.urls")),
     path("", include("missing.urls")),
 ]

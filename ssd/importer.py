@@ -1,5 +1,6 @@
 """Import from the Standard Safeguarding Dataset (SSD): children, legal-status periods, the
-social worker and team, and historical missing episodes with RHI offered / accepted.
+social worker and team, the current placement, linked identifiers (NHS number, UPN, former ids)
+and historical missing episodes with RHI offered / accepted.
 
 The format is Data to Insight's published SSD field names (data-to-insight/ssd-data-model):
 one CSV per table, a header row of field names. See docs/decisions/0048-ssd-import.md.
@@ -12,7 +13,9 @@ How a run goes:
    the same files finds every row unchanged. A dry run does all of it and rolls back.
 
 Matching: a child is the council child id = `pers_person_id`, or the NHS number
-(`pers_common_child_id`) where given. Periods and episodes carry the SSD row key
+(`pers_common_child_id`, else a current NHS number in `ssd_linked_identifiers`), or a former id
+or UPN of the child (`ssd_linked_identifiers`, matched against council child ids and the
+identifiers earlier imports kept). Periods and episodes carry the SSD row key
 (`LegalStatusPeriod.source_key = "<table>:<id>"`; episodes `police_reference = "SSD:<id>"` under
 the "SSD import" police force), so a re-import updates the row it made and never adds another.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +51,7 @@ from missing.models import (
     Team,
     User,
 )
-from ssd.models import ImportRow, ImportRun
+from ssd.models import ImportRow, ImportRun, LinkedIdentifier
 
 SSD_FORCE_CODE = "ssd-import"
 SSD_GRADE_CODE = "not_recorded"
@@ -56,6 +60,7 @@ BATCH = 2000
 # bulk_update writes a CASE per row: small batches keep each statement quick.
 UPDATE_BATCH = 500
 PROGRESS_EVERY = 10_000
+PAGE_PROGRESS_EVERY = 2_000
 
 # The files read, in the order they are applied, and the fields read from each.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -83,6 +88,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "cine_referral_date",
         "cine_close_date",
     ),
+    "ssd_linked_identifiers": (
+        "link_table_id",
+        "link_person_id",
+        "link_identifier_type",
+        "link_identifier_value",
+        "link_valid_from_date",
+        "link_valid_to_date",
+    ),
+    "ssd_cla_placement": (
+        "clap_cla_placement_id",
+        "clap_person_id",
+        "clap_cla_placement_start_date",
+        "clap_cla_placement_provider",
+        "clap_cla_placement_postcode",
+        "clap_cla_placement_end_date",
+    ),
     "ssd_professionals": (
         "prof_professional_id",
         "prof_staff_id",
@@ -109,6 +130,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
 TABLES = tuple(FIELDS)
 # Optional local columns (not in the SSD, which carries no names): read when present.
 PERSON_NAME_FIELDS = ("pers_forename", "pers_surname")
+# Optional placement columns, read when present: the council the child is placed in (the SSD
+# draft's `clap_cla_placement_la`) and, a local column, the placing (responsible) council.
+HOST_COUNCIL_FIELD = "clap_cla_placement_la"
+PLACING_COUNCIL_FIELD = "clap_placing_la"
+# A UK postcode, or its outward part alone: only the outward part (the postcode district) is
+# kept as the placement area, never the full address.
+POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)(?: ?([0-9][A-Z]{2}))?$")
+# A unique pupil number: a check letter and 12 characters (digits; a temporary UPN ends in a
+# letter).
+UPN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 PERIOD_TABLES: dict[str, tuple[str, str, str, str]] = {
     # table: (status, person field, start field, end field)
     "ssd_cla_episodes": (
@@ -130,6 +161,10 @@ PERIOD_TABLES: dict[str, tuple[str, str, str, str]] = {
         "cine_close_date",
     ),
 }
+# The published name of a field read here under an older one: a header with the published name
+# is read as the older (the data model names the looked-after episode's end
+# `clae_cla_episode_ceased_date`).
+PUBLISHED_NAMES = {"clae_cla_episode_ceased_date": "clae_cla_episode_ceased"}
 SEX = {"F": "Female", "M": "Male", "U": "Unknown", "": ""}
 YES = {"Y", "YES"}
 NO = {"N", "NO"}
@@ -185,6 +220,10 @@ def read_tables(files: Mapping[str, str]) -> list[Row]:
             continue
         reader = csv.DictReader(io.StringIO(files[table].lstrip("\ufeff")))
         header = [h.strip() for h in (reader.fieldnames or [])]
+        header = [
+            PUBLISHED_NAMES[h] if h in PUBLISHED_NAMES and PUBLISHED_NAMES[h] not in header else h
+            for h in header
+        ]
         reader.fieldnames = header
         absent = [f for f in FIELDS[table] if f not in header]
         if absent:
@@ -301,7 +340,11 @@ class _Counts:
             lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
         )
 
+        self.done = 0
+
     def add(self, row: Row, outcome: str) -> None:
+        if row.outcome == ImportRow.Outcome.PENDING:
+            self.done += 1
         row.outcome = outcome
         self.by_table[row.table][outcome] += 1
 
@@ -316,9 +359,11 @@ def run_import(
     dry_run: bool = False,
     changed_since: date | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    rows_done: Callable[[ImportRun, int], None] = lambda _run, _n: None,
 ) -> Report:
     """Read, keep, check and apply SSD files. Raises ImportRefused before reading anything when
-    the actor may not import (FFD, managers and heads of service may)."""
+    the actor may not import (FFD, managers and heads of service may). `rows_done` hears how
+    many rows are settled as the work goes (the managers' page shows it)."""
     if not actor.has_role(child_facts.FACTS_ROLES):
         raise ImportRefused("Your role cannot import the child's facts.")
     rows = read_tables(files)
@@ -330,6 +375,7 @@ def run_import(
         source=source[:300],
         dry_run=dry_run,
         changed_since=changed_since,
+        rows_total=len(rows),
     )
     if not dry_run:
         with transaction.atomic():
@@ -342,14 +388,21 @@ def run_import(
             ImportRow.objects.bulk_create(stored, batch_size=BATCH)
     try:
         with transaction.atomic():
-            counts, changed = _Applier(rows, actor=actor, now=now, progress=progress).apply()
+            counts, changed = _Applier(
+                rows,
+                actor=actor,
+                now=now,
+                progress=progress,
+                rows_done=lambda n: rows_done(run, n),
+            ).apply()
             run.status = ImportRun.Status.DRY_RUN if dry_run else ImportRun.Status.APPLIED
             run.finished_at = now
             run.summary = {"counts": dict(counts.by_table), "children_changed": changed}
+            run.rows_done = len(rows)
             if dry_run:
                 transaction.set_rollback(True)
             else:
-                run.save(update_fields=["status", "finished_at", "summary"])
+                run.save(update_fields=["status", "finished_at", "summary", "rows_done"])
                 _store_outcomes(run, rows)
                 if changed:
                     AccessLog.objects.create(
@@ -390,9 +443,16 @@ def _store_outcomes(run: ImportRun, rows: list[Row]) -> None:
 
 class _Applier:
     def __init__(
-        self, rows: list[Row], *, actor: User, now: datetime, progress: Callable[[str], None]
+        self,
+        rows: list[Row],
+        *,
+        actor: User,
+        now: datetime,
+        progress: Callable[[str], None],
+        rows_done: Callable[[int], None] = lambda _: None,
     ) -> None:
         self.rows = rows
+        self.rows_done = rows_done
         self.actor = actor
         self.now = now
         self.today = clocks.london_date(now)
@@ -403,6 +463,8 @@ class _Applier:
         self.changed: set[int] = set()
         self.periods_changed: set[int] = set()
         self.new_children: set[int] = set()
+        # Good ssd_linked_identifiers rows by person id: (row, kind, value, current).
+        self.links: dict[str, list[tuple[Row, str, str, bool]]] = defaultdict(list)
         self.by_table: dict[str, list[Row]] = defaultdict(list)
         for row in rows:
             self.by_table[row.table].append(row)
@@ -414,16 +476,23 @@ class _Applier:
 
     def apply(self) -> tuple[_Counts, list[str]]:
         self._reject_header_rows()
+        self._check_links()
         self._persons()
         self._load_children()
+        self._store_links()
         for table in PERIOD_TABLES:
             self._periods(table)
+            self.rows_done(self.counts.done)
         self._involvements()
+        self._placements()
+        self.rows_done(self.counts.done)
         self._missing()
         self._recompute()
         return self.counts, [f"C-{pk}" for pk in sorted(self.changed)]
 
     def _tick(self, table: str, n: int) -> None:
+        if n and n % PAGE_PROGRESS_EVERY == 0:
+            self.rows_done(self.counts.done)
         if n and n % PROGRESS_EVERY == 0:
             self.progress(f"{table}: {n} rows checked.")
 
@@ -446,7 +515,7 @@ class _Applier:
             sex = row.get("pers_sex").upper()
             if sex not in SEX:
                 row.problem("pers_sex", f"{row.get('pers_sex')} is not a code (F, M or U).")
-            number = nhs.normalise(row.get("pers_common_child_id"))
+            number = nhs.normalise(row.get("pers_common_child_id")) or self._linked_nhs(key)
             if number:
                 trouble = nhs.problem(number)
                 if trouble:
@@ -467,13 +536,24 @@ class _Applier:
                 good.append((row, {"key": key, **facts}))
         keys = [facts["key"] for _, facts in good]
         numbers = [facts["nhs_number"] for _, facts in good if facts["nhs_number"]]
+        former = {
+            v for k in keys for _, kind, v, _ in self.links.get(k, ()) if kind in FORMER_KINDS
+        }
+        known = LinkedIdentifier.objects.filter(
+            value__in=former, kind__in=FORMER_KINDS
+        ).values_list("value", "child_id")
+        linked_child = dict(known) if former else {}
         existing = list(
             Child.objects.select_for_update().filter(
-                Q(council_child_id__in=keys) | Q(nhs_number__in=numbers)
+                Q(council_child_id__in=[*keys, *former])
+                | Q(nhs_number__in=numbers)
+                | Q(pk__in=set(linked_child.values()))
             )
         )
         by_id = {c.council_child_id: c for c in existing if c.council_child_id}
         by_nhs = {c.nhs_number: c for c in existing if c.nhs_number}
+        by_pk = {c.pk: c for c in existing}
+        taken_by_former: dict[int, int] = {}
         new: list[tuple[Row, Child]] = []
         updated: list[Child] = []
         for row, facts in good:
@@ -495,6 +575,28 @@ class _Applier:
             if not self._ok(row):
                 continue
             child = child or other
+            if child is None:
+                # A renumbered child: a former id (or UPN) the case system links to this one.
+                for link_row, kind, value, _ in self.links.get(key, ()):
+                    if kind not in FORMER_KINDS:
+                        continue
+                    match = by_id.get(value) if kind == LinkedIdentifier.Kind.FORMER_ID else None
+                    match = match or by_pk.get(linked_child.get(value, 0))
+                    if match is None or match.council_child_id in keys:
+                        continue  # no such record, or its own id is in this extract
+                    if match.pk in taken_by_former:
+                        row.problem(
+                            "pers_person_id",
+                            f"{value} (ssd_linked_identifiers line {link_row.line}) is the "
+                            f"former id of {match.reference}, already matched on line "
+                            f"{taken_by_former[match.pk]}.",
+                        )
+                        break
+                    taken_by_former[match.pk] = row.line
+                    child = match
+                    break
+                if not self._ok(row):
+                    continue
             if child is None:
                 child = Child(
                     council_child_id=key,
@@ -536,6 +638,8 @@ class _Applier:
         """Every child another file names, by council child id (one query)."""
         wanted = set()
         for table, person_field in (
+            ("ssd_linked_identifiers", "link_person_id"),
+            ("ssd_cla_placement", "clap_person_id"),
             ("ssd_cla_episodes", "clae_person_id"),
             ("ssd_cp_plans", "cppl_person_id"),
             ("ssd_cin_episodes", "cine_person_id"),
@@ -560,6 +664,186 @@ class _Applier:
                 name, f"No child with id {key}: not in ssd_person, or its row was rejected."
             )
         return child
+
+    # ---- linked identifiers ----------------------------------------------------------------
+
+    def _linked_nhs(self, person_id: str) -> str:
+        """A current NHS number the case system links to this person (pers_common_child_id is
+        blank): used for matching and kept as the child's NHS number."""
+        for _, kind, value, current in self.links.get(person_id, ()):
+            if kind == LinkedIdentifier.Kind.NHS_NUMBER and current:
+                return value
+        return ""
+
+    def _check_links(self) -> None:
+        """Check ssd_linked_identifiers first: ssd_person is matched with them."""
+        person_nhs = {
+            r.get("pers_person_id"): nhs.normalise(r.get("pers_common_child_id"))
+            for r in self.by_table["ssd_person"]
+        }
+        for n, row in enumerate(self.by_table["ssd_linked_identifiers"], 1):
+            if row.outcome != ImportRow.Outcome.PENDING:
+                continue
+            self._tick("ssd_linked_identifiers", n)
+            _key(row, self.seen)
+            person = row.get("link_person_id")
+            if not person:
+                row.problem("link_person_id", "Missing: give the person's id.")
+            given = row.get("link_identifier_type")
+            kind = _identifier_kind(given)
+            if not given:
+                row.problem("link_identifier_type", "Missing: say which identifier this is.")
+            elif len(given) > 100:
+                row.problem("link_identifier_type", "Longer than 100 characters.")
+            value = row.get("link_identifier_value")
+            if kind == LinkedIdentifier.Kind.NHS_NUMBER:
+                value = nhs.normalise(value)
+            elif kind == LinkedIdentifier.Kind.UPN:
+                value = value.replace(" ", "").upper()
+            if not value:
+                row.problem("link_identifier_value", "Missing: give the identifier.")
+            elif len(value) > 100:
+                row.problem("link_identifier_value", "Longer than 100 characters.")
+            elif kind == LinkedIdentifier.Kind.NHS_NUMBER and nhs.problem(value):
+                row.problem("link_identifier_value", nhs.problem(value) or "")
+            elif kind == LinkedIdentifier.Kind.UPN and not UPN.match(value):
+                row.problem(
+                    "link_identifier_value",
+                    f"{value} is not a UPN (a letter and 12 characters, like A123456789012).",
+                )
+            start = _date(row, "link_valid_from_date", required=False, today=self.today)
+            end = _date(
+                row, "link_valid_to_date", required=False, today=self.today + timedelta(3650)
+            )
+            if start and end and end < start:
+                row.problem("link_valid_to_date", "The end date is before the start date.")
+            current = end is None or end >= self.today
+            own = person_nhs.get(person, "")
+            if kind == LinkedIdentifier.Kind.NHS_NUMBER and current and own and own != value:
+                row.problem(
+                    "link_identifier_value",
+                    "A different NHS number from this person's pers_common_child_id.",
+                )
+            if self._ok(row):
+                self.links[person].append((row, kind, value, current))
+
+    def _store_links(self) -> None:
+        """Keep each identifier on its child (one row per SSD key), for later matching."""
+        good: list[tuple[Row, Child, str, str]] = []
+        for links in self.links.values():
+            for row, kind, value, _ in links:
+                child = self._child(row, "link_person_id")
+                if self._ok(row) and child is not None:
+                    good.append((row, child, kind, value))
+        keys = [f"ssd_linked_identifiers:{row.key}" for row, _, _, _ in good]
+        existing = {i.source_key: i for i in LinkedIdentifier.objects.filter(source_key__in=keys)}
+        new: list[LinkedIdentifier] = []
+        updated: list[LinkedIdentifier] = []
+        for (row, child, kind, value), source_key in zip(good, keys, strict=True):
+            facts = {
+                "child_id": child.pk,
+                "kind": kind,
+                "type_given": row.get("link_identifier_type")[:100],
+                "value": value,
+                "valid_from": _date(row, "link_valid_from_date", required=False, today=self.today),
+                "valid_to": _date(
+                    row, "link_valid_to_date", required=False, today=self.today + timedelta(3650)
+                ),
+            }
+            kept = existing.get(source_key)
+            if kept is None:
+                new.append(LinkedIdentifier(source_key=source_key, recorded_at=self.now, **facts))
+                self.counts.add(row, ImportRow.Outcome.CREATED)
+            elif any(getattr(kept, k) != v for k, v in facts.items()):
+                for name, v in facts.items():
+                    setattr(kept, name, v)
+                kept.recorded_at = self.now
+                updated.append(kept)
+                self.counts.add(row, ImportRow.Outcome.UPDATED)
+            else:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            self.changed.add(child.pk)
+        LinkedIdentifier.objects.bulk_create(new, batch_size=BATCH)
+        LinkedIdentifier.objects.bulk_update(
+            updated,
+            ["child", "kind", "type_given", "value", "valid_from", "valid_to", "recorded_at"],
+            batch_size=UPDATE_BATCH,
+        )
+        self.progress(f"ssd_linked_identifiers: {len(new)} added, {len(updated)} updated.")
+
+    # ---- placement -------------------------------------------------------------------------
+
+    def _placements(self) -> None:
+        """The current placement (end blank or after today; the latest start wins) becomes the
+        child's placement provider and area (the postcode district), and the host and placing
+        council where the optional columns give them. Past placements stay in the run's rows."""
+        current: dict[int, tuple[date, Row, str]] = {}
+        for n, row in enumerate(self.by_table["ssd_cla_placement"], 1):
+            if row.outcome != ImportRow.Outcome.PENDING:
+                continue
+            self._tick("ssd_cla_placement", n)
+            _key(row, self.seen)
+            child = self._child(row, "clap_person_id")
+            start = _date(row, "clap_cla_placement_start_date", required=True, today=self.today)
+            end = _date(
+                row,
+                "clap_cla_placement_end_date",
+                required=False,
+                today=self.today + timedelta(3650),
+            )
+            if start and end and end < start:
+                row.problem("clap_cla_placement_end_date", "The end date is before the start date.")
+            postcode = row.get("clap_cla_placement_postcode").upper()
+            match = POSTCODE.match(postcode) if postcode else None
+            if postcode and match is None:
+                row.problem(
+                    "clap_cla_placement_postcode",
+                    f"{postcode} is not a postcode (like LS1 4AP, or its first part, LS1).",
+                )
+            for name in ("clap_cla_placement_provider", HOST_COUNCIL_FIELD, PLACING_COUNCIL_FIELD):
+                if len(row.get(name)) > 200:
+                    row.problem(name, "Longer than 200 characters.")
+            if not self._ok(row) or child is None or start is None:
+                continue
+            if end is not None and end <= self.today:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            held = current.get(child.pk)
+            if held is not None:
+                if held[0] > start:
+                    self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                    continue
+                self.counts.add(held[1], ImportRow.Outcome.UNCHANGED)
+            current[child.pk] = (start, row, match.group(1) if match else "")
+        children = {c.pk: c for c in Child.objects.select_for_update().filter(pk__in=current)}
+        updated: list[Child] = []
+        for child_id, (_, row, area) in current.items():
+            child = children[child_id]
+            facts: dict[str, Any] = {
+                "placement": row.get("clap_cla_placement_provider"),
+                "placement_area": area,
+            }
+            if row.get(HOST_COUNCIL_FIELD):
+                facts["host_council"] = row.get(HOST_COUNCIL_FIELD)
+            if row.get(PLACING_COUNCIL_FIELD):
+                facts["responsible_council"] = row.get(PLACING_COUNCIL_FIELD)
+            diff = {k: v for k, v in facts.items() if getattr(child, k) != v}
+            if not diff:
+                self.counts.add(row, ImportRow.Outcome.UNCHANGED)
+                continue
+            for name, value in diff.items():
+                setattr(child, name, value)
+            child.version += 1
+            updated.append(child)
+            self.changed.add(child_id)
+            self.counts.add(row, ImportRow.Outcome.UPDATED)
+        Child.objects.bulk_update(
+            updated,
+            ["placement", "placement_area", "host_council", "responsible_council", "version"],
+            batch_size=UPDATE_BATCH,
+        )
+        self.progress(f"ssd_cla_placement: {len(updated)} children's placements updated.")
 
     # ---- legal status ---------------------------------------------------------------------
 
@@ -932,6 +1216,22 @@ class _Applier:
             child_facts.recompute_after_import(
                 child, actor=self.actor, now=self.now, because="Legal status imported"
             )
+
+
+FORMER_KINDS = (LinkedIdentifier.Kind.FORMER_ID, LinkedIdentifier.Kind.UPN)
+
+
+def _identifier_kind(given: str) -> str:
+    """The case systems name identifier types freely ("NHS Number", "Former UPN", "Legacy
+    ID"): the kind is read from the words."""
+    words = given.casefold()
+    if "nhs" in words:
+        return LinkedIdentifier.Kind.NHS_NUMBER
+    if "upn" in words or "pupil" in words:
+        return LinkedIdentifier.Kind.UPN
+    if any(w in words for w in ("former", "legacy", "previous", "old")):
+        return LinkedIdentifier.Kind.FORMER_ID
+    return LinkedIdentifier.Kind.OTHER
 
 
 def _outcome(offered: bool | None, accepted: bool | None) -> str:

@@ -34,6 +34,10 @@ class ImportRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     # {"counts": {table: {created, updated, unchanged, rejected}}, "children_changed": [C-n]}
     summary = models.JSONField(default=dict, blank=True)
+    # Progress of a long import, shown on the managers' page while a worker applies it. Written
+    # on a connection of its own (the import's transaction is invisible until it commits).
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -71,3 +75,84 @@ class ImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table} line {self.line}"
+
+
+class Upload(models.Model):
+    """An extract uploaded on the managers' page. Its files are stored as received (a zip stays
+    a zip) before anything reads them; the dry run's report is kept here, and the import it
+    leads to is `run`."""
+
+    class Status(models.TextChoices):
+        REFUSED = "refused", "Refused: the files could not be read"
+        CHECKING = "checking", "Being checked"
+        CHECKED = "checked", "Checked: ready to import"
+        APPLYING = "applying", "Importing"
+        APPLIED = "applied", "Imported"
+        FAILED = "failed", "Failed: nothing applied"
+
+    uploaded_at = models.DateTimeField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    # Why the files could not be read: [{"file": ..., "problem": ...}].
+    problems = models.JSONField(default=list, blank=True)
+    # The dry run: {"rows": N, "counts": {...}, "children_changed": N,
+    # "rejected": [{"file", "line", "field", "problem"}]}.
+    dry_run_report = models.JSONField(default=dict, blank=True)
+    run = models.OneToOneField(
+        ImportRun, null=True, blank=True, on_delete=models.PROTECT, related_name="upload"
+    )
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"SSD upload {self.pk}"
+
+
+class UploadFile(models.Model):
+    """One file of an upload, its bytes as received."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=200)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["upload", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LinkedIdentifier(models.Model):
+    """Another identifier the case system holds for a child (ssd_linked_identifiers): a UPN, a
+    former (legacy) person id, an NHS number. Kept for matching: a later extract that
+    renumbers the child still finds the same record."""
+
+    class Kind(models.TextChoices):
+        NHS_NUMBER = "nhs_number", "NHS number"
+        UPN = "upn", "Unique pupil number"
+        FORMER_ID = "former_id", "Former person id"
+        OTHER = "other", "Other"
+
+    child = models.ForeignKey(
+        "missing.Child", on_delete=models.CASCADE, related_name="linked_identifiers"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # The type as the case system names it ("Former UPN", "Legacy ID").
+    type_given = models.CharField(max_length=100)
+    value = models.CharField(max_length=100)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_to = models.DateField(null=True, blank=True)
+    # "ssd_linked_identifiers:<link_table_id>": a re-import updates the row it made.
+    source_key = models.CharField(max_length=140, unique=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["value"], name="ssd_linked_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of C-{self.child_id}"

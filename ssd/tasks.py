@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from missing import clocks
 from missing.models import User
-from ssd import importer
+from ssd import importer, uploads
 from ssd.models import ImportRun
 
 
@@ -35,3 +35,15 @@ def sync_from_case_system() -> dict[str, object] | None:
         changed_since=clocks.london_date(last) if last else None,
     )
     return {"run": report.run.pk, "children_changed": len(report.children_changed)}
+
+
+@shared_task
+def check_upload(upload_id: int) -> None:
+    """The dry run of an upload from the managers' page (ssd.uploads)."""
+    uploads.upload_check(upload_id=upload_id, now=timezone.now())
+
+
+@shared_task
+def apply_upload(upload_id: int, actor_id: int) -> None:
+    """The import of a checked upload, as the manager who pressed Import (ssd.uploads)."""
+    uploads.upload_apply(upload_id=upload_id, actor_id=actor_id, now=timezone.now())

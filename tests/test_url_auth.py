@@ -24,6 +24,7 @@ from missing import philomena, services
 from missing.models import ApiToken, Council, RiskMeetingTask, Role
 from notifications.models import AdminAlert, CouncilAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
+from ssd.models import Upload
 from tests.factories import FIXED_NOW, ChildFactory, UserFactory, force, legal_status_period
 from tests.helpers import login, report_missing
 from tests.missing.test_philomena import PNG
@@ -186,6 +187,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # Who holds an out-of-area episode's interview: managers (episode A is not out of area, so
     # the service refuses and the page says so; the role check comes first).
     "notifications:episode_interview_holder": ("POST", OVERSIGHT, "episode"),
+    # The managers' SSD upload page (ssd app)
+    "ssd:upload": ("GET", OVERSIGHT, None),
+    "ssd:upload_detail": ("GET", OVERSIGHT, "ssd_upload"),
+    "ssd:upload_apply": ("POST", OVERSIGHT, "ssd_upload"),
 }
 
 # Valid bodies, so that the role (not the input) decides the answer.
@@ -339,6 +344,9 @@ def world(users_by_role, ffd, settings, tmp_path):
             council=Council.objects.get(name="Kent"),
             kind=CouncilAlert.Kind.MISSING,
             created_at=FIXED_NOW,
+        ),
+        "ssd_upload": Upload.objects.create(
+            uploaded_at=FIXED_NOW, uploaded_by=manager, status=Upload.Status.CHECKED
         ),
         "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
         # Someone else's personal token: nobody walking the routes owns it.

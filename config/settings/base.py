@@ -139,6 +139,7 @@ EXTRA_NAVIGATION = [
     ("notifications:outbox", "SMS outbox", ("manager", "head_of_service", "admin")),
     ("notifications:alert_list", "SMS alerts", ("admin",)),
     ("interviews:returns", "National returns", ("manager", "head_of_service")),
+    ("ssd:upload", "Import from the case system", ("manager", "head_of_service")),
 ]
 # Links on the figures page to the national returns (SSDA903, Annex A): (url name, label).
 FIGURES_NATIONAL_RETURNS: list[tuple[str, str]] = [
@@ -405,3 +406,8 @@ LOGGING = {
         "twilio.http_client": {"level": "WARNING"},
     },
 }
+
+# The managers' SSD upload page (ssd.uploads): the most a whole upload (or a zip, unpacked) may
+# hold, and the most files in it. 200 MB holds an extract of well over 100,000 children.
+SSD_UPLOAD_MAX_BYTES = int(env("SSD_UPLOAD_MAX_MB", "200")) * 1_000_000
+SSD_UPLOAD_MAX_FILES = 20
