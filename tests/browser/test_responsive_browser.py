@@ -205,8 +205,13 @@ def test_the_board_and_episode_list_fit_a_phone(live_server: Any, casework: Case
         assert within_viewport(page, "tbody td[data-label='Last seen']") == []
         page.screenshot(path=str(ARTIFACTS / "episodes-phone.png"), full_page=True)
 
+        # The episode and child pages, and the other lists, do not scroll sideways either.
         for path in (
             f"/episodes/{casework.episode.pk}/",
+            "/notifications/",
+            "/meetings/",
+            "/escalations/",
+            "/interviews/all/",
             f"/children/{casework.episode.child_id}/",
         ):
             page.goto(f"{base}{path}")
@@ -216,16 +221,26 @@ def test_the_board_and_episode_list_fit_a_phone(live_server: Any, casework: Case
         context.close()
 
 
-def test_the_state_column_is_whole_on_an_ipad(live_server: Any, casework: Casework) -> None:
+def test_the_state_column_is_whole_on_an_ipad(
+    live_server: Any, casework: Casework, ffd: User
+) -> None:
+    # The widest row the board draws: a long unbreakable name, an amber clock (the longest tag).
+    now = timezone.now()
+    report_missing(
+        actor=ffd,
+        now=now - timedelta(minutes=45),
+        grade_code="high",
+        child=ChildFactory(first_name="Maximiliana", last_name="Featherstonehaugh-Wolstenholme"),
+    )
     base = live_server.url
     with chromium() as browser:
         context = browser.new_context(viewport=IPAD, has_touch=True, locale="en-GB")
         page = context.new_page()
         sign_in(page, base, "manager")
         page.wait_for_url(f"{base}/board/")
-        # A table row, not a card, on the iPad; its last column wholly on screen.
-        assert page.evaluate("getComputedStyle(document.querySelector('.app-board thead')).display")
+        # A table, not cards, on the iPad; its last column wholly on screen.
         assert page.locator(".app-board thead").is_visible()
+        assert page.locator(".app-board .govuk-tag--yellow").inner_text() == "Amber – due soon"
         assert within_viewport(page, ".app-board th, .app-board td") == []
         size = overflow(page)
         assert size["scroll"] <= size["inner"], size
@@ -234,6 +249,7 @@ def test_the_state_column_is_whole_on_an_ipad(live_server: Any, casework: Casewo
 
         page.goto(f"{base}/episodes/")
         assert page.locator("table thead").is_visible()
+        assert page.locator("tbody tr").count() == 5
         assert within_viewport(page, "table th, table td") == []
         size = overflow(page)
         assert size["scroll"] <= size["inner"], size
