@@ -149,8 +149,12 @@ def test_axe_finds_nothing_serious_on_any_page_at_any_size(
 
 
 def overflow(page: Any) -> dict[str, int]:
+    """The page's width and the window's. On a phone (is_mobile) Chromium widens the layout
+    viewport to fit a page that is too wide, so innerWidth is compared with the device's
+    width, not only with itself."""
     return page.evaluate(
-        "({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth})"
+        "({scroll: document.scrollingElement.scrollWidth,"
+        " inner: Math.min(window.innerWidth, screen.width)})"
     )
 
 
@@ -206,17 +210,22 @@ def test_the_board_and_episode_list_fit_a_phone(live_server: Any, casework: Case
         page.screenshot(path=str(ARTIFACTS / "episodes-phone.png"), full_page=True)
 
         # The episode and child pages, and the other lists, do not scroll sideways either.
+        wide = []
         for path in (
             f"/episodes/{casework.episode.pk}/",
             "/notifications/",
             "/meetings/",
             "/escalations/",
             "/interviews/all/",
+            f"/notifications/{casework.to_review.pk}/review/",
+            "/figures/",
             f"/children/{casework.episode.child_id}/",
         ):
             page.goto(f"{base}{path}")
             size = overflow(page)
-            assert size["scroll"] <= size["inner"], (path, size)
+            if size["scroll"] > size["inner"]:
+                wide.append(f"{path}: {size}")
+        assert wide == []
         page.screenshot(path=str(ARTIFACTS / "child-phone.png"), full_page=True)
         context.close()
 
