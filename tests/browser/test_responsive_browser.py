@@ -138,6 +138,8 @@ def test_axe_finds_nothing_serious_on_any_page_at_any_size(
         page.on("console", lambda message: console.append(message.text))
         sign_in(page, base, "admin")
         page.wait_for_load_state()
+        page.goto(f"{base}/admin/")
+        assert page.locator("#site-name").is_visible()
         check_every_size(page, f"{base}/admin/missing/user/", "the admin's list of users", found)
         check_every_size(
             page, f"{base}/admin/missing/user/{staff.pk}/change/", "a user in the admin", found
