@@ -227,6 +227,8 @@ def test_the_board_and_episode_list_fit_a_phone(live_server: Any, casework: Case
             size = overflow(page)
             if size["scroll"] > size["inner"]:
                 wide.append(f"{path}: {size}")
+            if path.startswith("/episodes/"):
+                page.screenshot(path=str(ARTIFACTS / "episode-phone.png"), full_page=True)
         assert wide == []
         page.screenshot(path=str(ARTIFACTS / "child-phone.png"), full_page=True)
         context.close()
