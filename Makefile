@@ -57,7 +57,8 @@ $(INSTALL_STAMP): pyproject.toml
 
 static: $(STATIC_STAMP)
 
-# GOV.UK Frontend from npm, built into static_build/ (never committed).
+# GOV.UK Frontend from npm, built into static_build/, and axe-core for the browser tests into
+# tests/browser/vendor/ (neither committed).
 $(STATIC_STAMP): $(STATIC_INPUTS)
 	@echo "==> Static assets (scripts/build_static.sh)"
 	bash scripts/build_static.sh
@@ -115,5 +116,5 @@ bench-load: $(INSTALL_STAMP)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/load.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static_build $(VAR) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) node_modules static_build tests/browser/vendor $(VAR) .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -109,6 +109,12 @@ class StaffAdmin(UserAdmin):
         ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
     )
     actions = ("reset_second_factor",)
+    # Kept by the system, not typed: read-only, which also drops the admin's split date/time
+    # inputs, whose "Date:" and "Time:" texts are not labels (axe: critical, unlabelled field).
+    readonly_fields = ("last_login", "date_joined")
+    # Plain multiple selects: the two-box filter widget's search icons carry an aria-label on
+    # a bare <span> (axe: serious, prohibited ARIA). Access is by role; groups are seldom used.
+    filter_horizontal = ()
 
     @admin.action(description="Reset the second factor (lost phone) and end their sessions")
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the front-end assets: GOV.UK Frontend from the pinned npm package into static_build/.
-# static_build/ is not committed; Django finds it through STATICFILES_DIRS. Safe to run again.
+# Build the front-end assets: GOV.UK Frontend from the pinned npm package into static_build/,
+# and axe-core for the browser tests into tests/browser/vendor/ (never served: not a static dir).
+# Neither is committed; Django finds static_build/ through STATICFILES_DIRS. Safe to run again.
 # Run from the repository root: scripts/build_static.sh
 set -euo pipefail
 
@@ -30,5 +31,16 @@ mkdir -p "$out"
 cp "$src/govuk-frontend.min.css" "$src/govuk-frontend.min.css.map" "$out/"
 cp "$src/govuk-frontend.min.js" "$src/govuk-frontend.min.js.map" "$out/"
 cp -R "$src/assets" "$out/assets"
+
+# axe-core runs only inside the browser tests (tests/browser/axe.py injects it into the page).
+axe_src="node_modules/axe-core/axe.min.js"
+axe_out="tests/browser/vendor"
+if [[ ! -f "$axe_src" ]]; then
+  echo "build_static: $axe_src is missing; is axe-core installed?" >&2
+  exit 1
+fi
+mkdir -p "$axe_out"
+cp "$axe_src" "$axe_out/axe.min.js"
+echo "build_static: axe-core $(node -p "require('./node_modules/axe-core/package.json').version") copied to $axe_out"
 
 echo "build_static: GOV.UK Frontend $(node -p "require('./node_modules/govuk-frontend/package.json').version") copied to $out"
