@@ -45,6 +45,7 @@ from missing.models import (
     Role,
     User,
     grants_case_access,
+    may_decide_account_changes,
 )
 from missing.security import is_verified, second_factor_relaxed
 from missing.transitions import run_transition
@@ -291,9 +292,17 @@ def _decide(
             _apply(change, actor=actor, now=now)
         _log(change, action=AccessAction.ACCOUNT_DECISION, actor=actor, now=now)
 
+    def already(change: AccountChange) -> str:
+        by = f" by {change.decided_by.username}" if change.decided_by is not None else ""
+        return f"{change.reference} was already {change.get_state_display().lower()}{by}."
+
     expired = False
     with transaction.atomic():
         change = _locked(change_id)
+        if change.state != AccountChangeState.PENDING and may_decide_account_changes(change, actor):
+            # Said before the version check: a second approver learns who decided, not only
+            # that the page was stale.
+            raise Conflict(already(change))
         if change.state == AccountChangeState.PENDING and _too_old(change, now=now):
             _expire(change, now=now)
             expired = True
@@ -307,10 +316,7 @@ def _decide(
                 kwargs={"by": actor, "at": now, "reason": reason},
                 expected_version=expected_version,
                 authorise=authorise,
-                refused=lambda c: (
-                    f"{c.reference} was already {c.get_state_display().lower()}"
-                    f"{' by ' + c.decided_by.username if c.decided_by else ''}: nothing to decide."
-                ),
+                refused=already,
                 record=record,
             )
     if expired:
