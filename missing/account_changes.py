@@ -393,24 +393,28 @@ def account_changes_history(*, limit: int = HISTORY_SHOWN) -> QuerySet[AccountCh
     )
 
 
+def note_sign_in_notices(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    """At sign-in (Django's `user_logged_in`, connected in MissingConfig.ready): keep in the new
+    session the ids of the decided changes to this account not yet acknowledged, so pages look
+    them up only while there are some (one query per page then, none otherwise)."""
+    if request is None or not hasattr(request, "session"):
+        return
+    request.session[NOTICE_SESSION_KEY] = list(
+        AccountChange.objects.filter(subject=user, acknowledged_at__isnull=True)
+        .exclude(state=AccountChangeState.PENDING)
+        .values_list("pk", flat=True)
+    )
+
+
 def sign_in_notices(request: HttpRequest) -> list[AccountChange]:
-    """The decided changes to the signed-in user's account they have not yet acknowledged, for
-    the banner after sign-in. Looked up once per signed-in session (the ids are kept in the
-    session), then one query per page only while some are unacknowledged."""
+    """The changes noted at sign-in that the user has not acknowledged, for the banner. Not
+    shown before the second factor: a password alone does not learn what happened."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
-    if not (second_factor_relaxed() or is_verified(user)):
-        return []  # a password alone does not learn what happened to the account
-    ids = request.session.get(NOTICE_SESSION_KEY)
-    if ids is None:
-        ids = list(
-            AccountChange.objects.filter(subject=user, acknowledged_at__isnull=True)
-            .exclude(state=AccountChangeState.PENDING)
-            .values_list("pk", flat=True)
-        )
-        request.session[NOTICE_SESSION_KEY] = ids
-    if not ids:
+    session = getattr(request, "session", None)
+    ids = session.get(NOTICE_SESSION_KEY) if session is not None else None
+    if not ids or not (second_factor_relaxed() or is_verified(user)):
         return []
     return list(
         AccountChange.objects.with_people()

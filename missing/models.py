@@ -307,11 +307,11 @@ class AccountChange(ConcurrentTransitionMixin, models.Model):
     def summary(self) -> str:
         """What the change does, in words (no password, no hash)."""
         if self.kind == AccountChangeKind.ROLE:
-            before = (
-                Role(self.payload["from_role"]).label if self.payload.get("from_role") else None
+            before, after = (
+                Role(value).label if value else "no role"
+                for value in (self.payload.get("from_role"), self.payload.get("role"))
             )
-            after = Role(self.payload["role"]).label
-            return f"Role {before} to {after}" if before else f"Role set to {after}"
+            return f"Role {before} to {after}"
         return self.get_kind_display()
 
     @transition(

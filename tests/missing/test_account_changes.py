@@ -163,6 +163,13 @@ def test_a_role_change_that_removes_access_applies_at_once_and_is_recorded(
     assert change is not None
     assert change.state == AccountChangeState.APPROVED
     assert change.decided_by is None
+    # Taking the role away altogether applies at once too, and reads in words.
+    gone = account_changes.account_role_change(
+        actor=admin_user, subject=manager, role="", via="admin", now=timezone.now()
+    )
+    assert gone is not None
+    assert gone.summary == "Role FFD practitioner to no role"
+    assert not reads_children(manager)
 
 
 def test_interviewer_to_manager_is_a_grant(admin_user: User, interviewer: User) -> None:
