@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.hashers import make_password
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing import second_factor, services
+from missing import account_changes, services
 from missing.models import (
+    AccountChange,
+    AccountChangeState,
     ApiToken,
     Council,
     Organisation,
@@ -116,16 +126,143 @@ class StaffAdmin(UserAdmin):
     # a bare <span> (axe: serious, prohibited ARIA). Access is by role; groups are seldom used.
     filter_horizontal = ()
 
-    @admin.action(description="Reset the second factor (lost phone) and end their sessions")
+    # Separation of duties (missing.account_changes): the role field, a password set here and
+    # the second-factor reset do not change the account; each asks a head of service, who
+    # approves on the approvals page. A role change that grants no more access applies at once.
+
+    def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
+        now = timezone.now()
+        wanted_role = obj.role
+        obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk) if change else ""
+        password_hash = None
+        if not change and obj.has_usable_password():
+            # A new account's first password, set by the administrator: asked for too.
+            password_hash = obj.password
+            obj.set_unusable_password()
+        super().save_model(request, obj, form, change)
+        role_change = account_changes.account_role_change(
+            actor=cast(User, request.user),
+            subject=obj,
+            role=wanted_role,
+            via=account_changes.VIA_ADMIN,
+            now=now,
+        )
+        self._tell(request, role_change)
+        if password_hash is not None:
+            self._tell(
+                request,
+                account_changes.account_password_set(
+                    actor=cast(User, request.user),
+                    subject=obj,
+                    password_hash=password_hash,
+                    via=account_changes.VIA_ADMIN,
+                    now=now,
+                ),
+            )
+        obj.refresh_from_db()
+
+    def _tell(self, request: HttpRequest, change: AccountChange | None) -> None:
+        if change is None:
+            return
+        if change.state == AccountChangeState.PENDING:
+            self.message_user(
+                request,
+                f"{change.reference}: {change.summary} for {change.subject.username} waits for "
+                "a head of service's approval. Until then the account is unchanged.",
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, f"{change.reference}: {change.summary} applied.")
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Setting another account's password asks a head of service (only the hash is kept);
+        an administrator's own password, or switching password sign-in off, applies as before."""
+        user = self.get_object(request, unquote(id))
+        if (
+            request.method == "POST"
+            and user is not None
+            and user.pk != request.user.pk
+            and self.has_change_permission(request, user)
+        ):
+            form = self.change_password_form(user, request.POST)
+            if form.is_valid() and form.cleaned_data.get("set_usable_password", True):
+                change = account_changes.account_password_set(
+                    actor=cast(User, request.user),
+                    subject=user,
+                    password_hash=make_password(form.cleaned_data["password1"]),
+                    via=account_changes.VIA_ADMIN,
+                    now=timezone.now(),
+                )
+                self._tell(request, change)
+                return HttpResponseRedirect(reverse("admin:missing_user_change", args=(user.pk,)))
+        return super().user_change_password(request, id, form_url)
+
+    @admin.action(description="Ask to reset the second factor (lost phone)")
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         now = timezone.now()
         for user in queryset:
-            second_factor.second_factor_reset(actor=cast(User, request.user), user=user, now=now)
-        self.message_user(
-            request,
-            f"Reset the second factor of {queryset.count()} account(s). They set up a new "
-            "authenticator app at their next sign-in.",
-        )
+            self._tell(
+                request,
+                account_changes.account_second_factor_reset(
+                    actor=cast(User, request.user),
+                    subject=user,
+                    via=account_changes.VIA_ADMIN,
+                    now=now,
+                ),
+            )
+
+
+@admin.register(AccountChange)
+class AccountChangeAdmin(admin.ModelAdmin):
+    """Read only: administrators see what they asked for and what was decided. Heads of service
+    decide on /access/account-changes/; nothing here changes a request."""
+
+    list_display = ("__str__", "subject", "requested_by", "requested_at", "decided_by", "state")
+    list_filter = ("kind", "state")
+    exclude = ("payload",)  # a password's hash stays out of every page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _ReadOnlyDevices:
+    """Authenticator and recovery-code devices: the administrator may see who has enrolled, but
+    adding or removing one is a second-factor reset by another name (or a recovery code of the
+    administrator's choosing): that goes through the approved reset, never here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyTOTPDeviceAdmin(_ReadOnlyDevices, TOTPDeviceAdmin):
+    pass
+
+
+class ReadOnlyStaticDeviceAdmin(_ReadOnlyDevices, StaticDeviceAdmin):
+    pass
+
+
+for _model, _model_admin in (
+    (TOTPDevice, ReadOnlyTOTPDeviceAdmin),
+    (StaticDevice, ReadOnlyStaticDeviceAdmin),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)
 
 
 @admin.register(ApiToken)

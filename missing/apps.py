@@ -10,6 +10,7 @@ class MissingConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
+        from missing.account_changes import note_sign_in_notices
         from missing.security import stamp_sign_in
 
         # Every process (web, worker, beat, manage.py) loads the apps: none of them may start
@@ -19,3 +20,5 @@ class MissingConfig(AppConfig):
                 "SECOND_FACTOR_RELAXED is only for the local demo (DEBUG on). Unset it."
             )
         user_logged_in.connect(stamp_sign_in, dispatch_uid="missing.stamp_sign_in")
+        # Changes to the account decided since the last sign-in: the banner after sign-in.
+        user_logged_in.connect(note_sign_in_notices, dispatch_uid="missing.account_notices")

@@ -349,3 +349,23 @@ def record_refusal(context: AccessContext, *, response: HttpResponse) -> AccessL
         client_address=context.client_address,
         detail={"status": status, "asked": asked, **({"reason": reason} if reason else {})},
     )
+
+
+def record_account_change(
+    *, actor: Any, action: str, reference: str, detail: dict[str, Any], now: datetime
+) -> AccessLog:
+    """An account change asked for or decided (separation of duties, missing.account_changes):
+    one row naming the person who acted (None on the command line), the request's reference
+    (AC-12) and, in `detail`, its kind, the account's id, the state it reached and how it was
+    asked. No child is involved; no password or hash is written."""
+    context = current()
+    return AccessLog.objects.create(
+        at=now,
+        user=actor,
+        role=getattr(actor, "role", "") or "",
+        action=action,
+        reference=reference,
+        route=context.route[:100] if context is not None else "",
+        client_address=context.client_address if context is not None else None,
+        detail=detail,
+    )

@@ -44,6 +44,25 @@ RETURN_ROLES = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE, Role.POL
 INTERVIEW_OUTCOME_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE, Role.INTERVIEWER})
 
 
+# How much of children's records a role reads, for telling a grant from a removal of access
+# (separation of duties, missing.account_changes): a change to a higher rank grants access and
+# waits for a head of service; anything else applies at once. Interviewers read only the
+# children they are assigned; FFD every child; managers also restricted intelligence; heads of
+# service also approve account changes. Roles not listed read no child.
+CASE_ACCESS_RANK: dict[str, int] = {
+    Role.INTERVIEWER: 1,
+    Role.FFD: 2,
+    Role.MANAGER: 3,
+    Role.HEAD_OF_SERVICE: 4,
+}
+
+
+def grants_case_access(*, from_role: str, to_role: str) -> bool:
+    """True if moving an account from `from_role` to `to_role` lets it read more children's
+    records than before (from no role, from a role that reads none, or up the ladder)."""
+    return CASE_ACCESS_RANK.get(to_role, 0) > CASE_ACCESS_RANK.get(from_role, 0)
+
+
 # Who reads police intelligence marked restricted (field-level need-to-know). The Family Front
 # Door types it in at intake but does not read it back: it informs the manager's risk decision,
 # not the match or the return. Decided here, once: serializers and templates ask
@@ -201,7 +220,9 @@ class Council(models.Model):
 
 
 class User(AbstractUser):
-    role = models.CharField(max_length=20, choices=Role.choices)
+    # Blank: no role yet, no access (an account whose case role awaits a head of service's
+    # approval, missing.account_changes).
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     organisation = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
     )
@@ -274,6 +295,131 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.get_scope_display()})"
+
+
+# --------------------------------------------------------------------------------------------
+# Account changes that need a second person (separation of duties, missing.account_changes)
+# --------------------------------------------------------------------------------------------
+
+
+class AccountChangeKind(models.TextChoices):
+    ROLE = "role", "Role change"
+    PASSWORD = "password", "Password set by someone else"
+    SECOND_FACTOR = "second_factor", "Second factor reset"
+
+
+class AccountChangeState(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+def may_decide_account_changes(instance: Any, user: Any) -> bool:
+    """Only an active head of service approves or refuses an account change (who may not
+    decide their own or one about themselves is the service's check: it needs the row)."""
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role({Role.HEAD_OF_SERVICE})
+
+
+class AccountChangeQuerySet(models.QuerySet["AccountChange"]):
+    def with_people(self) -> AccountChangeQuerySet:
+        """Subject, requester and decider in the same query (the approvals page, notices)."""
+        return self.select_related("subject", "requested_by", "decided_by")
+
+
+class AccountChange(ConcurrentTransitionMixin, models.Model):
+    """A change to an account that would let one person take over another's access: a role
+    that grants case access, a password set by someone other than the user, a second-factor
+    reset. It waits here until a second person, a head of service, approves it
+    (missing.account_changes applies it then). For a password only the hash is kept, never the
+    password itself. A role change that removes access is applied at once and recorded here as
+    approved, so the history and the user's sign-in notice are complete."""
+
+    kind = models.CharField(max_length=20, choices=AccountChangeKind.choices)
+    subject = models.ForeignKey(User, on_delete=models.PROTECT, related_name="account_changes")
+    # None: asked for on the command line by whoever deploys the service (`requested_via`).
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_via = models.CharField(max_length=20)
+    requested_at = models.DateTimeField()
+    # role: {"role": new, "from_role": old}; password: {"password_hash": ...}; reset: {}.
+    payload = models.JSONField(default=dict, blank=True)
+    state = FSMField(
+        default=AccountChangeState.PENDING, choices=AccountChangeState.choices, protected=True
+    )
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField()
+    # When the subject dismissed the sign-in notice about this change (shown once).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountChangeQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "requested_at"], name="account_change_state_idx"),
+            models.Index(fields=["subject", "acknowledged_at"], name="account_change_notice_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.get_kind_display()} ({self.get_state_display()})"
+
+    @property
+    def reference(self) -> str:
+        return f"AC-{self.pk}"
+
+    @property
+    def summary(self) -> str:
+        """What the change does, in words (no password, no hash)."""
+        if self.kind == AccountChangeKind.ROLE:
+            before, after = (
+                Role(value).label if value else "no role"
+                for value in (self.payload.get("from_role"), self.payload.get("role"))
+            )
+            return f"Role {before} to {after}"
+        return self.get_kind_display()
+
+    @transition(
+        field=state,
+        source=AccountChangeState.PENDING,
+        target=AccountChangeState.APPROVED,
+        permission=may_decide_account_changes,
+    )
+    def approve(self, *, by: User, at: datetime, reason: str) -> None:
+        """A head of service approves; the service applies the change in the same transaction."""
+        self.decided_by = by
+        self.decided_at = at
+        self.reason = reason
+
+    @transition(
+        field=state,
+        source=AccountChangeState.PENDING,
+        target=AccountChangeState.REFUSED,
+        permission=may_decide_account_changes,
+    )
+    def refuse(self, *, by: User, at: datetime, reason: str) -> None:
+        """A head of service refuses: nothing changes on the account."""
+        self.decided_by = by
+        self.decided_at = at
+        self.reason = reason
+
+    @transition(field=state, source=AccountChangeState.PENDING, target=AccountChangeState.CANCELLED)
+    def cancel(self, *, at: datetime, reason: str) -> None:
+        """Superseded by a newer request of the same kind for the same account."""
+        self.decided_at = at
+        self.reason = reason
+
+    @transition(field=state, source=AccountChangeState.PENDING, target=AccountChangeState.EXPIRED)
+    def expire(self, *, at: datetime) -> None:
+        """Nobody decided within settings.ACCOUNT_CHANGE_MAX_AGE: ask again if still wanted."""
+        self.decided_at = at
+        self.reason = "Not decided in time."
 
 
 class ChildQuerySet(models.QuerySet["Child"]):
@@ -1420,6 +1566,9 @@ class AccessAction(models.TextChoices):
     EXPORT = "export", "Exported"
     ERASE = "erase", "Erased"
     REFUSE = "refuse", "Refused"
+    # Account changes (separation of duties): asked for, and decided or applied.
+    ACCOUNT_REQUEST = "request", "Asked for an account change"
+    ACCOUNT_DECISION = "decide", "Decided an account change"
 
 
 class AccessLogQuerySet(models.QuerySet["AccessLog"]):

@@ -1876,8 +1876,13 @@ def staff_create(
     team: str | None = None,
     phone: str = "",
     police_force: PoliceForce | None = None,
+    hold_role: bool = False,
 ) -> User:
-    """Create a staff (or police-system) account. Interviewers must belong to an organisation."""
+    """Create a staff (or police-system) account. Interviewers must belong to an organisation.
+
+    `hold_role`: create the account with no role (no access) while `role` waits for a head of
+    service's approval (missing.account_changes); the checks and the organisation's kind
+    follow `role` all the same."""
     if role not in Role.values:
         raise InvalidInput(
             "Unknown role.", field_errors={"role": [f"Choose one of {', '.join(Role.values)}."]}
@@ -1904,6 +1909,7 @@ def staff_create(
             team=team,
             phone=phone,
             police_force=police_force,
+            hold_role=hold_role,
         )
     except IntegrityError:
         # Created by someone else between the check above and the insert.
@@ -1920,6 +1926,7 @@ def _staff_insert(
     team: str | None,
     phone: str,
     police_force: PoliceForce | None,
+    hold_role: bool,
 ) -> User:
     with transaction.atomic():
         org = None
@@ -1937,15 +1944,15 @@ def _staff_insert(
             team_obj, _ = Team.objects.get_or_create(name=team, defaults={"organisation": org})
         user = User(
             username=username,
-            role=role,
+            role="" if hold_role else role,
             organisation=org,
             team=team_obj,
             phone=phone,
             police_force=police_force,
             date_joined=now,
             # Only administrators reach the Django admin, which holds reference data, not cases.
-            is_staff=role == Role.ADMIN,
-            is_superuser=role == Role.ADMIN,
+            is_staff=role == Role.ADMIN and not hold_role,
+            is_superuser=role == Role.ADMIN and not hold_role,
         )
         if password:
             user.set_password(password)

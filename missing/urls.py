@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import refusals, session_timeout, signin, tokens, views
+from missing import approvals, refusals, session_timeout, signin, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -52,5 +52,16 @@ urlpatterns = [
     path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
     path("access/refusals/", refusals.refusals_page, name="access_refusals"),
+    path("access/account-changes/", approvals.account_changes_page, name="account_changes"),
+    path(
+        "access/account-changes/<int:pk>/",
+        approvals.account_change_decide,
+        name="account_change_decide",
+    ),
+    path(
+        "account/notices/acknowledge/",
+        approvals.account_notice_acknowledge,
+        name="account_notice_acknowledge",
+    ),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

@@ -132,6 +132,12 @@ NAV_ITEMS = (
         frozenset({"child_detail", "child_merge", "child_merge_check"}),
     ),
     NavItem("meetings", "Risk meetings", CASE_READERS, frozenset({"meeting_complete"})),
+    NavItem(
+        "account_changes",
+        "Account changes",
+        frozenset({Role.HEAD_OF_SERVICE}),
+        frozenset({"account_change_decide"}),
+    ),
 )
 
 

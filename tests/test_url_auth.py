@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from interviews import services as interview_services
-from missing import philomena, services
+from missing import account_changes, philomena, services
 from missing.models import ApiToken, Council, RiskMeetingTask, Role
 from notifications.models import AdminAlert, CouncilAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
@@ -65,6 +65,11 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "session_keep_alive": ("POST", ALL_SIGNED_IN, None),
     "board": ("GET", CASE, None),
     "access_refusals": ("GET", OVERSIGHT, None),
+    # Separation of duties: heads of service decide account changes ("account_change": a role
+    # grant the administrator asked for); anyone signed in dismisses their own sign-in notice.
+    "account_changes": ("GET", {"head_of_service"}, None),
+    "account_change_decide": ("GET", {"head_of_service"}, "account_change"),
+    "account_notice_acknowledge": ("POST", ALL_SIGNED_IN, None),
     "api_tokens": ("GET", ALL_SIGNED_IN, None),
     "api_token_revoke": ("POST", set(), "token"),  # a token of someone else: 404 for all
     "notification_list": ("GET", CASE, None),
@@ -349,6 +354,13 @@ def world(users_by_role, ffd, settings, tmp_path):
             uploaded_at=FIXED_NOW, uploaded_by=manager, status=Upload.Status.CHECKED
         ),
         "period": legal_status_period(child_a, start=FIXED_NOW.date() - timedelta(days=30)),
+        "account_change": account_changes.account_role_change(
+            actor=users_by_role["admin"],
+            subject=UserFactory(username="promote-me", role=Role.ADMIN),
+            role=Role.MANAGER,
+            via=account_changes.VIA_ADMIN,
+            now=FIXED_NOW,
+        ),
         # Someone else's personal token: nobody walking the routes owns it.
         "token": ApiToken.objects.get(
             key_hash=hashlib.sha256(

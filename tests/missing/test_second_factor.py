@@ -16,7 +16,8 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing.models import User
+from missing import account_changes
+from missing.models import AccountChange, User
 from tests.factories import FIXED_NOW
 from tests.helpers import login, totp_code, totp_device
 
@@ -253,7 +254,9 @@ def test_reset_second_factor_command_refuses_an_unknown_user() -> None:
 
 
 @pytest.mark.django_db
-def test_reset_second_factor_admin_action(manager: User, admin_user: User, recovery_codes) -> None:
+def test_reset_second_factor_admin_action(
+    manager: User, admin_user: User, head_of_service: User, recovery_codes
+) -> None:
     victim, admin = Client(), Client()
     login(victim, manager)
     login(admin, admin_user)
@@ -262,6 +265,13 @@ def test_reset_second_factor_admin_action(manager: User, admin_user: User, recov
         {"action": "reset_second_factor", "_selected_action": [manager.pk]},
     )
     assert response.status_code == 302
+    # The administrator only asks (separation of duties): nothing happens until a head of
+    # service approves.
+    assert is_fully_signed_in(victim)
+    change = AccountChange.objects.get(subject=manager)
+    account_changes.account_change_approve(
+        actor=head_of_service, change_id=change.pk, now=timezone.now()
+    )
     _assert_reset(victim, manager)
     # The administrator's own session and device are untouched.
     assert admin.get(reverse("admin:index")).status_code == 200

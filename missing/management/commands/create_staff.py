@@ -6,15 +6,23 @@ import sys
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from missing import services
+from missing import account_changes, services
 from missing.errors import DomainError
-from missing.models import ApiToken, Role, User
+from missing.models import (
+    AccountChange,
+    AccountChangeState,
+    ApiToken,
+    Role,
+    User,
+    grants_case_access,
+)
 
 STAFF_ROLES = [role for role in Role.values if role != Role.POLICE_SYSTEM]
 
@@ -39,7 +47,9 @@ class Command(BaseCommand):
     help = (
         "Create a staff account. Without --password-stdin the account has no usable password: "
         "set one with `manage.py changepassword USERNAME`. With --token, print a full-scope "
-        "API token once. Police systems are registered with create_api_client instead."
+        "API token once. Police systems are registered with create_api_client instead. "
+        "A case role and a password set here wait for a head of service's approval, except "
+        "while the service has no head of service yet (the bootstrap: the first one)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -76,18 +86,51 @@ class Command(BaseCommand):
             organisation = settings.COUNCIL_NAME
 
         now = timezone.now()
+        # Separation of duties: a case role and a password chosen by the person at the keyboard
+        # wait for a head of service (missing.account_changes), unless none exists yet.
+        held = grants_case_access(from_role="", to_role=role)
+        if (
+            options["token"]
+            and (held or password)
+            and not account_changes.bootstrap_open(subject=None)
+        ):
+            raise CommandError(
+                "--token: the role and password wait for a head of service's approval, and a "
+                "token made now would end when they are applied. Make the token afterwards."
+            )
         try:
-            # The account and its token stand or fall together: nothing is half-written.
+            # The account, its requests and its token stand or fall together.
             with transaction.atomic():
                 user = services.staff_create(
                     username=username,
                     role=role,
                     now=now,
-                    password=password,
                     organisation=organisation,
                     team=options["team"],
                     phone=options["phone"],
+                    hold_role=held,
                 )
+                changes: list[AccountChange] = []
+                if held:
+                    change = account_changes.account_role_change(
+                        actor=None,
+                        subject=user,
+                        role=role,
+                        via=account_changes.VIA_COMMAND_LINE,
+                        now=now,
+                    )
+                    changes += [change] if change is not None else []
+                if password is not None:
+                    changes.append(
+                        account_changes.account_password_set(
+                            actor=None,
+                            subject=user,
+                            password_hash=make_password(password),
+                            via=account_changes.VIA_COMMAND_LINE,
+                            now=now,
+                        )
+                    )
+                user.refresh_from_db()
                 token = (
                     services.api_token_create(user=user, scope=ApiToken.Scope.FULL, now=now)
                     if options["token"]
@@ -98,7 +141,20 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(validation_error_message(error)) from None
 
-        self.stdout.write(self.style.SUCCESS(f"Created {user.role_label} {user.username}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created {user.role_label or 'account'} {user.username}.")
+        )
+        for change in changes:
+            if change.state == AccountChangeState.PENDING:
+                self.stdout.write(
+                    f"{change.reference}: {change.summary} waits for a head of service's "
+                    "approval (Access > Account changes)."
+                )
+            elif change.requested_via == account_changes.VIA_BOOTSTRAP:
+                self.stdout.write(
+                    f"{change.reference}: {change.summary} applied at once: the service has no "
+                    "head of service yet to approve it (bootstrap, recorded)."
+                )
         if password is None:
             self.stdout.write(
                 f"No password is set yet. Set one with: python manage.py changepassword {username}"

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AccountsCliConfig(AppConfig):
+    name = "missing.accounts_cli"
+    label = "missing_accounts_cli"
+    verbose_name = "Account commands"
