@@ -5,11 +5,9 @@ views put back beside these fields (field names match the services' names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from interviews.models import ContactMethod, ContactOutcome, Factor, FactorKind
 from interviews.services import (
@@ -21,7 +19,8 @@ from interviews.services import (
     factor_picks,
     mention_names,
 )
-from missing.forms import BoundedDateTimeField, DateTimeLocalInput, GovukFormMixin
+from missing.date_input import GovukDateTimeField
+from missing.forms import GovukFormMixin
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -49,12 +48,11 @@ def _area(label: str, *, rows: int = 4, required: str = "", **kwargs: Any) -> fo
 
 
 def _when(label: str, *, required: str = "", help_text: str = "") -> forms.Field:
-    return BoundedDateTimeField(
+    return GovukDateTimeField(
         label=label,
         required=bool(required),
         help_text=help_text,
-        widget=DateTimeLocalInput(),
-        error_messages={"required": required, "invalid": f"{label} must be a real date and time"},
+        error_messages={"required": required},
     )
 
 
@@ -326,8 +324,11 @@ class RecordForm(VersionedForm):
             value = initial[name]
             if name in FACTOR_FIELDS:
                 pairs.extend((name, code) for code in value)
-            elif isinstance(value, datetime):
-                pairs.append((name, timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")))
+            elif isinstance(field := cls.base_fields[name], GovukDateTimeField):
+                # The boxes, as the page posts them (held_at_day … held_at_time).
+                widget = field.widget
+                boxes = zip(widget.parts, widget.decompress(value), strict=True)  # type: ignore[attr-defined]
+                pairs.extend((f"{name}_{part}", box) for part, box in boxes)
             else:
                 pairs.append((name, "" if value is None else str(value)))
         for name in FACTOR_FIELDS:
