@@ -113,9 +113,7 @@ class AssignForm(VersionedForm):
         help_text="Only if the child asked to talk to a trusted carer or worker who is not "
         "independent of them: say why. Leave blank otherwise. It is reported as an exception.",
     )
-    planned_at = _when(
-        "Planned time", help_text="If a time is agreed. For example, 14 June 2026 at 16:00."
-    )
+    planned_at = _when("Planned time", help_text="If a time is agreed.")
     planned_place = _text("Planned place", help_text="For example, at school, or a café in town.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

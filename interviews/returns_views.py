@@ -57,7 +57,8 @@ class AsOfForm(GovukFormMixin, forms.Form):
     as_of = GovukDateField(
         label="As of",
         called="The as-of date",
-        help_text="The last day of the 12 months, for example 31 3 2026.",
+        help_text="The last day of the 12 months.",
+        example="For example, 31 3 2026.",
         error_messages={"required": "Enter the as-of date"},
     )
 

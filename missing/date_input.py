@@ -44,7 +44,8 @@ _NUMBERS = {
 _TIME = re.compile(r"(\d{1,2})[:.]?(\d{2})(?:\s*(BST|GMT))?", re.IGNORECASE)
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _ISO_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?")
-TIME_HINT = "Use the 24-hour clock, for example 14:30."
+DATE_EXAMPLE = "For example, 27 3 2026."
+DATETIME_EXAMPLE = "For example, 27 3 2026 and 14:30 (24-hour clock)."
 
 
 @dataclass(frozen=True)
@@ -271,9 +272,14 @@ class GovukDateField(forms.Field):
 
     widget = GovukDateWidget
     default_error_messages = {"required": "Enter the date"}
+    example = DATE_EXAMPLE
 
-    def __init__(self, *, called: str = "", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, called: str = "", help_text: str = "", example: str = "", **kwargs: Any
+    ) -> None:
+        # The hint always shows the order of the boxes (and the clock), after any other hint.
+        hint = f"{help_text} {example or self.example}".strip()
+        super().__init__(help_text=hint, **kwargs)
         self.called = called or str(self.label)
 
     def parse(self, value: list[str]) -> Any:
@@ -302,9 +308,7 @@ class GovukDateTimeField(GovukDateField):
 
     widget = GovukDateTimeWidget
     default_error_messages = {"required": "Enter the date and time"}
-
-    def __init__(self, *, help_text: str = "", **kwargs: Any) -> None:
-        super().__init__(help_text=f"{help_text} {TIME_HINT}".strip(), **kwargs)
+    example = DATETIME_EXAMPLE
 
     def parse(self, value: list[str]) -> Any:
         return parse_datetime(self.called, *value)

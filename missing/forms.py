@@ -191,7 +191,9 @@ class NotificationForm(GovukFormMixin, forms.Form):
     child_last_name = _text("Last name", 100)
     # Not autocomplete="bday": the date is the child's, and the browser would offer the
     # practitioner's own (decision 0051).
-    child_date_of_birth = GovukDateField(label="Date of birth", required=False)
+    child_date_of_birth = GovukDateField(
+        label="Date of birth", required=False, example="For example, 27 3 2012."
+    )
     child_gender = _text("Gender", 40)
     council_child_id = _text(
         "Council child id",

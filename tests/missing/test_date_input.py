@@ -353,7 +353,9 @@ def test_the_notification_form_marks_only_the_wrong_box(ffd_client):
         'id="id_child_date_of_birth_year" name="child_date_of_birth_year" type="text" value="202609"'
         in page
     )
-    assert 'role="group" aria-describedby=" id_child_date_of_birth-error"' in page
+    described = 'aria-describedby="id_child_date_of_birth-hint id_child_date_of_birth-error"'
+    assert f'role="group" {described}' in page
+    assert "For example, 27 3 2012." in page
 
 
 def test_the_notification_form_at_the_spring_change(ffd_client):
