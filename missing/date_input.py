@@ -170,7 +170,7 @@ def _from_iso(raw: str, parts: tuple[str, ...]) -> list[str]:
 
 class GovukDateWidget(forms.Widget):
     """Day, Month and Year boxes named `<name>_day`, `<name>_month`, `<name>_year`. Drawn by
-    templates/includes/date_input.html (from the BoundField's `parts`), not by itself."""
+    templates/includes/date_input.html (from `DateBoundField.boxes`), not by itself."""
 
     parts: tuple[str, ...] = DATE_PARTS
     use_fieldset = True
