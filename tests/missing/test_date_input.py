@@ -4,9 +4,10 @@ every form that takes a date using it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +389,53 @@ def test_the_notification_form_at_the_autumn_change(ffd_client):
     )
     assert second.status_code == 302
     assert MissingEpisode.objects.get().last_seen_at == datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# The tablet's autosave: the boxes go in, come back as the page posts them, and merge
+# --------------------------------------------------------------------------------------------
+
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def tablet_interview(ffd, manager, interviewer, now):
+    from tests.interviews.helpers import assign, open_interview, returned_episode
+
+    with time_machine.travel(now, tick=False):
+        episode = returned_episode(ffd=ffd, manager=manager, returned_at=now - 5 * HOUR)
+        interview = open_interview(manager=manager, episodes=[episode], now=now)
+        yield assign(interview, manager=manager, interviewer=interviewer, now=now)
+
+
+def test_the_autosave_takes_the_boxes_and_answers_with_them(
+    client, interviewer, tablet_interview, now
+):
+    from tests.interviews.test_views import record_post
+
+    with time_machine.travel(now, tick=False):
+        login(client, interviewer)
+        url = reverse("interviews:record_autosave", args=[tablet_interview.pk])
+        held = now - HOUR  # 12:00 in London
+        data = record_post(tablet_interview)
+        data.pop("held_at")
+        first = client.post(url, {**data, **date_boxes("held_at", held)})
+        assert first.status_code == 200, first.content
+        pairs = first.json()["pairs"]
+        assert [pair for pair in pairs if pair[0].startswith("held_at")] == [
+            ["held_at_day", "10"],
+            ["held_at_month", "6"],
+            ["held_at_year", "2026"],
+            ["held_at_time", "12:00"],
+        ]
+        tablet_interview.refresh_from_db()
+        assert tablet_interview.held_at == held
+
+        # A second edit from those answers (its `base`) changes the time box only: merged.
+        later = {**data, **date_boxes("held_at", held + HOUR / 2)}
+        later["version"] = tablet_interview.version
+        second = client.post(url, {**later, "base": json.dumps(pairs)})
+        assert second.status_code == 200, second.content
+        tablet_interview.refresh_from_db()
+        assert tablet_interview.held_at == held + HOUR / 2
