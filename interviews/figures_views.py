@@ -28,8 +28,8 @@ from django.views.decorators.http import require_GET
 from interviews import figures as fig
 from missing import audit
 from missing.clocks import london_date
-from missing.forms import BoundedDateField, DateInput, GovukFormMixin
-from missing.input_limits import year_range_text
+from missing.date_input import GovukDateField
+from missing.forms import GovukFormMixin
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
 from missing.security import rate_limit, require_recent_second_factor
 from missing.spreadsheet import csv_writer
@@ -47,23 +47,15 @@ MAX_PERIOD = timedelta(days=5 * 366)
 
 
 class FiguresForm(GovukFormMixin, forms.Form):
-    period_start = BoundedDateField(
+    period_start = GovukDateField(
         label="From",
-        widget=DateInput(),
-        error_messages={
-            "required": "Enter the first day of the period",
-            "invalid": "The first day must be a real date",
-            "range": f"The first day must be in a year {year_range_text()}",
-        },
+        called="The first day",
+        error_messages={"required": "Enter the first day of the period"},
     )
-    period_end = BoundedDateField(
+    period_end = GovukDateField(
         label="To (inclusive)",
-        widget=DateInput(),
-        error_messages={
-            "required": "Enter the last day of the period",
-            "invalid": "The last day must be a real date",
-            "range": f"The last day must be in a year {year_range_text()}",
-        },
+        called="The last day",
+        error_messages={"required": "Enter the last day of the period"},
     )
     team = forms.ModelChoiceField(
         label="Child's team",
@@ -164,7 +156,7 @@ def figures_form(params: QueryDict, now: datetime) -> FiguresForm:
     dates; team, age_band, legal_status, provider), for the page, the drill-downs, the
     downloads and the API: bound to them, or to this month (London) when they name no
     period. Call `is_valid()`; the errors name the parameter."""
-    if "period_start" in params or "period_end" in params:
+    if any(name.startswith(("period_start", "period_end")) for name in params):
         return FiguresForm(params)
     first, last = this_month(now)
     data = params.copy()

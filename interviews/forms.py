@@ -5,11 +5,9 @@ views put back beside these fields (field names match the services' names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from interviews.models import ContactMethod, ContactOutcome, Factor, FactorKind
 from interviews.services import (
@@ -21,7 +19,8 @@ from interviews.services import (
     factor_picks,
     mention_names,
 )
-from missing.forms import BoundedDateTimeField, DateTimeLocalInput, GovukFormMixin
+from missing.date_input import GovukDateTimeField
+from missing.forms import GovukFormMixin
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -49,12 +48,11 @@ def _area(label: str, *, rows: int = 4, required: str = "", **kwargs: Any) -> fo
 
 
 def _when(label: str, *, required: str = "", help_text: str = "") -> forms.Field:
-    return BoundedDateTimeField(
+    return GovukDateTimeField(
         label=label,
         required=bool(required),
         help_text=help_text,
-        widget=DateTimeLocalInput(),
-        error_messages={"required": required, "invalid": f"{label} must be a real date and time"},
+        error_messages={"required": required},
     )
 
 
@@ -115,9 +113,7 @@ class AssignForm(VersionedForm):
         help_text="Only if the child asked to talk to a trusted carer or worker who is not "
         "independent of them: say why. Leave blank otherwise. It is reported as an exception.",
     )
-    planned_at = _when(
-        "Planned time", help_text="If a time is agreed. For example, 14 June 2026 at 16:00."
-    )
+    planned_at = _when("Planned time", help_text="If a time is agreed.")
     planned_place = _text("Planned place", help_text="For example, at school, or a café in town.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -326,8 +322,11 @@ class RecordForm(VersionedForm):
             value = initial[name]
             if name in FACTOR_FIELDS:
                 pairs.extend((name, code) for code in value)
-            elif isinstance(value, datetime):
-                pairs.append((name, timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")))
+            elif isinstance(field := cls.base_fields[name], GovukDateTimeField):
+                # The boxes, as the page posts them (held_at_day … held_at_time).
+                widget = field.widget
+                boxes = zip(widget.parts, widget.decompress(value), strict=True)  # type: ignore[attr-defined]
+                pairs.extend((f"{name}_{part}", box) for part, box in boxes)
             else:
                 pairs.append((name, "" if value is None else str(value)))
         for name in FACTOR_FIELDS:

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 
 from interviews import returns as annex_a
 from missing import audit, returns
+from missing.date_input import GovukDateField
 from missing.errors import InvalidInput
 from missing.forms import GovukFormMixin
 from missing.models import OVERSIGHT_ROLES
@@ -54,11 +55,12 @@ class CollectionYearForm(GovukFormMixin, forms.Form):
 
 
 class AsOfForm(GovukFormMixin, forms.Form):
-    as_of = forms.CharField(
+    as_of = GovukDateField(
         label="As of",
-        help_text="The last day of the 12 months, for example 2026-03-31.",
-        max_length=20,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        called="The as-of date",
+        help_text="The last day of the 12 months.",
+        example="For example, 31 3 2026.",
+        error_messages={"required": "Enter the as-of date"},
     )
 
     def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
@@ -67,7 +69,7 @@ class AsOfForm(GovukFormMixin, forms.Form):
 
     def clean_as_of(self) -> date:
         try:
-            return annex_a.parse_as_of(self.cleaned_data["as_of"], today=self.today)
+            return annex_a.parse_as_of(self.cleaned_data["as_of"].isoformat(), today=self.today)
         except InvalidInput as exc:
             raise ValidationError(exc.field_errors["as_of"]) from exc
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.utils import ErrorDict
+from django.utils import timezone
 
 from missing import nhs
-from missing.input_limits import year_in_range, year_range_text
+from missing.date_input import GovukDateField, GovukDateTimeField
 from missing.models import (
     Child,
     LegalStatus,
@@ -37,8 +37,6 @@ _WIDGET_CLASSES: dict[str, tuple[str, str | None]] = {
     "text": ("govuk-input", "govuk-input--error"),
     "number": ("govuk-input", "govuk-input--error"),
     "password": ("govuk-input", "govuk-input--error"),
-    "date": ("govuk-input", "govuk-input--error"),
-    "datetimelocal": ("govuk-input", "govuk-input--error"),
     "select": ("govuk-select", "govuk-select--error"),
     "textarea": ("govuk-textarea", "govuk-textarea--error"),
     "radioselect": ("govuk-radios__input", None),
@@ -46,7 +44,8 @@ _WIDGET_CLASSES: dict[str, tuple[str, str | None]] = {
 }
 
 # Widgets drawn as a group in a fieldset, whose hint and error the fieldset points to.
-_GROUPED = frozenset({"radioselect"})
+_GROUPED = frozenset({"radioselect", "govukdate", "govukdatetime"})
+_DATE_INPUTS = frozenset({"govukdate", "govukdatetime"})
 
 # Radio values for a yes / no / not known question, and the stored value each stands for.
 YES_NO_UNKNOWN = [("yes", "Yes"), ("no", "No"), ("unknown", "Not known")]
@@ -109,6 +108,8 @@ class GovukFormMixin:
                 anchor = self._id(name)
                 if _widget_type(field.widget) == "radioselect":
                     anchor += "_0"  # the first radio: GOV.UK links a group's error there
+                elif _widget_type(field.widget) in _DATE_INPUTS:
+                    anchor = self[name].first_box_id()  # type: ignore[index]
                 items.append(ErrorItem(f"#{anchor}", str(message)))
         return items
 
@@ -118,66 +119,12 @@ def _widget_type(widget: forms.Widget) -> str:
     return re.sub(r"widget$|input$", "", widget.__class__.__name__.lower())
 
 
-class DateTimeLocalInput(forms.DateTimeInput):
-    """`<input type="datetime-local">`: the browser sends local wall-clock time, which Django
-    reads in the current time zone (Europe/London); an impossible or doubled time at a clock
-    change is refused as a form error."""
-
-    input_type = "datetime-local"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-class _YearRangeMixin:
-    """Refuses a date or date-time outside the years YEAR_MIN..YEAR_MAX (missing.input_limits):
-    beyond them the application's date arithmetic overflows. The message names the field by its
-    label (`error_messages={"range": …}` says it otherwise)."""
-
-    error_messages: dict[str, Any]
-    label: str | None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        given = kwargs.get("error_messages") or {}
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        if "range" not in given:
-            self.error_messages["range"] = (
-                f"{self.label or 'The date'} must be in a year {year_range_text()}"
-            )
-
-    def to_python(self, value: Any) -> Any:
-        result = super().to_python(value)  # type: ignore[misc]
-        if isinstance(result, date) and not year_in_range(result):
-            raise ValidationError(self.error_messages["range"], code="range")
-        return result
-
-
-class BoundedDateField(_YearRangeMixin, forms.DateField):
-    """The project's date field: every date a web form or query string takes is one."""
-
-
-class BoundedDateTimeField(_YearRangeMixin, forms.DateTimeField):
-    """The project's date-time field (read in Europe/London, as Django's): every date-time a web
-    form takes is one."""
-
-
 def _datetime_field(label: str, *, required_message: str = "", help_text: str = "") -> forms.Field:
-    return BoundedDateTimeField(
+    return GovukDateTimeField(
         label=label,
         required=bool(required_message),
         help_text=help_text,
-        widget=DateTimeLocalInput(),
-        error_messages={
-            "required": required_message,
-            "invalid": f"{label} must be a real date and time",
-        },
+        error_messages={"required": required_message},
     )
 
 
@@ -242,11 +189,10 @@ class NotificationForm(GovukFormMixin, forms.Form):
 
     child_first_name = _text("First name", 100)
     child_last_name = _text("Last name", 100)
-    child_date_of_birth = BoundedDateField(
-        label="Date of birth",
-        required=False,
-        widget=DateInput(),
-        error_messages={"invalid": "Date of birth must be a real date"},
+    # Not autocomplete="bday": the date is the child's, and the browser would offer the
+    # practitioner's own (decision 0051).
+    child_date_of_birth = GovukDateField(
+        label="Date of birth", required=False, example="For example, 27 3 2012."
     )
     child_gender = _text("Gender", 40)
     council_child_id = _text(
@@ -319,7 +265,9 @@ def clean_nhs_number(raw: str) -> str:
 def _json_safe(value: Any) -> Any:
     if isinstance(value, models.Model):
         return getattr(value, "code", value.pk)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()  # as typed: London time, with its offset
+    if isinstance(value, date):
         return value.isoformat()
     return value
 
@@ -607,20 +555,13 @@ class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose the legal status"},
     )
-    start_date = BoundedDateField(
-        label="Start date",
-        widget=DateInput(),
-        error_messages={
-            "required": "Enter the start date",
-            "invalid": "Start date must be a real date",
-        },
+    start_date = GovukDateField(
+        label="Start date", error_messages={"required": "Enter the start date"}
     )
-    end_date = BoundedDateField(
+    end_date = GovukDateField(
         label="End date",
         required=False,
-        widget=DateInput(),
         help_text="The day it ceased. Leave blank while it is still in force.",
-        error_messages={"invalid": "End date must be a real date"},
     )
     reason = _reason_field()
 

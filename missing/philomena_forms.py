@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from missing.forms import BoundedDateField, DateInput, GovukFormMixin, _text, _textarea
+from missing.date_input import GovukDateField
+from missing.forms import GovukFormMixin, _text, _textarea
 from missing.models import PhilomenaProfile
 from missing.philomena import (
     ASSOCIATE_LIMITS,
@@ -80,12 +81,7 @@ class PhilomenaForm(GovukFormMixin, forms.Form):
         help_text="A recent photograph. Leave empty to keep the current one.",
         widget=forms.FileInput({"class": "govuk-file-upload", "accept": "image/jpeg,image/png"}),
     )
-    photo_taken_on = BoundedDateField(
-        label="When the photograph was taken",
-        required=False,
-        widget=DateInput(),
-        error_messages={"invalid": "When the photograph was taken must be a real date"},
-    )
+    photo_taken_on = GovukDateField(label="When the photograph was taken", required=False)
     remove_photo = forms.BooleanField(label="Remove the current photograph", required=False)
     places = LinesField("Addresses and places the child may go")
     phone_numbers = LinesField("Phone numbers")

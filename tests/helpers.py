@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.test import Client
 from django.utils import timezone
@@ -138,3 +138,15 @@ def login(client: Client, user: User, *, second_factor: bool = True) -> None:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session[SECOND_FACTOR_AT] = timezone.now().timestamp()
     session.save()
+
+
+def date_boxes(name: str, value: date | datetime) -> dict[str, str]:
+    """What a person types in a GOV.UK date input for `value` (a datetime in London time,
+    24-hour clock), keyed by the boxes' names: `{name}_day`, `{name}_month`, `{name}_year`
+    and, for a datetime, `{name}_time`."""
+    boxes = {f"{name}_day": str(value.day), f"{name}_month": str(value.month)}
+    if isinstance(value, datetime):
+        local = timezone.localtime(value)
+        boxes = {f"{name}_day": str(local.day), f"{name}_month": str(local.month)}
+        return {**boxes, f"{name}_year": str(local.year), f"{name}_time": f"{local:%H:%M}"}
+    return {**boxes, f"{name}_year": str(value.year)}

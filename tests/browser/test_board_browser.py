@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 from django.utils import timezone
 
 from missing.models import MissingEpisode, PoliceNotification, User
-from tests.helpers import report_missing, totp_code, totp_device
+from tests.helpers import date_boxes, report_missing, totp_code, totp_device
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -79,6 +79,12 @@ def orm_beside_playwright() -> Iterator[None]:
             del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def fill_date(page: Any, field_id: str, value: date | datetime) -> None:
+    """Types `value` into a GOV.UK date input's boxes (a datetime in London time)."""
+    for name, text in date_boxes(field_id.removeprefix("id_"), value).items():
+        page.fill(f"#id_{name}", text)
 
 
 def sign_in(page: Any, base_url: str, username: str) -> None:
@@ -157,10 +163,10 @@ def test_logging_a_notification_works_without_javascript(live_server: Any, ffd: 
         page.fill("#id_police_reference", "KNT-NOJS-1")
         page.fill("#id_child_first_name", "Ellis")
         page.fill("#id_child_last_name", "Nojavascript")
-        page.fill("#id_child_date_of_birth", "2012-02-03")
+        fill_date(page, "id_child_date_of_birth", date(2012, 2, 3))
         last_seen = timezone.localtime() - timedelta(hours=2)
-        page.fill("#id_last_seen_at", last_seen.strftime("%Y-%m-%dT%H:%M"))
-        page.fill("#id_reported_at", (last_seen + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"))
+        fill_date(page, "id_last_seen_at", last_seen)
+        fill_date(page, "id_reported_at", last_seen + timedelta(minutes=30))
         page.select_option("#id_risk_grade", label="High")
         page.click("button[type=submit]:has-text('Log the notification')")
 

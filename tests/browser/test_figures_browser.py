@@ -4,12 +4,13 @@ test-artifacts/figures.png."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
 from missing.models import User
-from tests.browser.test_board_browser import ARTIFACTS, TABLET, chromium, sign_in
+from tests.browser.test_board_browser import ARTIFACTS, TABLET, chromium, fill_date, sign_in
 from tests.interviews import figures_data
 
 pytestmark = [
@@ -31,10 +32,10 @@ def test_a_manager_reads_the_figures_and_opens_a_figure(
         page.wait_for_url(f"{live_server.url}/board/")
         page.click("a.govuk-service-navigation__link:has-text('Figures')")
         page.wait_for_url(f"{live_server.url}/figures/")
-        page.fill("#id_period_start", "2026-03-01")
-        page.fill("#id_period_end", "2026-03-31")
+        fill_date(page, "id_period_start", date(2026, 3, 1))
+        fill_date(page, "id_period_end", date(2026, 3, 31))
         page.click("button:has-text('Show the figures')")
-        page.wait_for_url("**/figures/?period_start=2026-03-01*")
+        page.wait_for_url("**/figures/?period_start_day=1&period_start_month=3*")
 
         assert page.locator("#figure-held_within_72h a").inner_text().startswith("3")
         charts = page.locator("svg.app-chart__svg")

@@ -31,6 +31,7 @@ from tests.browser.test_board_browser import (
     CHROMIUM,
     PASSWORD,
     chromium,
+    fill_date,
     orm_beside_playwright,
     sign_in,
 )
@@ -174,7 +175,7 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
         page.set_viewport_size(LANDSCAPE)
 
         page.locator("label[for='id_outcome_0']").tap()
-        page.fill("#id_held_at", held_at.strftime("%Y-%m-%dT%H:%M"))
+        fill_date(page, "id_held_at", held_at - timedelta(minutes=30))
         page.fill("#id_held_place", "Youth centre, quiet room")
         page.fill("#id_present", "Robin and the interviewer")
         page.locator("label[for='id_seen_alone_0']").tap()
@@ -185,6 +186,8 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
         page.fill("#id_account_where", "Stayed at a flat above the takeaway")
         page.locator("label[for='id_push_factors']").tap()
         page.fill("#id_note_push-family-conflict", "Rows at home about curfew")
+        # The date input's boxes are saved in the draft like any other field.
+        fill_date(page, "id_held_at", held_at)
         page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
         assert "saved on this tablet" in wait_status(page, "offline")
         drafts = stored_drafts(page)
@@ -206,6 +209,13 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
         assert "Everything is saved on the server" in wait_status(page, "server")
         assert page.input_value("#id_account_where") == "Stayed at a flat above the takeaway"
         assert page.is_checked("#id_push_factors")
+        boxes = ["day", "month", "year", "time"]
+        assert [page.input_value(f"#id_held_at_{box}") for box in boxes] == [
+            str(held_at.day),
+            str(held_at.month),
+            str(held_at.year),
+            f"{held_at:%H:%M}",
+        ]
         assert stored_drafts(page) == []
 
         # Finish and complete.
@@ -220,6 +230,7 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
     interview.refresh_from_db()
     assert interview.status == InterviewStatus.COMPLETED
     assert interview.account_where == "Stayed at a flat above the takeaway"
+    assert interview.held_at == held_at.replace(second=0, microsecond=0)
     assert [(p.factor.code, p.note) for p in interview.factors.all()] == [
         ("push-family-conflict", "Rows at home about curfew")
     ]
@@ -310,7 +321,11 @@ def test_the_form_is_labelled_links_its_errors_and_works_by_keyboard(
                 page.keyboard.type("Library meeting room")
             if focused == "Save":
                 break
-        assert "id_held_at" in seen
+        # The date input: four boxes (day, month, year, time), one tab stop each.
+        start = seen.index("id_held_at_day")
+        assert seen[start : start + 4] == [
+            f"id_held_at_{box}" for box in ("day", "month", "year", "time")
+        ]
         assert "id_held_place" in seen
         assert "id_wishes_and_feelings" in seen
         assert seen[-1] == "Save"
@@ -372,7 +387,7 @@ def test_the_form_works_without_javascript(
         assert page.is_visible("#id_note_push-family-conflict")
         assert not page.is_visible("#draft-status")
         page.check("#id_outcome_0")
-        page.fill("#id_held_at", held_at.strftime("%Y-%m-%dT%H:%M"))
+        fill_date(page, "id_held_at", held_at)
         page.fill("#id_held_place", "Youth centre")
         page.fill("#id_present", "Robin")
         page.check("#id_seen_alone_1")

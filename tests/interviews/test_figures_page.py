@@ -100,10 +100,11 @@ def test_the_menu_has_figures_for_managers_only(client, manager, ffd):
 
 
 def test_this_month_by_default(as_manager):
-    page = as_manager.get(reverse("interviews:figures")).content.decode()
-    assert "1 June 2026 to 30 June 2026" in page
-    assert 'value="2026-06-01"' in page
-    assert 'value="2026-06-30"' in page
+    response = as_manager.get(reverse("interviews:figures"))
+    assert "1 June 2026 to 30 June 2026" in response.content.decode()
+    form = response.context["form"]
+    assert [box.value for box in form["period_start"].boxes()] == ["1", "6", "2026"]
+    assert [box.value for box in form["period_end"].boxes()] == ["30", "6", "2026"]
 
 
 def test_march_figures_and_their_links(caseload, as_manager):

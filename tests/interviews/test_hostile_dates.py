@@ -54,27 +54,27 @@ def assert_form_error(response, message: str, field_id: str) -> None:
         (
             {"period_start": "9999-12-31"},
             "The first day must be in a year between 1900 and 2999",
-            "id_period_start",
+            "id_period_start_year",
         ),
         (
             {"period_start": "9999-12-31", "period_end": "9999-12-31"},
             "The first day must be in a year between 1900 and 2999",
-            "id_period_start",
+            "id_period_start_year",
         ),
         (
             {"period_start": "0001-01-01"},
             "The first day must be in a year between 1900 and 2999",
-            "id_period_start",
+            "id_period_start_year",
         ),
         (
             {"period_start": "0001-01-01", "period_end": "0001-01-31"},
             "The first day must be in a year between 1900 and 2999",
-            "id_period_start",
+            "id_period_start_year",
         ),
         (
             {"period_start": "2026-03-01", "period_end": "9999-12-31"},
             "The last day must be in a year between 1900 and 2999",
-            "id_period_end",
+            "id_period_end_year",
         ),
     ],
 )
@@ -89,7 +89,7 @@ def test_the_drill_down_refuses_it_too(as_manager):
         {"period_start": "0001-01-01", "period_end": "0001-01-31", "figure": "episodes"},
     )
     assert_form_error(
-        response, "The first day must be in a year between 1900 and 2999", "id_period_start"
+        response, "The first day must be in a year between 1900 and 2999", "id_period_start_year"
     )
 
 
@@ -97,7 +97,7 @@ def test_the_drill_down_refuses_it_too(as_manager):
 def test_annex_a_refuses_an_as_of_date_before_1900(as_manager, as_of):
     response = as_manager.get(reverse("interviews:returns_annex_a"), {"as_of": as_of})
     assert_form_error(
-        response, "The as-of date must be in a year between 1900 and 2999.", "id_as_of"
+        response, "The as-of date must be in a year between 1900 and 2999", "id_as_of_year"
     )
 
 

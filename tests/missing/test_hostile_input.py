@@ -296,7 +296,9 @@ def test_every_date_an_input_serializer_takes_is_bounded():
 
 
 def test_every_date_a_web_form_takes_is_bounded():
-    from missing.forms import BoundedDateField, BoundedDateTimeField
+    """Every date or date-time a form of ours takes is the GOV.UK date input (years 1900–2999,
+    London time); none is a native date picker, whatever the field's class."""
+    from missing.date_input import GovukDateField, GovukDateTimeField
 
     _api_views()
     checked = 0
@@ -304,13 +306,16 @@ def test_every_date_a_web_form_takes_is_bounded():
         if not cls.__module__.startswith(OUR_MODULES):
             continue
         for name, field in cls.base_fields.items():
-            if isinstance(field, forms.DateTimeField):
-                assert isinstance(field, BoundedDateTimeField), (cls, name)
+            input_type = getattr(field.widget, "input_type", "")
+            assert input_type not in ("date", "datetime-local", "time"), (cls, name)
+            assert field.widget.attrs.get("type") not in ("date", "datetime-local"), (cls, name)
+            if isinstance(field, forms.DateTimeField | forms.DateField | forms.TimeField):
+                raise AssertionError(f"{cls.__name__}.{name} is not a GOV.UK date input")
+            if isinstance(field, GovukDateField):
                 checked += 1
-            elif isinstance(field, forms.DateField):
-                assert isinstance(field, BoundedDateField), (cls, name)
-                checked += 1
-    assert checked >= 8
+                if "time" in field.widget.parts:
+                    assert isinstance(field, GovukDateTimeField), (cls, name)
+    assert checked >= 14
 
 
 def test_interviews_are_untouched_by_a_refused_body(manager, objects):
