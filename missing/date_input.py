@@ -1,5 +1,5 @@
 """The GOV.UK date input (Day, Month, Year boxes) and the same plus a 24-hour time box, for
-every date and date-time a web form takes (decision 0051).
+every date and date-time a web form takes (decision 0055).
 
 Native `type="date"` / `datetime-local` inputs took seven tab stops, showed mm/dd/yyyy and let a
 six-digit year through; these are plain text boxes the server reads. The parsing is pure
@@ -229,7 +229,7 @@ class Box:
 
 class DateBoundField(forms.BoundField):
     def boxes(self) -> list[Box]:
-        widget: GovukDateWidget = self.field.widget  # type: ignore[assignment]
+        widget: GovukDateWidget = self.field.widget
         if self.form.is_bound:
             values = widget.value_from_datadict(self.form.data, self.form.files, self.html_name)
         else:
@@ -261,7 +261,7 @@ class DateBoundField(forms.BoundField):
 
     def first_box_id(self) -> str:
         """Where the error summary links: the first box in error."""
-        wrong = self.wrong_parts() or self.field.widget.parts  # type: ignore[attr-defined]
+        wrong = self.wrong_parts() or self.field.widget.parts
         return f"{self.auto_id}_{wrong[0]}"
 
 

@@ -190,7 +190,7 @@ class NotificationForm(GovukFormMixin, forms.Form):
     child_first_name = _text("First name", 100)
     child_last_name = _text("Last name", 100)
     # Not autocomplete="bday": the date is the child's, and the browser would offer the
-    # practitioner's own (decision 0051).
+    # practitioner's own (decision 0055).
     child_date_of_birth = GovukDateField(
         label="Date of birth", required=False, example="For example, 27 3 2012."
     )
