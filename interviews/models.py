@@ -207,6 +207,9 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
     )
     follow_up_update_safety_plan = models.BooleanField("update the safety plan", default=False)
     sign_off_note = models.TextField(blank=True)
+    # Why no follow-up was chosen although the record shows an exploitation flag, a disclosure or
+    # a harm (interviews.services.follow_up_concerns): the manager's reason, kept with the sign-off.
+    no_follow_up_reason = models.TextField("why no follow-up", blank=True)
 
     objects = ReturnInterviewQuerySet.as_manager()
 
@@ -337,6 +340,7 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
         exploitation_referral: bool,
         update_safety_plan: bool,
         note: str,
+        no_follow_up_reason: str = "",
     ) -> None:
         """A manager has read the completed interview and records the follow-up decisions.
         Managers and heads of service only."""
@@ -346,6 +350,7 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
         self.follow_up_exploitation_referral = exploitation_referral
         self.follow_up_update_safety_plan = update_safety_plan
         self.sign_off_note = note
+        self.no_follow_up_reason = no_follow_up_reason
 
 
 @pghistory.track(

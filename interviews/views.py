@@ -39,10 +39,11 @@ from interviews.forms import (
     SignOffForm,
     UnassignForm,
 )
-from interviews.models import ReturnInterview
+from interviews.models import FactorKind, ReturnInterview
 from missing import audit, clocks, input_limits, transitions
+from missing import services as core_services
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
-from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, RiskMeetingTask, Role
 from missing.returns import csv_lines
 from missing.security import rate_limit, require_recent_second_factor
 from missing.views import (
@@ -284,8 +285,6 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _picks_by_kind(interview: ReturnInterview) -> list[tuple[str, list[Any]]]:
-    from interviews.models import FactorKind
-
     groups: dict[str, list[Any]] = {kind: [] for kind in FactorKind.values}
     for pick in interview.factors.all():
         groups[pick.factor.kind].append(pick)
@@ -650,43 +649,67 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 @role_required(OVERSIGHT_ROLES)
 @require_http_methods(["GET", "POST"])
 def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
-    """A manager reads the completed interview, records follow-up decisions and signs it off:
-    each covered episode closes."""
+    """A manager reads the completed interview and chooses the follow-up decisions ("Continue",
+    step `check`), then checks the answers beside what the record shows — the return, the
+    outcome, exploitation flags, disclosures, harms, open risk tasks — with "Change" links, and
+    confirms (step `confirm`, with the version read: a stale page is a 409 on the form). Each
+    covered episode then closes. The answers travel as the form's hidden fields, never in a URL
+    (a note may name someone)."""
     interview = _interview(request, pk)
+    episodes = [link.episode for link in interview.covered.all()]
     status = 200
+    template = "interviews/sign_off.html"
+    step = request.POST.get("step", "")
     if request.method == "POST":
         form = SignOffForm(request.POST)
         status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                services.interview_sign_off(
-                    actor=request.user,
-                    interview_id=interview.pk,
-                    data=services.SignOffData(
-                        strategy_meeting=data["strategy_meeting"],
-                        exploitation_referral=data["exploitation_referral"],
-                        update_safety_plan=data["update_safety_plan"],
-                        note=data["note"],
-                    ),
-                    expected_version=data["version"],
-                    now=timezone.now(),
-                )
-            except DOMAIN_ERRORS as exc:
-                status = apply_domain_error(form, exc)
+        if step == "change":
+            status = 200
+        elif form.is_valid():
+            data = form.sign_off_data()
+            if step == "confirm":
+                try:
+                    services.interview_sign_off(
+                        actor=request.user,
+                        interview_id=interview.pk,
+                        data=data,
+                        expected_version=form.cleaned_data["version"],
+                        now=timezone.now(),
+                    )
+                except DOMAIN_ERRORS as exc:
+                    status = apply_domain_error(form, exc)
+                else:
+                    messages.success(request, "Interview signed off. Its episodes are closed.")
+                    return redirect("interviews:detail", pk=interview.pk)
             else:
-                messages.success(request, "Interview signed off. Its episodes are closed.")
-                return redirect("interviews:detail", pk=interview.pk)
+                errors = services.sign_off_errors(interview, episodes, data)
+                for field, field_messages in errors.items():
+                    for message in field_messages:
+                        form.add_error(field, message)
+                if not errors:
+                    status = 200
+                    template = "interviews/sign_off_check.html"
     else:
         form = SignOffForm(initial={"version": interview.version})
     return render(
         request,
-        "interviews/sign_off.html",
+        template,
         {
             "interview": interview,
             "form": form,
             "picks": _picks_by_kind(interview),
             "blocked": not can_proceed(interview.sign_off),
+            "episodes": [
+                (episode, core_services.exploitation_flags(episode)) for episode in episodes
+            ],
+            "harms": [p for p in interview.factors.all() if p.factor.kind == FactorKind.HARM],
+            "concerns": services.follow_up_concerns(interview, episodes),
+            # Read only by the check step's template (a lazy queryset: no query otherwise).
+            "risk_tasks": RiskMeetingTask.objects.visible_to(request.user)
+            .open()
+            .filter(child_id=interview.child_id)
+            .select_related("episode")
+            .order_by("raised_at"),
         },
         status=status,
     )

@@ -789,6 +789,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     episode = get_or_404(lambda: selectors.episode_detail(request.user, pk))
     audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
+    actions = available_actions(episode, request.user)
     timeline = [
         {
             "at": event.at,
@@ -811,7 +812,10 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "age": episode.child.age_on(timezone.localdate(now)),
             "clocks": _clocks(episode, now),
             "flags": _flags(episode),
-            "actions": available_actions(episode, request.user),
+            # Sign-off, when it is this user's next step, is the banner at the top (issue 13).
+            "sign_off": next((a for a in actions if a.key == "sign_off"), None),
+            "actions": [a for a in actions if a.key != "sign_off"],
+            "next_steps": settings.EPISODE_DETAIL_NEXT_STEPS,
             "may_set_flags": request.user.has_role(OVERSIGHT_ROLES)
             and episode.state != EpisodeState.CANCELLED,
             "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
