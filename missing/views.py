@@ -877,6 +877,12 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             "form": form,
             "blocked": blocked,
             "state_label": episode.get_state_display(),
+            # The sign-off page's check of the record (read by that template only: lazy).
+            "exploitation_flags": services.exploitation_flags(episode),
+            "risk_tasks": RiskMeetingTask.objects.visible_to(request.user)
+            .open()
+            .filter(child_id=episode.child_id)
+            .order_by("raised_at"),
         },
         status=status,
     )
