@@ -37,6 +37,15 @@ class FactorKind(models.TextChoices):
     HARM = "harm", "Harm or risk while missing"
 
 
+# The kinds as headings over a list of them ("Harm or risk while missing" + "s" read
+# "Harm or risk while missings").
+FACTOR_KIND_PLURALS = {
+    FactorKind.PUSH: "Push factors",
+    FactorKind.PULL: "Pull factors",
+    FactorKind.HARM: "Harms or risks while missing",
+}
+
+
 class Factor(models.Model):
     """One entry of a code list (push factors, pull factors, harms). Seeded from the domain
     defaults by a data migration; an administrator adds entries and retires them (`active`),

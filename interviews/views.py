@@ -39,7 +39,7 @@ from interviews.forms import (
     SignOffForm,
     UnassignForm,
 )
-from interviews.models import FactorKind, ReturnInterview
+from interviews.models import FACTOR_KIND_PLURALS, FactorKind, ReturnInterview
 from missing import audit, clocks, input_limits, transitions
 from missing import services as core_services
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
@@ -288,7 +288,7 @@ def _picks_by_kind(interview: ReturnInterview) -> list[tuple[str, list[Any]]]:
     groups: dict[str, list[Any]] = {kind: [] for kind in FactorKind.values}
     for pick in interview.factors.all():
         groups[pick.factor.kind].append(pick)
-    return [(FactorKind(kind).label, picks) for kind, picks in groups.items()]
+    return [(FACTOR_KIND_PLURALS[kind], picks) for kind, picks in groups.items()]
 
 
 @role_required(CASE_READERS)

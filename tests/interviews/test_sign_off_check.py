@@ -82,6 +82,9 @@ def test_the_check_page_shows_flags_disclosures_harms_and_risk_tasks(
     url = reverse("interviews:sign_off", args=[done.pk])
     form_page = client.get(url).content.decode()
     assert "The record shows:" in form_page
+    # The kinds as plural headings: not "Harm or risk while missings".
+    assert "Harms or risks while missing" in form_page
+    assert "missings" not in form_page
 
     response = client.post(
         url,
