@@ -1059,6 +1059,18 @@ def _completion_errors(
     return errors
 
 
+def require_complete(*, actor: User, interview_id: int) -> None:
+    """Refuse (naming each missing field) a record that could not be completed as it stands:
+    the tablet's "Complete" saves, asks this, then shows the answers to check before the
+    irreversible `interview_complete` (which asks it again under the lock)."""
+    interview = ReturnInterview.objects.get(pk=interview_id)
+    errors = _completion_errors(
+        interview, record_values(interview), actor=actor, attempts=interview.attempts.count()
+    )
+    if errors:
+        raise InvalidInput("The interview is not complete.", field_errors=errors)
+
+
 def interview_complete(
     *, actor: User, interview_id: int, expected_version: int, now: datetime
 ) -> ReturnInterview:

@@ -24,6 +24,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,6 +39,7 @@ from interviews.forms import (
     RecordForm,
     SignOffForm,
     UnassignForm,
+    VersionedForm,
 )
 from interviews.models import FACTOR_KIND_PLURALS, FactorKind, ReturnInterview
 from missing import audit, clocks, input_limits, transitions
@@ -479,7 +481,8 @@ def _require_recorder(request: HttpRequest, interview: ReturnInterview) -> None:
 @require_http_methods(["GET", "POST"])
 def record(request: HttpRequest, pk: int) -> HttpResponse:
     """The interview record, built for a tablet. Works without JavaScript: "Save" stores what is
-    written so far, "Complete" also checks it is complete and moves the episodes on. With
+    written so far, "Complete" also checks it is complete and shows the answers to check
+    (`complete`) before the episodes move on. With
     JavaScript the page also saves as you type (encrypted on the tablet while offline)."""
     interview = _interview(request, pk)
     _require_recorder(request, interview)
@@ -501,12 +504,9 @@ def record(request: HttpRequest, pk: int) -> HttpResponse:
                         now=now,
                     )
                     if complete:
-                        services.interview_complete(
-                            actor=request.user,
-                            interview_id=interview.pk,
-                            expected_version=result.interview.version,
-                            now=now,
-                        )
+                        # Saved, and complete enough: the answers are checked before the
+                        # irreversible step (`complete`). Incomplete: nothing is saved.
+                        services.require_complete(actor=request.user, interview_id=interview.pk)
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
                 if isinstance(exc, DomainError) and "current_version" in exc.extra:
@@ -516,10 +516,7 @@ def record(request: HttpRequest, pk: int) -> HttpResponse:
                     form.data["version"] = str(exc.extra["current_version"])
             else:
                 if complete:
-                    messages.success(
-                        request, "Interview completed. A manager will read it and sign it off."
-                    )
-                    return redirect("interviews:detail", pk=interview.pk)
+                    return redirect("interviews:complete", pk=result.interview.pk)
                 messages.success(request, "Saved.")
                 return redirect("interviews:record", pk=interview.pk)
     else:
@@ -534,6 +531,48 @@ def record(request: HttpRequest, pk: int) -> HttpResponse:
             "covered": list(interview.covered.all()),
             # The form shows answers the server has not saved (a refused post sent back).
             "unsaved": request.method == "POST",
+        },
+        status=status,
+    )
+
+
+@role_required(RECORDERS)
+@require_http_methods(["GET", "POST"])
+def complete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check your answers before completing: the record as saved (outcome, factors, harms,
+    disclosures, the places and people named) with "Change" links back to the form, then
+    "Confirm and complete" — a POST with the version shown, so an answer changed since (another
+    tablet, a manager) is a 409 here rather than completed unseen. Nothing is kept on this
+    page that is not on the server already."""
+    interview = _interview(request, pk)
+    _require_recorder(request, interview)
+    status = 200
+    form = VersionedForm(request.POST or None, initial={"version": interview.version})
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.interview_complete(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    expected_version=form.cleaned_data["version"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+            else:
+                messages.success(
+                    request, "Interview completed. A manager will read it and sign it off."
+                )
+                return redirect("interviews:detail", pk=interview.pk)
+    return render(
+        request,
+        "interviews/complete.html",
+        {
+            "interview": interview,
+            "form": form,
+            "picks": _picks_by_kind(interview),
+            "change_url": reverse("interviews:record", args=[interview.pk]),
         },
         status=status,
     )

@@ -163,7 +163,13 @@ def test_saving_and_completing_without_javascript(interview, interviewer, now):
         ("push-family-conflict", "Rows about curfew"),
     )
 
-    done = client.post(url, record_post(interview, action="complete"), follow=True)
+    check = client.post(url, record_post(interview, action="complete"), follow=True)
+    check_url = reverse("interviews:complete", args=[interview.pk])
+    assert check.redirect_chain[-1][0] == check_url
+    assert "Check your answers before completing the interview" in check.content.decode()
+    interview.refresh_from_db()
+    assert interview.status == InterviewStatus.TO_ARRANGE  # not yet: the answers are checked
+    done = client.post(check_url, {"version": interview.version}, follow=True)
     assert done.redirect_chain[-1][0] == reverse("interviews:detail", args=[interview.pk])
     assert "Interview completed" in done.content.decode()
     interview.refresh_from_db()
