@@ -536,7 +536,7 @@ def test_completing_is_checked_first_and_waits_for_the_connection(
         # Offline on the form: "Complete" keeps the draft on the tablet and waits.
         context.set_offline(True)
         page.locator("label[for='id_harms']").tap()
-        page.fill("#id_note_harm-criminal-exploitation", "Asked to carry a bag")
+        page.fill("#id_note_harm-grooming", "Older man messaging")
         page.fill("#id_disclosures", "Said an older man gives him lifts")
         page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
         page.get_by_role("button", name="Complete the interview").tap()
@@ -554,7 +554,7 @@ def test_completing_is_checked_first_and_waits_for_the_connection(
         check = page.inner_text("[data-testid=complete-check]")
         for shown in (
             "Held",
-            "Asked to carry a bag",
+            "Older man messaging",
             "Said an older man gives him lifts",
             "The Arches",
             "Wants to stay at home",
@@ -578,5 +578,5 @@ def test_completing_is_checked_first_and_waits_for_the_connection(
     assert interview.status == InterviewStatus.COMPLETED
     assert interview.disclosures == "Said an older man gives him lifts"
     assert [(p.factor.code, p.note) for p in interview.factors.all()] == [
-        ("harm-criminal-exploitation", "Asked to carry a bag")
+        ("harm-grooming", "Older man messaging")
     ]
