@@ -560,6 +560,7 @@ def complete(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
+                _show_current_version(form, interview, status)
             else:
                 messages.success(
                     request, "Interview completed. A manager will read it and sign it off."
@@ -576,6 +577,14 @@ def complete(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _show_current_version(form: Any, interview: ReturnInterview, status: int) -> None:
+    """After a 409 the page shows the record as it is now (read for this request): confirming
+    again confirms what is shown, so the form takes that version."""
+    if status == 409:
+        form.data = form.data.copy()
+        form.data["version"] = str(interview.version)
 
 
 def _json_error(exc: Exception) -> JsonResponse:
@@ -717,6 +726,7 @@ def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
                     )
                 except DOMAIN_ERRORS as exc:
                     status = apply_domain_error(form, exc)
+                    _show_current_version(form, interview, status)
                 else:
                     messages.success(request, "Interview signed off. Its episodes are closed.")
                     return redirect("interviews:detail", pk=interview.pk)

@@ -102,8 +102,12 @@ def test_a_stale_confirmation_is_a_409(recorded, interviewer, manager, now):
         reverse("interviews:complete", args=[recorded.pk]), {"version": shown}
     )
     assert response.status_code == 409
-    assert "govuk-error-summary" in response.content.decode()
+    page = response.content.decode()
+    assert "govuk-error-summary" in page
     assert ReturnInterview.objects.get().status == InterviewStatus.TO_ARRANGE
+    # The page now shows the record as saved, and confirming confirms that version.
+    assert "Library" in page
+    assert f'name="version" value="{shown + 1}"' in page
 
 
 def test_an_incomplete_record_is_refused_on_confirmation(recorded, interviewer, now):
