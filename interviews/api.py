@@ -370,6 +370,7 @@ class InterviewSignOffApi(JsonApi):
                 exploitation_referral=data["exploitation_referral"],
                 update_safety_plan=data["update_safety_plan"],
                 note=data.get("note") or "",
+                no_follow_up_reason=data.get("no_follow_up_reason") or "",
             ),
             expected_version=data.get("version"),
             now=timezone.now(),

@@ -16,6 +16,7 @@ from interviews.services import (
     MENTION_FIELDS,
     RECORD_FIELDS,
     FactorPicks,
+    SignOffData,
     factor_picks,
     mention_names,
 )
@@ -168,12 +169,28 @@ class SignOffForm(VersionedForm):
     strategy_meeting = forms.BooleanField(label="Hold a strategy meeting", required=False)
     exploitation_referral = forms.BooleanField(label="Refer for exploitation", required=False)
     update_safety_plan = forms.BooleanField(label="Update the safety plan", required=False)
+    no_follow_up_reason = _area(
+        "If no follow-up is needed, why not?",
+        rows=3,
+        help_text="Needed when the record shows an exploitation flag, a disclosure or a harm.",
+    )
     note = _area("Sign-off note", rows=3)
 
     FOLLOW_UPS = ("strategy_meeting", "exploitation_referral", "update_safety_plan")
 
     def follow_up_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.FOLLOW_UPS]
+
+    def sign_off_data(self) -> SignOffData:
+        """The answers as the service takes them (after is_valid)."""
+        data = self.cleaned_data
+        return SignOffData(
+            strategy_meeting=data["strategy_meeting"],
+            exploitation_referral=data["exploitation_referral"],
+            update_safety_plan=data["update_safety_plan"],
+            note=data["note"],
+            no_follow_up_reason=data["no_follow_up_reason"],
+        )
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,15 @@ class FactorKind(models.TextChoices):
     HARM = "harm", "Harm or risk while missing"
 
 
+# The kinds as headings over a list of them ("Harm or risk while missing" + "s" read
+# "Harm or risk while missings").
+FACTOR_KIND_PLURALS: dict[str, str] = {
+    FactorKind.PUSH: "Push factors",
+    FactorKind.PULL: "Pull factors",
+    FactorKind.HARM: "Harms or risks while missing",
+}
+
+
 class Factor(models.Model):
     """One entry of a code list (push factors, pull factors, harms). Seeded from the domain
     defaults by a data migration; an administrator adds entries and retires them (`active`),
@@ -211,6 +220,9 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
     )
     follow_up_update_safety_plan = models.BooleanField("update the safety plan", default=False)
     sign_off_note = models.TextField(blank=True)
+    # Why no follow-up was chosen although the record shows an exploitation flag, a disclosure or
+    # a harm (interviews.services.follow_up_concerns): the manager's reason, kept with the sign-off.
+    no_follow_up_reason = models.TextField("why no follow-up", blank=True)
 
     objects = ReturnInterviewQuerySet.as_manager()
 
@@ -344,6 +356,7 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
         exploitation_referral: bool,
         update_safety_plan: bool,
         note: str,
+        no_follow_up_reason: str = "",
     ) -> None:
         """A manager has read the completed interview and records the follow-up decisions.
         Managers and heads of service only."""
@@ -353,6 +366,7 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
         self.follow_up_exploitation_referral = exploitation_referral
         self.follow_up_update_safety_plan = update_safety_plan
         self.sign_off_note = note
+        self.no_follow_up_reason = no_follow_up_reason
 
 
 @pghistory.track(

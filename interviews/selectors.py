@@ -18,6 +18,7 @@ from django.db.models import (
 from interviews import figures
 from interviews.models import (
     EDITABLE_STATUSES,
+    FACTOR_KIND_PLURALS,
     ContactAttempt,
     Factor,
     FactorKind,
@@ -179,7 +180,7 @@ class ChildHistory:
 
     @property
     def pattern_sections(self) -> list[tuple[str, list[FactorCount]]]:
-        return [(FactorKind(kind).label, rows) for kind, rows in self.patterns.items()]
+        return [(FACTOR_KIND_PLURALS[kind], rows) for kind, rows in self.patterns.items()]
 
 
 def child_history(user: Any, child_id: int) -> ChildHistory:

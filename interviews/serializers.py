@@ -181,6 +181,13 @@ class InterviewSignOffIn(StrictInputSerializer):
     exploitation_referral = StrictBooleanField(required=False, default=False)
     update_safety_plan = StrictBooleanField(required=False, default=False)
     note = _text(LONG_TEXT)
+    no_follow_up_reason = _text(
+        LONG_TEXT,
+        help_text=(
+            "Why no follow-up is needed. Required when no follow-up is chosen and the record "
+            "shows an exploitation flag, a disclosure or a harm (400 naming this field)."
+        ),
+    )
     version = _version(required=False)
 
 
@@ -352,6 +359,7 @@ class InterviewDetailOut(InterviewListOut):
             "follow_up_exploitation_referral",
             "follow_up_update_safety_plan",
             "sign_off_note",
+            "no_follow_up_reason",
             "created_at",
             "updated_at",
         ]

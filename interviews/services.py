@@ -1059,6 +1059,18 @@ def _completion_errors(
     return errors
 
 
+def require_complete(*, actor: User, interview_id: int) -> None:
+    """Refuse (naming each missing field) a record that could not be completed as it stands:
+    the tablet's "Complete" saves, asks this, then shows the answers to check before the
+    irreversible `interview_complete` (which asks it again under the lock)."""
+    interview = ReturnInterview.objects.get(pk=interview_id)
+    errors = _completion_errors(
+        interview, record_values(interview), actor=actor, attempts=interview.attempts.count()
+    )
+    if errors:
+        raise InvalidInput("The interview is not complete.", field_errors=errors)
+
+
 def interview_complete(
     *, actor: User, interview_id: int, expected_version: int, now: datetime
 ) -> ReturnInterview:
@@ -1103,6 +1115,59 @@ class SignOffData:
     exploitation_referral: bool = False
     update_safety_plan: bool = False
     note: str = ""
+    no_follow_up_reason: str = ""
+
+    @property
+    def follow_ups(self) -> list[str]:
+        return [
+            label
+            for on, label in (
+                (self.strategy_meeting, "strategy meeting"),
+                (self.exploitation_referral, "referral for exploitation"),
+                (self.update_safety_plan, "update the safety plan"),
+            )
+            if on
+        ]
+
+
+def follow_up_concerns(interview: ReturnInterview, episodes: Iterable[MissingEpisode]) -> list[str]:
+    """What on the record calls for a follow-up, in words: an exploitation flag on a covered
+    episode, a disclosure, a harm picked. Signing off with no follow-up over any of these needs
+    the manager's reason (issue 13: an episode closed "Follow-up: none" over criminal
+    exploitation and a disclosure). Reads `interview.factors` (prefetched by the detail
+    selector)."""
+    concerns = [
+        f"{episode.reference}: flagged for {flag.lower()}"
+        for episode in episodes
+        for flag in core.exploitation_flags(episode)
+    ]
+    if interview.disclosures.strip():
+        concerns.append("a disclosure")
+    concerns += [
+        f"harm: {pick.factor.label}"
+        for pick in interview.factors.all()
+        if pick.factor.kind == FactorKind.HARM
+    ]
+    return concerns
+
+
+def sign_off_errors(
+    interview: ReturnInterview, episodes: Iterable[MissingEpisode], data: SignOffData
+) -> dict[str, list[str]]:
+    """The sign-off's own input checked against the record (the page's check step asks it
+    before showing the answers; `interview_sign_off` asks it again under the lock)."""
+    errors: dict[str, list[str]] = {}
+    for field in ("note", "no_follow_up_reason"):
+        if len(getattr(data, field)) > LONG_TEXT:
+            errors[field] = [f"Use at most {LONG_TEXT} characters."]
+    if not data.follow_ups and not data.no_follow_up_reason.strip():
+        concerns = follow_up_concerns(interview, episodes)
+        if concerns:
+            errors["no_follow_up_reason"] = [
+                f"Choose a follow-up, or enter why none is needed: the record shows "
+                f"{'; '.join(concerns)}"
+            ]
+    return errors
 
 
 def interview_sign_off(
@@ -1115,28 +1180,27 @@ def interview_sign_off(
 ) -> ReturnInterview:
     """A manager has read the completed interview, records the follow-up decisions and signs
     it off: each covered episode is signed off (closed) through the core, which still needs an
-    oversight decision on each. All or nothing."""
+    oversight decision on each. All or nothing. No follow-up over an exploitation flag, a
+    disclosure or a harm needs a reason (`sign_off_errors`), checked after the version: a
+    stale page is a 409 first."""
     transitions.require_role(
         ReturnInterview(), action="sign_off", actor=actor, label=TRANSITION_LABELS["sign_off"]
     )
-    if len(data.note) > LONG_TEXT:
-        raise InvalidInput(
-            "The sign-off has errors.",
-            field_errors={"note": [f"Use at most {LONG_TEXT} characters."]},
-        )
-    follow_ups = [
-        label
-        for on, label in (
-            (data.strategy_meeting, "strategy meeting"),
-            (data.exploitation_referral, "referral for exploitation"),
-            (data.update_safety_plan, "update the safety plan"),
-        )
-        if on
-    ]
+    follow_ups = data.follow_ups
+    reason = data.no_follow_up_reason.strip() if not follow_ups else ""
     with transaction.atomic():
         interview = _lock(interview_id)
+        covered = _covered(interview)
+
+        def validate(interview: ReturnInterview) -> None:
+            errors = sign_off_errors(interview, covered, data)
+            if errors:
+                raise InvalidInput("The sign-off has errors.", field_errors=errors)
+
         note = f"{interview.reference} signed off." + (
-            f" Follow-up: {', '.join(follow_ups)}." if follow_ups else ""
+            f" Follow-up: {', '.join(follow_ups)}."
+            if follow_ups
+            else (f" Follow-up: none, because {reason}." if reason else "")
         )
         if data.note.strip():
             note += f" {data.note.strip()}"
@@ -1153,7 +1217,10 @@ def interview_sign_off(
                 "exploitation_referral": data.exploitation_referral,
                 "update_safety_plan": data.update_safety_plan,
                 "note": data.note.strip(),
+                "no_follow_up_reason": reason,
             },
             expected_version=expected_version,
+            validate=validate,
+            episodes=covered,
         )
     return interview

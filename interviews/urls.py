@@ -17,6 +17,7 @@ urlpatterns = [
     path("interviews/<int:pk>/episodes/add/", views.add_episode, name="add_episode"),
     path("interviews/<int:pk>/record/", views.record, name="record"),
     path("interviews/<int:pk>/record/autosave/", views.record_autosave, name="record_autosave"),
+    path("interviews/<int:pk>/complete/", views.complete, name="complete"),
     path("interviews/<int:pk>/sign-off/", views.sign_off, name="sign_off"),
     # The tablet's offline support: its drafts' key, the offline page and the service worker.
     path("interviews/draft-key/", views.draft_key, name="draft_key"),

@@ -23,6 +23,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,11 +38,13 @@ from interviews.forms import (
     RecordForm,
     SignOffForm,
     UnassignForm,
+    VersionedForm,
 )
-from interviews.models import ReturnInterview
+from interviews.models import FACTOR_KIND_PLURALS, FactorKind, ReturnInterview
 from missing import audit, clocks, input_limits, transitions
+from missing import services as core_services
 from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
-from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, RiskMeetingTask, Role
 from missing.returns import csv_lines
 from missing.security import rate_limit, require_recent_second_factor
 from missing.views import (
@@ -283,12 +286,10 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
 
 
 def _picks_by_kind(interview: ReturnInterview) -> list[tuple[str, list[Any]]]:
-    from interviews.models import FactorKind
-
     groups: dict[str, list[Any]] = {kind: [] for kind in FactorKind.values}
     for pick in interview.factors.all():
         groups[pick.factor.kind].append(pick)
-    return [(FactorKind(kind).label, picks) for kind, picks in groups.items()]
+    return [(FACTOR_KIND_PLURALS[kind], picks) for kind, picks in groups.items()]
 
 
 @role_required(CASE_READERS)
@@ -479,7 +480,8 @@ def _require_recorder(request: StaffRequest, interview: ReturnInterview) -> None
 @require_http_methods(["GET", "POST"])
 def record(request: StaffRequest, pk: int) -> HttpResponse:
     """The interview record, built for a tablet. Works without JavaScript: "Save" stores what is
-    written so far, "Complete" also checks it is complete and moves the episodes on. With
+    written so far, "Complete" also checks it is complete and shows the answers to check
+    (`complete`) before the episodes move on. With
     JavaScript the page also saves as you type (encrypted on the tablet while offline)."""
     interview = _interview(request, pk)
     _require_recorder(request, interview)
@@ -501,12 +503,9 @@ def record(request: StaffRequest, pk: int) -> HttpResponse:
                         now=now,
                     )
                     if complete:
-                        services.interview_complete(
-                            actor=request.user,
-                            interview_id=interview.pk,
-                            expected_version=result.interview.version,
-                            now=now,
-                        )
+                        # Saved, and complete enough: the answers are checked before the
+                        # irreversible step (`complete`). Incomplete: nothing is saved.
+                        services.require_complete(actor=request.user, interview_id=interview.pk)
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
                 if isinstance(exc, DomainError) and "current_version" in exc.extra:
@@ -516,10 +515,7 @@ def record(request: StaffRequest, pk: int) -> HttpResponse:
                     form.data["version"] = str(exc.extra["current_version"])
             else:
                 if complete:
-                    messages.success(
-                        request, "Interview completed. A manager will read it and sign it off."
-                    )
-                    return redirect("interviews:detail", pk=interview.pk)
+                    return redirect("interviews:complete", pk=result.interview.pk)
                 messages.success(request, "Saved.")
                 return redirect("interviews:record", pk=interview.pk)
     else:
@@ -537,6 +533,57 @@ def record(request: StaffRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+@role_required(RECORDERS)
+@require_http_methods(["GET", "POST"])
+def complete(request: StaffRequest, pk: int) -> HttpResponse:
+    """Check your answers before completing: the record as saved (outcome, factors, harms,
+    disclosures, the places and people named) with "Change" links back to the form, then
+    "Confirm and complete" — a POST with the version shown, so an answer changed since (another
+    tablet, a manager) is a 409 here rather than completed unseen. Nothing is kept on this
+    page that is not on the server already."""
+    interview = _interview(request, pk)
+    _require_recorder(request, interview)
+    status = 200
+    form = VersionedForm(request.POST or None, initial={"version": interview.version})
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.interview_complete(
+                    actor=request.user,
+                    interview_id=interview.pk,
+                    expected_version=form.cleaned_data["version"],
+                    now=timezone.now(),
+                )
+            except DOMAIN_ERRORS as exc:
+                status = apply_domain_error(form, exc)
+                _show_current_version(form, interview, status)
+            else:
+                messages.success(
+                    request, "Interview completed. A manager will read it and sign it off."
+                )
+                return redirect("interviews:detail", pk=interview.pk)
+    return render(
+        request,
+        "interviews/complete.html",
+        {
+            "interview": interview,
+            "form": form,
+            "picks": _picks_by_kind(interview),
+            "change_url": reverse("interviews:record", args=[interview.pk]),
+        },
+        status=status,
+    )
+
+
+def _show_current_version(form: Any, interview: ReturnInterview, status: int) -> None:
+    """After a 409 the page shows the record as it is now (read for this request): confirming
+    again confirms what is shown, so the form takes that version."""
+    if status == 409:
+        form.data = form.data.copy()
+        form.data["version"] = str(interview.version)
 
 
 def _json_error(exc: Exception) -> JsonResponse:
@@ -649,43 +696,68 @@ def service_worker(request: StaffRequest) -> HttpResponse:
 @role_required(OVERSIGHT_ROLES)
 @require_http_methods(["GET", "POST"])
 def sign_off(request: StaffRequest, pk: int) -> HttpResponse:
-    """A manager reads the completed interview, records follow-up decisions and signs it off:
-    each covered episode closes."""
+    """A manager reads the completed interview and chooses the follow-up decisions ("Continue",
+    step `check`), then checks the answers beside what the record shows — the return, the
+    outcome, exploitation flags, disclosures, harms, open risk tasks — with "Change" links, and
+    confirms (step `confirm`, with the version read: a stale page is a 409 on the form). Each
+    covered episode then closes. The answers travel as the form's hidden fields, never in a URL
+    (a note may name someone)."""
     interview = _interview(request, pk)
+    episodes = [link.episode for link in interview.covered.all()]
     status = 200
+    template = "interviews/sign_off.html"
+    step = request.POST.get("step", "")
     if request.method == "POST":
         form = SignOffForm(request.POST)
         status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                services.interview_sign_off(
-                    actor=request.user,
-                    interview_id=interview.pk,
-                    data=services.SignOffData(
-                        strategy_meeting=data["strategy_meeting"],
-                        exploitation_referral=data["exploitation_referral"],
-                        update_safety_plan=data["update_safety_plan"],
-                        note=data["note"],
-                    ),
-                    expected_version=data["version"],
-                    now=timezone.now(),
-                )
-            except DOMAIN_ERRORS as exc:
-                status = apply_domain_error(form, exc)
+        if step == "change":
+            status = 200
+        elif form.is_valid():
+            data = form.sign_off_data()
+            if step == "confirm":
+                try:
+                    services.interview_sign_off(
+                        actor=request.user,
+                        interview_id=interview.pk,
+                        data=data,
+                        expected_version=form.cleaned_data["version"],
+                        now=timezone.now(),
+                    )
+                except DOMAIN_ERRORS as exc:
+                    status = apply_domain_error(form, exc)
+                    _show_current_version(form, interview, status)
+                else:
+                    messages.success(request, "Interview signed off. Its episodes are closed.")
+                    return redirect("interviews:detail", pk=interview.pk)
             else:
-                messages.success(request, "Interview signed off. Its episodes are closed.")
-                return redirect("interviews:detail", pk=interview.pk)
+                errors = services.sign_off_errors(interview, episodes, data)
+                for field, field_messages in errors.items():
+                    for message in field_messages:
+                        form.add_error(field, message)
+                if not errors:
+                    status = 200
+                    template = "interviews/sign_off_check.html"
     else:
         form = SignOffForm(initial={"version": interview.version})
     return render(
         request,
-        "interviews/sign_off.html",
+        template,
         {
             "interview": interview,
             "form": form,
             "picks": _picks_by_kind(interview),
             "blocked": not can_proceed(interview.sign_off),
+            "episodes": [
+                (episode, core_services.exploitation_flags(episode)) for episode in episodes
+            ],
+            "harms": [p for p in interview.factors.all() if p.factor.kind == FactorKind.HARM],
+            "concerns": services.follow_up_concerns(interview, episodes),
+            # Read only by the check step's template (a lazy queryset: no query otherwise).
+            "risk_tasks": RiskMeetingTask.objects.visible_to(request.user)
+            .open()
+            .filter(child_id=interview.child_id)
+            .select_related("episode")
+            .order_by("raised_at"),
         },
         status=status,
     )

@@ -293,6 +293,9 @@ class ApiToken(models.Model):
     # ends sessions. Blank: made before this check (accepted; see decision 0048).
     credential_hash = models.CharField(max_length=64, blank=True)
 
+    class Meta:
+        verbose_name = "API token"
+
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.get_scope_display()})"
 
@@ -519,6 +522,7 @@ class Child(models.Model):
     objects = ChildQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "children"
         indexes = [
             models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
             # Retention: the children past their date are a range of dates of birth.

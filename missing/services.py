@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -1209,6 +1210,7 @@ def _transition(
     reason: str,
     kwargs: dict[str, Any],
     expected_version: int | None = None,
+    validate: Callable[[MissingEpisode], None] | None = None,
 ) -> MissingEpisode:
     """Run one episode transition: lock, then `missing.transitions.run_transition` (version,
     role and state checks, apply, save) with the episode's timeline row as its record.
@@ -1244,6 +1246,7 @@ def _transition(
             kwargs=kwargs,
             expected_version=expected_version,
             authorise=authorise,
+            validate=validate,
             unmet=lambda episode: _unmet_conditions(episode, action),
             record=record,
         )
@@ -1421,7 +1424,11 @@ def episode_sign_off(
 
     When an interview record holds the outcome, the episode closes only through that
     interview's sign-off (`from_interview_sign_off`), where the manager reads the interview and
-    records the follow-up decisions (DfE 2014: what is learned informs the safety plan)."""
+    records the follow-up decisions (DfE 2014: what is learned informs the safety plan).
+
+    Here there is no follow-up decision to take, so an episode flagged for exploitation is
+    signed off only with a note saying why nothing more is needed (issue 13: the manager decides
+    knowingly); the interview's sign-off asks the same of its follow-up decisions."""
     require_transition_role(actor=actor, action="sign_off")
     if not from_interview_sign_off:
         recorded_in = (
@@ -1443,9 +1450,36 @@ def episode_sign_off(
             expected_version=expected_version,
             reason=note,
             kwargs={"signed_off_at": now, "by": actor},
+            validate=None if from_interview_sign_off else _require_note_if_flagged(note),
         )
         _revoke_all_access(episode_id, now=now)
     return episode
+
+
+def exploitation_flags(episode: MissingEpisode) -> list[str]:
+    """The exploitation flags the episode carries, in words ("Criminal exploitation")."""
+    return [
+        label
+        for key, (field, label) in EPISODE_FLAG_FIELDS.items()
+        if key != "mental_health" and getattr(episode, field)
+    ]
+
+
+def _require_note_if_flagged(note: str) -> Callable[[MissingEpisode], None]:
+    def validate(episode: MissingEpisode) -> None:
+        flags = exploitation_flags(episode)
+        if flags and not note.strip():
+            raise InvalidInput(
+                "The sign-off has errors.",
+                field_errors={
+                    "note": [
+                        f"{episode.reference} is flagged for {', '.join(flags).lower()}: enter "
+                        "why no follow-up is needed before signing it off"
+                    ]
+                },
+            )
+
+    return validate
 
 
 def episode_cancel(

@@ -796,6 +796,7 @@ def episode_detail(request: StaffRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     episode = get_or_404(lambda: selectors.episode_detail(request.user, pk))
     audit.record_view(request, child_id=episode.child_id, reference=episode.reference)
+    actions = available_actions(episode, request.user)
     timeline = [
         {
             "at": event.at,
@@ -818,7 +819,10 @@ def episode_detail(request: StaffRequest, pk: int) -> HttpResponse:
             "age": episode.child.age_on(timezone.localdate(now)),
             "clocks": _clocks(episode, now),
             "flags": _flags(episode),
-            "actions": available_actions(episode, request.user),
+            # Sign-off, when it is this user's next step, is the banner at the top (issue 13).
+            "sign_off": next((a for a in actions if a.key == "sign_off"), None),
+            "actions": [a for a in actions if a.key != "sign_off"],
+            "next_steps": settings.EPISODE_DETAIL_NEXT_STEPS,
             "may_set_flags": request.user.has_role(OVERSIGHT_ROLES)
             and episode.state != EpisodeState.CANCELLED,
             "decisions": [(d, person(d.decided_by)) for d in episode.decisions.all()],
@@ -880,6 +884,12 @@ def episode_action(request: StaffRequest, pk: int, action: str) -> HttpResponse:
             "form": form,
             "blocked": blocked,
             "state_label": episode.get_state_display(),
+            # The sign-off page's check of the record (read by that template only: lazy).
+            "exploitation_flags": services.exploitation_flags(episode),
+            "risk_tasks": RiskMeetingTask.objects.visible_to(request.user)
+            .open()
+            .filter(child_id=episode.child_id)
+            .order_by("raised_at"),
         },
         status=status,
     )

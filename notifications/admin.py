@@ -19,6 +19,7 @@ from notifications.models import (
     InboundSms,
     OnCallShift,
     SmsMessage,
+    duration_in_words,
 )
 
 
@@ -30,9 +31,19 @@ class EscalationStepInline(admin.TabularInline):
 
 @admin.register(EscalationRule)
 class EscalationRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "code", "trigger", "offset", "ack_within", "active")
+    list_display = ("name", "code", "trigger", "fires", "acknowledge_within", "active")
     list_editable = ("active",)
+    readonly_fields = ("fires",)
     inlines = (EscalationStepInline,)
+
+    @admin.display(description="Fires")
+    def fires(self, rule: EscalationRule) -> str:
+        # In words: a timedelta prints "-1 day, 12:00:00" for "12 hours before due".
+        return rule.fires_in_words().capitalize() if rule.pk else "–"
+
+    @admin.display(description="Acknowledge within", ordering="ack_within")
+    def acknowledge_within(self, rule: EscalationRule) -> str:
+        return duration_in_words(rule.ack_within)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Escalations refer to their rule for ever: switch a rule off (active), never delete.

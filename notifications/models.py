@@ -24,6 +24,32 @@ class Trigger(models.TextChoices):
     INTERVIEW_OVERDUE = "interview_overdue", "Return interview overdue"
 
 
+# What each trigger's clock is, in words, for "12 hours before due" (selectors.TRIGGERS).
+TRIGGER_CLOCK_WORDS: dict[str, str] = {
+    Trigger.REVIEW_OVERDUE: "due",
+    Trigger.STILL_MISSING: "last seen",
+    Trigger.INTERVIEW_NOT_ARRANGED: "the return",
+    Trigger.INTERVIEW_DUE_SOON: "due",
+    Trigger.INTERVIEW_OVERDUE: "due",
+}
+
+
+def duration_in_words(duration: timedelta) -> str:
+    """A length of time as people say it ("12 hours", "30 minutes"), never Python's
+    "-1 day, 12:00:00"; the sign is the caller's to word ("before", "after"). Hours up to
+    four days, as the deadlines are spoken of ("72 hours"); days beyond."""
+    seconds = abs(int(duration.total_seconds()))
+    units = [("hour", 3600), ("minute", 60), ("second", 1)]
+    if seconds >= 4 * 86400:
+        units.insert(0, ("day", 86400))
+    parts = []
+    for unit, size in units:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts) or "no time"
+
+
 class Recipient(models.TextChoices):
     """Who a step tells: a role resolved at the moment of sending, never a named person."""
 
@@ -70,6 +96,15 @@ class EscalationRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def fires_in_words(self) -> str:
+        """When the rule fires, as staff say it: "12 hours before due", "when due", "24 hours
+        after last seen"."""
+        clock = TRIGGER_CLOCK_WORDS.get(self.trigger, "due")
+        if not self.offset:
+            return f"when {clock}" if clock == "due" else f"at {clock}"
+        side = "before" if self.offset < timedelta(0) else "after"
+        return f"{duration_in_words(self.offset)} {side} {clock}"
+
 
 class EscalationStep(models.Model):
     """Level N of a rule tells these recipients. Several rows may share a level."""
@@ -102,6 +137,7 @@ class OnCallShift(models.Model):
     ends_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "on-call shift"
         ordering = ["starts_at", "duty"]
         constraints = [
             models.CheckConstraint(
@@ -228,6 +264,7 @@ class SmsMessage(models.Model):
     error_detail = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name = "text message"
         constraints = [
             models.UniqueConstraint(
                 fields=["escalation", "recipient", "level"], name="sms_once_per_recipient_level"
@@ -271,6 +308,10 @@ class InboundSms(models.Model):
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     acknowledged = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        # Not "inbound smss" in the admin.
+        verbose_name = "inbound text message"
 
     def __str__(self) -> str:
         return f"Inbound SMS {self.pk} ({self.outcome})"

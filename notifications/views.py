@@ -51,8 +51,9 @@ OUTBOX_ROLES = OVERSIGHT_ROLES | ADMIN_ROLES
 @role_required(OVERSIGHT_ROLES)
 def escalation_list(request: StaffRequest) -> HttpResponse:
     """Every escalation, every text, its status and who acknowledged (managers, heads of service).
-    Five queries whatever the page holds: session, user, count, escalations, texts."""
-    show = request.GET.get("show", "all")
+    Five queries whatever the page holds: session, user, count, escalations, texts. Open
+    (unacknowledged) ones by default: what needs someone now; "All" is one link away."""
+    show = "all" if request.GET.get("show") == "all" else "open"
     episode_id = request.GET.get("episode")
     try:
         episode_filter = int(episode_id) if episode_id else None

@@ -110,6 +110,7 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "interviews:add_episode": ("POST", OVERSIGHT, "interview"),
     "interviews:record": ("POST", RECORDERS, "interview"),
     "interviews:record_autosave": ("POST", RECORDERS, "interview"),
+    "interviews:complete": ("POST", RECORDERS, "interview"),
     "interviews:sign_off": ("POST", OVERSIGHT, "interview"),
     # The tablet's draft key: any signed-in interviewer or manager gets their own session's.
     "interviews:draft_key": ("GET", OVERSIGHT | INTERVIEWERS, None),

@@ -154,6 +154,9 @@ EPISODE_DETAIL_PANELS = [
     "missing/philomena_episode_panel.html",
 ]
 CHILD_DETAIL_PANELS = ["interviews/child_panel.html", "missing/philomena_child_panel.html"]
+# Blocks shown at the top of the episode page, under its status: the next step another app owns
+# (the interview's sign-off, for the managers who may sign it off).
+EPISODE_DETAIL_NEXT_STEPS = ["interviews/episode_next_step.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
 # tablet's offline page and service worker, which hold no case data (missing.security).
 SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]

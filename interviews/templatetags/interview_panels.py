@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.urls import reverse
 
 from interviews import selectors, services
-from missing.models import INTERVIEW_PENDING_STATES, Child, MissingEpisode
+from interviews.models import ReturnInterview
+from missing import transitions
+from missing.models import INTERVIEW_PENDING_STATES, Child, EpisodeState, MissingEpisode
 
 register = template.Library()
 
@@ -28,6 +31,28 @@ def episode_interview(context: dict[str, Any], episode: MissingEpisode) -> dict[
         "may_arrange": link is None
         and episode.state in INTERVIEW_PENDING_STATES
         and services.may_arrange(user),
+        "may_sign_off": transitions.role_may(ReturnInterview().sign_off, user),
+    }
+
+
+@register.inclusion_tag("interviews/_episode_sign_off_step.html", takes_context=True)
+def episode_sign_off_step(context: dict[str, Any], episode: MissingEpisode) -> dict[str, Any]:
+    """An episode awaiting sign-off whose outcome an interview holds: the interview's sign-off
+    as the next step, for those whose role may sign it off (issue 13: it was a small link far
+    down the page). No query: the episode names its interview; the sign-off page checks all
+    again."""
+    reference = episode.interview_reference
+    if episode.state != EpisodeState.AWAITING_SIGN_OFF or not reference:
+        return {"interview_reference": ""}
+    interview_id = reference.removeprefix("I-")
+    may_sign_off = interview_id.isdigit() and transitions.role_may(
+        ReturnInterview().sign_off, context["request"].user
+    )
+    return {
+        "interview_reference": reference,
+        "sign_off_url": reverse("interviews:sign_off", args=[int(interview_id)])
+        if may_sign_off
+        else "",
     }
 
 

@@ -223,6 +223,8 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
         page.locator("label[for='id_consent_to_share_0']").tap()
         page.fill("#id_shared_with", "Social worker")
         page.get_by_role("button", name="Complete the interview").tap()
+        page.wait_for_url(f"{base}/interviews/{interview.pk}/complete/")
+        page.get_by_role("button", name="Confirm and complete").tap()
         page.wait_for_url(f"{base}/interviews/{interview.pk}/")
         assert "Interview completed" in page.inner_text(".govuk-notification-banner")
         context.close()
@@ -397,6 +399,9 @@ def test_the_form_works_without_javascript(
         page.check("#id_consent_to_share_0")
         page.fill("#id_wishes_and_feelings", "To feel safe")
         page.click("button[value='complete']")
+        page.wait_for_url(f"{base}/interviews/{interview.pk}/complete/")
+        assert "Older man messaging" in page.inner_text("[data-testid=complete-check]")
+        page.get_by_role("button", name="Confirm and complete").click()
         page.wait_for_url(f"{base}/interviews/{interview.pk}/")
         context.close()
 
@@ -512,3 +517,91 @@ def test_another_users_sign_in_removes_a_draft_it_could_never_read(
         page.wait_for_selector("body[data-other-drafts-cleared]", timeout=TIMEOUT_MS)
         assert stored_drafts(page) == []
         context.close()
+
+
+def test_completing_is_checked_first_and_waits_for_the_connection(
+    live_server: Any, ffd: User, manager: User, interviewer: User
+) -> None:
+    """Issue 13, item 9: "Complete" shows what will be submitted (factors, harms, disclosures,
+    places and people, outcome) before "Confirm and complete". Offline, neither step loses
+    anything: on the form the draft stays on the tablet; on the check page the confirmation
+    waits for the connection and is sent when it returns."""
+    interview = assigned_interview(ffd, manager, interviewer)
+    base = live_server.url
+    held_at = timezone.localtime() - timedelta(hours=1)
+
+    with chromium() as browser:
+        context = tablet(browser)
+        page = context.new_page()
+        sign_in(page, base, "interviewer")
+        page.wait_for_url(f"{base}/interviews/")
+        open_form(page, base, interview)
+        assert "Everything is saved on the server" in wait_status(page, "server")
+        page.locator("label[for='id_outcome_0']").tap()
+        fill_date(page, "id_held_at", held_at)
+        page.fill("#id_held_place", "Youth centre")
+        page.fill("#id_present", "Robin and the interviewer")
+        page.locator("label[for='id_seen_alone_0']").tap()
+        page.fill("#id_account_where", "The flat above the takeaway")
+        page.fill("#id_places", "The Arches")
+        page.locator("label[for='id_consent_to_share_0']").tap()
+        page.fill("#id_wishes_and_feelings", "Wants to stay at home")
+        assert "Everything is saved on the server" in wait_status(page, "server")
+
+        # Offline on the form: "Complete" keeps the draft on the tablet and waits.
+        context.set_offline(True)
+        page.locator("label[for='id_harms']").tap()
+        page.fill("#id_note_harm-grooming", "Older man messaging")
+        page.fill("#id_disclosures", "Said an older man gives him lifts")
+        page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Complete the interview").tap()
+        assert "Send or complete the interview when the connection returns" in wait_status(
+            page, "offline"
+        )
+        assert page.url == f"{base}/interviews/{interview.pk}/record/"
+        assert [d["interview"] for d in stored_drafts(page)] == [interview.pk]
+
+        # Back online: the draft is sent (on the "online" event, or the next retry at the
+        # latest); "Complete" shows the answers to check.
+        context.set_offline(False)
+        page.wait_for_selector("#draft-status[data-state='server']", timeout=3 * TIMEOUT_MS)
+        check_url = f"{base}/interviews/{interview.pk}/complete/"
+        # A press that lands while the reconnect's own save is still running only saves (the
+        # form's handler, seen on PostgreSQL): press again, as a person would.
+        for _ in range(3):
+            page.get_by_role("button", name="Complete the interview").tap()
+            try:
+                page.wait_for_url(check_url, timeout=TIMEOUT_MS)
+                break
+            except sync_api.TimeoutError:
+                continue
+        assert page.url == check_url
+        check = page.inner_text("[data-testid=complete-check]")
+        for shown in (
+            "Held",
+            "Older man messaging",
+            "Said an older man gives him lifts",
+            "The Arches",
+            "Wants to stay at home",
+        ):
+            assert shown in check, shown
+        change = page.get_by_role("link", name="Change harms or risks while missing")
+        assert change.get_attribute("href").endswith("/record/#id_harms")
+
+        # Offline on the check page: the confirmation waits, and goes when the network returns.
+        context.set_offline(True)
+        page.get_by_role("button", name="Confirm and complete").tap()
+        page.wait_for_selector("form[data-waiting]", timeout=TIMEOUT_MS)
+        assert "You are offline" in page.inner_text("#connection-status")
+        assert page.url == f"{base}/interviews/{interview.pk}/complete/"
+        context.set_offline(False)
+        page.wait_for_url(f"{base}/interviews/{interview.pk}/", timeout=TIMEOUT_MS)
+        assert "Interview completed" in page.inner_text(".govuk-notification-banner")
+        context.close()
+
+    interview.refresh_from_db()
+    assert interview.status == InterviewStatus.COMPLETED
+    assert interview.disclosures == "Said an older man gives him lifts"
+    assert [(p.factor.code, p.note) for p in interview.factors.all()] == [
+        ("harm-grooming", "Older man messaging")
+    ]

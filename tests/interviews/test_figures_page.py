@@ -180,6 +180,16 @@ def test_the_charts_are_accessible_svg_without_inline_style_or_script(caseload, 
     assert " style=" not in page
 
 
+def test_each_chart_caption_comes_before_its_chart(caseload, as_manager):
+    """As GOV.UK captions a table above it, the chart's caption heads the chart (issue 13)."""
+    page = as_manager.get(reverse("interviews:figures"), MARCH).content.decode()
+    figures = re.findall(r"<figure.*?</figure>", page, flags=re.S)
+    assert len(figures) == 2
+    for figure in figures:
+        assert "<figcaption" in figure
+        assert figure.index("<figcaption") < figure.index("<svg")
+
+
 def test_a_filter_applies_to_the_figures_and_their_links(caseload, as_manager):
     north = caseload.teams["North"].pk
     page = as_manager.get(reverse("interviews:figures"), {**MARCH, "team": north}).content.decode()

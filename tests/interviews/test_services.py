@@ -588,7 +588,10 @@ def test_sign_off_closes_every_episode_with_the_follow_ups(ffd, manager, intervi
     )
     with pytest.raises(NotAllowed):
         services.interview_sign_off(
-            actor=interviewer, interview_id=interview.pk, data=services.SignOffData(), now=now
+            actor=interviewer,
+            interview_id=interview.pk,
+            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
+            now=now,
         )
     services.interview_sign_off(
         actor=manager,
@@ -633,7 +636,10 @@ def test_sign_off_is_all_or_nothing_and_needs_each_episodes_oversight(
 
     with pytest.raises(Conflict, match="no manager oversight decision"):
         services.interview_sign_off(
-            actor=manager, interview_id=interview.pk, data=services.SignOffData(), now=now
+            actor=manager,
+            interview_id=interview.pk,
+            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
+            now=now,
         )
     assert ReturnInterview.objects.get().status == InterviewStatus.COMPLETED
     assert set(MissingEpisode.objects.values_list("state", flat=True)) == {
@@ -644,7 +650,10 @@ def test_sign_off_is_all_or_nothing_and_needs_each_episodes_oversight(
 def test_an_unfinished_interview_cannot_be_signed_off(manager, interview, now):
     with pytest.raises(Conflict, match="once the interview is completed"):
         services.interview_sign_off(
-            actor=manager, interview_id=interview.pk, data=services.SignOffData(), now=now
+            actor=manager,
+            interview_id=interview.pk,
+            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
+            now=now,
         )
 
 

@@ -122,7 +122,10 @@ def interview_in(state, *, assigned, ffd, manager, interviewer, now):
         interview = complete(interview, actor=interviewer, now=now)
     if state == I.SIGNED_OFF:
         interview = services.interview_sign_off(
-            actor=manager, interview_id=interview.pk, data=services.SignOffData(), now=now
+            actor=manager,
+            interview_id=interview.pk,
+            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
+            now=now,
         )
     interview.refresh_from_db()
     assert interview.status == state

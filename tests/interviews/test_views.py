@@ -163,7 +163,13 @@ def test_saving_and_completing_without_javascript(interview, interviewer, now):
         ("push-family-conflict", "Rows about curfew"),
     )
 
-    done = client.post(url, record_post(interview, action="complete"), follow=True)
+    check = client.post(url, record_post(interview, action="complete"), follow=True)
+    check_url = reverse("interviews:complete", args=[interview.pk])
+    assert check.redirect_chain[-1][0] == check_url
+    assert "Check your answers before completing the interview" in check.content.decode()
+    interview.refresh_from_db()
+    assert interview.status == InterviewStatus.TO_ARRANGE  # not yet: the answers are checked
+    done = client.post(check_url, {"version": interview.version}, follow=True)
     assert done.redirect_chain[-1][0] == reverse("interviews:detail", args=[interview.pk])
     assert "Interview completed" in done.content.decode()
     interview.refresh_from_db()
@@ -231,7 +237,10 @@ def test_a_signed_off_interview_cannot_be_edited(interview, interviewer, manager
     record_held(interview, actor=interviewer, held_at=now - H, now=now)
     done = complete(interview, actor=interviewer, now=now)
     services.interview_sign_off(
-        actor=manager, interview_id=interview.pk, data=services.SignOffData(), now=now
+        actor=manager,
+        interview_id=interview.pk,
+        data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
+        now=now,
     )
     response = signed_in(manager).post(
         reverse("interviews:record", args=[interview.pk]),
@@ -458,16 +467,16 @@ def test_a_manager_reads_and_signs_off(interview, interviewer, manager, now):
     url = reverse("interviews:sign_off", args=[interview.pk])
     page = client.get(url).content.decode()
     assert "Argument with mum about curfew" in page  # the record, to read first
-    response = client.post(
-        url,
-        {
-            "version": done.version,
-            "strategy_meeting": "on",
-            "exploitation_referral": "on",
-            "note": "Plan",
-        },
-        follow=True,
-    )
+    answers = {
+        "version": done.version,
+        "strategy_meeting": "on",
+        "exploitation_referral": "on",
+        "note": "Plan",
+    }
+    check = client.post(url, {**answers, "step": "check"})
+    assert "Check your answers before signing off" in check.content.decode()
+    assert MissingEpisode.objects.get().state == EpisodeState.AWAITING_SIGN_OFF
+    response = client.post(url, {**answers, "step": "confirm"}, follow=True)
     assert "Interview signed off" in response.content.decode()
     assert MissingEpisode.objects.get().state == EpisodeState.CLOSED
     interview.refresh_from_db()

@@ -70,7 +70,7 @@ def test_escalations_page_shows_every_escalation_text_status_and_acknowledger(
     # test's). Escalations show
     # references only: no access row.
     with django_assert_num_queries(8):
-        response = client.get("/escalations/")
+        response = client.get("/escalations/?show=all")
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -94,10 +94,12 @@ def test_escalations_page_shows_every_escalation_text_status_and_acknowledger(
 def test_escalations_page_filters(client, manager, escalated):
     first, second = escalated
     login(client, manager)
-    html = client.get("/escalations/?show=open").content.decode()
-    assert f"E-{second.pk}" in html
-    assert f"E-{first.pk}<" not in html
-    html = client.get(f"/escalations/?episode={first.pk}").content.decode()
+    for url in ("/escalations/?show=open", "/escalations/"):  # open ones by default
+        html = client.get(url).content.decode()
+        assert f"E-{second.pk}" in html
+        assert f"E-{first.pk}<" not in html
+        assert "<strong>Open (not yet acknowledged)</strong>" in html
+    html = client.get(f"/escalations/?show=all&episode={first.pk}").content.decode()
     assert f"E-{first.pk}" in html
     assert f"E-{second.pk}<" not in html
     assert client.get("/escalations/?episode=abc").status_code == 404
