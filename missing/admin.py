@@ -7,15 +7,19 @@ through the services, which check roles and write the timeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from missing import second_factor, services
+from missing import misuse, second_factor, services
 from missing.models import (
     ApiToken,
+    MisuseSettings,
     Organisation,
     PoliceForce,
     RepeatMissingRule,
@@ -134,3 +138,26 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: RetentionPolicy | None = None
     ) -> bool:
         return False
+
+
+@admin.register(MisuseSettings)
+class MisuseSettingsAdmin(admin.ModelAdmin):
+    """When the heads of service are alerted about one person reading many children's records
+    in an hour (one row; missing.misuse). The field's validators bound it (10 to 1,000)."""
+
+    list_display = ("__str__", "distinct_children_per_hour", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not MisuseSettings.objects.exists()
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: MisuseSettings | None = None
+    ) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: MisuseSettings, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        # Every worker reads the new value at its next read, not a minute later.
+        transaction.on_commit(misuse.forget_threshold)

@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import refusals, session_timeout, signin, tokens, views
+from missing import misuse_views, refusals, session_timeout, signin, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -52,5 +52,7 @@ urlpatterns = [
     path("children/<int:pk>/merge/check/", views.child_merge_check, name="child_merge_check"),
     path("meetings/", views.meetings, name="meetings"),
     path("access/refusals/", refusals.refusals_page, name="access_refusals"),
+    path("access/alerts/", misuse_views.alerts_page, name="misuse_alerts"),
+    path("access/alerts/<int:pk>/", misuse_views.alert_page, name="misuse_alert_detail"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

@@ -131,6 +131,12 @@ NAV_ITEMS = (
         frozenset({"child_detail", "child_merge", "child_merge_check"}),
     ),
     NavItem("meetings", "Risk meetings", CASE_READERS, frozenset({"meeting_complete"})),
+    NavItem(
+        "misuse_alerts",
+        "Access alerts",
+        frozenset({Role.HEAD_OF_SERVICE}),
+        frozenset({"misuse_alert_detail"}),
+    ),
 )
 
 
@@ -784,6 +790,7 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
 
 
 @case_staff_required
+@security.rate_limit("read")
 def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
@@ -884,7 +891,7 @@ def episode_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 @case_staff_required
-@security.rate_limit("list")
+@security.rate_limit({"GET": "list", "POST": "search"})
 @require_http_methods(["GET", "POST"])
 def child_list(request: HttpRequest) -> HttpResponse:
     """All children, by name, 50 a page; or a search by last-name prefix or council child id.
@@ -914,6 +921,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 
 @case_staff_required
+@security.rate_limit("read")
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     child: Child = get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)
