@@ -21,13 +21,11 @@ exports are bounded by the rate limits and logged with their ids.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from missing.models import MisuseAlert, MisuseSettings
@@ -58,7 +56,7 @@ def forget_threshold() -> None:
 
 def window_of(now: datetime) -> datetime:
     """The start (UTC) of the clock hour `now` falls in."""
-    return now.astimezone(timezone.UTC).replace(minute=0, second=0, microsecond=0)
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def note_read(*, user_id: int, child_id: int, now: datetime) -> None:
@@ -76,17 +74,11 @@ def note_read(*, user_id: int, child_id: int, now: datetime) -> None:
         limit = threshold()
         if count < limit or cache.get(_raised_key(user_id, stamp)):
             return
-        transaction.on_commit(
-            partial(
-                raise_alert,
-                user_id=user_id,
-                window_start=start,
-                count=count,
-                threshold=limit,
-                now=now,
-            ),
-            robust=True,
-        )
+
+        def alert_once_committed() -> None:
+            raise_alert(user_id=user_id, window_start=start, count=count, threshold=limit, now=now)
+
+        transaction.on_commit(alert_once_committed, robust=True)
     except Exception:
         logger.exception("Misuse counting failed for user %s", user_id)
 

@@ -437,16 +437,10 @@ class ListRateThrottle(BaseThrottle):
             scope = "list"
         if scope is None:
             return True
-        try:
-            charge(request, scope, now=timezone.now())
-        except RateLimited as exc:
-            self.retry_after = exc.retry_after
-            self.scope = scope
-            return False
+        # Over the limit `charge` raises RateLimited, DRF's Throttled: DRF answers it with 429,
+        # Retry-After and a `detail` naming the limit (returning False would lose the name).
+        charge(request, scope, now=timezone.now())
         return True
-
-    def wait(self) -> float | None:
-        return getattr(self, "retry_after", None)
 
 
 def lockout_response(
