@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
-from missing.models import MisuseAlert, MisuseSettings
+from missing.models import MISUSE_THRESHOLD_MIN, MisuseAlert, MisuseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ def note_read(*, user_id: int, child_id: int, now: datetime) -> None:
         counter = f"misuse:{user_id}:{stamp}:n"
         cache.add(counter, 0, timeout=timeout)
         count = cache.incr(counter)
+        if count < MISUSE_THRESHOLD_MIN:
+            return  # below any threshold the admin can set: no need to read the setting
         limit = threshold()
         if count < limit or cache.get(_raised_key(user_id, stamp)):
             return

@@ -1422,6 +1422,11 @@ class AccessLog(models.Model):
 # --------------------------------------------------------------------------------------------
 
 
+# The lowest threshold the admin accepts: below it a normal morning raises alerts nobody reads.
+# The counter is compared with the setting only from here, so most reads never look it up.
+MISUSE_THRESHOLD_MIN = 10
+
+
 class MisuseSettings(models.Model):
     """When a person's reading of records looks like harvesting (one row, set by an
     administrator): reads of this many distinct children within one clock hour raise an alert
@@ -1430,9 +1435,8 @@ class MisuseSettings(models.Model):
     distinct_children_per_hour = models.PositiveIntegerField(
         "alert at this many distinct children read in an hour",
         default=50,
-        # Below 10 a normal morning raises alerts nobody reads; above 1,000 it would never fire
-        # before the read limit stops the person anyway.
-        validators=[MinValueValidator(10), MaxValueValidator(1000)],
+        # Above 1,000 it would never fire before the read limit stops the person anyway.
+        validators=[MinValueValidator(MISUSE_THRESHOLD_MIN), MaxValueValidator(1000)],
         help_text="A head of service is alerted (page and text) when one person opens the "
         "records of this many different children within one hour.",
     )
