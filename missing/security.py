@@ -331,9 +331,10 @@ class RateLimited(Throttled):
     """Over a limit. DRF answers it as 429 JSON with Retry-After; `RateLimitMiddleware` answers
     it on web pages with the GOV.UK page. Raised by `charge` (views, the access log)."""
 
-    def __init__(self, *, scope: str, retry_after: int) -> None:
+    def __init__(self, *, scope: str, retry_after: int, until: datetime) -> None:
         self.scope = scope
         self.retry_after = retry_after
+        self.until = until  # when the window resets (UTC)
         super().__init__(
             wait=retry_after,
             detail=(
@@ -365,7 +366,11 @@ def charge(request: HttpRequest | Request, scope: str, *, now: datetime) -> None
     decision = rate_limit_hit(scope=scope, ident=rate_ident(request), now=now)
     if not decision.allowed:
         logger.warning("Rate limit %s reached by %s", scope, rate_ident(request))
-        raise RateLimited(scope=scope, retry_after=decision.retry_after)
+        raise RateLimited(
+            scope=scope,
+            retry_after=decision.retry_after,
+            until=now + timedelta(seconds=decision.retry_after),
+        )
 
 
 def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
@@ -376,7 +381,7 @@ def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
         {
             "retry_after": exc.retry_after,
             "scope_label": SCOPE_LABELS.get(exc.scope, exc.scope),
-            "try_at": timezone.now() + timedelta(seconds=exc.retry_after),
+            "try_at": exc.until,
         },
         status=429,
     )

@@ -94,6 +94,7 @@ def test_web_record_pages_share_the_read_limit_and_refuse_with_the_page(
     assert client.get(reverse("child_detail", args=[999999])).status_code == 404
     refused = client.get(reverse("episode_detail", args=[episode.pk]))
     _assert_web_429(refused, seconds=3600)
+    assert "at 14:00" in refused.content.decode()  # 13:00 UTC, shown in London time
     [row] = _refusals("episode_detail")
     assert (row.user, row.reference, row.detail["status"]) == (manager, f"pk={episode.pk}", 429)
     # The refused read was not logged as a read.
