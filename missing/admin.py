@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.hashers import make_password
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,12 +24,13 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing import account_changes, services
+from missing import account_changes, misuse, services
 from missing.models import (
     AccountChange,
     AccountChangeState,
     ApiToken,
     Council,
+    MisuseSettings,
     Organisation,
     PoliceForce,
     RepeatMissingRule,
@@ -298,3 +300,26 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: RetentionPolicy | None = None
     ) -> bool:
         return False
+
+
+@admin.register(MisuseSettings)
+class MisuseSettingsAdmin(admin.ModelAdmin):
+    """When the heads of service are alerted about one person reading many children's records
+    in an hour (one row; missing.misuse). The field's validators bound it (10 to 1,000)."""
+
+    list_display = ("__str__", "distinct_children_per_hour", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not MisuseSettings.objects.exists()
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: MisuseSettings | None = None
+    ) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: MisuseSettings, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        # Every worker reads the new value at its next read, not a minute later.
+        transaction.on_commit(misuse.forget_threshold)

@@ -97,7 +97,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         )
 
 
-READ_ERRORS = error_responses(401, 403, 404)
+READ_ERRORS = error_responses(401, 403, 404, 429)
 LIST_ERRORS = error_responses(400, 401, 403, 429)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
@@ -347,6 +347,7 @@ class ChildSearchApi(AccessLoggedListMixin, generics.GenericAPIView):
     serializer_class = ChildOut
     filter_backends: list[Any] = []
     child_id_attr = "pk"
+    rate_limit_scope = "search"  # missing.security.ListRateThrottle
 
     @extend_schema(
         operation_id="children_search",
@@ -368,6 +369,8 @@ def _visible_child(user: User, pk: int) -> Child:
 
 
 class ChildDetailApi(JsonApi):
+    rate_limit_scope = {"GET": "read"}  # counted before the lookup: 404 probes count too
+
     def get_permissions(self) -> list[Any]:
         # Interviewers may read a granted child; the facts are changed by FFD and managers.
         return [CanReadCases() if self.request.method == "GET" else IsStaffWithFullAccess()]
@@ -565,6 +568,7 @@ class EpisodeListApi(AccessLoggedListMixin, generics.ListAPIView):
 
 class EpisodeDetailApi(APIView):
     permission_classes = [CanReadCases]
+    rate_limit_scope = {"GET": "read"}
 
     @extend_schema(
         operation_id="episodes_retrieve",

@@ -10,6 +10,10 @@ everything else it did. See docs/decisions/0041-access-log.md for the granularit
 - Reads: views call `record_access(request, action=VIEW|LIST, ...)` once they know what they
   show: one row per child for a detail page, one row per list with the ids shown.
 - Exports: `record_export(request, child_ids=..., rows=...)` (other apps' download views).
+- Limits: every read recorded here by a GET counts against the rate limits (a detail read
+  "read", a list "list", a download "export"), unless its route counted it already; a detail
+  read of one child also counts towards the insider-misuse alert (missing.misuse). See
+  docs/decisions/0057-read-limits-and-misuse-alerts.md.
 - Changes: the services' own central helpers call `record_change(child_id=..., reference=...)`
   (the episode timeline writer in `missing.services`, the interview version bump in
   `interviews.services`), so a change is logged wherever it comes from (page or API) without a
@@ -40,8 +44,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from missing import misuse
 from missing.models import AccessAction, AccessLog
-from missing.security import client_ip
+from missing.security import charge, client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +55,16 @@ logger = logging.getLogger(__name__)
 REFUSED_STATUSES = frozenset({403, 404, 429})
 # Set on the request by a check that refused without an error status (the step-up redirect).
 REFUSAL_ATTRIBUTE = "access_refused"
+
+# Reads that count against the rate limits when the route did not count them up front
+# (missing.security.charge): a GET that shows a record, a list or a download. A POST that
+# changes a record and shows it back (police intake among them) is not a harvest.
+READ_METHODS = frozenset({"GET", "HEAD"})
+READ_SCOPES: dict[str, str] = {
+    AccessAction.VIEW: "read",
+    AccessAction.LIST: "list",
+    AccessAction.EXPORT: "export",
+}
 
 # Requests with these methods may change records: only they carry a change-history context.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -215,6 +230,14 @@ def record_access(
     exported). A list that showed no child writes nothing: it disclosed no one's records.
     """
     context = _context_of(request_or_context)
+    at = now or timezone.now()
+    if context.request is not None and context.request.method in READ_METHODS:
+        scope = READ_SCOPES.get(action)
+        if scope is not None:
+            # Every read of child data counts against a limit, even on a route that does not
+            # name one; a route that counted up front is not counted twice. Over the limit this
+            # raises RateLimited: the request's transaction rolls back and the answer is 429.
+            charge(context.request, scope, now=at)
     ids = _ids(child_ids)
     if action in (AccessAction.LIST, AccessAction.EXPORT):
         if not ids and not rows and action == AccessAction.LIST:
@@ -223,8 +246,10 @@ def record_access(
     else:
         single = ids[0] if len(ids) == 1 else None
     user = context.acting_user()
+    if action == AccessAction.VIEW and single is not None and user is not None:
+        misuse.note_read(user_id=user.pk, child_id=single, now=at)
     return AccessLog.objects.create(
-        at=now or timezone.now(),
+        at=at,
         user=user,
         role=getattr(user, "role", "") or "",
         action=action,

@@ -1661,6 +1661,65 @@ class AccessLog(models.Model):
 
 
 # --------------------------------------------------------------------------------------------
+# Insider-misuse alerts (missing.misuse)
+# --------------------------------------------------------------------------------------------
+
+
+# The lowest threshold the admin accepts: below it a normal morning raises alerts nobody reads.
+# The counter is compared with the setting only from here, so most reads never look it up.
+MISUSE_THRESHOLD_MIN = 10
+
+
+class MisuseSettings(models.Model):
+    """When a person's reading of records looks like harvesting (one row, set by an
+    administrator): reads of this many distinct children within one clock hour raise an alert
+    to the heads of service. A busy FFD hour is 30-40 children; 50 leaves room for that."""
+
+    distinct_children_per_hour = models.PositiveIntegerField(
+        "alert at this many distinct children read in an hour",
+        default=50,
+        # Above 1,000 it would never fire before the read limit stops the person anyway.
+        validators=[MinValueValidator(MISUSE_THRESHOLD_MIN), MaxValueValidator(1000)],
+        help_text="A head of service is alerted (page and text) when one person opens the "
+        "records of this many different children within one hour.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    DEFAULT_THRESHOLD = 50
+
+    class Meta:
+        verbose_name = "insider-misuse alert setting"
+        verbose_name_plural = "insider-misuse alert settings"
+
+    def __str__(self) -> str:
+        return f"Alert at {self.distinct_children_per_hour} distinct children in an hour"
+
+
+class MisuseAlert(models.Model):
+    """One person read the records of `distinct_children` different children within the clock
+    hour from `window_start` (UTC), at or above the threshold then in force. Unique per person
+    and hour: the alert is raised once, however many workers saw the threshold passed."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    distinct_children = models.PositiveIntegerField()
+    threshold = models.PositiveIntegerField()
+    raised_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "window_start"], name="misuse_alert_once_per_hour"
+            )
+        ]
+        indexes = [models.Index(fields=["raised_at"], name="misuse_alert_raised_idx")]
+
+    def __str__(self) -> str:
+        return f"Misuse alert {self.pk}: user {self.user_id}, {self.distinct_children} children"
+
+
+# --------------------------------------------------------------------------------------------
 # Merging two child records created in error (missing.merge)
 # --------------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from missing.models import (
     may_see_restricted,
 )
 from missing.philomena_forms import AssociateFormSet, PhilomenaForm, associates_from
+from missing.security import rate_limit
 from missing.views import DOMAIN_ERRORS, apply_domain_error
 from missing.web import StaffRequest, get_or_404, role_required
 
@@ -221,6 +222,7 @@ def philomena_part1(request: StaffRequest, pk: int) -> HttpResponse:
 
 
 @reader_required
+@rate_limit("export")
 def philomena_part1_download(request: StaffRequest, pk: int) -> HttpResponse:
     episode = _visible_episode(request, pk)
     return _part1(request, child_id=episode.child_id, episode=episode, download=True)
@@ -239,6 +241,7 @@ def philomena_child_part1(request: StaffRequest, pk: int) -> HttpResponse:
 
 
 @reader_required
+@rate_limit("export")
 def philomena_child_part1_download(request: StaffRequest, pk: int) -> HttpResponse:
     return _part1(
         request,

@@ -7,7 +7,8 @@
   factor reaches only the sign-in pages; everything else is refused (web: sent to the code page;
   API: 403 in the API's error shape). `missing.permissions` refuses it again (belt and braces).
 - `require_recent_second_factor`: step-up for exports (ASVS 7.5.3).
-- `rate_limit` and `ListRateThrottle`: one limiter for list pages and exports, web and API.
+- `rate_limit`, `ListRateThrottle` and `charge`: one limiter for every read of child data (lists,
+  records, searches, exports), web and API, per user and per API token (decision 0057).
 - `client_ip`: the client's address, from the proxy header only where a proxy is trusted.
 
 Session timestamps are stored as POSIX seconds (the session is JSON) and compared in UTC.
@@ -34,6 +35,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 from rest_framework.mixins import ListModelMixin
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -302,28 +304,108 @@ def rate_limit_hit(*, scope: str, ident: str, now: datetime) -> RateDecision:
     return RateDecision(allowed=count <= limit, retry_after=max(1, start + window - ts))
 
 
-def rate_ident(request: HttpRequest) -> str:
+def rate_ident(request: HttpRequest | Request) -> str:
+    """Whose count a request adds to: an API token's own (its reads are the token's, whoever
+    else uses the account's browser session), else the signed-in user's, else the address."""
+    token_pk = getattr(getattr(request, "auth", None), "pk", None)
+    if token_pk is not None:
+        return f"token:{token_pk}"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     return f"ip:{client_ip(request)}"
 
 
-def rate_limit(scope: str) -> Callable[[View], View]:
-    """Refuse a web view with 429 (a GOV.UK page and Retry-After) above settings.RATE_LIMITS
-    [scope], counted per user. For list pages (`"list"`) and exports (`"export"`)."""
+def never_limited(request: HttpRequest | Request) -> bool:
+    """Police intake is never throttled: a police system's account or an intake-only token may
+    not lose a missing-child notification to a limit meant for people reading records."""
+    from missing.models import ApiToken, Role
+
+    token = getattr(request, "auth", None)
+    if isinstance(token, ApiToken) and token.scope == ApiToken.Scope.INTAKE:
+        return True
+    user = getattr(request, "user", None)
+    return getattr(user, "role", None) == Role.POLICE_SYSTEM
+
+
+class RateLimited(Throttled):
+    """Over a limit. DRF answers it as 429 JSON with Retry-After; `RateLimitMiddleware` answers
+    it on web pages with the GOV.UK page. Raised by `charge` (views, the access log)."""
+
+    def __init__(self, *, scope: str, retry_after: int, until: datetime) -> None:
+        self.scope = scope
+        self.retry_after = retry_after
+        self.until = until  # when the window resets (UTC)
+        super().__init__(
+            wait=retry_after,
+            detail=(
+                f"Too many requests: the limit for {SCOPE_LABELS.get(scope, scope)} is "
+                f"{settings.RATE_LIMITS[scope]}. Try again in {retry_after} seconds."
+            ),
+        )
+
+
+# What each scope counts, in words, for the 429 answers.
+SCOPE_LABELS = {
+    "list": "lists",
+    "read": "opening a child's or an episode's record",
+    "search": "name searches",
+    "export": "exports and downloads",
+}
+# Set on the request once it has been counted: one request adds one to one scope, whether the
+# route charged it up front (decorator, throttle) or the access log did when it was read.
+CHARGED_ATTRIBUTE = "rate_limit_charged"
+
+
+def charge(request: HttpRequest | Request, scope: str, *, now: datetime) -> None:
+    """Count this request against `scope` (once per request) and raise `RateLimited` above the
+    limit. Police intake is never counted."""
+    underlying = getattr(request, "_request", request)
+    if getattr(underlying, CHARGED_ATTRIBUTE, None) is not None or never_limited(request):
+        return
+    setattr(underlying, CHARGED_ATTRIBUTE, scope)
+    decision = rate_limit_hit(scope=scope, ident=rate_ident(request), now=now)
+    if not decision.allowed:
+        logger.warning("Rate limit %s reached by %s", scope, rate_ident(request))
+        raise RateLimited(
+            scope=scope,
+            retry_after=decision.retry_after,
+            until=now + timedelta(seconds=decision.retry_after),
+        )
+
+
+def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    """The web answer: the GOV.UK page saying when to try again, 429 and Retry-After."""
+    response = render(
+        request,
+        "429.html",
+        {
+            "retry_after": exc.retry_after,
+            "scope_label": SCOPE_LABELS.get(exc.scope, exc.scope),
+            "try_at": exc.until,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def rate_limit(scope: str | dict[str, str]) -> Callable[[View], View]:
+    """Count a web view against settings.RATE_LIMITS[scope] per user before it runs, and refuse
+    it above the limit with 429 (a GOV.UK page and Retry-After): "list" pages, "read" (a child's
+    or an episode's record), "search" and "export"; or a scope per method (`{"GET": "list",
+    "POST": "search"}`). Counting before the view runs counts a probe for a record that does
+    not exist too."""
 
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            decision = rate_limit_hit(scope=scope, ident=rate_ident(request), now=timezone.now())
-            if not decision.allowed:
-                logger.warning("Rate limit %s reached by %s", scope, rate_ident(request))
-                response = render(
-                    request, "429.html", {"retry_after": decision.retry_after}, status=429
-                )
-                response["Retry-After"] = str(decision.retry_after)
-                return response
+            named = scope.get(request.method or "") if isinstance(scope, dict) else scope
+            if named is not None:
+                try:
+                    charge(request, named, now=timezone.now())
+                except RateLimited as exc:
+                    return too_many_requests(request, exc)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -331,23 +413,40 @@ def rate_limit(scope: str) -> Callable[[View], View]:
     return decorator
 
 
+class RateLimitMiddleware:
+    """Answers `RateLimited` raised inside a web view (the access log counting a read the route
+    did not count up front) with the 429 page. The view's transaction has rolled back by then."""
+
+    def __init__(self, get_response: View) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RateLimited):
+            return too_many_requests(request, exception)
+        return None
+
+
 class ListRateThrottle(BaseThrottle):
     """DRF side of the same limiter: GET on a list endpoint counts against "list"; a view may
-    name another scope with `rate_limit_scope` (e.g. "export"). Other calls are not counted:
-    police intake must never be throttled into losing a notification."""
+    name another scope with `rate_limit_scope`, for every method (e.g. "search") or by method
+    (`{"GET": "read"}`). Reads the route does not name are counted by the access log when they
+    are recorded (missing.audit). Police intake is never counted."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         scope = getattr(view, "rate_limit_scope", None)
+        if isinstance(scope, dict):
+            scope = scope.get(request.method)
         if scope is None and request.method == "GET" and isinstance(view, ListModelMixin):
             scope = "list"
         if scope is None:
             return True
-        decision = rate_limit_hit(scope=scope, ident=rate_ident(request), now=timezone.now())
-        self.retry_after = decision.retry_after
-        return decision.allowed
-
-    def wait(self) -> float | None:
-        return getattr(self, "retry_after", None)
+        # Over the limit `charge` raises RateLimited, DRF's Throttled: DRF answers it with 429,
+        # Retry-After and a `detail` naming the limit (returning False would lose the name).
+        charge(request, scope, now=timezone.now())
+        return True
 
 
 def lockout_response(

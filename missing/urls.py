@@ -3,7 +3,7 @@ wired in config.urls.)"""
 
 from django.urls import path
 
-from missing import approvals, refusals, session_timeout, signin, tokens, views
+from missing import approvals, misuse_views, refusals, session_timeout, signin, tokens, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -63,5 +63,7 @@ urlpatterns = [
         approvals.account_notice_acknowledge,
         name="account_notice_acknowledge",
     ),
+    path("access/alerts/", misuse_views.alerts_page, name="misuse_alerts"),
+    path("access/alerts/<int:pk>/", misuse_views.alert_page, name="misuse_alert_detail"),
     path("meetings/<int:pk>/complete/", views.meeting_complete, name="meeting_complete"),
 ]

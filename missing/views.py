@@ -138,6 +138,12 @@ NAV_ITEMS = (
         frozenset({Role.HEAD_OF_SERVICE}),
         frozenset({"account_change_decide"}),
     ),
+    NavItem(
+        "misuse_alerts",
+        "Access alerts",
+        frozenset({Role.HEAD_OF_SERVICE}),
+        frozenset({"misuse_alert_detail"}),
+    ),
 )
 
 
@@ -791,6 +797,7 @@ def available_actions(episode: MissingEpisode, user: User) -> Iterable[EpisodeAc
 
 
 @case_staff_required
+@security.rate_limit("read")
 def episode_detail(request: StaffRequest, pk: int) -> HttpResponse:
     """One episode: clocks, details, decisions, notifications and the timeline (four queries)."""
     now = timezone.now()
@@ -901,7 +908,7 @@ def episode_action(request: StaffRequest, pk: int, action: str) -> HttpResponse:
 
 
 @case_staff_required
-@security.rate_limit("list")
+@security.rate_limit({"GET": "list", "POST": "search"})
 @require_http_methods(["GET", "POST"])
 def child_list(request: StaffRequest) -> HttpResponse:
     """All children, by name, 50 a page; or a search by last-name prefix or council child id.
@@ -931,6 +938,7 @@ def child_list(request: StaffRequest) -> HttpResponse:
 
 
 @case_staff_required
+@security.rate_limit("read")
 def child_detail(request: StaffRequest, pk: int) -> HttpResponse:
     child: Child = get_or_404(
         lambda: selectors.child_detail(request.user, pk, with_meeting_tasks=True)

@@ -72,7 +72,7 @@ ERROR_DESCRIPTIONS = {
     403: "Your role (or an intake-only token) may not do this.",
     404: "No such record, or not one you may see.",
     409: "Conflicts with the record's state or a concurrent change: reload and retry.",
-    429: "Too many list requests in a short time: wait the seconds in `Retry-After`.",
+    429: "Over a rate limit (lists, reads, searches or exports; `detail` names it): wait the seconds in `Retry-After`.",
 }
 
 

@@ -79,7 +79,16 @@ class EscalationAdmin(ReadOnlyAdmin):
 
 @admin.register(SmsMessage)
 class SmsMessageAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "escalation_id", "level", "recipient", "status", "backend", "created_at")
+    list_display = (
+        "pk",
+        "escalation_id",
+        "misuse_alert_id",
+        "level",
+        "recipient",
+        "status",
+        "backend",
+        "created_at",
+    )
     list_filter = ("status", "backend")
     list_select_related = ("recipient",)
 

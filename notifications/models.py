@@ -223,8 +223,9 @@ class Escalation(models.Model):
 
 
 class SmsMessage(models.Model):
-    """One text, written before it is sent: unique per (escalation, recipient, level), so a
-    retried or duplicated task finds the row and never sends a second text."""
+    """One text, written before it is sent: unique per (escalation, recipient, level), or per
+    (insider-misuse alert, recipient), so a retried or duplicated task finds the row and never
+    sends a second text. Exactly one of `escalation` and `misuse_alert` says what it is about."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -238,7 +239,17 @@ class SmsMessage(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Not sent (acknowledged or resolved first)"
 
-    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="texts")
+    escalation = models.ForeignKey(
+        Escalation, null=True, blank=True, on_delete=models.PROTECT, related_name="texts"
+    )
+    # A text to a head of service about one person's reading of records (missing.misuse).
+    misuse_alert = models.ForeignKey(
+        "missing.MisuseAlert",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     level = models.PositiveSmallIntegerField()
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sms_received"
@@ -268,7 +279,15 @@ class SmsMessage(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["escalation", "recipient", "level"], name="sms_once_per_recipient_level"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["misuse_alert", "recipient"], name="sms_once_per_misuse_recipient"
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation__isnull=False, misuse_alert__isnull=True)
+                | Q(escalation__isnull=True, misuse_alert__isnull=False),
+                name="sms_about_one_thing",
+            ),
         ]
         indexes = [
             models.Index(

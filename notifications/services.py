@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from missing.errors import Conflict, NotAllowed
-from missing.models import Role, User
+from missing.models import MisuseAlert, Role, User
 from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
@@ -492,8 +492,9 @@ def sms_send(*, sms_id: int, now: datetime, transport: Transport | None = None) 
     sms = SmsMessage.objects.select_related("escalation").filter(pk=sms_id).first()
     if sms is None or sms.status not in CLAIMABLE:
         return SendOutcome("skipped")
-    if sms.escalation.state != Escalation.State.OPEN:
-        _cancel_unsent([sms.escalation_id], now=now)
+    # A misuse alert's text has no ladder to stop: it goes whatever happens next.
+    if sms.escalation is not None and sms.escalation.state != Escalation.State.OPEN:
+        _cancel_unsent([sms.escalation.pk], now=now)
         return SendOutcome("cancelled")
     transport = transport or get_transport()
     attempt = sms.attempts + 1
@@ -589,25 +590,33 @@ def _text_failed(sms: SmsMessage, *, kind: str, detail: str, now: datetime) -> N
     acknowledgement time: the next sweep tells the level above."""
     recipient = User.objects.filter(pk=sms.recipient_id).first()
     who = f"{recipient.username} ({recipient.role_label})" if recipient else "a staff member"
+    about = (
+        f"E-{sms.escalation.episode_id}"
+        if sms.escalation is not None
+        else f"insider-misuse alert {sms.misuse_alert_id}"
+    )
     _alert(
         key=f"sms:{sms.pk}",
         kind=kind,
         message=(
-            f"Text {sms.pk} to {who} about E-{sms.escalation.episode_id} was not delivered: "
+            f"Text {sms.pk} to {who} about {about} was not delivered: "
             f"{detail}. Check their phone number."
         ),
         now=now,
         escalation=sms.escalation,
         sms=sms,
     )
+    escalation_id = sms.escalation_id
+    if escalation_id is None:
+        return
     alive = (
-        SmsMessage.objects.filter(escalation_id=sms.escalation_id, level=sms.level)
+        SmsMessage.objects.filter(escalation_id=escalation_id, level=sms.level)
         .exclude(status__in=DEAD)
         .exists()
     )
     if not alive:
         Escalation.objects.filter(
-            pk=sms.escalation_id,
+            pk=escalation_id,
             state=Escalation.State.OPEN,
             level=sms.level,
             next_level_at__gt=now,
@@ -774,3 +783,56 @@ def alert_resolve(*, actor: User, alert_id: int, now: datetime) -> AdminAlert:
     if not updated:
         raise Conflict("This alert is already resolved.")
     return AdminAlert.objects.get(pk=alert_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Insider-misuse alerts (missing.misuse, through settings.MISUSE_ALERT_HANDLERS)
+# --------------------------------------------------------------------------------------------
+
+
+def misuse_alert_texts(alert: MisuseAlert) -> list[int]:
+    """Text every active head of service with a phone about `alert`, in the alert's own
+    transaction: one row per recipient (unique per alert and recipient, so the alert is never
+    texted twice), handed to the worker once it commits, sent like every other text. A head of
+    service without a phone gets an administrator alert instead, as a rota gap does."""
+    now = alert.raised_at
+    heads = list(User.objects.filter(role=Role.HEAD_OF_SERVICE, is_active=True).order_by("pk"))
+    body = texts.misuse_text(
+        alert_id=alert.pk,
+        username=alert.user.username,
+        count=alert.distinct_children,
+        window_start=alert.window_start,
+    )
+    rows = []
+    for head in heads:
+        if not head.phone:
+            _alert(
+                key=f"misuse-phone:{head.pk}",
+                kind=AdminAlert.Kind.NO_PHONE,
+                message=f"{head.username} (head of service) has no phone number for "
+                "insider-misuse alerts.",
+                now=now,
+            )
+            continue
+        rows.append(
+            SmsMessage(
+                misuse_alert=alert,
+                level=1,
+                recipient=head,
+                to=head.phone,
+                body=body,
+                created_at=now,
+                redispatch_at=now + _seconds("SMS_REDISPATCH_AFTER_SECONDS"),
+            )
+        )
+    if not rows:
+        _alert(
+            key=f"misuse:{alert.pk}",
+            kind=AdminAlert.Kind.NO_RECIPIENT,
+            message=f"Insider-misuse alert {alert.pk}: no head of service to text.",
+            now=now,
+        )
+        return []
+    ids = [sms.pk for sms in SmsMessage.objects.bulk_create(rows)]
+    _enqueue_sends(ids)
+    return ids

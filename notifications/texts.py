@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from notifications.models import Trigger
 
@@ -55,6 +56,19 @@ def escalation_text(
         head += " ESCALATED"
         alert += ", not acknowledged"
     return f"{head}: {alert}. Reply ACK {episode_id}. {episode_link(episode_id)}"
+
+
+def misuse_text(*, alert_id: int, username: str, count: int, window_start: datetime) -> str:
+    """The text to heads of service about one person's reading of records, e.g.
+    `ACCESS ALERT 12: jsmith opened 50 children's records 10:00-11:00. https://…`. Staff
+    username, a count and a time: nothing about any child."""
+    local = timezone.localtime(window_start)
+    end = local + timedelta(hours=1)
+    link = settings.PUBLIC_BASE_URL + reverse("misuse_alert_detail", args=[alert_id])
+    return (
+        f"ACCESS ALERT {alert_id}: {username} opened {count} children's records "
+        f"{local:%H:%M}-{end:%H:%M}. {link}"
+    )
 
 
 def ack_reply(episode_id: int, count: int) -> str:

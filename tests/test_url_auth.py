@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from interviews import services as interview_services
 from missing import account_changes, philomena, services
-from missing.models import ApiToken, Council, RiskMeetingTask, Role
+from missing.models import ApiToken, Council, MisuseAlert, RiskMeetingTask, Role
 from notifications.models import AdminAlert, CouncilAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from ssd.models import Upload
@@ -70,6 +70,9 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "account_changes": ("GET", {"head_of_service"}, None),
     "account_change_decide": ("GET", {"head_of_service"}, "account_change"),
     "account_notice_acknowledge": ("POST", ALL_SIGNED_IN, None),
+    # Insider-misuse alerts: about colleagues, managers included, so heads of service only.
+    "misuse_alerts": ("GET", {"head_of_service"}, None),
+    "misuse_alert_detail": ("GET", {"head_of_service"}, "misuse_alert"),
     "api_tokens": ("GET", ALL_SIGNED_IN, None),
     "api_token_revoke": ("POST", set(), "token"),  # a token of someone else: 404 for all
     "notification_list": ("GET", CASE, None),
@@ -344,6 +347,14 @@ def world(users_by_role, ffd, settings, tmp_path):
         "escalation": Escalation.objects.filter(episode=episode_a).first(),
         "sms": SmsMessage.objects.first(),
         "alert": AdminAlert.objects.first(),
+        "misuse_alert": MisuseAlert.objects.create(
+            user=ffd,
+            window_start=FIXED_NOW,
+            window_end=FIXED_NOW + timedelta(hours=1),
+            distinct_children=50,
+            threshold=50,
+            raised_at=FIXED_NOW,
+        ),
         "meeting": RiskMeetingTask.objects.get(episode=episode_b),
         "council_alert": CouncilAlert.objects.create(
             episode=episode_a,

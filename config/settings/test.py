@@ -15,6 +15,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+# The rate limits and the misuse counters count in the cache. With Redis at hand (CACHE_URL,
+# or the Redis broker CI gives Celery) the tests count in Redis as production does, under a
+# prefix of this run's own: tests/conftest.py empties only these keys, never the broker's.
+_CACHE_URL = os.environ.get("CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") else ""
+)
+if _CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
 # Texts go to the outbox unless a test (or a worker it starts) asks for Twilio.
 SMS_BACKEND = os.environ.get("SMS_BACKEND") or "outbox"
 # WhiteNoise warns on every request when STATIC_ROOT is absent.

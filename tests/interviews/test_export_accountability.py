@@ -96,7 +96,9 @@ def test_an_old_second_factor_check_asks_again_and_exports_nothing(
     assert _exports() == []
 
 
-@override_settings(RATE_LIMITS={"list": "120/minute", "export": "2/hour"})
+@override_settings(
+    RATE_LIMITS={"list": "120/minute", "read": "300/hour", "search": "100/hour", "export": "2/hour"}
+)
 def test_exports_above_the_rate_are_refused_with_429(
     caseload: Any, client: Client, manager: User
 ) -> None:

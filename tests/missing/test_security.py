@@ -266,7 +266,7 @@ def test_signing_out_clears_the_browsers_data(client: Client, manager: User) -> 
 # --------------------------------------------------------------------------------------------
 
 
-LOW = {"list": "3/minute", "export": "2/hour"}
+LOW = {"list": "3/minute", "read": "3/minute", "search": "3/minute", "export": "2/hour"}
 
 
 @pytest.mark.django_db
