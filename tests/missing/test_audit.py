@@ -81,6 +81,15 @@ NO_CHILD_SHOWN = {
     "session_status",
     # Another council's page for an out-of-area alert: the episode reference only.
     "notifications:council_alert",
+    # Account changes: staff accounts and roles, no child.
+    "account_changes",
+    "account_change_decide",
+    # Access alerts about a colleague: counts, and access-log rows by reference, never a
+    # child's record (reading the log is not reading a case).
+    "misuse_alerts",
+    "misuse_alert_detail",
+    # The SSD upload form (an upload's own page logs the upload: tests/ssd/test_upload_page.py).
+    "ssd:upload",
 }
 READ_ROUTES = sorted(
     name
