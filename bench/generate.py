@@ -37,7 +37,7 @@ from interviews.models import (
     InterviewFactor,
     ReturnInterview,
 )
-from missing import clocks
+from missing.cases import clocks
 from missing.models import (
     CaseAccessGrant,
     Child,

@@ -31,7 +31,7 @@ def main() -> None:
     from django.utils import timezone
 
     from bench.ssd_extract import write_extract
-    from missing import clocks
+    from missing.cases import clocks
     from missing.models import Role, User
     from ssd import importer
 

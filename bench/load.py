@@ -59,7 +59,7 @@ def _prepare(url: str) -> tuple[str, str, list[str]]:
     bench_run._create_database_if_missing(url)
 
     from bench import generate as gen
-    from missing import services
+    from missing.cases import services
     from missing.models import OPEN_STATES, ApiToken, MissingEpisode, Role, User
 
     call_command("migrate", verbosity=0)

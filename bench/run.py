@@ -72,8 +72,8 @@ from django.test.utils import CaptureQueriesContext, override_settings  # noqa: 
 from django.utils import timezone  # noqa: E402
 
 from bench import generate as gen  # noqa: E402
-from missing import selectors, services  # noqa: E402
-from missing.clocks import london_midnight  # noqa: E402
+from missing.cases import selectors, services  # noqa: E402
+from missing.cases.clocks import london_midnight  # noqa: E402
 from missing.models import (  # noqa: E402
     OPEN_STATES,
     ApiToken,
@@ -145,7 +145,7 @@ def _table(model: Any) -> str:
 
 
 def case_board(now: datetime) -> Case:
-    """The front-door board (missing.selectors.board) vs one hand-written query per list it
+    """The front-door board (missing.cases.selectors.board) vs one hand-written query per list it
     shows: the open episodes with child, grade and force, ordered by the clock that matters and
     marked when the child has an open meeting task; the notifications waiting for a match; and
     the oldest open strategy / risk meeting tasks with how many are open."""
@@ -198,10 +198,10 @@ def case_board(now: datetime) -> Case:
 
 
 def case_episode_list(now: datetime) -> Case:
-    """The episode list's first page as the view builds it (missing.pagination.CappedPaginator
+    """The episode list's first page as the view builds it (missing.web.pagination.CappedPaginator
     over selectors.episode_list) vs the page and the capped count by hand."""
-    from missing.pagination import COUNT_CAP, CappedPaginator
-    from missing.views import PAGE_SIZE
+    from missing.web.pagination import COUNT_CAP, CappedPaginator
+    from missing.web.views import PAGE_SIZE
 
     user = _manager()
 
@@ -230,7 +230,7 @@ def case_episode_list(now: datetime) -> Case:
 def case_child_search(now: datetime) -> Case:
     """A last-name prefix search (selectors.child_list, as the child search page runs it) vs the
     same page by hand on the prefix index."""
-    from missing.views import CHILD_SEARCH_LIMIT
+    from missing.web.views import CHILD_SEARCH_LIMIT
 
     user = _manager()
     term = gen.SURNAME_STEMS[0] + gen.SURNAME_ENDS[0][:1]  # e.g. "Examplet": ~1/360 of children
@@ -329,14 +329,14 @@ def case_figures(now: datetime) -> Case:
 
 
 def case_export903(now: datetime) -> Case:
-    """The SSDA903 Missing table for 2025-26 (missing.returns.ssda903_missing_rows) vs a
+    """The SSDA903 Missing table for 2025-26 (interviews.returns.ssda903.ssda903_missing_rows) vs a
     hand-written SELECT of the same rows in the same order: looked-after children's episodes
     touching the year, dates as London dates (the end blank after 31 March), ordered by the
     council's child id and start."""
     try:
-        from missing.returns import ssda903_missing_rows
+        from interviews.returns.ssda903 import ssda903_missing_rows
     except ImportError as exc:
-        raise Skip("missing.returns not available") from exc
+        raise Skip("interviews.returns.ssda903 not available") from exc
     lo, hi = london_midnight(date(2025, 4, 1)), london_midnight(date(2026, 4, 1))
     local = "(({col}) AT TIME ZONE 'Europe/London')::date" if _pg() else "date({col})"
     sql = f"""

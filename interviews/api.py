@@ -1,6 +1,6 @@
 """The return-interview API: a provider's own app can arrange, record and follow interviews.
-Thin, as `missing.api`: an input serializer checks type and shape, one service call does the
-work, and the one exception handler (`missing.api_errors`) turns refusals into 400/403/404/409.
+Thin, as `missing.api.views`: an input serializer checks type and shape, one service call does the
+work, and the one exception handler (`missing.api.errors`) turns refusals into 400/403/404/409.
 Rows come through `visible_to()`: an interviewer sees only the interviews assigned to them."""
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from interviews.serializers import (
     UnassignIn,
     VersionIn,
 )
-from missing import audit
-from missing.api import READ_ERRORS, AccessLoggedListMixin, JsonApi
+from missing.accounts.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
+from missing.api.views import READ_ERRORS, AccessLoggedListMixin, JsonApi
+from missing.audit import access_log as audit
 from missing.models import OVERSIGHT_ROLES, Child, Role, interview_arranger_roles
-from missing.permissions import CanReadCases, IsOversightRole, IsStaffWithFullAccess
-from missing.web import StaffApiRequest, error_responses
+from missing.web.shared import StaffApiRequest, error_responses
 
 WRITE_ERRORS = error_responses(400, 401, 403, 404)
 STALE = OpenApiResponse(

@@ -54,7 +54,7 @@ from interviews.models import (
     InterviewMention,
     MentionKind,
 )
-from missing.clocks import LONDON, london_date, london_midnight
+from missing.cases.clocks import LONDON, london_date, london_midnight
 from missing.models import EpisodeState, InterviewOutcome, MissingEpisode
 
 # Age at the episode's start (last seen), in whole years: band -> (label, lowest, highest).

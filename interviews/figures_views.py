@@ -26,14 +26,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from interviews import figures as fig
-from missing import audit
-from missing.clocks import london_date
-from missing.date_input import GovukDateField
-from missing.forms import GovukFormMixin
+from missing.accounts.security import rate_limit, require_recent_second_factor
+from missing.audit import access_log as audit
+from missing.cases.clocks import london_date
 from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
-from missing.security import rate_limit, require_recent_second_factor
-from missing.spreadsheet import csv_writer
-from missing.web import StaffRequest, role_required
+from missing.web.date_input import GovukDateField
+from missing.web.forms import GovukFormMixin
+from missing.web.shared import StaffRequest, role_required
+from missing.web.spreadsheet import csv_writer
 
 PAGE_SIZE = 50
 # Long enough for a collection year and comparisons across a few; bounded so that one request
@@ -580,7 +580,7 @@ def figures_csv(request: StaffRequest) -> HttpResponse:
     filters = form.filters()
     buffer = io.StringIO()
     buffer.write("\ufeff")  # so that spreadsheet programs read it as UTF-8
-    writer = csv_writer(buffer)  # every cell neutralised (missing.spreadsheet)
+    writer = csv_writer(buffer)  # every cell neutralised (missing.web.spreadsheet)
     written = 0
     for _, tables in report_tables(form, filters, now):
         for title, header, rows in tables:

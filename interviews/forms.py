@@ -20,9 +20,9 @@ from interviews.services import (
     factor_picks,
     mention_names,
 )
-from missing.date_input import GovukDateTimeField
-from missing.forms import GovukFormMixin
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
+from missing.web.date_input import GovukDateTimeField
+from missing.web.forms import GovukFormMixin
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 _BOOL = {"yes": True, "no": False, "": None, None: None}

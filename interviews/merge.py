@@ -1,7 +1,7 @@
 """The interviews app's part of merging two child records (settings.CHILD_MERGERS): the removed
 child's return interviews move to the kept child. Their episode links, attempts, factors and
 mentions hang off the interview (and the episodes move in the core), so they follow. Called by
-`missing.merge.child_merge` inside its transaction, with both children locked."""
+`missing.cases.merge.child_merge` inside its transaction, with both children locked."""
 
 from __future__ import annotations
 

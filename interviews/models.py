@@ -3,7 +3,7 @@ episodes it covers, every offer and attempt to reach the child, and the push fac
 factors and harms the child describes (picked from code lists kept as data).
 
 The per-episode milestones the escalations and the board need (arranged, held, outcome) are the
-episode's own columns in the core, written through `missing.services` by this app's services; the
+episode's own columns in the core, written through `missing.cases.services` by this app's services; the
 interview itself stays here. See docs/decisions/0020-interviewer-independence.md.
 """
 
@@ -81,7 +81,7 @@ class InterviewStatus(models.TextChoices):
 EDITABLE_STATUSES = (InterviewStatus.TO_ARRANGE, InterviewStatus.ARRANGED)
 
 
-# --- who may run each transition (asked by missing.transitions before anything else) ---
+# --- who may run each transition (asked by missing.cases.transitions before anything else) ---
 # An interviewer is allowed only on their own interview; the service also checks they still
 # hold a live grant (a query, so not here: permissions and conditions read the row only).
 
@@ -147,7 +147,7 @@ class ReturnInterview(ConcurrentTransitionMixin, models.Model):
 
     child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="interviews")
     # Moved only by the transitions below, run by interviews.services through
-    # missing.transitions.run_transition (the episode's helper). The same varchar(20) as before.
+    # missing.cases.transitions.run_transition (the episode's helper). The same varchar(20) as before.
     status = FSMField(
         max_length=20,
         choices=InterviewStatus.choices,

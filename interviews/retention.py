@@ -1,6 +1,6 @@
 """The interviews app's part of a retention erasure (settings.RETENTION_ERASERS): the child's
 return interviews, their attempts, factors, the places and people named, and episode links, and the change history of all
-of them. Called by `missing.retention.erase_child` inside its transaction."""
+of them. Called by `missing.audit.retention.erase_child` inside its transaction."""
 
 from __future__ import annotations
 

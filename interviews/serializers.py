@@ -1,5 +1,5 @@
 """API serializers for return interviews: strict input (`…In`, type and shape only: every rule
-is the services') and output (`…Out`) kept apart, as in `missing.serializers`."""
+is the services') and output (`…Out`) kept apart, as in `missing.api.serializers`."""
 
 from __future__ import annotations
 
@@ -29,8 +29,7 @@ from interviews.services import (
     factor_picks,
     mention_names,
 )
-from missing.models import InterviewOutcome
-from missing.serializers import (
+from missing.api.serializers import (
     ID_MAX,
     INT_MAX,
     AwareDateTimeField,
@@ -41,6 +40,7 @@ from missing.serializers import (
     StrictInputSerializer,
     StrictIntegerField,
 )
+from missing.models import InterviewOutcome
 
 
 def _text(max_length: int, **kwargs: Any) -> StrictCharField:

@@ -1,8 +1,8 @@
 """Every write to return interviews. Views, the API and tests call these and nothing else.
 
 Each service takes the acting user and `now` (read once by the caller), runs in one transaction
-and raises a `missing.errors` exception when a rule refuses: nothing is half-written. The
-episode's own milestones (arranged, held or not, signed off) go through `missing.services`, which
+and raises a `missing.cases.errors` exception when a rule refuses: nothing is half-written. The
+episode's own milestones (arranged, held or not, signed off) go through `missing.cases.services`, which
 runs the state machine, so the board, the clocks and the escalations follow the interview.
 """
 
@@ -33,9 +33,10 @@ from interviews.models import (
     ReturnInterview,
     normalise_name,
 )
-from missing import audit, transitions
-from missing import services as core
-from missing.errors import Conflict, InvalidInput, NotAllowed, require_version, stale_version
+from missing.audit import access_log as audit
+from missing.cases import services as core
+from missing.cases import transitions
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed, require_version, stale_version
 from missing.models import (
     INTERVIEW_PENDING_STATES,
     OVERSIGHT_ROLES,
@@ -224,7 +225,7 @@ def _record_change(interview: ReturnInterview, now: datetime) -> None:
 
 def _bump(interview: ReturnInterview, now: datetime) -> None:
     """Every change to an interview that moves no state passes here (a transition does the same
-    in missing.transitions.run_transition): its version, and the access log's row."""
+    in missing.cases.transitions.run_transition): its version, and the access log's row."""
     interview.version += 1
     interview.updated_at = now
     _record_change(interview, now)

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from interviews import figures_views, returns_views, views
+from interviews import figures_views, views
+from interviews.returns import views as returns_views
 
 app_name = "interviews"
 

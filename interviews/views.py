@@ -41,20 +41,22 @@ from interviews.forms import (
     VersionedForm,
 )
 from interviews.models import FACTOR_KIND_PLURALS, FactorKind, ReturnInterview
-from missing import audit, clocks, input_limits, transitions
-from missing import services as core_services
-from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
+from interviews.returns.ssda903 import csv_lines
+from missing.accounts.security import rate_limit, require_recent_second_factor
+from missing.api import input_limits
+from missing.audit import access_log as audit
+from missing.cases import clocks, transitions
+from missing.cases import services as core_services
+from missing.cases.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, RiskMeetingTask, Role
-from missing.returns import csv_lines
-from missing.security import rate_limit, require_recent_second_factor
-from missing.views import (
+from missing.web.shared import StaffRequest, get_or_404, role_required
+from missing.web.views import (
     DOMAIN_ERRORS,
     RAG,
     apply_domain_error,
     person,
     time_left_text,
 )
-from missing.web import StaffRequest, get_or_404, role_required
 
 INTERVIEWER = frozenset({Role.INTERVIEWER})
 # Who reaches an interview's pages at all; which interviews is visible_to()'s business.
@@ -71,7 +73,7 @@ def _require_arranger(request: StaffRequest) -> None:
 
 def _interview(request: StaffRequest, pk: int) -> ReturnInterview:
     """The interview if this user may see it (404 otherwise). A page showing it (GET) writes
-    the access row; a POST that changes it is logged by the service (missing.audit)."""
+    the access row; a POST that changes it is logged by the service (missing.audit.access_log)."""
     interview = get_or_404(lambda: selectors.interview_detail(request.user, pk))
     if request.method == "GET":
         audit.record_view(request, child_id=interview.child_id, reference=interview.reference)

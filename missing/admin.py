@@ -24,7 +24,9 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing import account_changes, misuse, services
+from missing.accounts import account_changes
+from missing.audit import misuse
+from missing.cases import services
 from missing.models import (
     AccountChange,
     AccountChangeState,
@@ -128,7 +130,7 @@ class StaffAdmin(UserAdmin):
     # a bare <span> (axe: serious, prohibited ARIA). Access is by role; groups are seldom used.
     filter_horizontal = ()
 
-    # Separation of duties (missing.account_changes): the role field, a password set here and
+    # Separation of duties (missing.accounts.account_changes): the role field, a password set here and
     # the second-factor reset do not change the account; each asks a head of service, who
     # approves on the approvals page. A role change that grants no more access applies at once.
 
@@ -305,7 +307,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 @admin.register(MisuseSettings)
 class MisuseSettingsAdmin(admin.ModelAdmin):
     """When the heads of service are alerted about one person reading many children's records
-    in an hour (one row; missing.misuse). The field's validators bound it (10 to 1,000)."""
+    in an hour (one row; missing.audit.misuse). The field's validators bound it (10 to 1,000)."""
 
     list_display = ("__str__", "distinct_children_per_hour", "updated_at")
 

@@ -10,8 +10,8 @@ class MissingConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from missing.account_changes import note_sign_in_notices
-        from missing.security import stamp_sign_in
+        from missing.accounts.account_changes import note_sign_in_notices
+        from missing.accounts.security import stamp_sign_in
 
         # Every process (web, worker, beat, manage.py) loads the apps: none of them may start
         # with the second factor relaxed outside a DEBUG demo (issue 6, item 10).

@@ -22,7 +22,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from missing import clocks
+from missing.cases import clocks
 
 
 class Role(models.TextChoices):
@@ -45,7 +45,7 @@ INTERVIEW_OUTCOME_ROLES = frozenset({Role.MANAGER, Role.HEAD_OF_SERVICE, Role.IN
 
 
 # How much of children's records a role reads, for telling a grant from a removal of access
-# (separation of duties, missing.account_changes): a change to a higher rank grants access and
+# (separation of duties, missing.accounts.account_changes): a change to a higher rank grants access and
 # waits for a head of service; anything else applies at once. Interviewers read only the
 # children they are assigned; FFD every child; managers also restricted intelligence; heads of
 # service also approve account changes. Roles not listed read no child.
@@ -221,7 +221,7 @@ class Council(models.Model):
 
 class User(AbstractUser):
     # Blank: no role yet, no access (an account whose case role awaits a head of service's
-    # approval, missing.account_changes).
+    # approval, missing.accounts.account_changes).
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     organisation = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
@@ -238,7 +238,7 @@ class User(AbstractUser):
     # session hash below, which Django checks on every request.
     session_generation = models.PositiveIntegerField(default=0, editable=False)
     # When this user last entered a code (sign-in or step-up): the step-up of exports through a
-    # personal API token, which has no session (missing.security.RecentSecondFactor).
+    # personal API token, which has no session (missing.accounts.security.RecentSecondFactor).
     second_factor_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects: ClassVar[UserManager[Self]] = UserManager()
@@ -301,7 +301,7 @@ class ApiToken(models.Model):
 
 
 # --------------------------------------------------------------------------------------------
-# Account changes that need a second person (separation of duties, missing.account_changes)
+# Account changes that need a second person (separation of duties, missing.accounts.account_changes)
 # --------------------------------------------------------------------------------------------
 
 
@@ -335,7 +335,7 @@ class AccountChange(ConcurrentTransitionMixin, models.Model):
     """A change to an account that would let one person take over another's access: a role
     that grants case access, a password set by someone other than the user, a second-factor
     reset. It waits here until a second person, a head of service, approves it
-    (missing.account_changes applies it then). For a password only the hash is kept, never the
+    (missing.accounts.account_changes applies it then). For a password only the hash is kept, never the
     password itself. A role change that removes access is applied at once and recorded here as
     approved, so the history and the user's sign-in notice are complete."""
 
@@ -490,7 +490,7 @@ class Child(models.Model):
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField(null=True, blank=True)
     gender = models.CharField(max_length=40, blank=True)
-    # Ten digits, check digit verified (missing.nhs); shown "943 476 5919". Matched first at
+    # Ten digits, check digit verified (missing.cases.nhs); shown "943 476 5919". Matched first at
     # intake. Legal status is not stored here: it is the LegalStatusPeriod rows (decision 0046).
     nhs_number = models.CharField("NHS number", max_length=10, unique=True, null=True, blank=True)
     allocated_team = models.ForeignKey(
@@ -514,7 +514,7 @@ class Child(models.Model):
     created_at = models.DateTimeField()
     # True while the child has a looked-after period on record, past or present: a care
     # leaver's record is kept until their 75th birthday however their status changes later.
-    # Kept by the legal-status services in the transaction of the change (missing.child_facts).
+    # Kept by the legal-status services in the transaction of the change (missing.cases.child_facts).
     ever_looked_after = models.BooleanField(default=False)
     # Optimistic locking of the facts' edits (web form, PATCH /api/children/{id}/).
     version = models.PositiveIntegerField(default=1)
@@ -882,7 +882,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["child", "last_seen_at"], name="episode_child_time_idx"),
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
             # Returns by the time the child came back: the figures' return cohort and the
-            # SSDA903 export's episodes carried into a year (missing.returns._touching_year).
+            # SSDA903 export's episodes carried into a year (interviews.returns.ssda903._touching_year).
             models.Index(fields=["returned_at"], name="episode_returned_idx"),
             # The episode list filtered by state, newest first: one index range per page at any
             # size of history (bench/README.md).
@@ -1491,7 +1491,7 @@ def philomena_photo_path(instance: Any, filename: str) -> str:
 class PhilomenaProfile(models.Model):
     """The Philomena Protocol profile of a child (docs/decisions/0047-philomena-profile.md): what
     the police need at the moment the child is reported missing, kept current by the Family
-    Front Door, managers and the child's social worker (missing.philomena). Previous missing
+    Front Door, managers and the child's social worker (missing.cases.philomena). Previous missing
     history is never typed here: it is computed from the child's episodes."""
 
     child = models.OneToOneField(Child, on_delete=models.PROTECT, related_name="philomena")
@@ -1506,7 +1506,7 @@ class PhilomenaProfile(models.Model):
     usual_clothing = models.TextField("clothing usually worn", blank=True)
 
     # Stored through Django's default storage under MEDIA_ROOT; never served by URL, only by
-    # the authenticated, access-logged photo views (missing.philomena_views, philomena_api).
+    # the authenticated, access-logged photo views (missing.web.philomena_views, philomena_api).
     photo = models.FileField(upload_to=philomena_photo_path, blank=True, max_length=200)
     photo_content_type = models.CharField(max_length=20, blank=True)
     photo_taken_on = models.DateField(null=True, blank=True)
@@ -1613,7 +1613,7 @@ class AccessLogIsAppendOnly(Exception):
 class AccessLog(models.Model):
     """One read or change of a child's records (ASVS 5.0 L3 16.3.2): who, in which role, when,
     what, which record and from where. Written in the same transaction as the request it
-    describes (`missing.audit`), so a request that fails leaves no row.
+    describes (`missing.audit.access_log`), so a request that fails leaves no row.
 
     No personal data: the child is a plain integer id (not a foreign key, so the row outlives
     the child's erasure and still says an erasure happened) and records are named by their
@@ -1661,7 +1661,7 @@ class AccessLog(models.Model):
 
 
 # --------------------------------------------------------------------------------------------
-# Insider-misuse alerts (missing.misuse)
+# Insider-misuse alerts (missing.audit.misuse)
 # --------------------------------------------------------------------------------------------
 
 
@@ -1720,7 +1720,7 @@ class MisuseAlert(models.Model):
 
 
 # --------------------------------------------------------------------------------------------
-# Merging two child records created in error (missing.merge)
+# Merging two child records created in error (missing.cases.merge)
 # --------------------------------------------------------------------------------------------
 
 

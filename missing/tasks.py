@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from missing import services
+from missing.cases import services
 
 
 @shared_task

@@ -2,7 +2,7 @@
 
 When a child this council looks after goes missing in another council's area, or another
 council's child goes missing here, the episode records the other council at opening
-(`MissingEpisode.out_of_area_council`, missing.services.out_of_area_council). The sweep, run by
+(`MissingEpisode.out_of_area_council`, missing.cases.services.out_of_area_council). The sweep, run by
 beat every minute, then:
 
 1. raises one `CouncilAlert` per episode, council and kind (missing, returned with the 72-hour
@@ -33,9 +33,9 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from missing import clocks
+from missing.cases import clocks
+from missing.cases.services import episode_note_outside_contact
 from missing.models import Council, EpisodeState, MissingEpisode
-from missing.services import episode_note_outside_contact
 from notifications.models import CouncilAlert
 
 logger = logging.getLogger(__name__)

@@ -242,7 +242,7 @@ class SmsMessage(models.Model):
     escalation = models.ForeignKey(
         Escalation, null=True, blank=True, on_delete=models.PROTECT, related_name="texts"
     )
-    # A text to a head of service about one person's reading of records (missing.misuse).
+    # A text to a head of service about one person's reading of records (missing.audit.misuse).
     misuse_alert = models.ForeignKey(
         "missing.MisuseAlert",
         null=True,

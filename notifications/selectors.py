@@ -26,7 +26,7 @@ from django.db.models import (
     Value,
 )
 
-from missing import clocks
+from missing.cases import clocks
 from missing.models import (
     INTERVIEW_PENDING_STATES,
     OPEN_STATES,

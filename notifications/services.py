@@ -30,7 +30,7 @@ from django.db.models import F, Field, Model, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from missing.errors import Conflict, NotAllowed
+from missing.cases.errors import Conflict, NotAllowed
 from missing.models import MisuseAlert, Role, User
 from notifications import selectors, texts
 from notifications.models import (
@@ -786,7 +786,7 @@ def alert_resolve(*, actor: User, alert_id: int, now: datetime) -> AdminAlert:
 
 
 # --------------------------------------------------------------------------------------------
-# Insider-misuse alerts (missing.misuse, through settings.MISUSE_ALERT_HANDLERS)
+# Insider-misuse alerts (missing.audit.misuse, through settings.MISUSE_ALERT_HANDLERS)
 # --------------------------------------------------------------------------------------------
 
 

@@ -28,11 +28,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from missing import services as missing_services
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.accounts.signin import safe_next
+from missing.cases import services as missing_services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import OVERSIGHT_ROLES, MissingEpisode, Role
-from missing.signin import safe_next
-from missing.web import StaffRequest, get_or_404, role_required
+from missing.web.shared import StaffRequest, get_or_404, role_required
 from notifications import council_alerts, selectors, services
 from notifications.models import AdminAlert, CouncilAlert, Escalation
 

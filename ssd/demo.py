@@ -31,8 +31,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from interviews import services as interviews
 from interviews.models import ContactMethod, ContactOutcome, Factor, FactorKind, ReturnInterview
-from missing import clocks
-from missing import services as core
+from missing.cases import clocks
+from missing.cases import services as core
 from missing.models import (
     Child,
     InterviewOutcome,

@@ -35,7 +35,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from interviews.models import InterviewEpisode, InterviewStatus, ReturnInterview
-from missing import child_facts, clocks, nhs
+from missing.cases import child_facts, clocks, nhs
 from missing.models import (
     AccessAction,
     AccessLog,

@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from missing import clocks
+from missing.cases import clocks
 from missing.models import User
 from ssd import importer, uploads
 from ssd.models import ImportRun

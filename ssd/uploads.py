@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import OVERSIGHT_ROLES, User
 from ssd import importer
 from ssd.models import ImportRun, Upload, UploadFile

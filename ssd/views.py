@@ -15,11 +15,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from missing import audit
-from missing.forms import GovukFormMixin
+from missing.audit import access_log as audit
 from missing.models import AccessAction
-from missing.views import DOMAIN_ERRORS, apply_domain_error
-from missing.web import StaffRequest, role_required
+from missing.web.forms import GovukFormMixin
+from missing.web.shared import StaffRequest, role_required
+from missing.web.views import DOMAIN_ERRORS, apply_domain_error
 from ssd import uploads
 from ssd.models import Upload
 

@@ -11,9 +11,9 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing import services
+from missing.accounts.security import SECOND_FACTOR_AT
+from missing.cases import services
 from missing.models import Child, EpisodeState, MissingEpisode, NotificationKind, User
-from missing.security import SECOND_FACTOR_AT
 from tests.factories import ChildFactory, force, grade
 
 _refs = itertools.count(1)

@@ -13,7 +13,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from interviews import services as interview_services
-from missing import services
+from missing.cases import services
 from missing.models import Child, MissingEpisode, User
 from tests.factories import ChildFactory, force, grade
 from tests.interviews.helpers import assign, complete, record_held

@@ -68,7 +68,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from interviews.models import ReturnInterview
-from missing import services
+from missing.cases import services
 from missing.models import (
     ApiToken,
     Child,

@@ -1,7 +1,7 @@
 """The core (`missing`) imports no other app of ours: interviews and notifications build on it,
 through its services, its indexed columns and the settings hooks (EXTRA_NAVIGATION,
 EPISODE_DETAIL_PANELS, CHILD_DETAIL_PANELS), and import only its public names: the shared web
-plumbing (role checks, 404s, the API's error answers) is `missing.web`."""
+plumbing (role checks, 404s, the API's error answers) is `missing.web.shared`."""
 
 import ast
 from pathlib import Path
@@ -57,8 +57,8 @@ def test_apps_built_on_the_core_import_only_its_public_names(path):
 
 def test_the_private_name_check_sees_one(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("from missing.views import _get_or_404, person\n")
-    assert private_core_names(sample) == {"missing.views._get_or_404"}
+    sample.write_text("from missing.web.views import _get_or_404, person\n")
+    assert private_core_names(sample) == {"missing.web.views._get_or_404"}
 
 
 def test_one_role_decorator_for_every_app():
@@ -69,4 +69,4 @@ def test_one_role_decorator_for_every_app():
         for path in (ROOT / app).rglob("*.py")
         if "def role_required(" in path.read_text()
     ]
-    assert defining == ["missing/web.py"]
+    assert defining == ["missing/web/shared.py"]

@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from interviews import services as interview_services
-from missing import account_changes, philomena, services
+from missing.accounts import account_changes
+from missing.cases import philomena, services
 from missing.models import ApiToken, Council, MisuseAlert, RiskMeetingTask, Role
 from notifications.models import AdminAlert, CouncilAlert, Escalation, SmsMessage
 from notifications.services import escalation_sweep

@@ -62,8 +62,8 @@ from hypothesis.stateful import (
 
 from interviews import services as iv_services
 from interviews.models import InterviewStatus, ReturnInterview
-from missing import services
-from missing.errors import Conflict, DomainError, InvalidInput, NotAllowed
+from missing.cases import services
+from missing.cases.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from missing.models import (
     CaseAccessGrant,
     Child,

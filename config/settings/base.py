@@ -80,20 +80,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # Who, in which role, from where and on which route, for the access log and the change
-    # history of this request (missing.audit). After authentication, before the views.
-    "missing.audit.AuditContextMiddleware",
+    # history of this request (missing.audit.access_log). After authentication, before the views.
+    "missing.audit.access_log.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After authentication and messages: ends idle or too-old sessions (with a message on the
     # sign-in page), then refuses a signed-in session that has not passed the second factor.
-    "missing.security.SessionTimeoutMiddleware",
-    "missing.security.SecondFactorRequiredMiddleware",
+    "missing.accounts.security.SessionTimeoutMiddleware",
+    "missing.accounts.security.SecondFactorRequiredMiddleware",
     # A read over its limit, found by the access log inside a view: the 429 page.
-    "missing.security.RateLimitMiddleware",
+    "missing.accounts.security.RateLimitMiddleware",
     # After both: keeps a form posted after the idle sign-out and offers it back to the same
     # person once signed in again (process_view: after the CSRF check).
-    "missing.session_timeout.KeptFormMiddleware",
+    "missing.accounts.session_timeout.KeptFormMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "missing.middleware.NoStoreMiddleware",
+    "missing.web.middleware.NoStoreMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -111,7 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "missing.context_processors.site",
+                "missing.web.context_processors.site",
                 "csp.context_processors.nonce",
             ],
         },
@@ -160,17 +160,17 @@ CHILD_DETAIL_PANELS = ["interviews/child_panel.html", "missing/philomena_child_p
 # (the interview's sign-off, for the managers who may sign it off).
 EPISODE_DETAIL_NEXT_STEPS = ["interviews/episode_next_step.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
-# tablet's offline page and service worker, which hold no case data (missing.security).
+# tablet's offline page and service worker, which hold no case data (missing.accounts.security).
 SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
-# Retention erasure (missing.retention): what each app built on the core erases about a child.
+# Retention erasure (missing.audit.retention): what each app built on the core erases about a child.
 RETENTION_ERASERS = [
     "interviews.retention.erase_child",
     "notifications.retention.erase_child",
-    # The Philomena profile and its photograph file (missing.philomena).
-    "missing.philomena.erase_child",
+    # The Philomena profile and its photograph file (missing.cases.philomena).
+    "missing.cases.philomena.erase_child",
 ]
-# The apps built on the core move their rows when two child records are merged (missing.merge).
-CHILD_MERGERS = ["interviews.merge.merge_child", "missing.philomena.merge_child"]
+# The apps built on the core move their rows when two child records are merged (missing.cases.merge).
+CHILD_MERGERS = ["interviews.merge.merge_child", "missing.cases.philomena.merge_child"]
 # Where an interviewer lands after signing in (their queue, in the interviews app).
 INTERVIEWER_HOME = "interviews:queue"
 # Local protocol: who offers the return interview and assigns the interviewer. Managers and heads
@@ -202,7 +202,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static", BASE_DIR / "static_build"]
 # Uploaded files (Philomena photographs) go through the default storage under MEDIA_ROOT. Nothing
 # serves MEDIA_URL: no URL pattern, no WhiteNoise root. A photograph reaches a person only through
-# an authenticated, access-logged view (missing.philomena_views). Back this directory up with
+# an authenticated, access-logged view (missing.web.philomena_views). Back this directory up with
 # the database; keep it off any web server's document root.
 MEDIA_ROOT = Path(env("MISSING_MEDIA_DIR", str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"
@@ -228,7 +228,7 @@ STEP_UP_MAX_AGE = timedelta(minutes=5)
 # Personal API tokens (scope "full") end this long after they are made (issue 14 item 3).
 API_TOKEN_MAX_AGE = timedelta(days=int(env("API_TOKEN_MAX_AGE_DAYS", "90")))
 # A role grant, a password set by someone else or a second-factor reset that no head of service
-# has decided within this long expires (missing.account_changes): ask again if still wanted.
+# has decided within this long expires (missing.accounts.account_changes): ask again if still wanted.
 ACCOUNT_CHANGE_MAX_AGE = timedelta(days=int(env("ACCOUNT_CHANGE_MAX_AGE_DAYS", "7")))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 # Signed-in pages warn this long before the idle sign-out, with "Stay signed in" (WCAG 2.2.1).
@@ -247,8 +247,8 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
-AXES_LOCKOUT_CALLABLE = "missing.security.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "missing.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "missing.accounts.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "missing.accounts.security.client_ip"
 AXES_VERBOSE = False  # its log lines would name the username and the form's fields
 
 SESSION_COOKIE_HTTPONLY = True
@@ -270,7 +270,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Requests per user, per API token (per address when signed out) and window, on the web and
-# the API alike, for every read of child data (missing.security; decision 0057). A busy FFD
+# the API alike, for every read of child data (missing.accounts.security; decision 0057). A busy FFD
 # hour is 30-40 cases at about three pages each (child, episode, interview): "read" allows
 # twice that; 40 name searches an hour is a search a call at the busiest; exports are a
 # report or two, retried. Above these a person is copying, not working a case.
@@ -280,7 +280,7 @@ RATE_LIMITS = {
     "search": env("RATE_LIMIT_SEARCH", "100/hour"),
     "export": env("RATE_LIMIT_EXPORT", "20/hour"),
 }
-# Where apps built on the core act on an insider-misuse alert (missing.misuse): dotted paths
+# Where apps built on the core act on an insider-misuse alert (missing.audit.misuse): dotted paths
 # of callables taking the alert, called in the alert's transaction.
 MISUSE_ALERT_HANDLERS = ["notifications.services.misuse_alert_texts"]
 # The limiter's counters live in the cache: production shares it across workers (Redis).
@@ -288,18 +288,18 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "missing.auth.ApiTokenAuthentication",
+        "missing.accounts.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["missing.permissions.IsStaffWithFullAccess"],
-    # JSON only, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes (missing.input_limits).
-    "DEFAULT_PARSER_CLASSES": ["missing.parsers.BoundedJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["missing.accounts.permissions.IsStaffWithFullAccess"],
+    # JSON only, at most 32 levels deep and DATA_UPLOAD_MAX_MEMORY_SIZE bytes (missing.api.input_limits).
+    "DEFAULT_PARSER_CLASSES": ["missing.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "missing.pagination.ApiPagination",
-    "DEFAULT_THROTTLE_CLASSES": ["missing.security.ListRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "missing.web.pagination.ApiPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["missing.accounts.security.ListRateThrottle"],
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "missing.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "missing.api.errors.exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -334,7 +334,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # Manager-only fields are optional in every response (missing.models.may_see_restricted).
-        "missing.serializers.schema_restricted_fields_optional",
+        "missing.api.serializers.schema_restricted_fields_optional",
     ],
 }
 

@@ -18,7 +18,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 _axes = BASE_MIDDLEWARE.index("axes.middleware.AxesMiddleware")  # it stays last
 MIDDLEWARE = [
     *BASE_MIDDLEWARE[:_axes],
-    "missing.middleware.NotFoundPageMiddleware",
+    "missing.web.middleware.NotFoundPageMiddleware",
     *BASE_MIDDLEWARE[_axes:],
 ]
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from interviews import selectors, services
 from interviews.models import ReturnInterview
-from missing import transitions
+from missing.cases import transitions
 from missing.models import INTERVIEW_PENDING_STATES, Child, EpisodeState, MissingEpisode
 
 register = template.Library()

@@ -3,7 +3,7 @@
 // board left on a wall still times out) and, shortly before the end, opens a dialog with
 // "Stay signed in". Another tab's activity counts: the server's answer, not this page's clock,
 // decides. When the time is up the dialog says so; a form sent afterwards is kept on the server
-// and offered back after signing in again (missing/session_timeout.py).
+// and offered back after signing in again (missing/accounts/session_timeout.py).
 
 const root = document.body
 const dialog = document.getElementById('session-timeout')

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from interviews import services
-from missing import services as core
+from missing.cases import services as core
 from missing.models import Child, MissingEpisode, Team, User
 from tests.factories import (
     ChildFactory,

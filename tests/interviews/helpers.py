@@ -7,7 +7,7 @@ from typing import Any
 
 from interviews import services
 from interviews.models import ReturnInterview
-from missing import services as core
+from missing.cases import services as core
 from missing.models import Child, MissingEpisode, User
 from tests.helpers import report_missing
 

@@ -35,7 +35,7 @@ MARCH = {"period_start": "2026-03-01", "period_end": "2026-03-31"}
 
 
 def london_days(first, last) -> dict[str, str]:
-    from missing.clocks import london_date
+    from missing.cases.clocks import london_date
 
     return {
         "period_start": london_date(first).isoformat(),
@@ -309,7 +309,7 @@ def test_figures_are_for_managers_and_heads_of_service_as_the_page_is(request, w
 def test_figures_default_to_this_month_in_london(manager):
     from django.utils import timezone
 
-    from missing.clocks import london_date
+    from missing.cases.clocks import london_date
 
     body = client_for(manager).get("/api/interview-figures/").json()
     today = london_date(timezone.now())

@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewEpisode, ReturnInterview, ReturnInterviewHistory
-from missing import retention
-from missing import services as core
-from missing.errors import Conflict
-from missing.merge import child_merge
+from missing.audit import retention
+from missing.cases import services as core
+from missing.cases.errors import Conflict
+from missing.cases.merge import child_merge
 from missing.models import Child, ChildMerge
 from tests.factories import ChildFactory
 from tests.helpers import login

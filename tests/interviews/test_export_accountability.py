@@ -14,8 +14,8 @@ import time_machine
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from missing.accounts.security import SECOND_FACTOR_AT
 from missing.models import AccessAction, AccessLog, User
-from missing.security import SECOND_FACTOR_AT
 from tests.factories import FIXED_NOW
 from tests.helpers import login
 from tests.returns_data import build_caseload

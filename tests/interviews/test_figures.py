@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from interviews import figures, selectors, services
-from missing.clocks import london_date
+from missing.cases.clocks import london_date
 from tests.factories import ChildFactory, UserFactory
 from tests.interviews.helpers import (
     assign,
@@ -105,7 +105,7 @@ def caseload(ffd, manager, interviewer, now):
     complete(exception, actor=trusted, now=now)
 
     # A cancelled episode (logged in error) never counts.
-    from missing import services as core
+    from missing.cases import services as core
 
     mistake = returned_episode(ffd=ffd, manager=manager, returned_at=now - 7 * H)
     core.episode_cancel(actor=manager, episode_id=mistake.pk, reason="Logged twice", now=now)

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from interviews import figures as fig
 from interviews import services
-from missing.clocks import london_date
+from missing.cases.clocks import london_date
 from missing.models import EpisodeState, InterviewOutcome, MissingEpisode, User
 from tests.factories import FIXED_NOW, ChildFactory, OrganisationFactory, UserFactory
 from tests.helpers import login

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from interviews.models import CaseAccessGrant, Independence, PlacementStaff
-from missing.errors import InvalidInput
+from missing.cases.errors import InvalidInput
 from missing.models import Role
 from tests.factories import ChildFactory, OrganisationFactory, TeamFactory, UserFactory
 from tests.interviews.helpers import assign, open_interview, returned_episode

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewMention, ReturnInterview
-from missing.errors import Conflict, InvalidInput
+from missing.cases.errors import Conflict, InvalidInput
 from tests.factories import ChildFactory
 from tests.helpers import login
 from tests.interviews.helpers import assign, open_interview, returned_episode

@@ -11,9 +11,9 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from interviews import returns
+from interviews.returns import annex_a as returns
+from interviews.returns.ssda903 import ReturnRefused
 from missing.models import Child
-from missing.returns import ReturnRefused
 from tests.factories import FIXED_NOW
 from tests.returns_data import build_caseload, child, episode, utc
 

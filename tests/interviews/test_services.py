@@ -19,8 +19,8 @@ from interviews.models import (
     PlacementStaff,
     ReturnInterview,
 )
-from missing import services as core
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases import services as core
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import CaseAccessGrant, EpisodeEvent, EpisodeState, MissingEpisode
 from tests.factories import ChildFactory, TeamFactory, UserFactory
 from tests.helpers import report_missing

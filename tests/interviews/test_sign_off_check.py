@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
-from missing import services as core
+from missing.cases import services as core
 from missing.models import EpisodeEvent, EpisodeState, MissingEpisode, RepeatMissingRule, User
 from tests.factories import ChildFactory
 from tests.helpers import login

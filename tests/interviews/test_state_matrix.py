@@ -19,8 +19,8 @@ from django_fsm import can_proceed
 
 from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
-from missing import transitions
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases import transitions
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import EpisodeState, MissingEpisode
 from tests.factories import ChildFactory
 from tests.interviews.helpers import (

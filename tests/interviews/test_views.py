@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 
 from interviews import services
 from interviews.models import InterviewStatus, ReturnInterview
+from missing.accounts.second_factor import second_factor_reset
 from missing.models import EpisodeState, MissingEpisode, User
-from missing.second_factor import second_factor_reset
 from tests.factories import ChildFactory
 from tests.helpers import login
 from tests.interviews.helpers import (

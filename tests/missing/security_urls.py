@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from missing.permissions import IsStaffWithFullAccess
-from missing.security import RecentSecondFactor, rate_limit, require_recent_second_factor
+from missing.accounts.permissions import IsStaffWithFullAccess
+from missing.accounts.security import RecentSecondFactor, rate_limit, require_recent_second_factor
 
 
 @require_recent_second_factor

@@ -22,8 +22,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from missing import account_changes, services
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.accounts import account_changes
+from missing.cases import services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     AccessAction,
     AccessLog,
@@ -211,7 +212,7 @@ def test_admin_password_form_asks_and_the_password_is_unchanged_until_approved(
     approve(change, head_of_service)
     manager.refresh_from_db()
     assert manager.check_password(NEW_PASSWORD)
-    # The token ended with the credentials it stood for (missing.auth's rule, reused).
+    # The token ended with the credentials it stood for (missing.accounts.auth's rule, reused).
     assert api.get("/api/episodes/").status_code == 401
 
 

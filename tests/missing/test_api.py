@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     ApiToken,
     CaseAccessGrant,
@@ -1029,7 +1029,7 @@ def test_list_and_board_queries_do_not_grow_with_rows(ffd, manager, now, url):
     with_ten = _queries(client, url)
 
     # Signing in by session: the session, the user, the session's second-factor device; then
-    # /api/episodes/: the capped COUNT (missing.pagination), then the page with child, grade
+    # /api/episodes/: the capped COUNT (missing.web.pagination), then the page with child, grade
     # and force joined.
     # /api/board/: the open episodes (same joins), the notifications awaiting a match, then
     # the oldest open strategy / risk meeting tasks with their count.

@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     ApiToken,
     Child,

@@ -10,7 +10,8 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from missing import second_factor, services
+from missing.accounts import second_factor
+from missing.cases import services
 from missing.models import ApiToken, Role, User
 from tests.factories import FIXED_NOW
 

@@ -15,7 +15,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from interviews import services as interview_services
-from missing import audit, services
+from missing.audit import access_log as audit
+from missing.cases import services
 from missing.models import (
     AccessAction,
     AccessLog,
@@ -208,7 +209,7 @@ def test_a_request_that_fails_leaves_no_access_row(ffd, manager, now, monkeypatc
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the template engine fell over")
 
-    monkeypatch.setattr("missing.views.render", broken)
+    monkeypatch.setattr("missing.web.views.render", broken)
     response = client.get(reverse("episode_detail", args=[episode.pk]))
 
     assert response.status_code == 500
@@ -561,7 +562,7 @@ def test_a_server_error_logs_no_name_from_the_request(ffd, manager, now, caplog,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"failed on {episode.reference}")
 
-    monkeypatch.setattr("missing.views.render", broken)
+    monkeypatch.setattr("missing.web.views.render", broken)
     caplog.set_level(logging.DEBUG)
     response = client.post(reverse("child_list"), {"q": "Tracebackson"})
     assert response.status_code == 500

@@ -59,7 +59,7 @@ def test_a_change_through_the_api_is_captured_with_the_user_and_the_route(ffd, m
 
 
 def test_a_token_client_is_named_in_the_history(ffd, manager, now):
-    from missing import services
+    from missing.cases import services
 
     episode = report_missing(actor=ffd, now=now - timedelta(hours=1))
     token = services.api_token_create(

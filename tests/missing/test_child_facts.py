@@ -1,4 +1,4 @@
-"""The child's facts and legal-status periods (missing.child_facts, decision 0046): the NHS
+"""The child's facts and legal-status periods (missing.cases.child_facts, decision 0046): the NHS
 number, the episode's legal-status snapshot taken from the periods (London dates, recomputed when
 a period changes), matching at intake by NHS number first, the API and web pages, roles, the
 access log, the change history, and the national returns reading the snapshot."""
@@ -15,9 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from interviews import returns as annex_a
-from missing import child_facts, nhs, returns, services
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from interviews.returns import annex_a
+from interviews.returns import ssda903 as returns
+from missing.cases import child_facts, nhs, services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     AccessAction,
     AccessLog,

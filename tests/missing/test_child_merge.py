@@ -1,4 +1,4 @@
-"""Merging two child records created in error (missing.merge): the service, the web pages and
+"""Merging two child records created in error (missing.cases.merge): the service, the web pages and
 the API, through the real services."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from missing import retention, services
-from missing.errors import Conflict, InvalidInput, NotAllowed
-from missing.merge import child_merge
+from missing.audit import retention
+from missing.cases import services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases.merge import child_merge
 from missing.models import (
     AccessAction,
     AccessLog,

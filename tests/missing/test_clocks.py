@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from missing import clocks, services
+from missing.cases import clocks, services
 from missing.models import MissingEpisode
 from tests.helpers import report_missing
 

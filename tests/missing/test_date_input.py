@@ -1,4 +1,4 @@
-"""The GOV.UK date input and date-time input (missing.date_input): what is read from the boxes,
+"""The GOV.UK date input and date-time input (missing.web.date_input): what is read from the boxes,
 what each wrong entry says and which box it marks, London time at both clock changes, and
 every form that takes a date using it."""
 
@@ -20,8 +20,9 @@ from django.urls import reverse
 
 from interviews.figures_views import FiguresForm
 from interviews.forms import AssignForm, AttemptForm, RecordForm
-from interviews.returns_views import AsOfForm
-from missing.date_input import (
+from interviews.returns.views import AsOfForm
+from missing.models import MissingEpisode, PoliceNotification, User
+from missing.web.date_input import (
     GovukDateTimeWidget,
     GovukDateWidget,
     Problem,
@@ -29,9 +30,8 @@ from missing.date_input import (
     parse_datetime,
     parse_time,
 )
-from missing.forms import DecisionForm, LegalStatusPeriodForm, NotificationForm, ReturnForm
-from missing.models import MissingEpisode, PoliceNotification, User
-from missing.philomena_forms import PhilomenaForm
+from missing.web.forms import DecisionForm, LegalStatusPeriodForm, NotificationForm, ReturnForm
+from missing.web.philomena_forms import PhilomenaForm
 from tests.helpers import date_boxes, login
 from tests.missing.test_views import notification_post
 
@@ -271,7 +271,7 @@ def test_each_form_names_the_wrong_box(form_name, field, make):
 
 def test_every_form_with_a_date_is_listed_here():
     """A new date field on a form gets the two tests above."""
-    from missing.date_input import GovukDateField
+    from missing.web.date_input import GovukDateField
     from tests.missing.test_hostile_input import _api_views, _subclasses
 
     _api_views()

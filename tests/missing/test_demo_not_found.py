@@ -1,5 +1,5 @@
 """The local demo runs with DEBUG on, whose technical 404 page lists every URL pattern. The demo
-settings add missing.middleware.NotFoundPageMiddleware, so a 404 there is the real GOV.UK page
+settings add missing.web.middleware.NotFoundPageMiddleware, so a 404 there is the real GOV.UK page
 (or the API's JSON), while static files are still served."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.urls import reverse
 from tests.helpers import login
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-DEMO_404 = "missing.middleware.NotFoundPageMiddleware"
+DEMO_404 = "missing.web.middleware.NotFoundPageMiddleware"
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import EpisodeState, MissingEpisode, RepeatMissingRule, User
 from tests.helpers import episode_in_state, login
 

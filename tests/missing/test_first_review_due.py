@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from missing import services
+from missing.cases import services
 from missing.models import MissingEpisode
 from tests.factories import grade
 from tests.helpers import report_missing

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import OperationalError, connection
 
-from missing import services
+from missing.cases import services
 
 
 @pytest.mark.django_db

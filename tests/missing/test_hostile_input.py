@@ -1,6 +1,6 @@
 """Hostile input to the API is a 400 naming the problem, never a 500: JSON nested past
-JSON_MAX_DEPTH or larger than the body limit (missing.input_limits, enforced by the one default
-parser, missing.parsers.BoundedJSONParser), and dates outside the years 1900–2999."""
+JSON_MAX_DEPTH or larger than the body limit (missing.api.input_limits, enforced by the one default
+parser, missing.api.parsers.BoundedJSONParser), and dates outside the years 1900–2999."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from interviews.models import ReturnInterview
-from missing.child_facts import legal_status_period_add
-from missing.input_limits import JSON_MAX_DEPTH, json_depth
+from missing.api.input_limits import JSON_MAX_DEPTH, json_depth
+from missing.api.parsers import BoundedJSONParser
+from missing.cases.child_facts import legal_status_period_add
 from missing.models import LegalStatus, PoliceNotification, RiskMeetingTask, User
-from missing.parsers import BoundedJSONParser
 from tests.factories import FIXED_NOW, ChildFactory
 from tests.helpers import login, report_missing
 from tests.interviews.helpers import open_interview, returned_episode
@@ -276,7 +276,7 @@ def test_every_date_an_input_serializer_takes_is_bounded():
     """A date field added later to an input serializer (`…In`: those output serializers are
     kept apart from) would accept year 1 or 9999 and overflow downstream: every date one
     takes goes through the bounded fields."""
-    from missing.serializers import AwareDateTimeField, StrictDateField, StrictInputSerializer
+    from missing.api.serializers import AwareDateTimeField, StrictDateField, StrictInputSerializer
 
     _api_views()  # imports every API module
     checked = 0
@@ -298,7 +298,7 @@ def test_every_date_an_input_serializer_takes_is_bounded():
 def test_every_date_a_web_form_takes_is_bounded():
     """Every date or date-time a form of ours takes is the GOV.UK date input (years 1900–2999,
     London time); none is a native date picker, whatever the field's class."""
-    from missing.date_input import GovukDateField, GovukDateTimeField
+    from missing.web.date_input import GovukDateField, GovukDateTimeField
 
     _api_views()
     checked = 0

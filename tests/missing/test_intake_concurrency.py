@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     ApiToken,
     Child,
@@ -155,7 +155,7 @@ def test_a_report_waiting_on_a_child_being_merged_goes_to_the_kept_record():
 
     from django.db import transaction
 
-    from missing.merge import child_merge
+    from missing.cases.merge import child_merge
     from tests.factories import ChildFactory
 
     (_, kent), _ = two_forces_tokens()

@@ -1,5 +1,5 @@
 """The insider-misuse alert (issue 14 item 1): one person reading many different children's
-records within an hour raises one alert for the heads of service (missing.misuse). The text
+records within an hour raises one alert for the heads of service (missing.audit.misuse). The text
 to the heads of service is tested with the fake Twilio server in tests/notifications."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from missing import misuse
+from missing.audit import misuse
 from missing.models import Child, MisuseAlert, MisuseSettings, User
 from tests.factories import FIXED_NOW, ChildFactory
 from tests.helpers import login

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from missing import pagination
 from missing.models import Child, EpisodeState, User
-from missing.pagination import CappedPaginator
+from missing.web import pagination
+from missing.web.pagination import CappedPaginator
 from tests.factories import ChildFactory
 from tests.helpers import episode_in_state, login, report_missing
 
@@ -52,7 +52,7 @@ def test_episode_list_says_when_the_count_is_capped(
     client: Client, ffd: User, manager: User, now: datetime, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(pagination, "COUNT_CAP", 2)
-    monkeypatch.setattr("missing.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("missing.web.views.PAGE_SIZE", 1)
     for _ in range(3):
         episode_in_state(EpisodeState.CLOSED, ffd=ffd, manager=manager, now=now)
     login(client, manager)
@@ -63,7 +63,7 @@ def test_episode_list_says_when_the_count_is_capped(
 
 
 # --------------------------------------------------------------------------------------------
-# The API: the same capped count (missing.pagination.capped_count), reported as "N+"
+# The API: the same capped count (missing.web.pagination.capped_count), reported as "N+"
 # --------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The Philomena profile and Part 1 (missing.philomena and its pages and API), through the real
+"""The Philomena profile and Part 1 (missing.cases.philomena and its pages and API), through the real
 services, pages and API: roles and need-to-know, photo checks, the computed missing history,
 Part 1 and its download with their access-log rows, retention and merging."""
 
@@ -19,9 +19,11 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from missing import philomena, retention, services
-from missing.errors import Conflict, InvalidInput, NotAllowed
-from missing.merge import child_merge
+from missing.audit import retention
+from missing.cases import philomena, services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases.merge import child_merge
+from missing.cases.philomena import PhilomenaData
 from missing.models import (
     AccessAction,
     AccessLog,
@@ -30,7 +32,6 @@ from missing.models import (
     PhilomenaProfile,
     User,
 )
-from missing.philomena import PhilomenaData
 from tests.factories import FIXED_NOW, ChildFactory, force, grade
 from tests.helpers import login
 

@@ -15,7 +15,8 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from missing import security, services
+from missing.accounts import security
+from missing.cases import services
 from missing.models import (
     AccessAction,
     AccessLog,

@@ -16,8 +16,9 @@ import time_machine
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from missing import services, tasks
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing import tasks
+from missing.cases import services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     EpisodeEvent,
     EpisodeState,

@@ -19,7 +19,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import EpisodeState, MissingEpisode, RepeatMissingRule, RiskMeetingTask
 from tests.factories import ChildFactory
 from tests.helpers import login, report_missing

@@ -10,6 +10,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from interviews.models import ContactAttempt, InterviewEpisode, ReturnInterview
+from missing.audit.retention import birthday
 from missing.models import (
     AccessLog,
     CaseAccessGrant,
@@ -22,7 +23,6 @@ from missing.models import (
     PoliceNotification,
     RetentionPolicy,
 )
-from missing.retention import birthday
 from notifications.models import Escalation, SmsMessage
 from notifications.services import escalation_sweep
 from tests.factories import ChildFactory

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from missing import returns
+from interviews.returns import ssda903 as returns
 from missing.models import Child, MissingEpisode
 from tests import validator903
 from tests.factories import FIXED_NOW

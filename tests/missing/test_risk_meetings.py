@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     AccessAction,
     AccessLog,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from missing import account_changes
+from missing.accounts import account_changes
 from missing.models import AccountChange, User
 from tests.factories import FIXED_NOW
 from tests.helpers import login, totp_code, totp_device
@@ -175,7 +175,7 @@ def test_the_code_page_never_redirects_off_site(client: Client, manager: User) -
 
 @pytest.fixture
 def recovery_codes(manager: User) -> list[str]:
-    from missing.second_factor import recovery_codes_issue
+    from missing.accounts.second_factor import recovery_codes_issue
 
     totp_device(manager)
     return recovery_codes_issue(user=manager)
@@ -317,7 +317,7 @@ def test_the_api_permission_refuses_password_alone_without_the_middleware(
 
 @pytest.mark.django_db
 def test_bearer_tokens_need_no_second_factor(ffd: User, now) -> None:
-    from missing import services
+    from missing.cases import services
 
     token = services.api_token_create(
         user=ffd, scope="full", now=timezone.now()
@@ -378,7 +378,7 @@ def test_step_up_takes_its_own_age_and_never_sends_off_site(client: Client, mana
 def test_an_api_export_needs_a_fresh_code_by_session_and_by_token(
     client: Client, manager: User, now
 ) -> None:
-    from missing import services
+    from missing.cases import services
 
     with time_machine.travel(FIXED_NOW, tick=False):
         login(client, manager)
@@ -430,6 +430,6 @@ def test_relaxed_demo_lets_a_password_in_with_a_banner_on_every_page(
 
 
 def test_code_page_markup_has_one_time_code_autocomplete() -> None:
-    from missing.signin import CodeForm
+    from missing.accounts.signin import CodeForm
 
     assert re.search(r'autocomplete="one-time-code"', str(CodeForm()["code"]))

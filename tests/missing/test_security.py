@@ -12,8 +12,8 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
+from missing.accounts.security import client_ip
 from missing.models import Role, User
-from missing.security import client_ip
 from tests.factories import FIXED_NOW
 from tests.helpers import login, totp_device
 

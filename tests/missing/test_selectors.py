@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from missing import selectors, services
+from missing.cases import selectors, services
 from missing.models import EpisodeState
 from tests.helpers import episode_in_state, report_missing
 

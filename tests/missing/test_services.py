@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from missing import clocks, services
-from missing.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases import clocks, services
+from missing.cases.errors import Conflict, InvalidInput, NotAllowed
 from missing.models import (
     Child,
     EpisodeEvent,

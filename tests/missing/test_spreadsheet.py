@@ -1,4 +1,4 @@
-"""Formula injection (OWASP "CSV injection"): one rule, `missing.spreadsheet.neutralise`, and one
+"""Formula injection (OWASP "CSV injection"): one rule, `missing.web.spreadsheet.neutralise`, and one
 writer every CSV goes through. The downloads themselves are tested in
 tests/interviews/test_csv_injection.py."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from missing.returns import csv_lines
-from missing.spreadsheet import csv_writer, neutralise
+from interviews.returns.ssda903 import csv_lines
+from missing.web.spreadsheet import csv_writer, neutralise
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -65,13 +65,13 @@ APP_FILES = sorted(
     path
     for app in ("missing", "interviews", "notifications")
     for path in (ROOT / app).rglob("*.py")
-    if path != ROOT / "missing" / "spreadsheet.py"
+    if path != ROOT / "missing" / "web" / "spreadsheet.py"
 )
 
 
 @pytest.mark.parametrize("path", APP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_csv_is_written_past_the_neutralising_writer(path: Path) -> None:
-    assert _csv_writer_calls(path) == [], "use missing.spreadsheet.csv_writer"
+    assert _csv_writer_calls(path) == [], "use missing.web.spreadsheet.csv_writer"
 
 
 def test_the_check_sees_a_raw_writer(tmp_path: Path) -> None:

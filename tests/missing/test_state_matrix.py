@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from missing import services
-from missing.errors import Conflict, NotAllowed
+from missing.cases import services
+from missing.cases.errors import Conflict, NotAllowed
 from missing.models import EpisodeEvent, EpisodeState, MissingEpisode
 from tests.factories import grade
 from tests.helpers import episode_in_state
@@ -164,7 +164,7 @@ def test_an_interviewer_acts_only_on_episodes_assigned_to_them(
 
 
 def test_only_a_manager_may_decide_not_to_hold_the_interview(interviewer, ffd, manager, now):
-    from missing.errors import InvalidInput
+    from missing.cases.errors import InvalidInput
 
     episode = episode_in_state(
         S.RETURNED, ffd=ffd, manager=manager, now=now, interviewer=interviewer
@@ -206,7 +206,7 @@ def test_only_a_manager_may_decide_not_to_hold_the_interview(interviewer, ffd, m
 def test_an_interview_time_is_checked_against_the_return_and_the_clock(
     held_at, field_message, ffd, manager, now
 ):
-    from missing.errors import InvalidInput
+    from missing.cases.errors import InvalidInput
 
     episode = episode_in_state(S.RETURNED, ffd=ffd, manager=manager, now=now)
     with pytest.raises(InvalidInput) as refused:

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     Child,
     EpisodeState,

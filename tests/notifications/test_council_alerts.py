@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from missing import services
+from missing.cases import services
 from missing.models import Council, EpisodeEvent, EpisodeState, InterviewHolder, MissingEpisode
 from notifications import council_alerts
 from notifications.models import CouncilAlert
@@ -312,7 +312,7 @@ def test_the_front_door_cannot_record_it(ffd, now):
 
 
 def test_retention_erases_the_alerts_with_the_episodes(ffd, manager, now):
-    from missing import retention
+    from missing.audit import retention
 
     episode = report_missing(actor=ffd, now=now, child=placed_child())
     sweep(now)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
-from missing import services as core
+from missing.cases import services as core
 from missing.models import MissingEpisode, Role
 from notifications import selectors
 from notifications.models import (

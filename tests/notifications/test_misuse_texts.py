@@ -1,4 +1,4 @@
-"""The insider-misuse alert's text to the heads of service (missing.misuse, connected through
+"""The insider-misuse alert's text to the heads of service (missing.audit.misuse, connected through
 settings.MISUSE_ALERT_HANDLERS): written with the alert, sent once through the real Twilio SDK
 against the fake server, and nothing about any child in it."""
 
@@ -13,7 +13,7 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from missing import misuse
+from missing.audit import misuse
 from missing.models import MisuseAlert, MisuseSettings, Role, User
 from notifications import texts
 from notifications.models import AdminAlert, SmsMessage

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from missing import services as core
+from missing.cases import services as core
 from missing.models import Child, MissingEpisode, Role
 from notifications import texts
 from notifications.models import AdminAlert, EscalationRule, SmsMessage, Trigger

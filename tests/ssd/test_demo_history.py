@@ -14,10 +14,9 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from interviews import returns as annex_a
 from interviews.models import InterviewFactor, InterviewMention
-from missing import clocks
-from missing import returns as ssda903
+from interviews.returns import annex_a, ssda903
+from missing.cases import clocks
 from missing.models import (
     EpisodeState,
     InterviewOutcome,

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from missing import clocks
+from missing.cases import clocks
 from ssd import demo
 
 TODAY = date(2026, 12, 6)

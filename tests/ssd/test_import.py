@@ -9,8 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from bench.ssd_extract import nhs_number, rows, write_tables
-from interviews import returns as annex_a
-from missing import returns as ssda903
+from interviews.returns import annex_a, ssda903
 from missing.models import Child, EpisodeState, LegalStatusPeriod, MissingEpisode
 from ssd import importer
 from ssd.models import ImportRow, ImportRun

@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from interviews import returns as annex_a
-from missing import returns
-from missing.errors import InvalidInput
+from interviews.returns import annex_a
+from interviews.returns import ssda903 as returns
+from missing.cases.errors import InvalidInput
 
 
 class Command(BaseCommand):

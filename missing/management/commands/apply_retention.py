@@ -4,7 +4,7 @@
     manage.py apply_retention                  # erase it, one child per transaction
     manage.py apply_retention --now 2031-04-01T00:00:00Z   # as at another moment (testing)
 
-Run it nightly from cron or a scheduler. See `missing.retention` for the rules.
+Run it nightly from cron or a scheduler. See `missing.audit.retention` for the rules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from missing import retention
+from missing.audit import retention
 
 
 def _moment(value: str | None) -> datetime:

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from missing import services
-from missing.errors import DomainError
+from missing.cases import services
+from missing.cases.errors import DomainError
 from missing.management.commands.create_staff import (
     domain_error_message,
     validation_error_message,

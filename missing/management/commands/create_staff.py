@@ -13,8 +13,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from missing import account_changes, services
-from missing.errors import DomainError
+from missing.accounts import account_changes
+from missing.cases import services
+from missing.cases.errors import DomainError
 from missing.models import (
     AccountChange,
     AccountChangeState,
@@ -87,7 +88,7 @@ class Command(BaseCommand):
 
         now = timezone.now()
         # Separation of duties: a case role and a password chosen by the person at the keyboard
-        # wait for a head of service (missing.account_changes), unless none exists yet.
+        # wait for a head of service (missing.accounts.account_changes), unless none exists yet.
         held = grants_case_access(from_role="", to_role=role)
         if (
             options["token"]

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from missing import services
+from missing.cases import services
 from missing.models import (
     Child,
     MissingEpisode,

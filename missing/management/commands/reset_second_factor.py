@@ -1,6 +1,6 @@
 """`manage.py reset_second_factor USERNAME`: for a user who lost their phone and recovery codes.
 
-Asks for the reset (separation of duties, missing.account_changes): a head of service approves
+Asks for the reset (separation of duties, missing.accounts.account_changes): a head of service approves
 it on the approvals page, and only then are the user's authenticator and recovery codes removed
 and their sessions and API tokens ended. While the service has no head of service yet, the
 reset applies at once (the bootstrap, recorded). Check who is asking before you run it.
@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from missing import account_changes
+from missing.accounts import account_changes
 from missing.models import AccountChangeState, User
 
 

@@ -1,6 +1,6 @@
 """`manage.py changepassword USERNAME`, replacing Django's: a password typed in by the person at
 the keyboard is a password set by someone other than the user (separation of duties,
-missing.account_changes). Only its hash is kept, in a request a head of service approves; while
+missing.accounts.account_changes). Only its hash is kept, in a request a head of service approves; while
 the service has no head of service yet it applies at once (the bootstrap, recorded)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from missing import account_changes
+from missing.accounts import account_changes
 from missing.models import AccountChangeState, User
 
 
