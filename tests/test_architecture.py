@@ -1,7 +1,10 @@
 """The core (`missing`) imports no other app of ours: interviews and notifications build on it,
 through its services, its indexed columns and the settings hooks (EXTRA_NAVIGATION,
 EPISODE_DETAIL_PANELS, CHILD_DETAIL_PANELS), and import only its public names: the shared web
-plumbing (role checks, 404s, the API's error answers) is `missing.web.shared`."""
+plumbing (role checks, 404s, the API's error answers) is `missing.web.shared`.
+
+Inside the core, one folder per job (docs/decisions/0051-core-split-by-job.md): the folder list
+alone says where sign-in, the audit log, the episode state machine and the returns live."""
 
 import ast
 from pathlib import Path
@@ -70,3 +73,60 @@ def test_one_role_decorator_for_every_app():
         if "def role_required(" in path.read_text()
     ]
     assert defining == ["missing/web/shared.py"]
+
+
+# The core's jobs, each a package; at the top level only the Django app itself.
+CORE_PACKAGES = {"cases", "accounts", "audit", "web", "api"}
+CORE_TOP_LEVEL_MODULES = {"__init__", "admin", "apps", "models", "tasks"}
+CORE_TOP_LEVEL_FOLDERS = CORE_PACKAGES | {"migrations", "management"}
+
+
+def test_the_core_is_split_into_packages_by_job():
+    for package in CORE_PACKAGES:
+        assert (CORE / package / "__init__.py").is_file(), package
+    # Where a newcomer looks first: sign-in, the audit log, the state machine, the returns.
+    for path in (
+        "missing/accounts/signin.py",
+        "missing/audit/access_log.py",
+        "missing/cases/transitions.py",
+        "interviews/returns/ssda903.py",
+        "interviews/returns/annex_a.py",
+    ):
+        assert (ROOT / path).is_file(), path
+
+
+def test_no_module_is_left_at_the_core_top_level():
+    modules = {path.stem for path in CORE.glob("*.py")}
+    folders = {path.name for path in CORE.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert modules - CORE_TOP_LEVEL_MODULES == set()
+    assert folders - CORE_TOP_LEVEL_FOLDERS == set()
+
+
+@pytest.mark.parametrize(
+    "path", sorted((CORE / "cases").rglob("*.py")), ids=lambda p: str(p.relative_to(CORE))
+)
+def test_cases_import_no_adapter(path):
+    """The domain is called by the web pages and the API, never the other way round."""
+    assert {
+        module
+        for module in imported_dotted_modules(path)
+        if module.startswith(("missing.web", "missing.api"))
+    } == set()
+
+
+def imported_dotted_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_adapter_check_sees_one(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from missing import web\nfrom missing.api.errors import x\n")
+    assert {"missing.web", "missing.api.errors"} <= imported_dotted_modules(sample)
