@@ -43,7 +43,7 @@ COUNCIL_ALERT_ESCALATE_AFTER_MINUTES = int(env("COUNCIL_ALERT_ESCALATE_AFTER_MIN
 
 INSTALLED_APPS = [
     # Before django.contrib.auth: its `changepassword` asks a head of service to approve.
-    "missing.accounts_cli",
+    "missing.accounts.cli",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
