@@ -400,8 +400,10 @@ def test_the_merge_query_count_is_pinned(pair, ffd, manager, now, django_assert_
 # rules on the latest episode (the episode, the rules, the 3-in-90 count, the last meeting, the
 # covering check); release the savepoint. Legal status (decision 0046): the sweep moves the
 # legal-status periods, the delete checks them, and the kept child's snapshots are recomputed
-# (its periods, its episodes); the changes-none case writes nothing more.
-QUERIES = 36
+# (its periods, its episodes); the changes-none case writes nothing more. The case system's
+# other identifiers (ssd.LinkedIdentifier, decision 0052): the sweep moves them, the delete's
+# collector looks for them.
+QUERIES = 38
 
 
 # --------------------------------------------------------------------------------------------
