@@ -163,7 +163,7 @@ class CouncilQuerySet(models.QuerySet["Council"]):
         )
         found: dict[str, Council] = {}
         for council in rows:
-            for key in (council.ons_code.casefold(), council.dfe_code, council.name_key):
+            for key in council.match_keys():
                 if key in wanted:
                     found[wanted[key]] = council
         return found
@@ -217,6 +217,13 @@ class Council(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.name_key = self.name.strip().casefold()
         super().save(*args, **kwargs)
+
+    def match_keys(self) -> tuple[str, str, str]:
+        """What a text naming this council may be, casefolded: its ONS code, DfE code or name."""
+        return (self.ons_code.casefold(), self.dfe_code, self.name_key)
+
+    def is_named_by(self, text: str) -> bool:
+        return text.strip().casefold() in self.match_keys()
 
 
 class User(AbstractUser):

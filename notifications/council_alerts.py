@@ -35,7 +35,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from missing.cases import clocks
 from missing.cases.services import episode_note_outside_contact
-from missing.models import Council, EpisodeState, MissingEpisode
+from missing.models import EpisodeState, MissingEpisode
 from notifications.models import CouncilAlert
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class SweepResult:
     queued: int
 
 
-def _wanted(kind: str, now: datetime) -> Q:
+def _wanted(kind: str) -> Q:
     """Which out-of-area episodes are due an alert of `kind` (each kind once)."""
     if kind == Kind.MISSING:
         return ~Q(state=EpisodeState.CANCELLED)
@@ -93,7 +93,7 @@ def _raise_new(*, now: datetime) -> int:
     for kind in Kind.values:
         already = CouncilAlert.objects.filter(episode=OuterRef("pk"), kind=kind)
         due = (
-            recent.filter(_wanted(kind, now))
+            recent.filter(_wanted(kind))
             .filter(~Exists(already))
             .values_list("pk", "out_of_area_council_id", "out_of_area_council__out_of_hours_email")
         )
@@ -160,10 +160,7 @@ def council_alert_sweep(*, now: datetime) -> SweepResult:
 
 def _other_is_host(episode: MissingEpisode) -> bool:
     council = episode.out_of_area_council
-    return (
-        council is not None
-        and Council.objects.resolve(episode.host_council).get(episode.host_council) == council
-    )
+    return council is not None and council.is_named_by(episode.host_council)
 
 
 def _when(moment: datetime | None) -> str:
