@@ -427,7 +427,7 @@ class InterviewFiguresApi(JsonApi):
     )
     def get(self, request: StaffApiRequest) -> Response:
         now = timezone.now()
-        form = figures_form(request.query_params, now)
+        form = figures_form(request.query_params, now, request.user)
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
         filters = form.filters()

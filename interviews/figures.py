@@ -96,6 +96,9 @@ class FigureFilters:
     age_band: str | None = None
     legal_status: str | None = None
     provider_id: int | None = None
+    # A regional installation (decision 0066): the council whose figures these are; each counts
+    # the episodes it is responsible for (`MissingEpisode.figures_council`). None: every episode.
+    council_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.period_end < self.period_start:
@@ -152,6 +155,8 @@ def _legal_status_q(status: str) -> Q:
 def _filtered(filters: FigureFilters) -> QuerySet[MissingEpisode]:
     """Episodes (not cancelled) matching the filters other than the period."""
     qs = MissingEpisode.objects.exclude(state=EpisodeState.CANCELLED)
+    if filters.council_id is not None:
+        qs = qs.filter(figures_council_id=filters.council_id)
     if filters.team_id is not None:
         qs = qs.filter(child__allocated_team_id=filters.team_id)
     if filters.age_band is not None:

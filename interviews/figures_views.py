@@ -29,7 +29,14 @@ from interviews import figures as fig
 from missing.accounts.security import rate_limit, require_recent_second_factor
 from missing.audit import access_log as audit
 from missing.cases.clocks import london_date
-from missing.models import OVERSIGHT_ROLES, EpisodeState, InterviewOutcome, Organisation, Team
+from missing.models import (
+    OVERSIGHT_ROLES,
+    EpisodeState,
+    InterviewOutcome,
+    Organisation,
+    Team,
+    is_regional,
+)
 from missing.web.date_input import GovukDateField
 from missing.web.forms import GovukFormMixin
 from missing.web.shared import StaffRequest, role_required
@@ -88,6 +95,14 @@ class FiguresForm(GovukFormMixin, forms.Form):
         error_messages={"invalid_choice": "Choose a provider from the list"},
     )
 
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A regional installation: the user's council's figures only (0: a user with no
+        # council, who then counts nothing). Never a query parameter: it is who asks.
+        self.council_id: int | None = (
+            (getattr(user, "council_id", None) or 0) if is_regional() else None
+        )
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, end = data.get("period_start"), data.get("period_end")
@@ -107,6 +122,7 @@ class FiguresForm(GovukFormMixin, forms.Form):
             age_band=data.get("age_band") or None,
             legal_status=data.get("legal_status") or None,
             provider_id=data["provider"].pk if data.get("provider") else None,
+            council_id=self.council_id,
         )
 
     def query(self) -> dict[str, str]:
@@ -151,17 +167,17 @@ def this_month(now: datetime) -> tuple[date, date]:
     return first, fig.add_months(first, 1) - timedelta(days=1)
 
 
-def figures_form(params: QueryDict, now: datetime) -> FiguresForm:
+def figures_form(params: QueryDict, now: datetime, user: Any = None) -> FiguresForm:
     """The one reading of the figures' query parameters (period_start, period_end: London
     dates; team, age_band, legal_status, provider), for the page, the drill-downs, the
     downloads and the API: bound to them, or to this month (London) when they name no
     period. Call `is_valid()`; the errors name the parameter."""
     if any(name.startswith(("period_start", "period_end")) for name in params):
-        return FiguresForm(params)
+        return FiguresForm(params, user=user)
     first, last = this_month(now)
     data = params.copy()
     data["period_start"], data["period_end"] = first.isoformat(), last.isoformat()
-    return FiguresForm(data)
+    return FiguresForm(data, user=user)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +381,7 @@ def figures_page(request: StaffRequest) -> HttpResponse:
     Queries: the session and user; the two filter lists; compute_figures (2, or 3 on SQLite);
     the trend (1); the patterns (3); plus one per team or provider chosen (form validation)."""
     now = timezone.now()
-    form = figures_form(request.GET, now)
+    form = figures_form(request.GET, now, request.user)
     context: dict[str, Any] = {"form": form, "national_returns": national_return_links()}
     if not form.is_valid():
         return render(request, "figures/page.html", context, status=400)
@@ -393,7 +409,7 @@ def figure_episodes_page(request: StaffRequest) -> HttpResponse:
     user; the count; the page; for a figure that counts children, their number (plus one per
     team or provider chosen)."""
     now = timezone.now()
-    form = figures_form(request.GET, now)
+    form = figures_form(request.GET, now, request.user)
     key = request.GET.get("figure", "")
     valid = form.is_valid()
     if key not in fig.FIGURE_KEYS:
@@ -555,7 +571,7 @@ def _filename(filters: fig.FigureFilters, extension: str) -> str:
 
 
 def _download_form(request: StaffRequest, now: datetime) -> FiguresForm | HttpResponse:
-    form = figures_form(request.GET, now)
+    form = figures_form(request.GET, now, request.user)
     if not form.is_valid():
         return render(
             request,

@@ -27,7 +27,9 @@ from missing.models import (
     MissingEpisode,
     Organisation,
     Role,
+    council_scope,
     interview_arranger_roles,
+    is_regional,
 )
 
 
@@ -124,7 +126,13 @@ class ReturnInterviewQuerySet(models.QuerySet["ReturnInterview"]):
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.role in CASE_READERS:
-            return self.all()
+            if not is_regional():
+                return self.all()
+            # A regional installation: interviews of the episodes the user's council sees.
+            seen = MissingEpisode.objects.filter(council_scope(user)).filter(
+                interview_link__interview=OuterRef("pk")
+            )
+            return self.filter(Exists(seen))
         if user.role == Role.INTERVIEWER:
             grants = CaseAccessGrant.objects.filter(
                 episode__interview_link__interview=OuterRef("pk"),

@@ -112,15 +112,23 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class StaffAdmin(UserAdmin):
-    list_display = ("username", "role", "organisation", "team", "is_active", "last_login")
-    list_filter = ("role", "is_active", "organisation")
+    list_display = (
+        "username",
+        "role",
+        "council",
+        "organisation",
+        "team",
+        "is_active",
+        "last_login",
+    )
+    list_filter = ("role", "is_active", "council", "organisation")
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
-        ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
+        ("Role", {"fields": ("role", "council", "organisation", "team", "phone", "police_force")}),
     )
     add_fieldsets = (
         *UserAdmin.add_fieldsets,
-        ("Role", {"fields": ("role", "organisation", "team", "phone", "police_force")}),
+        ("Role", {"fields": ("role", "council", "organisation", "team", "phone", "police_force")}),
     )
     actions = ("reset_second_factor",)
     # Kept by the system, not typed: read-only, which also drops the admin's split date/time
@@ -129,6 +137,15 @@ class StaffAdmin(UserAdmin):
     # Plain multiple selects: the two-box filter widget's search icons carry an aria-label on
     # a bare <span> (axe: serious, prohibited ARIA). Access is by role; groups are seldom used.
     filter_horizontal = ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The council (a regional installation, decision 0066) is set once, with the account:
+        moving a case worker to another council would open that council's children to them
+        without a head of service's approval. A new account waits for its role's approval."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.council_id is not None:
+            fields += ("council",)
+        return fields
 
     # Separation of duties (missing.accounts.account_changes): the role field, a password set here and
     # the second-factor reset do not change the account; each asks a head of service, who

@@ -226,6 +226,56 @@ class Council(models.Model):
         return text.strip().casefold() in self.match_keys()
 
 
+# --------------------------------------------------------------------------------------------
+# Councils on one installation (a regional deployment, decision 0066)
+# --------------------------------------------------------------------------------------------
+
+
+def installation_councils() -> list[str]:
+    """The ONS codes of the councils this installation serves (settings.COUNCIL_ONS_CODES)."""
+    return list(getattr(settings, "COUNCIL_ONS_CODES", []) or [])
+
+
+def is_regional() -> bool:
+    """Two or more councils on one installation: every read is narrowed to the user's council.
+    With one council (or none configured) nothing is narrowed: the system behaves as before."""
+    return len(installation_councils()) > 1
+
+
+def _user_council_id(user: Any) -> int | None:
+    return cast("int | None", getattr(user, "council_id", None))
+
+
+def council_scope(user: Any, via: str = "", *, shared: bool = True) -> Q:
+    """The one rule of who sees which council's rows, as a filter for every `visible_to()`:
+    `Q()` (everything) on a single-council installation; on a regional one the rows of the
+    user's own council, plus (`shared`) the out-of-area episodes shared with it, whichever side
+    of the placement it is on (host or responsible). `via` is the path from the queried model
+    to the episode (or, with shared=False, to the row holding `council`), e.g. "episode__".
+    A user with no council on a regional installation sees no case row at all."""
+    if not is_regional():
+        return Q()
+    council_id = _user_council_id(user)
+    if council_id is None:
+        return Q(pk__in=[])
+    scope = Q(**{f"{via}council_id": council_id})
+    if shared:
+        scope |= Q(**{f"{via}out_of_area_council_id": council_id})
+    return scope
+
+
+def is_shared_with(episode: Any, user: Any) -> bool:
+    """Whether `user` sees `episode` only because it is shared with their council (the label
+    "Shared with <council>: placed out of area" says so)."""
+    council_id = _user_council_id(user)
+    return (
+        is_regional()
+        and council_id is not None
+        and episode.council_id != council_id
+        and episode.out_of_area_council_id == council_id
+    )
+
+
 class User(AbstractUser):
     # Blank: no role yet, no access (an account whose case role awaits a head of service's
     # approval, missing.accounts.account_changes).
@@ -237,6 +287,11 @@ class User(AbstractUser):
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
     )
     phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+    # The council whose children this user works with (a regional installation, decision 0066);
+    # empty on a single-council installation, where it changes nothing.
+    council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
     # Set for police-system accounts: the force whose notifications this client may post.
     police_force = models.ForeignKey(
         PoliceForce, null=True, blank=True, on_delete=models.PROTECT, related_name="api_users"
@@ -439,7 +494,9 @@ class ChildQuerySet(models.QuerySet["Child"]):
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.role in CASE_READERS:
-            return self.all()
+            # A child is their own council's: a shared out-of-area episode is seen through the
+            # episode, never the other council's whole file of the child.
+            return self.filter(council_scope(user, shared=False))
         if user.role == Role.INTERVIEWER:
             grants = CaseAccessGrant.objects.filter(
                 episode__child=OuterRef("pk"), user=user, revoked_at__isnull=True
@@ -518,6 +575,11 @@ class Child(models.Model):
         "placing / responsible council", max_length=200, blank=True
     )
     host_council = models.CharField(max_length=200, blank=True)
+    # Whose child this record is on a regional installation (decision 0066): the council whose
+    # front door received the first notification; empty on a single-council installation.
+    council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField()
     # True while the child has a looked-after period on record, past or present: a care
     # leaver's record is kept until their 75th birthday however their status changes later.
@@ -717,11 +779,12 @@ def _may_record_outcome(instance: models.Model, user: Any) -> bool:
 
 class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
     def visible_to(self, user: Any) -> MissingEpisodeQuerySet:
-        """Deny by default; interviewers see only episodes granted to them (see Child)."""
+        """Deny by default; interviewers see only episodes granted to them (see Child). Case
+        staff see their council's episodes and those shared with it (`council_scope`)."""
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.role in CASE_READERS:
-            return self.all()
+            return self.filter(council_scope(user))
         if user.role == Role.INTERVIEWER:
             # Minimum necessary: only the episodes the assignment covers, not the child's whole file.
             grants = CaseAccessGrant.objects.filter(
@@ -802,6 +865,15 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
     # Placed out of area: the other council (host or responsible, whichever is not this
     # installation's, settings.COUNCIL_ONS_CODE), told at once (notifications.council_alerts).
     out_of_area_council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Regional installation (decision 0066): the council whose case this is (the child's), and
+    # the council responsible for the child, whose figures count the episode (the same one
+    # unless the child is another council's placed here). Empty on a single-council one.
+    council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    figures_council = models.ForeignKey(
         Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Who holds the return interview for a child placed out of area, as the two councils agreed.
@@ -1118,11 +1190,15 @@ class NotificationKind(models.TextChoices):
 class PoliceNotificationQuerySet(models.QuerySet["PoliceNotification"]):
     def visible_to(self, user: Any) -> PoliceNotificationQuerySet:
         """Deny by default: notifications are the case team's (they name children police have
-        not yet matched); interviewers, administrators and police systems read none back."""
+        not yet matched); interviewers, administrators and police systems read none back. On a
+        regional installation, those sent to the user's council, and those of an episode shared
+        with it."""
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.role in CASE_READERS:
-            return self.all()
+            if not is_regional():
+                return self.all()
+            return self.filter(council_scope(user, shared=False) | council_scope(user, "episode__"))
         return self.none()
 
 
@@ -1196,6 +1272,12 @@ class PoliceNotification(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The council it was sent to on a regional installation (decision 0066): given by the police
+    # system or the form, else the council of the user who logged it; the child is matched
+    # within it. Empty on a single-council installation.
+    council = models.ForeignKey(
+        Council, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     review_decision = models.CharField(
         max_length=10, choices=ReviewDecision.choices, blank=True, default="", db_default=""
@@ -1404,11 +1486,12 @@ class RepeatMissingRule(models.Model):
 class RiskMeetingTaskQuerySet(models.QuerySet["RiskMeetingTask"]):
     def visible_to(self, user: Any) -> RiskMeetingTaskQuerySet:
         """Deny by default: the case team (FFD, managers, heads of service) sees every task;
-        interviewers, administrators and police systems see none."""
+        interviewers, administrators and police systems see none. On a regional installation,
+        only the tasks of their own council's children."""
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.role in CASE_READERS:
-            return self.all()
+            return self.filter(council_scope(user, "child__", shared=False))
         return self.none()
 
     def open(self) -> RiskMeetingTaskQuerySet:
@@ -1600,8 +1683,17 @@ class AccessLogQuerySet(models.QuerySet["AccessLog"]):
 
     def visible_to(self, user: Any) -> AccessLogQuerySet:
         """Deny by default: managers and heads of service read the log (who looked at a
-        child); nobody else, so an interviewer cannot learn who else is involved."""
-        return self.all() if may_see_accountability(user) else self.none()
+        child); nobody else, so an interviewer cannot learn who else is involved. On a regional
+        installation, only the rows about their own council's children."""
+        if not may_see_accountability(user):
+            return self.none()
+        if not is_regional():
+            return self.all()
+        own_children = Child.objects.filter(council_scope(user, shared=False)).values("pk")
+        return self.filter(
+            Q(child_id__in=own_children)
+            | Q(child_id__isnull=True, user__council_id=_user_council_id(user))
+        )
 
     def for_child(self, child_id: int) -> AccessLogQuerySet:
         """Who looked at or changed this child (detail rows), newest first: served by

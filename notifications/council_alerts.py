@@ -35,7 +35,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from missing.cases import clocks
 from missing.cases.services import episode_note_outside_contact
-from missing.models import EpisodeState, MissingEpisode
+from missing.models import EpisodeState, MissingEpisode, installation_councils, is_regional
 from notifications.models import CouncilAlert
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ def _raise_new(*, now: datetime) -> int:
     recent = MissingEpisode.objects.filter(
         out_of_area_council__isnull=False, created_at__gte=now - ALERT_WINDOW
     )
+    if is_regional():
+        # The other council is on this installation too: it sees the episode, labelled as
+        # shared, on its own board, so no email is needed (decision 0066).
+        recent = recent.exclude(out_of_area_council__ons_code__in=installation_councils())
     rows: list[CouncilAlert] = []
     for kind in Kind.values:
         already = CouncilAlert.objects.filter(episode=OuterRef("pk"), kind=kind)

@@ -36,6 +36,7 @@ from missing.models import (
     MissingEpisode,
     Role,
     User,
+    council_scope,
 )
 from notifications.models import (
     AdminAlert,
@@ -241,7 +242,8 @@ def acknowledgeable(user: User, *, episode_id: int) -> QuerySet[Escalation]:
     any; anyone else (an interviewer) only those they were texted about."""
     qs = Escalation.objects.filter(episode_id=episode_id, state=Escalation.State.OPEN)
     if may_acknowledge_any(user):
-        return qs
+        # On a regional installation, the escalations of episodes the user's council sees.
+        return qs.filter(council_scope(user, "episode__"))
     if not user.is_active:
         return qs.none()
     return qs.filter(Exists(SmsMessage.objects.filter(escalation=OuterRef("pk"), recipient=user)))
@@ -253,16 +255,19 @@ def acknowledgeable(user: User, *, episode_id: int) -> QuerySet[Escalation]:
 
 
 def escalation_list(
-    *, open_only: bool = False, episode_id: int | None = None
+    *, open_only: bool = False, episode_id: int | None = None, user: Any = None
 ) -> QuerySet[Escalation]:
     """Escalations, newest first, with rule, acknowledger and every text with its recipient:
-    two queries per page whatever its length (the rows; the texts)."""
+    two queries per page whatever its length (the rows; the texts). With `user`, those of the
+    episodes the user's council sees (a regional installation, `council_scope`)."""
     qs = Escalation.objects.select_related("rule", "acknowledged_by").prefetch_related(
         Prefetch(
             "texts",
             SmsMessage.objects.select_related("recipient").order_by("level", "pk"),
         )
     )
+    if user is not None:
+        qs = qs.filter(council_scope(user, "episode__"))
     if open_only:
         qs = qs.filter(state=Escalation.State.OPEN)
     if episode_id is not None:

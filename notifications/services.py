@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from missing.cases.errors import Conflict, NotAllowed
-from missing.models import MisuseAlert, Role, User
+from missing.models import MissingEpisode, MisuseAlert, Role, User, council_scope
 from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
@@ -765,6 +765,14 @@ def escalation_acknowledge(*, actor: User, escalation_id: int, now: datetime) ->
     texted = SmsMessage.objects.filter(escalation=escalation, recipient=actor).exists()
     if not (selectors.may_acknowledge_any(actor) or (actor.is_active and texted)):
         raise NotAllowed("You cannot acknowledge this escalation.")
+    if (
+        not texted
+        and not MissingEpisode.objects.filter(
+            council_scope(actor), pk=escalation.episode_id
+        ).exists()
+    ):
+        # Another council's episode on a regional installation: as if it did not exist.
+        raise Escalation.DoesNotExist
     with transaction.atomic():
         if not _acknowledge([escalation_id], actor=actor, via=Escalation.Via.WEB, now=now):
             escalation.refresh_from_db()

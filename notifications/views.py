@@ -59,7 +59,9 @@ def escalation_list(request: StaffRequest) -> HttpResponse:
         episode_filter = int(episode_id) if episode_id else None
     except ValueError as exc:
         raise Http404 from exc
-    escalations = selectors.escalation_list(open_only=show == "open", episode_id=episode_filter)
+    escalations = selectors.escalation_list(
+        open_only=show == "open", episode_id=episode_filter, user=request.user
+    )
     page = Paginator(escalations, PAGE_SIZE).get_page(request.GET.get("page"))
     query = f"show={show}" + (f"&episode={episode_filter}" if episode_filter else "")
     return render(

@@ -26,6 +26,11 @@ COUNCIL_NAME = env("COUNCIL_NAME", "Demo Borough Council")
 # area, the other council is told when the child goes missing (notifications.council_alerts).
 # Empty: no council is told (the system cannot say which side it is on).
 COUNCIL_ONS_CODE = env("COUNCIL_ONS_CODE", "")
+# The councils this installation serves, by ONS code (comma-separated). Default: the single
+# council above (or none), so a single-council installation behaves as before. Two or more: a
+# regional installation, where each council's staff see only their own council's children,
+# plus the out-of-area episodes shared between two of them (decision 0066).
+COUNCIL_ONS_CODES = env_list("COUNCIL_ONS_CODES", COUNCIL_ONS_CODE)
 # The front door's own out-of-hours number, given in the alerts to other councils.
 COUNCIL_FFD_PHONE = env("COUNCIL_FFD_PHONE", "")
 # Email: SMTP in production (EMAIL_HOST etc. from the environment, TLS); the console in the demo.

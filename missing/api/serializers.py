@@ -309,6 +309,15 @@ class NotificationIn(StrictInputSerializer):
     child_gender = _text(40)
     council_child_id = _text(40)
     nhs_number = NhsNumberField()
+    council = _text(
+        9,
+        help_text=(
+            "A regional installation: the ONS code of the council the notification is for "
+            "(e.g. `E06000043`); omitted: the client's own council, or the council of the "
+            "incident's earlier notifications. A single-council installation ignores it unless "
+            "it names another council."
+        ),
+    )
     missing_kind = StrictChoiceField(
         choices=MissingEpisode.Kind.choices, required=False, allow_blank=True, allow_null=True
     )

@@ -254,6 +254,7 @@ class NotificationCandidatesApi(APIView):
             first_name=notification.child_first_name,
             last_name=notification.child_last_name,
             date_of_birth=notification.child_date_of_birth,
+            council_id=notification.council_id,
         )
         audit.record_list(request, child_ids=[child.pk for child in candidates])
         # With their legal status today, as every ChildOut (one more query for all of them).

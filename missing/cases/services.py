@@ -57,6 +57,8 @@ from missing.models import (
     Role,
     Team,
     User,
+    installation_councils,
+    is_regional,
 )
 
 # How far ahead a manager may set the next review while a child is missing.
@@ -96,6 +98,9 @@ class NotificationData:
     prevention_interview_done: bool | None = None
     # Police intelligence marked restricted: managers and heads of service only.
     restricted_intelligence: str = ""
+    # The ONS code of the council it is sent to, on a regional installation (decision 0066);
+    # blank: the council of the user who logs it, or of the incident's earlier notifications.
+    council: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def _notification_hash(data: NotificationData) -> str:
     }
     fields["police_force"] = data.police_force.pk
     fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
-    for optional in ("restricted_intelligence", "nhs_number"):
+    for optional in ("restricted_intelligence", "nhs_number", "council"):
         if not fields[optional]:
             # Absent, as before the field existed: a retry of an older notification matches.
             del fields[optional]
@@ -191,6 +196,7 @@ def notification_receive(
     if actor.role == Role.POLICE_SYSTEM and actor.police_force_id != data.police_force.pk:
         raise NotAllowed("This API client may only send notifications for its own force.")
     _validate_notification(data, now=now)
+    council = _intake_council(actor=actor, data=data)
     digest = _notification_hash(data)
     key = {
         "police_force": data.police_force,
@@ -228,6 +234,7 @@ def notification_receive(
                     found_by=data.found_by,
                     prevention_interview_done=data.prevention_interview_done,
                     restricted_intelligence=data.restricted_intelligence,
+                    council=council,
                     raw_payload=payload,
                     payload_hash=digest,
                     match_status=PoliceNotification.MatchStatus.MATCHED,
@@ -239,6 +246,60 @@ def notification_receive(
 
         _apply_notification(notification, actor=actor, now=now)
     return IntakeResult(notification=notification, created=True)
+
+
+def _intake_council(*, actor: User, data: NotificationData) -> Council | None:
+    """The council a notification is for (decision 0066). Single-council installation: the one
+    council (None when not configured). Regional: the council named (`council`, an ONS code of
+    this installation), else the user's, else the council of the incident's earlier
+    notifications; staff may log notifications for their own council only. Refused with an
+    error naming the `council` field when none of these says which council it is."""
+    codes = installation_councils()
+    if not is_regional():
+        if data.council and codes and data.council not in codes:
+            raise InvalidInput(
+                "Unknown council.",
+                field_errors={"council": ["This installation does not serve that council."]},
+            )
+        return Council.objects.filter(ons_code=codes[0]).first() if codes else None
+    code = data.council
+    if not code and actor.council_id is not None:
+        return actor.council
+    if not code:
+        earlier = (
+            PoliceNotification.objects.filter(
+                police_force=data.police_force,
+                police_reference=data.police_reference,
+                council__isnull=False,
+            )
+            .select_related("council")
+            .order_by("pk")
+            .first()
+        )
+        if earlier is not None:
+            return earlier.council
+        raise InvalidInput(
+            "Say which council the notification is for.",
+            field_errors={
+                "council": ["Enter the ONS code of the council this notification is for."]
+            },
+        )
+    council = Council.objects.filter(ons_code=code).first() if code in codes else None
+    if council is None:
+        raise InvalidInput(
+            "Unknown council.",
+            field_errors={
+                "council": [
+                    f"Use the ONS code of a council this installation serves: {', '.join(codes)}."
+                ]
+            },
+        )
+    if actor.council_id is not None and actor.council_id != council.pk:
+        raise InvalidInput(
+            "Another council's notification.",
+            field_errors={"council": ["You can log notifications for your own council only."]},
+        )
+    return council
 
 
 def _repeat(existing: PoliceNotification, *, data: NotificationData, digest: str) -> IntakeResult:
@@ -383,20 +444,30 @@ def _missing_opening_details(notification: PoliceNotification) -> list[str]:
     return [field for field, _ in OPENING_DETAILS if getattr(notification, field) in (None, "")]
 
 
-def child_match_candidates(*, first_name: str, last_name: str, date_of_birth: Any) -> list[Child]:
+def child_match_candidates(
+    *, first_name: str, last_name: str, date_of_birth: Any, council_id: int | None = None
+) -> list[Child]:
     """Children who may be the one police describe: same last name and date of birth, or same
-    first and last name. Never merged silently: a practitioner confirms or rejects."""
+    first and last name. Never merged silently: a practitioner confirms or rejects. On a
+    regional installation, only the children of the notification's council (`council_id`)."""
     last = last_name.strip().lower()
     if not last:
         return []
     by_name = Q(first_lower=first_name.strip().lower())
     match = by_name if date_of_birth is None else (Q(date_of_birth=date_of_birth) | by_name)
     return list(
-        Child.objects.annotate(last_lower=Lower("last_name"), first_lower=Lower("first_name"))
+        _council_children(council_id)
+        .annotate(last_lower=Lower("last_name"), first_lower=Lower("first_name"))
         .filter(last_lower=last)
         .filter(match)
         .order_by("pk")[:20]
     )
+
+
+def _council_children(council_id: int | None) -> QuerySet[Child]:
+    """The children a notification to `council_id` may be about: on a regional installation that
+    council's only (decision 0066); every child otherwise."""
+    return Child.objects.filter(council_id=council_id) if is_regional() else Child.objects.all()
 
 
 def _match_or_hold(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
@@ -413,7 +484,11 @@ def _match_or_hold(notification: PoliceNotification, *, actor: User, now: dateti
     # NHS number first (the consistent identifier), then the council's id, then the name.
     for field in ("nhs_number", "council_child_id"):
         value = getattr(notification, field)
-        child = Child.objects.filter(**{field: value}).first() if value else None
+        child = (
+            _council_children(notification.council_id).filter(**{field: value}).first()
+            if value
+            else None
+        )
         if child is not None:
             _open_from_notification(notification, child=child, actor=actor, now=now)
             return
@@ -421,6 +496,7 @@ def _match_or_hold(notification: PoliceNotification, *, actor: User, now: dateti
         first_name=notification.child_first_name,
         last_name=notification.child_last_name,
         date_of_birth=notification.child_date_of_birth,
+        council_id=notification.council_id,
     )
     if candidates:
         _settle(
@@ -442,12 +518,20 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         "last_name": notification.child_last_name,
         "date_of_birth": notification.child_date_of_birth,
         "gender": notification.child_gender,
+        "council_id": notification.council_id,
         "created_at": now,
     }
     identifiers = {
         "nhs_number": notification.nhs_number or None,
         "council_child_id": notification.council_child_id or None,
     }
+    if is_regional():
+        # The identifiers are unique on the installation: one already on another council's
+        # child is left off this council's new record (matched within the council only).
+        for field, value in list(identifiers.items()):
+            others = Child.objects.exclude(council_id=notification.council_id)
+            if value and others.filter(**{field: value}).exists():
+                identifiers[field] = None
     if not any(identifiers.values()):
         return Child.objects.create(**identifiers, **fields)
     try:
@@ -512,6 +596,7 @@ def notification_resolve_match(
                     first_name=notification.child_first_name,
                     last_name=notification.child_last_name,
                     date_of_birth=notification.child_date_of_birth,
+                    council_id=notification.council_id,
                 )
             }
             if child_id not in candidate_ids:
@@ -1047,8 +1132,9 @@ def out_of_area_council(child: Child) -> Council | None:
     installation's council (settings.COUNCIL_ONS_CODE) placed the child in another area, the
     responsible council when another council's child lives here. None when the child lives in
     the area of the council responsible for them, when a council in the child's facts names no
-    council in the directory, or when the installation's own council is not configured."""
-    ours = settings.COUNCIL_ONS_CODE
+    council in the directory, or when the installation's own council is not configured. On a
+    regional installation "ours" is the child's council (decision 0066)."""
+    ours = child.council.ons_code if is_regional() and child.council else settings.COUNCIL_ONS_CODE
     if not ours or not child.host_council.strip() or not child.responsible_council.strip():
         return None
     named = Council.objects.resolve(child.host_council, child.responsible_council)
@@ -1112,6 +1198,7 @@ def episode_open(
         # The legal status in force on the London date the child went missing, from the
         # child's periods (missing.cases.child_facts recomputes it if a period changes later).
         snapshot = child_facts.episode_snapshot(child_id=child.pk, last_seen_at=last_seen_at)
+        other_council = out_of_area_council(child)
         episode = MissingEpisode.objects.create(
             child=child,
             kind=kind,
@@ -1129,7 +1216,16 @@ def episode_open(
             placement=child.placement,
             responsible_council=child.responsible_council,
             host_council=child.host_council,
-            out_of_area_council=out_of_area_council(child),
+            out_of_area_council=other_council,
+            council_id=child.council_id,
+            # The figures count the episode for the council responsible for the child: the other
+            # one when another council's child lives here (decision 0066).
+            figures_council_id=(
+                other_council.pk
+                if other_council is not None
+                and other_council.is_named_by(child.responsible_council)
+                else child.council_id
+            ),
             flag_aged_13_or_under=age is not None and age <= 13,
             review_due_at=clocks.review_due_at(notified_at, grade.review_within),
             created_at=now,

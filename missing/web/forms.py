@@ -19,6 +19,7 @@ from django.utils import timezone
 from missing.cases import nhs
 from missing.models import (
     Child,
+    Council,
     LegalStatus,
     ManagerRisk,
     MissingEpisode,
@@ -29,6 +30,8 @@ from missing.models import (
     Role,
     Team,
     User,
+    installation_councils,
+    is_regional,
 )
 from missing.web.date_input import GovukDateField, GovukDateTimeField
 
@@ -170,6 +173,14 @@ class NotificationForm(GovukFormMixin, forms.Form):
         error_messages={"required": "Choose the police force"},
     )
     police_reference = _text("Police reference", 60, required_message="Enter the police reference")
+    # A regional installation only (decision 0066): which council's front door it is for. Blank:
+    # the practitioner's own council. The service checks it whatever the channel.
+    council = forms.ChoiceField(
+        label="Council",
+        required=False,
+        choices=[],
+        help_text="The council the police message is for. Leave blank for your own council.",
+    )
     kind = forms.ChoiceField(
         label="What the notification says",
         choices=NotificationKind.choices,
@@ -239,6 +250,22 @@ class NotificationForm(GovukFormMixin, forms.Form):
     found_place = _text("Where found", 300)
     found_by = _text("Found by", 200)
     prevention_interview_done = _yes_no_unknown("Police prevention interview done")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = dict(
+            Council.objects.filter(ons_code__in=installation_councils()).values_list(
+                "ons_code", "name"
+            )
+        )
+        self.fields["council"].choices = [  # type: ignore[attr-defined]
+            ("", "My own council"),
+            *((code, names.get(code, code)) for code in installation_councils()),
+        ]
+
+    @property
+    def regional(self) -> bool:
+        return is_regional()
 
     def clean_sequence(self) -> int:
         return self.cleaned_data.get("sequence") or 1

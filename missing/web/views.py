@@ -612,6 +612,7 @@ def notification_match(request: StaffRequest, pk: int) -> HttpResponse:
         first_name=notification.child_first_name,
         last_name=notification.child_last_name,
         date_of_birth=notification.child_date_of_birth,
+        council_id=notification.council_id,
     )
     if request.method == "GET":
         audit.record_view(request, child_id=None, reference=notification.reference)
