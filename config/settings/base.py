@@ -119,6 +119,8 @@ TEMPLATES = [
                 "missing.web.context_processors.site",
                 "csp.context_processors.nonce",
             ],
+            # The core keeps its template tags with the web pages (tests/test_architecture.py).
+            "libraries": {"regional": "missing.web.regional_tags"},
         },
     },
 ]
