@@ -203,6 +203,9 @@ def may_record(actor: User, interview: ReturnInterview) -> bool:
     return actor.has_role(OVERSIGHT_ROLES) or _is_assigned(actor, interview)
 
 
+ATTEMPTS_REFUSED = "Only the interviewer or an arranger can record attempts."
+
+
 def may_record_attempts(actor: User, interview: ReturnInterview) -> bool:
     """An arranger, or the interview's own interviewer (while assigned)."""
     return may_arrange(actor) or _is_assigned(actor, interview)
@@ -807,7 +810,7 @@ def interview_attempt_record(
     with transaction.atomic():
         interview = _lock(interview_id)
         if not may_record_attempts(actor, interview):
-            raise NotAllowed("Only the interviewer or an arranger can record attempts.")
+            raise NotAllowed(ATTEMPTS_REFUSED)
         _require_editable(interview)
         episodes = _covered(interview)
         errors: dict[str, list[str]] = {}

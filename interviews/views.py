@@ -379,7 +379,7 @@ def attempt(request: StaffRequest, pk: int) -> HttpResponse:
     """Record an offer or an attempt to reach the child (arrangers or the interviewer)."""
     interview = _interview(request, pk)
     if not services.may_record_attempts(request.user, interview):
-        raise PermissionDenied("Only the interviewer or an arranger can record attempts.")
+        raise PermissionDenied(services.ATTEMPTS_REFUSED)
     status = 200
     if request.method == "POST":
         form = AttemptForm(request.POST)
