@@ -86,12 +86,14 @@ def episode_for(
     if not returned:
         return episode
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=last_seen_at + timedelta(hours=5),
+            found_place=found_place,
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=actor,
         episode_id=episode.pk,
-        returned_at=last_seen_at + timedelta(hours=5),
-        found_place=found_place,
-        found_by="Police",
-        prevention_interview_done=True,
         now=last_seen_at + timedelta(hours=5),
     )
 
@@ -245,7 +247,10 @@ def test_history_is_computed_from_episodes(ffd, manager):
     ]
     cancelled = episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=5))
     services.episode_cancel(
-        actor=manager, episode_id=cancelled.pk, reason="Logged in error", now=FIXED_NOW
+        services.CancelData(reason="Logged in error"),
+        actor=manager,
+        episode_id=cancelled.pk,
+        now=FIXED_NOW,
     )
     current = episode_for(
         child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(hours=6), returned=False
@@ -571,7 +576,9 @@ def test_retention_erases_the_profile_and_its_photo(
     child = ChildFactory(date_of_birth=date(1990, 1, 1))
     episode = episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=3))
     # Nothing is erased while an episode is open: this one was logged in error.
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Error", now=FIXED_NOW)
+    services.episode_cancel(
+        services.CancelData(reason="Error"), actor=manager, episode_id=episode.pk, now=FIXED_NOW
+    )
     profile = philomena.philomena_save(
         actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
     )
