@@ -1,6 +1,6 @@
 """The core's operations and their two adapters (docs/decisions/0063-operations-take-data-objects.md).
 
-Every operation of `missing.cases.services` a user's input reaches takes that input as ONE
+Every operation of `missing.cases.services` (and the Philomena profile's) a user's input reaches takes that input as ONE
 frozen dataclass, positional-only, then keyword-only context (`actor`, the row, `now`,
 `expected_version`). A web form and an API serializer each build the data object in their own
 `to_data()`; the views pass it on and build none themselves. One stale-version check
@@ -9,6 +9,7 @@ frozen dataclass, positional-only, then keyword-only context (`actor`, the row, 
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import typing
 from collections.abc import Callable
@@ -17,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from missing.cases import services
+from missing.cases import philomena, services
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "missing"
 ADAPTERS = sorted([*(CORE / "web").glob("*.py"), *(CORE / "api").glob("*.py")])
+MODULES = (services, philomena)
 
 # Public functions with an `actor` that take no data object, and why.
 NOT_USER_INPUT = {
@@ -33,6 +35,10 @@ NOT_USER_INPUT = {
     # the note is that operation's reason, not a field of a form of ours.
     "episode_arrange_interview": "a milestone of an interviews operation",
     "episode_withdraw_arrangement": "a milestone of an interviews operation",
+    # The photograph is an uploaded file, checked by its bytes; its date is the one field.
+    "philomena_set_photo": "an uploaded file, not typed fields",
+    # Run by the child merge, not by a form of its own.
+    "merge_child": "a step of merging two child records",
 }
 
 # The operations the two adapters drive: each must be found by the discovery below.
@@ -46,16 +52,18 @@ ADAPTER_OPERATIONS = {
     "episode_sign_off": services.SignOffData,
     "episode_set_flags": services.FlagsData,
     "risk_task_complete": services.MeetingOutcomeData,
+    "philomena_save": philomena.PhilomenaData,
 }
 
 
 def operations() -> dict[str, Callable[..., Any]]:
-    """Public functions of the services module that act for a user (they take an `actor`)."""
+    """Public functions of the operations' modules that act for a user (they take an `actor`)."""
     return {
         name: function
-        for name, function in vars(services).items()
+        for module in MODULES
+        for name, function in vars(module).items()
         if inspect.isfunction(function)
-        and function.__module__ == services.__name__
+        and function.__module__ == module.__name__
         and not name.startswith("_")
         and "actor" in inspect.signature(function).parameters
         and name not in NOT_USER_INPUT
@@ -126,10 +134,11 @@ def test_data_from_takes_the_fields_it_knows_and_defaults_the_rest():
 
 DATA_CLASSES = {
     name
-    for name, value in vars(services).items()
+    for module in MODULES
+    for name, value in vars(module).items()
     if isinstance(value, type)
     and dataclasses.is_dataclass(value)
-    and value.__module__ == services.__name__
+    and value.__module__ == module.__name__
     and name.endswith("Data")
 }
 
@@ -196,43 +205,41 @@ def test_the_adapter_checks_see_a_view_that_maps_input_itself(tmp_path):
     assert operation_calls_without_to_data(sample) == ["views.py:2 episode_cancel"]
 
 
-def test_every_form_and_serializer_of_an_operation_has_to_data():
-    from missing.api import serializers
-    from missing.web import forms
+ADAPTER_INPUTS = {
+    "missing.web.forms": [
+        "NotificationForm",
+        "MatchForm",
+        "NotificationReviewForm",
+        "DecisionForm",
+        "ReturnForm",
+        "CancelForm",
+        "SignOffForm",
+        "EpisodeFlagsForm",
+        "MeetingCompleteForm",
+    ],
+    "missing.web.philomena_forms": ["PhilomenaForm"],
+    "missing.api.serializers": [
+        "NotificationIn",
+        "ResolveMatchIn",
+        "NotificationReviewIn",
+        "DecisionIn",
+        "ReturnIn",
+        "CancelIn",
+        "SignOffIn",
+        "EpisodeFlagsIn",
+        "RiskMeetingCompleteIn",
+    ],
+    "missing.api.philomena": ["PhilomenaIn"],
+}
 
-    for module, names in (
-        (
-            forms,
-            [
-                "NotificationForm",
-                "MatchForm",
-                "NotificationReviewForm",
-                "DecisionForm",
-                "ReturnForm",
-                "CancelForm",
-                "SignOffForm",
-                "EpisodeFlagsForm",
-                "MeetingCompleteForm",
-            ],
-        ),
-        (
-            serializers,
-            [
-                "NotificationIn",
-                "ResolveMatchIn",
-                "NotificationReviewIn",
-                "DecisionIn",
-                "ReturnIn",
-                "CancelIn",
-                "SignOffIn",
-                "EpisodeFlagsIn",
-                "RiskMeetingCompleteIn",
-            ],
-        ),
-    ):
-        for name in names:
-            returns = typing.get_type_hints(getattr(module, name).to_data).get("return")
-            assert returns in ADAPTER_OPERATIONS.values(), name
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(module, name) for module, names in ADAPTER_INPUTS.items() for name in names],
+)
+def test_every_form_and_serializer_of_an_operation_has_to_data(module, name):
+    cls = getattr(importlib.import_module(module), name)
+    assert typing.get_type_hints(cls.to_data).get("return") in ADAPTER_OPERATIONS.values()
 
 
 # --------------------------------------------------------------------------------------------

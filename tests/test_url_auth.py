@@ -259,9 +259,9 @@ def world(users_by_role, ffd, settings, tmp_path):
     with time_machine.travel(FIXED_NOW, tick=False):
         child_a = ChildFactory(first_name="Zebedee", last_name="Quuxworth")
         philomena.philomena_save(
+            philomena.PhilomenaData(hair="Brown"),
             actor=ffd,
             child_id=child_a.pk,
-            data=philomena.PhilomenaData(hair="Brown"),
             photo=SimpleUploadedFile("a.png", PNG, content_type="image/png"),
             now=FIXED_NOW,
         )

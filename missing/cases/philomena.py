@@ -318,10 +318,11 @@ def _stamp(profile: PhilomenaProfile, *, actor: User, now: datetime) -> None:
 
 
 def philomena_save(
+    data: PhilomenaData,
+    /,
     *,
     actor: User,
     child_id: int,
-    data: PhilomenaData,
     now: datetime,
     version: int | None = None,
     photo: UploadedFile | None = None,
