@@ -482,7 +482,15 @@ def child_match_candidates(
 def _council_children(council_id: int | None) -> QuerySet[Child]:
     """The children a notification to `council_id` may be about: on a regional installation that
     council's only (decision 0066); every child otherwise."""
-    return Child.objects.filter(council_id=council_id) if is_regional() else Child.objects.all()
+    if not is_regional():
+        return Child.objects.all()
+    return _of_council(Child.objects.all(), council_id)
+
+
+def _of_council(children: QuerySet[Child], council_id: int | None) -> QuerySet[Child]:
+    if council_id is None:
+        return children.filter(council__isnull=True)
+    return children.filter(council_id=council_id)
 
 
 def _match_or_hold(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
@@ -544,7 +552,9 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         # The identifiers are unique on the installation: one already on another council's
         # child is left off this council's new record (matched within the council only).
         for field, value in list(identifiers.items()):
-            others = Child.objects.exclude(council_id=notification.council_id)
+            others = Child.objects.exclude(
+                pk__in=_of_council(Child.objects.all(), notification.council_id)
+            )
             if value and others.filter(**{field: value}).exists():
                 identifiers[field] = None
     if not any(identifiers.values()):
