@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from missing.web.admin_labels import LabelledAdmin, LabelledTabularInline, NamedValuesFilter
 from notifications.models import (
     AdminAlert,
     Escalation,
@@ -23,14 +24,14 @@ from notifications.models import (
 )
 
 
-class EscalationStepInline(admin.TabularInline):
+class EscalationStepInline(LabelledTabularInline):
     model = EscalationStep
     extra = 1
     ordering = ("level", "recipient")
 
 
 @admin.register(EscalationRule)
-class EscalationRuleAdmin(admin.ModelAdmin):
+class EscalationRuleAdmin(LabelledAdmin):
     list_display = ("name", "code", "trigger", "fires", "acknowledge_within", "active")
     list_editable = ("active",)
     readonly_fields = ("fires",)
@@ -51,15 +52,15 @@ class EscalationRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(OnCallShift)
-class OnCallShiftAdmin(admin.ModelAdmin):
+class OnCallShiftAdmin(LabelledAdmin):
     list_display = ("duty", "user", "starts_at", "ends_at")
     list_filter = ("duty",)
     date_hierarchy = "starts_at"
-    autocomplete_fields = ("user",)
+    # A plain select, not the autocomplete box (see interviews.admin.PlacementStaffAdmin).
     ordering = ("-starts_at",)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(LabelledAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -89,7 +90,7 @@ class SmsMessageAdmin(ReadOnlyAdmin):
         "backend",
         "created_at",
     )
-    list_filter = ("status", "backend")
+    list_filter = ("status", ("backend", NamedValuesFilter))
     list_select_related = ("recipient",)
 
 
