@@ -328,6 +328,10 @@ SPECTACULAR_SETTINGS = {
         "LegalStatusEnum": "missing.models.LegalStatus",
     },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
+    # No deep links: with them each operation's summary (a button) holds a link to itself,
+    # an interactive control inside another (axe nested-interactive, serious), 19px from the
+    # next one (target-size). docs/decisions/0061-axe-on-every-page.md
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
