@@ -6,10 +6,14 @@ changed only by the services (the sweep, Twilio's callbacks, acknowledgements).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
+from django.utils.duration import duration_string
 
 from missing.web.admin_labels import LabelledAdmin, LabelledTabularInline, NamedValuesFilter
 from notifications.models import (
@@ -30,8 +34,19 @@ class EscalationStepInline(LabelledTabularInline):
     ordering = ("level", "recipient")
 
 
+class SignedDurationField(forms.DurationField):
+    """A duration shown as typed: "-12:00:00" for 12 hours before, where Django shows
+    "-1 12:00:00" (minus a day plus twelve hours, the same duration read the hard way)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, timedelta) and value < timedelta(0):
+            return f"-{duration_string(-value)}"
+        return super().prepare_value(value)
+
+
 @admin.register(EscalationRule)
 class EscalationRuleAdmin(LabelledAdmin):
+    formfield_overrides = {models.DurationField: {"form_class": SignedDurationField}}
     list_display = ("name", "code", "trigger", "fires", "acknowledge_within", "active")
     list_editable = ("active",)
     readonly_fields = ("fires",)

@@ -64,3 +64,19 @@ def test_blank_filter_value_has_a_name(client: Client, ffd: User, now: datetime)
     )
     page = client.get("/admin/notifications/smsmessage/").content.decode()
     assert re.search(r'<a href="\?backend=">\s*\(none\)\s*</a>', page), page
+
+
+def test_a_rule_before_its_clock_shows_its_offset_as_typed(client: Client) -> None:
+    """ "12 hours before due" is shown and typed as -12:00:00, not Django's -1 12:00:00."""
+    from notifications.admin import SignedDurationField
+
+    rule = EscalationRule.objects.first()
+    assert rule is not None
+    rule.offset = -timedelta(hours=12)
+    rule.save(update_fields=["offset"])
+    page = client.get(f"/admin/notifications/escalationrule/{rule.pk}/change/").content.decode()
+    assert 'name="offset" value="-12:00:00"' in page
+    assert "-1 12:00:00" not in page
+    field = SignedDurationField()
+    assert field.clean(field.prepare_value(-timedelta(hours=12))) == -timedelta(hours=12)
+    assert field.prepare_value(timedelta(hours=24)) == "1 00:00:00"
