@@ -88,11 +88,11 @@ EXCLUDED: dict[str, str] = {
     # The admin's own machinery.
     "admin:login": "redirects to the site's sign-in page (walked)",
     "admin:logout": "POST only",
-    "admin:password_change_done": "unused: staff change passwords through the sign-in pages",
+    "admin:password_change_done": "shown only after the admin's password form (walked) is sent",
     "admin:autocomplete": "JSON for the admin's autocomplete widgets",
     "admin:jsi18n": "JavaScript: the admin's translations",
     "admin:view_on_site": "a redirect to the object's own page",
-    "admin:otp_totp_totpdevice_config": "the authenticator's secret: read-only admin refuses it",
+    "admin:otp_totp_totpdevice_config": "a device's set-up page: devices are read-only here",
     "admin:otp_totp_totpdevice_qrcode": "an image (the authenticator's QR code)",
 }
 # Every API route is JSON (swagger-ui, the API's documentation page, is walked).
