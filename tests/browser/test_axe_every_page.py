@@ -313,12 +313,14 @@ def admin_world(world: dict[str, Any], users_by_role: dict[str, User]) -> dict[s
     with time_machine.travel(FIXED_NOW, tick=False):
         uncovered = report_missing(actor=ffd, now=FIXED_NOW, child=ChildFactory())
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=FIXED_NOW - timedelta(minutes=10),
+                found_place="Home",
+                found_by="Police",
+                prevention_interview_done=None,
+            ),
             actor=ffd,
             episode_id=uncovered.pk,
-            returned_at=FIXED_NOW - timedelta(minutes=10),
-            found_place="Home",
-            found_by="Police",
-            prevention_interview_done=None,
             now=FIXED_NOW,
         )
     return {"uncovered": uncovered}
