@@ -3,8 +3,8 @@ iPad sizes (1024×768 landscape, 768×1024 portrait) with touch, against the liv
 
 - an interviewer opens their queue and completes an interview end to end;
 - the network goes offline mid-form, the page is reloaded (the service worker shows the offline
-  page: no child's details are kept on the tablet), the encrypted draft survives, and when the
-  network returns it is unlocked, restored and saved;
+  copy of the form: no child's details are kept on the tablet, the answers come from the
+  encrypted draft), and when the network returns it is unlocked, restored and saved;
 - after signing out nothing readable remains in localStorage or IndexedDB;
 - the form is labelled throughout, its errors link to their fields, and it works by keyboard;
 - two edits from two tablets: the later one is refused with the differences shown;
@@ -98,7 +98,7 @@ def stored_drafts(page: Any) -> list[dict[str, Any]]:
     """Every record in the drafts store, as JSON-able values (bytes as lists of numbers)."""
     return page.evaluate(
         """() => new Promise((resolve) => {
-            const open = indexedDB.open('rhi-drafts', 1)
+            const open = indexedDB.open('rhi-drafts')
             open.onupgradeneeded = () => open.result.createObjectStore('drafts', { keyPath: 'id' })
             open.onsuccess = () => {
               const db = open.result
@@ -195,13 +195,14 @@ def test_an_interviewer_completes_an_interview_offline_and_back(
         assert len(drafts[0]["iv"]) == 12
         assert "takeaway" not in bytes(drafts[0]["data"]).decode("latin-1")
 
-        # Reload with no network: the offline page (kept by the service worker, no child's
-        # details in it) says the draft is waiting.
+        # Reload with no network: the offline copy of the form (kept by the service worker, no
+        # child's details in it) fills itself from the draft, and writing goes on.
         page.reload()
-        page.wait_for_selector("body[data-draft-waiting]", timeout=TIMEOUT_MS)
-        assert page.locator("h1").inner_text() == "You are offline"
-        assert f"I-{interview.pk}" in page.inner_text("#offline-status")
-        assert "Robin" not in page.content()
+        page.wait_for_selector("body[data-offline-copy-ready]", timeout=TIMEOUT_MS)
+        assert page.locator("h1").inner_text() == f"Interview I-{interview.pk} (offline)"
+        assert "Tabletson" not in page.content()
+        assert page.input_value("#id_account_where") == "Stayed at a flat above the takeaway"
+        assert page.is_checked("#id_push_factors")
 
         # The network returns: the real page loads, unlocks the draft, restores and sends it.
         context.set_offline(False)
