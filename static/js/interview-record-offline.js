@@ -45,11 +45,13 @@ async function save () {
   await putDraft({ id, interview: interviewId, savedAt, ...sealed })
   draft = payload
   statusBox.dataset.onTablet = String(savedAt)
+  if (!timer) delete statusBox.dataset.pending
   show('offline', 'Offline', `You are offline. Your answers are saved on this tablet, encrypted (${time(savedAt)}). They are sent when the connection returns (you may be asked to sign in again).`)
 }
 
 function onEdit () {
   clearTimeout(timer)
+  statusBox.dataset.pending = 'true'
   timer = setTimeout(() => { saving = save() }, SAVE_DELAY_MS)
 }
 
@@ -101,9 +103,11 @@ async function start () {
 if (form && window.crypto && crypto.subtle && window.indexedDB) {
   start().finally(() => { document.body.dataset.offlineCopyReady = 'true' })
 }
-window.addEventListener('online', backOnline)
-// Some tablets do not fire "online": check now and then whether the server answers.
-setInterval(() => {
-  if (navigator.onLine === false) return
-  fetch('/healthz', { cache: 'no-store' }).then((r) => { if (r.ok) backOnline() }).catch(() => {})
-}, 5000)
+if (interviewId !== null) {
+  window.addEventListener('online', backOnline)
+  // Some tablets do not fire "online": check now and then whether the server answers.
+  setInterval(() => {
+    if (navigator.onLine === false) return
+    fetch('/healthz', { cache: 'no-store' }).then((r) => { if (r.ok) backOnline() }).catch(() => {})
+  }, 5000)
+}

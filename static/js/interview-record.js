@@ -108,6 +108,7 @@ async function saveLocal () {
   const sealed = await seal(id, { pairs: fieldPairs(), base, version })
   await putDraft({ id, interview: interviewId, savedAt, ...sealed })
   statusBox.dataset.onTablet = String(savedAt)
+  if (!timer) delete statusBox.dataset.pending
   if (signedOut) {
     show('signedout', SIGNED_OUT)
   } else if (!navigator.onLine) {
@@ -119,7 +120,10 @@ async function saveLocal () {
 
 function schedule () {
   clearTimeout(timer)
+  // An edit not yet on the tablet (tests wait for this to go before reloading).
+  statusBox.dataset.pending = 'true'
   timer = setTimeout(async () => {
+    timer = null
     await saveLocal()
     sync()
   }, SAVE_DELAY_MS)
@@ -304,6 +308,7 @@ async function start () {
       return
     }
     clearTimeout(timer)
+    timer = null
     if (dirty) {
       await saveLocal()
       const result = await sync()
@@ -329,6 +334,7 @@ async function start () {
     // still shows it, in the offline copy of the form, with every answer.
     if (key && !locked) {
       clearTimeout(timer)
+      timer = null
       await saveLocal()
     }
     show('offline', 'You are offline. What you write is saved on this tablet, encrypted, and sent when the connection returns.')

@@ -22,6 +22,7 @@ import pytest
 from missing.models import User
 from tests.browser.test_board_browser import CHROMIUM, PASSWORD, chromium, orm_beside_playwright
 from tests.browser.test_interview_tablet import (
+    SAVED_ON_TABLET,
     TIMEOUT_MS,
     assigned_interview,
     open_form,
@@ -102,12 +103,8 @@ def write_offline_then_lose_the_session(page: Any, context: Any, settings: Any) 
         page.locator(f"label[for='{box[1:]}']").tap()
     for selector, text in TEXTS.items():
         page.fill(selector, text)
-    page.wait_for_function(
-        "document.querySelector('#draft-status').dataset.onTablet"
-        " && document.querySelector('#draft-status').textContent.includes('saved on this tablet')",
-        timeout=TIMEOUT_MS,
-    )
-    page.wait_for_timeout(1000)  # past the 0.6 s autosave of the last keystroke
+    page.wait_for_selector(SAVED_ON_TABLET, timeout=TIMEOUT_MS)
+    assert "saved on this tablet" in page.inner_text("#draft-status")
     # The session ends on the server while the tablet is offline: the idle limit passes (the
     # server's SessionTimeoutMiddleware ends it on the next request, as after 30 minutes).
     settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=1)
@@ -151,11 +148,8 @@ def test_offline_answers_survive_the_session_ending_a_reload_and_a_new_sign_in(
         # The page keeps working: more answers, saved on the tablet, encrypted.
         page.fill("#id_safety_plan", "Call the out-of-hours team")
         page.locator("label[for='id_harms']").tap()
-        page.wait_for_function(
-            "document.querySelector('#draft-status').textContent.includes('saved on this tablet')",
-            timeout=TIMEOUT_MS,
-        )
-        page.wait_for_timeout(1000)
+        page.wait_for_selector(SAVED_ON_TABLET, timeout=TIMEOUT_MS)
+        assert "saved on this tablet" in page.inner_text("#draft-status")
         drafts = stored_drafts(page)
         assert [d["interview"] for d in drafts] == [interview.pk]
         sealed = bytes(drafts[0]["data"]).decode("latin-1")
@@ -243,7 +237,7 @@ def test_another_user_signing_in_after_the_session_ended_cannot_read_the_draft(
         # Offline again, with a reload: the offline copy holds only what this manager's form
         # held, never the interviewer's answers.
         context.set_offline(True)
-        page.wait_for_selector("#draft-status[data-on-tablet]", timeout=TIMEOUT_MS)
+        page.wait_for_selector(SAVED_ON_TABLET, timeout=TIMEOUT_MS)
         page.reload()
         page.wait_for_selector("body[data-offline-copy-ready]", timeout=TIMEOUT_MS)
         assert page.input_value("#id_account_where") == ""
