@@ -696,8 +696,9 @@ def record_offline(request: StaffRequest) -> HttpResponse:
 @require_GET
 def offline(request: StaffRequest) -> HttpResponse:
     """The page the tablet shows when it reloads an interview with no network. It holds no
-    child's details (the service worker keeps a copy of it, and of nothing else but static
-    files): it says where the draft is and sends it once the connection is back."""
+    child's details (the service worker keeps a copy of it, of the offline copy of the record
+    form and of nothing else but static files): it says where the draft is and sends it once
+    the connection is back. A record page gets the offline copy of the form instead."""
     return render(request, "interviews/offline.html")
 
 
