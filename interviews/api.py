@@ -32,7 +32,6 @@ from interviews.serializers import (
     InterviewDetailOut,
     InterviewListOut,
     InterviewSignOffIn,
-    RecordFieldsIn,
     RecordIn,
     RecordSavedOut,
     StaleEditOut,
@@ -139,14 +138,9 @@ class InterviewListCreateApi(AccessLoggedListMixin, generics.ListAPIView, JsonAp
     def post(self, request: StaffApiRequest) -> Response:
         serializer = InterviewCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        get_object_or_404(Child.objects.visible_to(request.user), pk=data["child"])
-        interview = services.interview_create(
-            actor=request.user,
-            child_id=data["child"],
-            episode_ids=data["episodes"],
-            now=timezone.now(),
-        )
+        data = serializer.to_data()
+        get_object_or_404(Child.objects.visible_to(request.user), pk=data.child_id)
+        interview = services.interview_create(data, actor=request.user, now=timezone.now())
         return Response(_detail(request, interview.pk), status=status.HTTP_201_CREATED)
 
 
@@ -186,20 +180,8 @@ class InterviewAttemptsApi(JsonApi):
         _visible(request, pk)
         serializer = AttemptIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         attempt = services.interview_attempt_record(
-            actor=request.user,
-            interview_id=pk,
-            data=services.AttemptData(
-                at=data["at"],
-                method=data["method"],
-                outcome=data["outcome"],
-                offered=data["offered"],
-                note=data.get("note") or "",
-                planned_at=data.get("planned_at"),
-                planned_place=data.get("planned_place") or "",
-            ),
-            now=timezone.now(),
+            serializer.to_data(), actor=request.user, interview_id=pk, now=timezone.now()
         )
         return Response(AttemptOut(attempt).data, status=status.HTTP_201_CREATED)
 
@@ -224,15 +206,11 @@ class InterviewAssignApi(JsonApi):
         _visible(request, pk)
         serializer = AssignIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         services.interview_assign(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
-            interviewer_id=data["interviewer"],
-            exception_reason=data.get("independence_exception_reason") or "",
-            planned_at=data.get("planned_at"),
-            planned_place=data.get("planned_place") or "",
-            expected_version=data.get("version"),
+            expected_version=serializer.expected_version(),
             now=timezone.now(),
         )
         return Response(_detail(request, pk))
@@ -251,12 +229,11 @@ class InterviewUnassignApi(JsonApi):
         _visible(request, pk)
         serializer = UnassignIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         services.interview_unassign(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
-            reason=data["reason"],
-            expected_version=data.get("version"),
+            expected_version=serializer.expected_version(),
             now=timezone.now(),
         )
         return Response(_detail(request, pk))
@@ -275,12 +252,11 @@ class InterviewAddEpisodeApi(JsonApi):
         _visible(request, pk)
         serializer = AddEpisodeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         services.interview_add_episode(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
-            episode_id=data["episode"],
-            expected_version=data.get("version"),
+            expected_version=serializer.expected_version(),
             now=timezone.now(),
         )
         return Response(_detail(request, pk))
@@ -304,15 +280,11 @@ class InterviewRecordApi(JsonApi):
         _visible(request, pk)
         serializer = RecordIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        version = data.pop("version")
-        base = data.pop("base", None)
         result = services.interview_record_update(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
-            changes=RecordFieldsIn.changes(data),
-            base=None if base is None else RecordFieldsIn.changes(base),
-            expected_version=version,
+            expected_version=serializer.validated_data["version"],
             now=timezone.now(),
         )
         return Response(
@@ -340,6 +312,7 @@ class InterviewCompleteApi(JsonApi):
         serializer = VersionIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.interview_complete(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
             expected_version=serializer.validated_data["version"],
@@ -361,18 +334,11 @@ class InterviewSignOffApi(JsonApi):
         _visible(request, pk)
         serializer = InterviewSignOffIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         services.interview_sign_off(
+            serializer.to_data(),
             actor=request.user,
             interview_id=pk,
-            data=services.SignOffData(
-                strategy_meeting=data["strategy_meeting"],
-                exploitation_referral=data["exploitation_referral"],
-                update_safety_plan=data["update_safety_plan"],
-                note=data.get("note") or "",
-                no_follow_up_reason=data.get("no_follow_up_reason") or "",
-            ),
-            expected_version=data.get("version"),
+            expected_version=serializer.expected_version(),
             now=timezone.now(),
         )
         return Response(_detail(request, pk))

@@ -46,6 +46,18 @@ MAX_PERIOD = timedelta(days=5 * 366)
 # --------------------------------------------------------------------------------------------
 
 
+AGE_BAND_CHOICES: list[tuple[str, str]] = [
+    ("", "All ages"),
+    *((key, label) for key, (label, _, _) in fig.AGE_BANDS.items()),
+    (fig.AGE_UNKNOWN, "Date of birth not known"),
+]
+LEGAL_STATUS_CHOICES: list[tuple[str, str]] = [("", "All"), *fig.LEGAL_STATUSES.items()]
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "age_band": dict(AGE_BAND_CHOICES),
+    "legal_status": dict(LEGAL_STATUS_CHOICES),
+}
+
+
 class FiguresForm(GovukFormMixin, forms.Form):
     period_start = GovukDateField(
         label="From",
@@ -67,17 +79,13 @@ class FiguresForm(GovukFormMixin, forms.Form):
     age_band = forms.ChoiceField(
         label="Age when the episode started",
         required=False,
-        choices=[
-            ("", "All ages"),
-            *((key, label) for key, (label, _, _) in fig.AGE_BANDS.items()),
-            (fig.AGE_UNKNOWN, "Date of birth not known"),
-        ],
+        choices=AGE_BAND_CHOICES,
         error_messages={"invalid_choice": "Choose an age band from the list"},
     )
     legal_status = forms.ChoiceField(
         label="Legal status when the episode started",
         required=False,
-        choices=[("", "All"), *fig.LEGAL_STATUSES.items()],
+        choices=LEGAL_STATUS_CHOICES,
         error_messages={"invalid_choice": "Choose a legal status from the list"},
     )
     provider = forms.ModelChoiceField(
@@ -89,7 +97,7 @@ class FiguresForm(GovukFormMixin, forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("period_start"), data.get("period_end")
         if start and end:
             if end < start:
@@ -126,17 +134,18 @@ class FiguresForm(GovukFormMixin, forms.Form):
             out["provider"] = str(data["provider"].pk)
         return out
 
+    def _choice_label(self, name: str) -> str:
+        """The label of the choice made in the choice field `name` ("All" if none)."""
+        return CHOICE_LABELS[name][self.cleaned_data.get(name) or ""]
+
     def description(self) -> list[tuple[str, str]]:
         """What was counted, for the page, the drill-down and the downloads' header."""
         data = self.cleaned_data
         rows = [
             ("Period", f"{_day(data['period_start'])} to {_day(data['period_end'])}"),
             ("Team", data["team"].name if data.get("team") else "All teams"),
-            ("Age", dict(self.fields["age_band"].choices)[data.get("age_band") or ""]),
-            (
-                "Legal status",
-                dict(self.fields["legal_status"].choices)[data.get("legal_status") or ""],
-            ),
+            ("Age", self._choice_label("age_band")),
+            ("Legal status", self._choice_label("legal_status")),
             ("Interview provider", data["provider"].name if data.get("provider") else "All"),
         ]
         return rows
@@ -424,6 +433,8 @@ def figure_episodes_page(request: StaffRequest) -> HttpResponse:
         if key in fig.PER_CHILD_FIGURES
         else None
     )
+    # Each episode's answers are annotations (fig.with_answers): typed Any to read them.
+    listed: list[Any] = list(page)
     rows = [
         {
             "episode": e,
@@ -435,7 +446,7 @@ def figure_episodes_page(request: StaffRequest) -> HttpResponse:
             if e.first_reviewed_at is None or e.first_review_due_at is None
             else e.answer_reviewed_on_time,
         }
-        for e in page
+        for e in listed
     ]
     audit.record_list(request, child_ids=[row["episode"].child_id for row in rows])
     return render(
@@ -470,12 +481,9 @@ def report_tables(
     figures = fig.compute_figures(filters, now=now)
     found = fig.patterns(filters, now=now)
     months = fig.monthly_trend(filters, now=now)
-    about: Table = (
-        "Missing children and return interviews: figures",
-        ["", ""],
-        [[label, value] for label, value in form.description()]
-        + [["Produced", timezone.localtime(now).strftime("%d/%m/%Y %H:%M")]],
-    )
+    about_rows: list[list[Cell]] = [[label, value] for label, value in form.description()]
+    about_rows.append(["Produced", timezone.localtime(now).strftime("%d/%m/%Y %H:%M")])
+    about: Table = ("Missing children and return interviews: figures", ["", ""], about_rows)
     figure_rows: list[list[Cell]] = []
     for section, _, rows in figure_sections(figures, None):
         for row in rows:

@@ -1,11 +1,13 @@
 """Web forms for return interviews. Types, lengths and choices only: every rule (independence,
 times against the return, what a completed interview needs) is the services', whose errors the
-views put back beside these fields (field names match the services' names)."""
+views put back beside these fields (field names match the services' names). Each form feeding
+an operation gives its answers as that operation's data object (`to_data()`, after
+`is_valid()`); the views pass it on unchanged, as the API's serializers do theirs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -15,13 +17,20 @@ from interviews.services import (
     LONG_TEXT,
     MENTION_FIELDS,
     RECORD_FIELDS,
+    AddEpisodeData,
+    AssignData,
+    AttemptData,
+    CompleteData,
+    CreateData,
     FactorPicks,
+    RecordData,
     SignOffData,
+    UnassignData,
     factor_picks,
     mention_names,
 )
 from missing.models import InterviewOutcome, MissingEpisode, Role, User
-from missing.web.date_input import GovukDateTimeField
+from missing.web.date_input import GovukDateTimeField, GovukDateTimeWidget
 from missing.web.forms import GovukFormMixin
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -57,6 +66,11 @@ def _when(label: str, *, required: str = "", help_text: str = "") -> forms.Field
     )
 
 
+def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
+    """A choice field of `form` whose choices are set when the form is built."""
+    return cast(forms.ChoiceField, form.fields[name])
+
+
 def _yes_no(label: str) -> forms.Field:
     return forms.ChoiceField(label=label, choices=YES_NO, required=False, widget=forms.RadioSelect)
 
@@ -73,6 +87,18 @@ class VersionedForm(GovukFormMixin, forms.Form):
         },
     )
 
+    def expected_version(self) -> int:
+        """The version the page was read at: the operation's `expected_version` (after
+        is_valid)."""
+        return int(self.cleaned_data["version"])
+
+
+class CompleteForm(VersionedForm):
+    """ "Confirm and complete" on the check-your-answers page: only the version shown."""
+
+    def to_data(self) -> CompleteData:
+        return CompleteData()
+
 
 class CreateForm(GovukFormMixin, forms.Form):
     episodes = forms.MultipleChoiceField(
@@ -83,13 +109,19 @@ class CreateForm(GovukFormMixin, forms.Form):
         error_messages={"required": "Choose at least one episode for the interview to cover"},
     )
 
-    def __init__(self, *args: Any, episodes: list[MissingEpisode], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, child_id: int, episodes: list[MissingEpisode], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.child_id = child_id
         self.episode_rows = episodes
-        self.fields["episodes"].choices = [(str(e.pk), e.reference) for e in episodes]
+        _choice(self, "episodes").choices = [(str(e.pk), e.reference) for e in episodes]
 
-    def episode_ids(self) -> list[int]:
-        return [int(pk) for pk in self.cleaned_data["episodes"]]
+    def to_data(self) -> CreateData:
+        return CreateData(
+            child_id=self.child_id,
+            episode_ids=tuple(int(pk) for pk in self.cleaned_data["episodes"]),
+        )
 
 
 class InterviewerChoice(forms.ModelChoiceField):
@@ -119,15 +151,27 @@ class AssignForm(VersionedForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["interviewer"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["interviewer"]).queryset = (
             User.objects.filter(role=Role.INTERVIEWER, is_active=True)
             .select_related("organisation")
             .order_by("organisation__name", "last_name", "first_name", "username")
         )
 
+    def to_data(self) -> AssignData:
+        data = self.cleaned_data
+        return AssignData(
+            interviewer_id=data["interviewer"].pk,
+            exception_reason=data["independence_exception_reason"],
+            planned_at=data["planned_at"],
+            planned_place=data["planned_place"],
+        )
+
 
 class UnassignForm(VersionedForm):
     reason = _area("Why is the interviewer removed?", rows=3, required="Enter why")
+
+    def to_data(self) -> UnassignData:
+        return UnassignData(reason=self.cleaned_data["reason"])
 
 
 class AttemptForm(GovukFormMixin, forms.Form):
@@ -152,6 +196,18 @@ class AttemptForm(GovukFormMixin, forms.Form):
     planned_at = _when("Arranged for", help_text="Only if the interview was arranged.")
     planned_place = _text("Arranged place", help_text="Only if the interview was arranged.")
 
+    def to_data(self) -> AttemptData:
+        data = self.cleaned_data
+        return AttemptData(
+            at=data["at"],
+            method=data["method"],
+            outcome=data["outcome"],
+            offered=data["offered"],
+            note=data["note"],
+            planned_at=data["planned_at"],
+            planned_place=data["planned_place"],
+        )
+
 
 class AddEpisodeForm(VersionedForm):
     episode = forms.ChoiceField(
@@ -162,7 +218,10 @@ class AddEpisodeForm(VersionedForm):
 
     def __init__(self, *args: Any, episodes: list[MissingEpisode], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["episode"].choices = [(str(e.pk), e.reference) for e in episodes]
+        _choice(self, "episode").choices = [(str(e.pk), e.reference) for e in episodes]
+
+    def to_data(self) -> AddEpisodeData:
+        return AddEpisodeData(episode_id=int(self.cleaned_data["episode"]))
 
 
 class SignOffForm(VersionedForm):
@@ -181,8 +240,9 @@ class SignOffForm(VersionedForm):
     def follow_up_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.FOLLOW_UPS]
 
-    def sign_off_data(self) -> SignOffData:
-        """The answers as the service takes them (after is_valid)."""
+    def to_data(self) -> SignOffData:
+        """The answers as the service takes them (after is_valid): the check step shows this
+        object, and the confirm step submits it."""
         data = self.cleaned_data
         return SignOffData(
             strategy_meeting=data["strategy_meeting"],
@@ -292,7 +352,7 @@ class RecordForm(VersionedForm):
         super().__init__(*args, **kwargs)
         if not may_decide_not_to_hold:
             # Only a manager decides not to hold one (the service refuses anyone else anyway).
-            self.fields["outcome"].choices = [
+            _choice(self, "outcome").choices = [
                 choice
                 for choice in InterviewOutcome.choices
                 if choice[0] != InterviewOutcome.NOT_HELD_DECISION
@@ -305,7 +365,7 @@ class RecordForm(VersionedForm):
             if factor.active or factor.code in picked_codes:
                 self.factor_lists[kind_field[factor.kind]].append(factor)
         for name, rows in self.factor_lists.items():
-            self.fields[name].choices = [(f.code, f.label) for f in rows]
+            _choice(self, name).choices = [(f.code, f.label) for f in rows]
             for factor in rows:
                 self.fields[f"note_{factor.code}"] = _text(
                     f"Note on {factor.label.lower()}",
@@ -341,8 +401,8 @@ class RecordForm(VersionedForm):
                 pairs.extend((name, code) for code in value)
             elif isinstance(field := cls.base_fields[name], GovukDateTimeField):
                 # The boxes, as the page posts them (held_at_day … held_at_time).
-                widget = field.widget
-                boxes = zip(widget.parts, widget.decompress(value), strict=True)  # type: ignore[attr-defined]
+                widget = cast(GovukDateTimeWidget, field.widget)
+                boxes = zip(widget.parts, widget.decompress(value), strict=True)
                 pairs.extend((f"{name}_{part}", box) for part, box in boxes)
             else:
                 pairs.append((name, "" if value is None else str(value)))
@@ -368,6 +428,16 @@ class RecordForm(VersionedForm):
                 if out[name] is None and name not in ("held_at",):
                     out[name] = ""
         return out
+
+    def to_data(self, *, base: RecordForm | None = None, overwrite: bool = False) -> RecordData:
+        """Every record field as the service takes it. `base`: the same form as it was when
+        this edit started (the tablet's autosave sends it), valid, for a merge over someone
+        else's newer save; `overwrite`: the person saw the differences and keeps theirs."""
+        return RecordData(
+            changes=self.changes(),
+            base=None if base is None else base.changes(),
+            overwrite=overwrite,
+        )
 
     def factor_groups(self) -> list[FactorGroup]:
         groups = []

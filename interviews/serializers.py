@@ -1,5 +1,8 @@
 """API serializers for return interviews: strict input (`…In`, type and shape only: every rule
-is the services') and output (`…Out`) kept apart, as in `missing.api.serializers`."""
+is the services') and output (`…Out`) kept apart, as in `missing.api.serializers`. Each input
+feeding an operation gives its validated data as that operation's data object (`to_data()`),
+the same object the web form's `to_data()` gives; `version`, where sent, is the operation's
+`expected_version` (`expected_version()`), not part of the data."""
 
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ from interviews.services import (
     MENTION_MAX_COUNT,
     MENTION_MAX_LENGTH,
     TEXT_LIMITS,
+    AddEpisodeData,
+    AssignData,
+    AttemptData,
+    CompleteData,
+    CreateData,
+    RecordData,
+    SignOffData,
+    UnassignData,
     factor_picks,
     mention_names,
 )
@@ -62,6 +73,13 @@ def _id(**kwargs: Any) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=ID_MAX, **kwargs)
 
 
+class _VersionedIn(StrictInputSerializer):
+    def expected_version(self) -> int | None:
+        """The `version` sent (after is_valid), or None where it is optional and absent."""
+        version = self.validated_data.get("version")
+        return None if version is None else int(version)
+
+
 # --------------------------------------------------------------------------------------------
 # Input
 # --------------------------------------------------------------------------------------------
@@ -73,8 +91,12 @@ class InterviewCreateIn(StrictInputSerializer):
         child=_id(), min_length=1, max_length=50, help_text="The returned episodes to cover."
     )
 
+    def to_data(self) -> CreateData:
+        data = self.validated_data
+        return CreateData(child_id=data["child"], episode_ids=tuple(data["episodes"]))
 
-class AssignIn(StrictInputSerializer):
+
+class AssignIn(_VersionedIn):
     interviewer = _id(help_text="The interviewer's user id.")
     independence_exception_reason = _text(
         LONG_TEXT,
@@ -87,15 +109,30 @@ class AssignIn(StrictInputSerializer):
     planned_place = _text(300)
     version = _version(required=False)
 
+    def to_data(self) -> AssignData:
+        data = self.validated_data
+        return AssignData(
+            interviewer_id=data["interviewer"],
+            exception_reason=data.get("independence_exception_reason") or "",
+            planned_at=data.get("planned_at"),
+            planned_place=data.get("planned_place") or "",
+        )
 
-class UnassignIn(StrictInputSerializer):
+
+class UnassignIn(_VersionedIn):
     reason = StrictCharField(max_length=LONG_TEXT)
     version = _version(required=False)
 
+    def to_data(self) -> UnassignData:
+        return UnassignData(reason=self.validated_data["reason"])
 
-class AddEpisodeIn(StrictInputSerializer):
+
+class AddEpisodeIn(_VersionedIn):
     episode = _id()
     version = _version(required=False)
+
+    def to_data(self) -> AddEpisodeData:
+        return AddEpisodeData(episode_id=self.validated_data["episode"])
 
 
 class AttemptIn(StrictInputSerializer):
@@ -108,6 +145,18 @@ class AttemptIn(StrictInputSerializer):
         required=False, allow_null=True, help_text="When the outcome is `arranged`."
     )
     planned_place = _text(300, help_text="When the outcome is `arranged`.")
+
+    def to_data(self) -> AttemptData:
+        data = self.validated_data
+        return AttemptData(
+            at=data["at"],
+            method=data["method"],
+            outcome=data["outcome"],
+            offered=data["offered"],
+            note=data.get("note") or "",
+            planned_at=data.get("planned_at"),
+            planned_place=data.get("planned_place") or "",
+        )
 
 
 class FactorPickIn(StrictInputSerializer):
@@ -160,7 +209,7 @@ class RecordFieldsIn(StrictInputSerializer):
         return out
 
 
-class RecordIn(RecordFieldsIn):
+class RecordIn(RecordFieldsIn, _VersionedIn):
     version = _version()
     base = RecordFieldsIn(
         required=False,
@@ -171,12 +220,26 @@ class RecordIn(RecordFieldsIn):
         ),
     )
 
+    def to_data(self) -> RecordData:
+        data = dict(self.validated_data)
+        data.pop("version")
+        base = data.pop("base", None)
+        return RecordData(
+            changes=RecordFieldsIn.changes(data),
+            base=None if base is None else RecordFieldsIn.changes(base),
+        )
 
-class VersionIn(StrictInputSerializer):
+
+class VersionIn(_VersionedIn):
+    """Completing: only the version read (the record completed is the one saved)."""
+
     version = _version()
 
+    def to_data(self) -> CompleteData:
+        return CompleteData()
 
-class InterviewSignOffIn(StrictInputSerializer):
+
+class InterviewSignOffIn(_VersionedIn):
     strategy_meeting = StrictBooleanField(required=False, default=False)
     exploitation_referral = StrictBooleanField(required=False, default=False)
     update_safety_plan = StrictBooleanField(required=False, default=False)
@@ -189,6 +252,16 @@ class InterviewSignOffIn(StrictInputSerializer):
         ),
     )
     version = _version(required=False)
+
+    def to_data(self) -> SignOffData:
+        data = self.validated_data
+        return SignOffData(
+            strategy_meeting=data["strategy_meeting"],
+            exploitation_referral=data["exploitation_referral"],
+            update_safety_plan=data["update_safety_plan"],
+            note=data.get("note") or "",
+            no_follow_up_reason=data.get("no_follow_up_reason") or "",
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,14 +1,19 @@
 """Every write to return interviews. Views, the API and tests call these and nothing else.
 
-Each service takes the acting user and `now` (read once by the caller), runs in one transaction
-and raises a `missing.cases.errors` exception when a rule refuses: nothing is half-written. The
+Each operation that takes what a person entered takes it as ONE frozen data object, its first
+and positional-only argument (`CreateData`, `AssignData`, …), built by the web form's or the
+API serializer's own `to_data()`; then keyword-only context: the acting user, the interview,
+`now` (read once by the caller) and, where a stale page matters, `expected_version`. So the
+two adapters cannot pass the same input differently (docs/decisions/0064). Each runs in one
+transaction and raises a `missing.cases.errors` exception when a rule refuses: nothing is
+half-written. The
 episode's own milestones (arranged, held or not, signed off) go through `missing.cases.services`, which
 runs the state machine, so the board, the clocks and the escalations follow the interview.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,12 +177,17 @@ def record_values(interview: ReturnInterview) -> dict[str, Any]:
 
 
 def may_arrange(user: User) -> bool:
+    """Open, assign, unassign, cover another episode (managers, or the Family Front Door
+    where configured). The pages and the API ask this same question."""
     return user.has_role(interview_arranger_roles())
+
+
+ARRANGE_REFUSED = "Your role cannot arrange return interviews."
 
 
 def _require_arranger(actor: User) -> None:
     if not may_arrange(actor):
-        raise NotAllowed("Your role cannot arrange return interviews.")
+        raise NotAllowed(ARRANGE_REFUSED)
 
 
 def _is_assigned(actor: User, interview: ReturnInterview) -> bool:
@@ -191,6 +201,14 @@ def _is_assigned(actor: User, interview: ReturnInterview) -> bool:
 def may_record(actor: User, interview: ReturnInterview) -> bool:
     """The interview's own interviewer (while assigned), or a manager."""
     return actor.has_role(OVERSIGHT_ROLES) or _is_assigned(actor, interview)
+
+
+ATTEMPTS_REFUSED = "Only the interviewer or an arranger can record attempts."
+
+
+def may_record_attempts(actor: User, interview: ReturnInterview) -> bool:
+    """An arranger, or the interview's own interviewer (while assigned)."""
+    return may_arrange(actor) or _is_assigned(actor, interview)
 
 
 def _lock(interview_id: int) -> ReturnInterview:
@@ -217,6 +235,17 @@ def _require_editable(interview: ReturnInterview) -> None:
     """The draft edits (record, interviewer, attempts, episodes covered) that move no state."""
     if not interview.is_editable:
         raise Conflict(_refused(interview))
+
+
+def _lock_for_edit(interview_id: int, expected_version: int | None) -> ReturnInterview:
+    """Lock the interview for a draft edit that changes no record field (interviewer, plan,
+    episodes covered): still editable (409), and read at `expected_version` (the core's one
+    stale-version check, `require_version`: 409). Record edits merge instead
+    (`interview_record_update`); transitions check the version in `run_transition`."""
+    interview = _lock(interview_id)
+    _require_editable(interview)
+    require_version(interview, expected_version)
+    return interview
 
 
 def _record_change(interview: ReturnInterview, now: datetime) -> None:
@@ -334,12 +363,19 @@ def _check_coverable(episode: MissingEpisode, child_id: int) -> None:
         )
 
 
-def interview_create(
-    *, actor: User, child_id: int, episode_ids: Sequence[int], now: datetime
-) -> ReturnInterview:
+@dataclass(frozen=True)
+class CreateData:
+    """Open an interview: the child, and the returned episodes of theirs it covers."""
+
+    child_id: int
+    episode_ids: tuple[int, ...]
+
+
+def interview_create(data: CreateData, /, *, actor: User, now: datetime) -> ReturnInterview:
     """Open the return interview for a child, covering one or more of their returned episodes
     (arrangers: managers, or the Family Front Door where configured)."""
     _require_arranger(actor)
+    child_id, episode_ids = data.child_id, data.episode_ids
     if not episode_ids:
         raise InvalidInput(
             "Choose the episodes.",
@@ -377,11 +413,19 @@ def interview_create(
     return interview
 
 
+@dataclass(frozen=True)
+class AddEpisodeData:
+    """Cover one more returned episode of the same child."""
+
+    episode_id: int
+
+
 def interview_add_episode(
+    data: AddEpisodeData,
+    /,
     *,
     actor: User,
     interview_id: int,
-    episode_id: int,
     now: datetime,
     expected_version: int | None = None,
 ) -> ReturnInterview:
@@ -389,10 +433,8 @@ def interview_add_episode(
     was planned before this latest return, the interview is to arrange again."""
     _require_arranger(actor)
     with transaction.atomic():
-        interview = _lock(interview_id)
-        _require_editable(interview)
-        require_version(interview, expected_version)
-        episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=episode_id)
+        interview = _lock_for_edit(interview_id, expected_version)
+        episode = MissingEpisode.objects.select_for_update(of=("self",)).get(pk=data.episode_id)
         _check_coverable(episode, interview.child_id)
         try:
             with transaction.atomic():
@@ -570,14 +612,23 @@ def _check_planned(
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AssignData:
+    """The interviewer, the reason for an exception to their independence (managers only),
+    and the planned time and place if agreed."""
+
+    interviewer_id: int
+    exception_reason: str = ""
+    planned_at: datetime | None = None
+    planned_place: str = ""
+
+
 def interview_assign(
+    data: AssignData,
+    /,
     *,
     actor: User,
     interview_id: int,
-    interviewer_id: int,
-    exception_reason: str,
-    planned_at: datetime | None,
-    planned_place: str,
     now: datetime,
     expected_version: int | None = None,
 ) -> ReturnInterview:
@@ -590,14 +641,15 @@ def interview_assign(
     nothing else of the child); a replaced interviewer loses them on their next request.
     """
     _require_arranger(actor)
+    planned_at, planned_place = data.planned_at, data.planned_place
     with transaction.atomic():
-        interview = _lock(interview_id)
-        _require_editable(interview)
-        require_version(interview, expected_version)
+        interview = _lock_for_edit(interview_id, expected_version)
         episodes = _covered(interview)
         errors: dict[str, list[str]] = {}
-        interviewer = User.objects.filter(pk=interviewer_id).select_related("organisation").first()
-        reason = exception_reason.strip()
+        interviewer = (
+            User.objects.filter(pk=data.interviewer_id).select_related("organisation").first()
+        )
+        reason = data.exception_reason.strip()
         if interviewer is None or not interviewer.has_role({Role.INTERVIEWER}):
             errors["interviewer"] = ["Choose an active independent interviewer."]
         else:
@@ -670,25 +722,37 @@ def interview_assign(
     return interview
 
 
+@dataclass(frozen=True)
+class UnassignData:
+    """Why the interviewer is taken off (a note on each episode's timeline)."""
+
+    reason: str
+
+
 def interview_unassign(
+    data: UnassignData,
+    /,
     *,
     actor: User,
     interview_id: int,
-    reason: str,
     now: datetime,
     expected_version: int | None = None,
 ) -> ReturnInterview:
     """Take the interviewer off the interview: their access ends on their next request, and an
     arranged interview is to arrange again."""
     _require_arranger(actor)
+    reason = data.reason
     if not reason.strip():
         raise InvalidInput(
             "Give a reason.", field_errors={"reason": ["Enter why the interviewer is removed."]}
         )
+    if len(reason) > LONG_TEXT:
+        raise InvalidInput(
+            "The reason is too long.",
+            field_errors={"reason": [f"Use at most {LONG_TEXT} characters."]},
+        )
     with transaction.atomic():
-        interview = _lock(interview_id)
-        _require_editable(interview)
-        require_version(interview, expected_version)
+        interview = _lock_for_edit(interview_id, expected_version)
         if interview.interviewer is None:
             raise Conflict(f"{interview.reference} has no interviewer to remove.")
         episodes = _covered(interview)
@@ -721,6 +785,8 @@ def interview_unassign(
 
 @dataclass(frozen=True)
 class AttemptData:
+    """One offer or attempt to reach the child, and what happened."""
+
     at: datetime
     method: str
     outcome: str
@@ -737,14 +803,14 @@ OFFERED_BY_OUTCOME = frozenset(
 
 
 def interview_attempt_record(
-    *, actor: User, interview_id: int, data: AttemptData, now: datetime
+    data: AttemptData, /, *, actor: User, interview_id: int, now: datetime
 ) -> ContactAttempt:
     """Record one offer or attempt to reach the child (arrangers, or the assigned interviewer).
     "Arranged" sets the planned time and place and marks the covered episodes arranged."""
     with transaction.atomic():
         interview = _lock(interview_id)
-        if not (may_arrange(actor) or _is_assigned(actor, interview)):
-            raise NotAllowed("Only the interviewer or an arranger can record attempts.")
+        if not may_record_attempts(actor, interview):
+            raise NotAllowed(ATTEMPTS_REFUSED)
         _require_editable(interview)
         episodes = _covered(interview)
         errors: dict[str, list[str]] = {}
@@ -803,6 +869,17 @@ def interview_attempt_record(
 # --------------------------------------------------------------------------------------------
 # The record: drafts with an optimistic version, field-by-field merge, then completion
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordData:
+    """Part or all of the record (`RECORD_FIELDS` names; in the shape `record_values` gives),
+    with, for a merge over someone else's newer save, `base`: the same fields as this edit
+    found them; and `overwrite`: the person saw the differences and keeps theirs."""
+
+    changes: Mapping[str, Any]
+    base: Mapping[str, Any] | None = None
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -947,7 +1024,7 @@ def _apply_factors(interview: ReturnInterview, field: str, picks: FactorPicks) -
         )
 
 
-def _canonical(values: dict[str, Any]) -> dict[str, Any]:
+def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
     """Places and people in their canonical form, so equal lists compare equal."""
     return {
         name: mention_names(value) if name in MENTION_FIELDS and value is not None else value
@@ -956,14 +1033,13 @@ def _canonical(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def interview_record_update(
+    data: RecordData,
+    /,
     *,
     actor: User,
     interview_id: int,
-    changes: dict[str, Any],
     expected_version: int,
     now: datetime,
-    base: dict[str, Any] | None = None,
-    overwrite: bool = False,
 ) -> RecordResult:
     """Save part or all of the interview record (a draft: completeness is checked on completion).
 
@@ -975,11 +1051,12 @@ def interview_record_update(
     differences and chose theirs), still keeping the fields only the other edit changed.
     The interviewer (while assigned) or a manager; never once completed.
     """
-    unknown = set(changes) - set(RECORD_FIELDS)
+    unknown = set(data.changes) - set(RECORD_FIELDS)
     if unknown:
         raise ValueError(f"unknown record fields {sorted(unknown)}")
-    changes = _canonical(changes)
-    base = None if base is None else _canonical(base)
+    changes = _canonical(data.changes)
+    base = None if data.base is None else _canonical(data.base)
+    overwrite = data.overwrite
     with transaction.atomic():
         interview = _lock(interview_id)
         if not may_record(actor, interview):
@@ -1072,8 +1149,22 @@ def require_complete(*, actor: User, interview_id: int) -> None:
         raise InvalidInput("The interview is not complete.", field_errors=errors)
 
 
+@dataclass(frozen=True)
+class CompleteData:
+    """Completing takes nothing a person types: what is completed is the record as saved,
+    which the check-your-answers page shows (`record_values`, the same values the service
+    checks under the lock), confirmed at the version that page read (`expected_version`).
+    Empty, so neither adapter can slip record values into the irreversible step."""
+
+
 def interview_complete(
-    *, actor: User, interview_id: int, expected_version: int, now: datetime
+    data: CompleteData,
+    /,
+    *,
+    actor: User,
+    interview_id: int,
+    expected_version: int,
+    now: datetime,
 ) -> ReturnInterview:
     """The interview is held (or recorded as not held) and its record complete: every covered
     episode moves to "awaiting sign-off" and the record can no longer be changed. Refuses
@@ -1112,6 +1203,8 @@ def interview_complete(
 
 @dataclass(frozen=True)
 class SignOffData:
+    """The manager's follow-up decisions, the sign-off note, and why no follow-up is needed."""
+
     strategy_meeting: bool = False
     exploitation_referral: bool = False
     update_safety_plan: bool = False
@@ -1172,10 +1265,11 @@ def sign_off_errors(
 
 
 def interview_sign_off(
+    data: SignOffData,
+    /,
     *,
     actor: User,
     interview_id: int,
-    data: SignOffData,
     now: datetime,
     expected_version: int | None = None,
 ) -> ReturnInterview:

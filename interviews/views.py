@@ -34,11 +34,11 @@ from interviews.forms import (
     AddEpisodeForm,
     AssignForm,
     AttemptForm,
+    CompleteForm,
     CreateForm,
     RecordForm,
     SignOffForm,
     UnassignForm,
-    VersionedForm,
 )
 from interviews.models import FACTOR_KIND_PLURALS, FactorKind, ReturnInterview
 from interviews.returns.ssda903 import csv_lines
@@ -67,8 +67,9 @@ DRAFT_KEY_SALT = "interviews.tablet-draft-key"
 
 
 def _require_arranger(request: StaffRequest) -> None:
+    """The page's own 403, asked with the service's question (`services.may_arrange`)."""
     if not services.may_arrange(request.user):
-        raise PermissionDenied("Your role cannot arrange return interviews.")
+        raise PermissionDenied(services.ARRANGE_REFUSED)
 
 
 def _interview(request: StaffRequest, pk: int) -> ReturnInterview:
@@ -102,7 +103,7 @@ def queue(request: StaffRequest) -> HttpResponse:
     now = timezone.now()
     today = timezone.localdate(now)
     rows = [
-        {"interview": i, "age": i.child.age_on(today), **_due(i.due_at, now)}
+        {"interview": i, "age": i.child.age_on(today), **_due(i.due_at, now)}  # type: ignore[attr-defined]  # annotated by the selector
         for i in selectors.interview_queue(request.user)
     ]
     audit.record_list(request, child_ids=[row["interview"].child_id for row in rows])
@@ -119,7 +120,7 @@ def interview_list(request: StaffRequest) -> HttpResponse:
         for e in selectors.episodes_to_arrange(request.user)
     ]
     open_rows = [
-        {"interview": i, **_due(i.due_at, now)}
+        {"interview": i, **_due(i.due_at, now)}  # type: ignore[attr-defined]  # annotated by the selector
         for i in selectors.interview_list(request.user, open_only=True)
     ]
     audit.record_list(
@@ -175,6 +176,7 @@ def export_csv(request: StaffRequest) -> StreamingHttpResponse:
 
     def rows() -> Any:
         for episode in exported.iterator(chunk_size=500):
+            answers: Any = episode  # its answers are annotations (figures.with_answers)
             link = getattr(episode, "interview_link", None)
             interview = link.interview if link else None
             # Each answer as the figures count it (interviews.figures.ANSWERS): summing a
@@ -185,12 +187,12 @@ def export_csv(request: StaffRequest) -> StreamingHttpResponse:
                 episode.returned_at.isoformat() if episode.returned_at else "",
                 episode.interview_due_at.isoformat() if episode.interview_due_at else "",
                 interview.reference if interview else "",
-                yes_no(episode.answer_offered),
-                "Y" if episode.answer_accepted else ("N" if episode.answer_refused else ""),
-                yes_no(episode.answer_held),
-                yes_no(episode.answer_held_within_72h),
+                yes_no(answers.answer_offered),
+                "Y" if answers.answer_accepted else ("N" if answers.answer_refused else ""),
+                yes_no(answers.answer_held),
+                yes_no(answers.answer_held_within_72h),
                 episode.interview_outcome,
-                yes_no(episode.answer_independence_exception),
+                yes_no(answers.answer_independence_exception),
                 (
                     interview.interviewer_organisation.name
                     if interview and interview.interviewer_organisation
@@ -226,6 +228,7 @@ def create(request: StaffRequest, pk: int) -> HttpResponse:
     episodes = list(selectors.coverable_episodes(episode.child))
     form = CreateForm(
         request.POST if request.method == "POST" else None,
+        child_id=episode.child_id,
         episodes=episodes,
         initial={"episodes": [str(episode.pk)]},
     )
@@ -235,10 +238,7 @@ def create(request: StaffRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 interview = services.interview_create(
-                    actor=request.user,
-                    child_id=episode.child_id,
-                    episode_ids=form.episode_ids(),
-                    now=timezone.now(),
+                    form.to_data(), actor=request.user, now=timezone.now()
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -307,16 +307,12 @@ def assign(request: StaffRequest, pk: int) -> HttpResponse:
         form = AssignForm(request.POST)
         status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 services.interview_assign(
+                    form.to_data(),
                     actor=request.user,
                     interview_id=interview.pk,
-                    interviewer_id=data["interviewer"].pk,
-                    exception_reason=data["independence_exception_reason"],
-                    planned_at=data["planned_at"],
-                    planned_place=data["planned_place"],
-                    expected_version=data["version"],
+                    expected_version=form.expected_version(),
                     now=timezone.now(),
                 )
             except DOMAIN_ERRORS as exc:
@@ -353,10 +349,10 @@ def _unassign(request: StaffRequest, interview: ReturnInterview) -> HttpResponse
     if form.is_valid():
         try:
             services.interview_unassign(
+                form.to_data(),
                 actor=request.user,
                 interview_id=interview.pk,
-                reason=form.cleaned_data["reason"],
-                expected_version=form.cleaned_data["version"],
+                expected_version=form.expected_version(),
                 now=timezone.now(),
             )
         except DOMAIN_ERRORS as exc:
@@ -382,27 +378,18 @@ def _unassign(request: StaffRequest, interview: ReturnInterview) -> HttpResponse
 def attempt(request: StaffRequest, pk: int) -> HttpResponse:
     """Record an offer or an attempt to reach the child (arrangers or the interviewer)."""
     interview = _interview(request, pk)
-    if not (services.may_arrange(request.user) or interview.interviewer_id == request.user.pk):
-        raise PermissionDenied("Only the interviewer or an arranger can record attempts.")
+    if not services.may_record_attempts(request.user, interview):
+        raise PermissionDenied(services.ATTEMPTS_REFUSED)
     status = 200
     if request.method == "POST":
         form = AttemptForm(request.POST)
         status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 services.interview_attempt_record(
+                    form.to_data(),
                     actor=request.user,
                     interview_id=interview.pk,
-                    data=services.AttemptData(
-                        at=data["at"],
-                        method=data["method"],
-                        outcome=data["outcome"],
-                        offered=data["offered"],
-                        note=data["note"],
-                        planned_at=data["planned_at"],
-                        planned_place=data["planned_place"],
-                    ),
                     now=timezone.now(),
                 )
             except DOMAIN_ERRORS as exc:
@@ -434,10 +421,10 @@ def add_episode(request: StaffRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 services.interview_add_episode(
+                    form.to_data(),
                     actor=request.user,
                     interview_id=interview.pk,
-                    episode_id=int(form.cleaned_data["episode"]),
-                    expected_version=form.cleaned_data["version"],
+                    expected_version=form.expected_version(),
                     now=timezone.now(),
                 )
             except DOMAIN_ERRORS as exc:
@@ -498,10 +485,10 @@ def record(request: StaffRequest, pk: int) -> HttpResponse:
             try:
                 with transaction.atomic():
                     result = services.interview_record_update(
+                        form.to_data(),
                         actor=request.user,
                         interview_id=interview.pk,
-                        changes=form.changes(),
-                        expected_version=form.cleaned_data["version"],
+                        expected_version=form.expected_version(),
                         now=now,
                     )
                     if complete:
@@ -513,8 +500,9 @@ def record(request: StaffRequest, pk: int) -> HttpResponse:
                 if isinstance(exc, DomainError) and "current_version" in exc.extra:
                     differences = exc.extra.get("differences", [])
                     # Saving again now keeps these answers: they were shown the differences.
-                    form.data = form.data.copy()
-                    form.data["version"] = str(exc.extra["current_version"])
+                    posted = request.POST.copy()
+                    posted["version"] = str(exc.extra["current_version"])
+                    form.data = posted
             else:
                 if complete:
                     return redirect("interviews:complete", pk=result.interview.pk)
@@ -548,15 +536,16 @@ def complete(request: StaffRequest, pk: int) -> HttpResponse:
     interview = _interview(request, pk)
     _require_recorder(request, interview)
     status = 200
-    form = VersionedForm(request.POST or None, initial={"version": interview.version})
+    form = CompleteForm(request.POST or None, initial={"version": interview.version})
     if request.method == "POST":
         status = 400
         if form.is_valid():
             try:
                 services.interview_complete(
+                    form.to_data(),
                     actor=request.user,
                     interview_id=interview.pk,
-                    expected_version=form.cleaned_data["version"],
+                    expected_version=form.expected_version(),
                     now=timezone.now(),
                 )
             except DOMAIN_ERRORS as exc:
@@ -610,7 +599,7 @@ def record_autosave(request: StaffRequest, pk: int) -> JsonResponse:
     if not form.is_valid():
         errors = {name: [str(m) for m in msgs] for name, msgs in form.errors.items()}
         return JsonResponse({"detail": "The interview has errors.", "errors": errors}, status=400)
-    base = None
+    base: RecordForm | None = None
     raw_base = request.POST.get("base", "")
     if raw_base:
         try:
@@ -628,15 +617,13 @@ def record_autosave(request: StaffRequest, pk: int) -> JsonResponse:
             return JsonResponse({"detail": "The base of the edit is unreadable."}, status=400)
         base_form = _record_form(request, interview, base_data)
         if base_form.is_valid():
-            base = base_form.changes()
+            base = base_form
     try:
         result = services.interview_record_update(
+            form.to_data(base=base, overwrite=request.POST.get("overwrite") == "true"),
             actor=request.user,
             interview_id=interview.pk,
-            changes=form.changes(),
-            base=base,
-            overwrite=request.POST.get("overwrite") == "true",
-            expected_version=form.cleaned_data["version"],
+            expected_version=form.expected_version(),
             now=timezone.now(),
         )
     except (Conflict, InvalidInput, NotAllowed) as exc:
@@ -728,20 +715,22 @@ def sign_off(request: StaffRequest, pk: int) -> HttpResponse:
     status = 200
     template = "interviews/sign_off.html"
     step = request.POST.get("step", "")
+    # The decision as the service takes it: the check step shows this object, confirm submits it.
+    data: services.SignOffData | None = None
     if request.method == "POST":
         form = SignOffForm(request.POST)
         status = 400
         if step == "change":
             status = 200
         elif form.is_valid():
-            data = form.sign_off_data()
+            data = form.to_data()
             if step == "confirm":
                 try:
                     services.interview_sign_off(
+                        data,
                         actor=request.user,
                         interview_id=interview.pk,
-                        data=data,
-                        expected_version=form.cleaned_data["version"],
+                        expected_version=form.expected_version(),
                         now=timezone.now(),
                     )
                 except DOMAIN_ERRORS as exc:
@@ -766,6 +755,7 @@ def sign_off(request: StaffRequest, pk: int) -> HttpResponse:
         {
             "interview": interview,
             "form": form,
+            "data": data,
             "picks": _picks_by_kind(interview),
             "blocked": not can_proceed(interview.sign_off),
             "episodes": [

@@ -440,7 +440,9 @@ class RecentEpisodes:
         if opened > self.now:
             return
         interview = interviews.interview_create(
-            actor=manager, child_id=episode.child_id, episode_ids=[episode.pk], now=opened
+            interviews.CreateData(child_id=episode.child_id, episode_ids=(episode.pk,)),
+            actor=manager,
+            now=opened,
         )
         if outcome == InterviewOutcome.NOT_HELD_DECISION:
             self._record(
@@ -454,12 +456,9 @@ class RecentEpisodes:
             )
             return
         interview = interviews.interview_assign(
+            interviews.AssignData(interviewer_id=interviewer.pk),
             actor=manager,
             interview_id=interview.pk,
-            interviewer_id=interviewer.pk,
-            exception_reason="",
-            planned_at=None,
-            planned_place="",
             now=opened + H,
             expected_version=interview.version,
         )
@@ -476,14 +475,14 @@ class RecentEpisodes:
             if moment > self.now:
                 return
             interviews.interview_attempt_record(
-                actor=interviewer,
-                interview_id=interview.pk,
-                data=interviews.AttemptData(
+                interviews.AttemptData(
                     at=moment,
                     method=ContactMethod.PHONE if i == 0 else ContactMethod.VISIT,
                     outcome=answer,
                     offered=offered,
                 ),
+                actor=interviewer,
+                interview_id=interview.pk,
                 now=moment,
             )
         reason = (
@@ -538,14 +537,18 @@ class RecentEpisodes:
             return
         interview.refresh_from_db()
         interview = interviews.interview_record_update(
+            interviews.RecordData(changes=changes),
             actor=actor,
             interview_id=interview.pk,
-            changes=changes,
             expected_version=interview.version,
             now=written,
         ).interview
         interview = interviews.interview_complete(
-            actor=actor, interview_id=interview.pk, expected_version=interview.version, now=written
+            interviews.CompleteData(),
+            actor=actor,
+            interview_id=interview.pk,
+            expected_version=interview.version,
+            now=written,
         )
         signed = written + timedelta(hours=self.rng.randint(18, 40))
         if signed > self.now:
@@ -555,13 +558,13 @@ class RecentEpisodes:
             for code, _ in changes.get("harms", ())  # type: ignore[attr-defined]
         )
         interviews.interview_sign_off(
-            actor=self.staff.manager,
-            interview_id=interview.pk,
-            data=interviews.SignOffData(
+            interviews.SignOffData(
                 strategy_meeting=exploitation,
                 exploitation_referral=exploitation,
                 update_safety_plan=True,
             ),
+            actor=self.staff.manager,
+            interview_id=interview.pk,
             now=signed,
             expected_version=interview.version,
         )

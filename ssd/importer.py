@@ -623,7 +623,8 @@ class _Applier:
             self.children[key] = child
         Child.objects.bulk_create([c for _, c in new], batch_size=BATCH)
         for row, child in new:
-            self.children[child.council_child_id] = child
+            if child.council_child_id:  # always: made above with the row's key
+                self.children[child.council_child_id] = child
             self.changed.add(child.pk)
             self.new_children.add(child.pk)
             self.counts.add(row, ImportRow.Outcome.CREATED)
@@ -636,7 +637,7 @@ class _Applier:
 
     def _load_children(self) -> None:
         """Every child another file names, by council child id (one query)."""
-        wanted = set()
+        wanted: set[str] = set()
         for table, person_field in (
             ("ssd_linked_identifiers", "link_person_id"),
             ("ssd_cla_placement", "clap_person_id"),
@@ -651,7 +652,8 @@ class _Applier:
         wanted.discard("")
         if wanted:
             for child in Child.objects.filter(council_child_id__in=wanted):
-                self.children[child.council_child_id] = child
+                if child.council_child_id:  # always: found by it
+                    self.children[child.council_child_id] = child
 
     def _child(self, row: Row, name: str) -> Child | None:
         key = row.get(name)
@@ -984,12 +986,12 @@ class _Applier:
             team = row.get("invo_professional_team")
             if team:
                 facts["allocated_team_id"] = teams[team.casefold()].pk
-            worker = professionals.get(row.get("invo_professional_id"))
-            if worker is not None:
-                user = users.get(worker.get("prof_staff_id"))
+            professional = professionals.get(row.get("invo_professional_id"))
+            if professional is not None:
+                user = users.get(professional.get("prof_staff_id"))
                 facts["social_worker_id"] = user.pk if user else None
                 facts["social_worker_name"] = (
-                    "" if user else worker.get("prof_professional_name")[:200]
+                    "" if user else professional.get("prof_professional_name")[:200]
                 )
             diff = {k: v for k, v in facts.items() if getattr(child, k) != v}
             if not diff:

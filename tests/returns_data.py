@@ -92,14 +92,16 @@ def build_caseload(*, ffd: User, manager: User, interviewer: User) -> dict[str, 
         a, actor=ffd, last_seen_at=utc(2026, 3, 31, 20), returned_at=utc(2026, 3, 31, 22, 30)
     )
     interview = interview_services.interview_create(
-        actor=manager, child_id=a.pk, episode_ids=[e["a_31_march"].pk], now=utc(2026, 4, 1, 9)
+        interview_services.CreateData(child_id=a.pk, episode_ids=(e["a_31_march"].pk,)),
+        actor=manager,
+        now=utc(2026, 4, 1, 9),
     )
     interview_services.interview_attempt_record(
-        actor=manager,
-        interview_id=interview.pk,
-        data=interview_services.AttemptData(
+        interview_services.AttemptData(
             at=utc(2026, 4, 2, 10), method="phone", outcome="no_answer", offered=True
         ),
+        actor=manager,
+        interview_id=interview.pk,
         now=utc(2026, 4, 2, 10, 5),
     )
 
@@ -130,14 +132,16 @@ def build_caseload(*, ffd: User, manager: User, interviewer: User) -> dict[str, 
         f, actor=ffd, last_seen_at=utc(2025, 9, 1, 10), returned_at=utc(2025, 9, 2, 8)
     )
     refused = interview_services.interview_create(
-        actor=manager, child_id=f.pk, episode_ids=[e["f_refused"].pk], now=utc(2025, 9, 2, 9)
+        interview_services.CreateData(child_id=f.pk, episode_ids=(e["f_refused"].pk,)),
+        actor=manager,
+        now=utc(2025, 9, 2, 9),
     )
     interview_services.interview_attempt_record(
-        actor=manager,
-        interview_id=refused.pk,
-        data=interview_services.AttemptData(
+        interview_services.AttemptData(
             at=utc(2025, 9, 2, 11), method="visit", outcome="child_refused"
         ),
+        actor=manager,
+        interview_id=refused.pk,
         now=utc(2025, 9, 2, 12),
     )
 
@@ -169,7 +173,9 @@ def build_caseload(*, ffd: User, manager: User, interviewer: User) -> dict[str, 
         j, actor=ffd, last_seen_at=utc(2025, 10, 5, 18), returned_at=utc(2025, 10, 6, 9)
     )
     held = interview_services.interview_create(
-        actor=manager, child_id=j.pk, episode_ids=[e["j_held"].pk], now=utc(2025, 10, 6, 10)
+        interview_services.CreateData(child_id=j.pk, episode_ids=(e["j_held"].pk,)),
+        actor=manager,
+        now=utc(2025, 10, 6, 10),
     )
     assign(held, manager=manager, interviewer=interviewer, now=utc(2025, 10, 6, 11))
     record_held(held, actor=interviewer, held_at=utc(2025, 10, 7, 15), now=utc(2025, 10, 7, 17))

@@ -283,15 +283,19 @@ def world(users_by_role, ffd, settings, tmp_path):
         )
         manager = users_by_role["manager"]
         interview = interview_services.interview_create(
-            actor=manager, child_id=child_a.pk, episode_ids=[episode_a.pk], now=FIXED_NOW
+            interview_services.CreateData(child_id=child_a.pk, episode_ids=(episode_a.pk,)),
+            actor=manager,
+            now=FIXED_NOW,
         )
         interview_services.interview_assign(
+            interview_services.AssignData(
+                interviewer_id=users_by_role["interviewer"].pk,
+                exception_reason="",
+                planned_at=None,
+                planned_place="",
+            ),
             actor=manager,
             interview_id=interview.pk,
-            interviewer_id=users_by_role["interviewer"].pk,
-            exception_reason="",
-            planned_at=None,
-            planned_place="",
             now=FIXED_NOW,
         )
         ChildFactory(first_name="Xanthe", last_name="Held", date_of_birth=child_b.date_of_birth)

@@ -369,7 +369,9 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return iv_services.interview_create(
-                actor=self.user(actor), child_id=ep.child, episode_ids=[pk], now=now
+                iv_services.CreateData(child_id=ep.child, episode_ids=(pk,)),
+                actor=self.user(actor),
+                now=now,
             )
 
         if actor == "ffd":
@@ -393,12 +395,14 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return iv_services.interview_assign(
+                iv_services.AssignData(
+                    interviewer_id=self.user(who).pk,
+                    exception_reason="",
+                    planned_at=planned_at,
+                    planned_place="School" if planned else "",
+                ),
                 actor=self.user("manager"),
                 interview_id=pk,
-                interviewer_id=self.user(who).pk,
-                exception_reason="",
-                planned_at=planned_at,
-                planned_place="School" if planned else "",
                 now=now,
             )
 
@@ -440,7 +444,10 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return iv_services.interview_unassign(
-                actor=self.user("manager"), interview_id=pk, reason="Off sick", now=now
+                iv_services.UnassignData(reason="Off sick"),
+                actor=self.user("manager"),
+                interview_id=pk,
+                now=now,
             )
 
         if iv.status not in EDITABLE or iv.interviewer is None:
@@ -473,7 +480,10 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return iv_services.interview_add_episode(
-                actor=self.user("manager"), interview_id=pk, episode_id=ep_pk, now=now
+                iv_services.AddEpisodeData(episode_id=ep_pk),
+                actor=self.user("manager"),
+                interview_id=pk,
+                now=now,
             )
 
         if iv.status not in EDITABLE:
@@ -536,9 +546,9 @@ class Workflow(RuleBasedStateMachine):
         def call() -> Any:
             version = ReturnInterview.objects.values_list("version", flat=True).get(pk=pk)
             return iv_services.interview_record_update(
+                iv_services.RecordData(changes=changes),
                 actor=self.user(actor),
                 interview_id=pk,
-                changes=changes,
                 expected_version=version,
                 now=now,
             )
@@ -566,7 +576,11 @@ class Workflow(RuleBasedStateMachine):
         def call() -> Any:
             version = ReturnInterview.objects.values_list("version", flat=True).get(pk=pk)
             return iv_services.interview_complete(
-                actor=self.user(actor), interview_id=pk, expected_version=version, now=now
+                iv_services.CompleteData(),
+                actor=self.user(actor),
+                interview_id=pk,
+                expected_version=version,
+                now=now,
             )
 
         if not self.may_write(actor, iv):
@@ -622,9 +636,9 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return iv_services.interview_sign_off(
+                iv_services.SignOffData(update_safety_plan=True),
                 actor=self.user(actor),
                 interview_id=pk,
-                data=iv_services.SignOffData(update_safety_plan=True),
                 now=now,
             )
 

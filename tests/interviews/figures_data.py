@@ -125,7 +125,10 @@ def build(*, ffd: User, manager: User, interviewer: User, other_interviewer: Use
     )
     shared.refresh_from_db()
     services.interview_add_episode(
-        actor=manager, interview_id=shared.pk, episode_id=ep["A2"].pk, now=utc(2026, 3, 6, 9)
+        services.AddEpisodeData(episode_id=ep["A2"].pk),
+        actor=manager,
+        interview_id=shared.pk,
+        now=utc(2026, 3, 6, 9),
     )
     record_held(
         shared,
@@ -207,16 +210,18 @@ def build(*, ffd: User, manager: User, interviewer: User, other_interviewer: Use
     )
     e = open_interview(manager=manager, episodes=[ep["E1"]], now=utc(2026, 3, 10, 13))
     services.interview_attempt_record(
+        services.AttemptData(at=utc(2026, 3, 10, 14), method="phone", outcome="child_refused"),
         actor=manager,
         interview_id=e.pk,
-        data=services.AttemptData(at=utc(2026, 3, 10, 14), method="phone", outcome="child_refused"),
         now=utc(2026, 3, 10, 14),
     )
     e.refresh_from_db()
     services.interview_record_update(
+        services.RecordData(
+            changes={"outcome": "child_refused", "not_held_reason": "Did not want to talk"}
+        ),
         actor=manager,
         interview_id=e.pk,
-        changes={"outcome": "child_refused", "not_held_reason": "Did not want to talk"},
         expected_version=e.version,
         now=utc(2026, 3, 10, 15),
     )

@@ -49,9 +49,10 @@ def open_interview(
     *, manager: User, episodes: list[MissingEpisode], now: datetime
 ) -> ReturnInterview:
     return services.interview_create(
+        services.CreateData(
+            child_id=episodes[0].child_id, episode_ids=tuple([e.pk for e in episodes])
+        ),
         actor=manager,
-        child_id=episodes[0].child_id,
-        episode_ids=[e.pk for e in episodes],
         now=now,
     )
 
@@ -68,12 +69,14 @@ def assign(
 ) -> ReturnInterview:
     interview.refresh_from_db()
     return services.interview_assign(
+        services.AssignData(
+            interviewer_id=interviewer.pk,
+            exception_reason=exception_reason,
+            planned_at=planned_at,
+            planned_place=planned_place or ("At school" if planned_at else ""),
+        ),
         actor=manager,
         interview_id=interview.pk,
-        interviewer_id=interviewer.pk,
-        exception_reason=exception_reason,
-        planned_at=planned_at,
-        planned_place=planned_place or ("At school" if planned_at else ""),
         now=now,
         expected_version=interview.version,
     )
@@ -105,9 +108,9 @@ def record_held(
 ) -> ReturnInterview:
     interview.refresh_from_db()
     result = services.interview_record_update(
+        services.RecordData(changes={**HELD_RECORD, "held_at": held_at, **extra}),
         actor=actor,
         interview_id=interview.pk,
-        changes={**HELD_RECORD, "held_at": held_at, **extra},
         expected_version=interview.version,
         now=now,
     )
@@ -117,5 +120,9 @@ def record_held(
 def complete(interview: ReturnInterview, *, actor: User, now: datetime) -> ReturnInterview:
     interview.refresh_from_db()
     return services.interview_complete(
-        actor=actor, interview_id=interview.pk, expected_version=interview.version, now=now
+        services.CompleteData(),
+        actor=actor,
+        interview_id=interview.pk,
+        expected_version=interview.version,
+        now=now,
     )

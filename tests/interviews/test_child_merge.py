@@ -77,12 +77,14 @@ def test_a_form_opened_before_the_merge_is_stale(merged_away, ffd, manager, now)
 
     with pytest.raises(Conflict, match="changed by someone else"):
         services.interview_assign(
+            services.AssignData(
+                interviewer_id=interview.interviewer_id,
+                exception_reason="",
+                planned_at=None,
+                planned_place="",
+            ),
             actor=manager,
             interview_id=interview.pk,
-            interviewer_id=interview.interviewer_id,
-            exception_reason="",
-            planned_at=None,
-            planned_place="",
             now=now,
             expected_version=version,
         )

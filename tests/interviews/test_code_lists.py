@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from interviews.models import Factor, FactorKind
-from interviews.services import interview_record_update
+from interviews.services import RecordData, interview_record_update
 from tests.factories import ChildFactory
 from tests.helpers import login
 from tests.interviews.helpers import open_interview, returned_episode
@@ -52,9 +52,9 @@ def test_an_administrator_adds_and_retires_codes_but_never_deletes_a_used_one(
     )
     interview = open_interview(manager=manager, episodes=[episode], now=now)
     interview_record_update(
+        RecordData(changes={"pull_factors": (("pull-online-contact", "Snapchat"),)}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"pull_factors": (("pull-online-contact", "Snapchat"),)},
         expected_version=interview.version,
         now=now,
     )

@@ -92,9 +92,9 @@ def test_a_stale_confirmation_is_a_409(recorded, interviewer, manager, now):
     shown = recorded.version
     # A manager corrects an answer after the interviewer opened the check page.
     services.interview_record_update(
+        services.RecordData(changes={"held_place": "Library"}),
         actor=manager,
         interview_id=recorded.pk,
-        changes={"held_place": "Library"},
         expected_version=shown,
         now=now,
     )
@@ -112,9 +112,9 @@ def test_a_stale_confirmation_is_a_409(recorded, interviewer, manager, now):
 
 def test_an_incomplete_record_is_refused_on_confirmation(recorded, interviewer, now):
     services.interview_record_update(
+        services.RecordData(changes={"wishes_and_feelings": ""}),
         actor=interviewer,
         interview_id=recorded.pk,
-        changes={"wishes_and_feelings": ""},
         expected_version=recorded.version,
         now=now,
     )

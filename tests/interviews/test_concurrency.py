@@ -79,6 +79,7 @@ def test_ten_racing_completions_move_the_episode_once(interview, interviewer):
 def completed(interview, interviewer) -> ReturnInterview:
     interview.refresh_from_db()
     return services.interview_complete(
+        services.CompleteData(),
         actor=interviewer,
         interview_id=interview.pk,
         expected_version=interview.version,

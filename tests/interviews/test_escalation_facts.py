@@ -59,9 +59,9 @@ def test_withdrawing_the_arrangement_makes_it_not_arranged_again(ffd, manager, i
     assign(interview, manager=manager, interviewer=interviewer, now=now, planned_at=now + H)
     interview.refresh_from_db()
     services.interview_unassign(
+        services.UnassignData(reason="Interviewer off sick"),
         actor=manager,
         interview_id=interview.pk,
-        reason="Interviewer off sick",
         now=now,
         expected_version=interview.version,
     )
@@ -92,9 +92,11 @@ def test_a_recorded_refusal_stops_the_overdue_alert(ffd, manager, now):
     assert watched(escalations.episodes_interview_not_held, now) == {episode.pk}
     interview = open_interview(manager=manager, episodes=[episode], now=now)
     services.interview_record_update(
+        services.RecordData(
+            changes={"outcome": "not_held_decision", "not_held_reason": "In hospital"}
+        ),
         actor=manager,
         interview_id=interview.pk,
-        changes={"outcome": "not_held_decision", "not_held_reason": "In hospital"},
         expected_version=interview.version,
         now=now,
     )

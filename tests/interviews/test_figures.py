@@ -38,26 +38,29 @@ def caseload(ffd, manager, interviewer, now):
         (now - 60 * H, "no_answer", True),
     ):
         services.interview_attempt_record(
+            services.AttemptData(at=at, method="letter", outcome=outcome, offered=offered),
             actor=interviewer,
             interview_id=shared.pk,
-            data=services.AttemptData(at=at, method="letter", outcome=outcome, offered=offered),
             now=at,
         )
     second = returned_episode(ffd=ffd, manager=manager, child=alex, returned_at=now - 10 * H)
     shared.refresh_from_db()
     services.interview_add_episode(
-        actor=manager, interview_id=shared.pk, episode_id=second.pk, now=now - 9 * H
+        services.AddEpisodeData(episode_id=second.pk),
+        actor=manager,
+        interview_id=shared.pk,
+        now=now - 9 * H,
     )
     services.interview_attempt_record(
-        actor=interviewer,
-        interview_id=shared.pk,
-        data=services.AttemptData(
+        services.AttemptData(
             at=now - 8 * H,
             method="phone",
             outcome="arranged",
             planned_at=now - 2 * H,
             planned_place="School",
         ),
+        actor=interviewer,
+        interview_id=shared.pk,
         now=now - 8 * H,
     )
     record_held(shared, actor=interviewer, held_at=now - 2 * H, now=now)
@@ -67,20 +70,22 @@ def caseload(ffd, manager, interviewer, now):
     blake = returned_episode(ffd=ffd, manager=manager, returned_at=now - 20 * H)
     refused = open_interview(manager=manager, episodes=[blake], now=now - 19 * H)
     services.interview_attempt_record(
+        services.AttemptData(at=now - 18 * H, method="phone", outcome="child_refused"),
         actor=manager,
         interview_id=refused.pk,
-        data=services.AttemptData(at=now - 18 * H, method="phone", outcome="child_refused"),
         now=now - 18 * H,
     )
     refused.refresh_from_db()
     services.interview_record_update(
+        services.RecordData(
+            changes={
+                "outcome": "child_refused",
+                "not_held_reason": "Did not want to talk",
+                "carers_account": "Mum says she was at her boyfriend's",
+            }
+        ),
         actor=manager,
         interview_id=refused.pk,
-        changes={
-            "outcome": "child_refused",
-            "not_held_reason": "Did not want to talk",
-            "carers_account": "Mum says she was at her boyfriend's",
-        },
         expected_version=refused.version,
         now=now,
     )

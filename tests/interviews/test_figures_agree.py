@@ -52,9 +52,9 @@ def _refuse(interview: Any, *, actor: User, outcome: str, now: datetime) -> None
     """The interview not held: recorded straight away, with no attempt or offer logged."""
     interview.refresh_from_db()
     services.interview_record_update(
+        services.RecordData(changes={"outcome": outcome, "not_held_reason": "Said no at the door"}),
         actor=actor,
         interview_id=interview.pk,
-        changes={"outcome": outcome, "not_held_reason": "Said no at the door"},
         expected_version=interview.version,
         now=now,
     )

@@ -52,9 +52,9 @@ def saved(interview: ReturnInterview) -> list[tuple[str, str, str, int]]:
 def update(interview: ReturnInterview, actor, now, **changes: Any) -> services.RecordResult:
     interview.refresh_from_db()
     return services.interview_record_update(
+        services.RecordData(changes=changes),
         actor=actor,
         interview_id=interview.pk,
-        changes=changes,
         expected_version=interview.version,
         now=now,
     )
@@ -116,10 +116,9 @@ def test_a_clash_on_places_is_a_conflict_with_the_differences(interview, intervi
     update(interview, manager, now, places=("Park",))
     with pytest.raises(Conflict) as clash:
         services.interview_record_update(
+            services.RecordData(changes={"places": ("Station", "Park")}, base={"places": ()}),
             actor=interviewer,
             interview_id=interview.pk,
-            changes={"places": ("Station", "Park")},
-            base={"places": ()},
             expected_version=opened,
             now=now,
         )
@@ -133,10 +132,9 @@ def test_a_clash_on_places_is_a_conflict_with_the_differences(interview, intervi
     ]
     # Another field changed meanwhile merges without a clash.
     merged = services.interview_record_update(
+        services.RecordData(changes={"associates": ("Kelly",)}, base={"associates": ()}),
         actor=interviewer,
         interview_id=interview.pk,
-        changes={"associates": ("Kelly",)},
-        base={"associates": ()},
         expected_version=opened,
         now=now,
     )

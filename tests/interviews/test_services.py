@@ -66,7 +66,9 @@ def test_only_arrangers_open_an_interview(ffd, interviewer, episode, now):
     for actor in (ffd, interviewer):
         with pytest.raises(NotAllowed):
             services.interview_create(
-                actor=actor, child_id=episode.child_id, episode_ids=[episode.pk], now=now
+                services.CreateData(child_id=episode.child_id, episode_ids=(episode.pk,)),
+                actor=actor,
+                now=now,
             )
     assert not ReturnInterview.objects.exists()
 
@@ -74,7 +76,9 @@ def test_only_arrangers_open_an_interview(ffd, interviewer, episode, now):
 @override_settings(INTERVIEW_ARRANGER_ROLES=["ffd", "manager", "head_of_service"])
 def test_the_family_front_door_arranges_where_local_protocol_says_so(ffd, episode, now):
     interview = services.interview_create(
-        actor=ffd, child_id=episode.child_id, episode_ids=[episode.pk], now=now
+        services.CreateData(child_id=episode.child_id, episode_ids=(episode.pk,)),
+        actor=ffd,
+        now=now,
     )
     assert interview.covered.get().episode == episode
 
@@ -91,7 +95,9 @@ def test_episodes_of_another_child_are_refused(ffd, manager, episode, now):
     other = returned_episode(ffd=ffd, manager=manager, returned_at=now - timedelta(hours=1))
     with pytest.raises(InvalidInput) as refused:
         services.interview_create(
-            actor=manager, child_id=episode.child_id, episode_ids=[episode.pk, other.pk], now=now
+            services.CreateData(child_id=episode.child_id, episode_ids=(episode.pk, other.pk)),
+            actor=manager,
+            now=now,
         )
     assert "not an episode of this child" in refused.value.field_errors["episodes"][0]
     assert not ReturnInterview.objects.exists()
@@ -151,12 +157,14 @@ def test_the_exception_needs_a_managers_reason_and_is_recorded(
     arrangers = override_settings(INTERVIEW_ARRANGER_ROLES=["ffd", "manager", "head_of_service"])
     with arrangers, pytest.raises(InvalidInput) as refused:
         services.interview_assign(
+            services.AssignData(
+                interviewer_id=trusted.pk,
+                exception_reason="The child asked for her social worker.",
+                planned_at=None,
+                planned_place="",
+            ),
             actor=ffd,
             interview_id=interview.pk,
-            interviewer_id=trusted.pk,
-            exception_reason="The child asked for her social worker.",
-            planned_at=None,
-            planned_place="",
             now=now,
         )
     assert "Only a manager" in refused.value.field_errors["independence_exception_reason"][0]
@@ -200,9 +208,9 @@ def test_reassigning_moves_access_and_unassigning_ends_it(
 
     interview.refresh_from_db()
     services.interview_unassign(
+        services.UnassignData(reason="Off sick"),
         actor=manager,
         interview_id=interview.pk,
-        reason="Off sick",
         now=now,
         expected_version=interview.version,
     )
@@ -249,35 +257,35 @@ def test_attempts_are_recorded_and_arranged_sets_the_plan(
 ):
     with pytest.raises(InvalidInput, match="attempt"):
         services.interview_attempt_record(
+            services.AttemptData(at=now, method="phone", outcome="arranged"),
             actor=manager,
             interview_id=interview.pk,
-            data=services.AttemptData(at=now, method="phone", outcome="arranged"),
             now=now,
         )  # no interviewer yet, no planned time
     assign(interview, manager=manager, interviewer=interviewer, now=now)
     with pytest.raises(NotAllowed):
         services.interview_attempt_record(
+            services.AttemptData(at=now, method="phone", outcome="no_answer"),
             actor=other_interviewer,
             interview_id=interview.pk,
-            data=services.AttemptData(at=now, method="phone", outcome="no_answer"),
             now=now,
         )
     services.interview_attempt_record(
+        services.AttemptData(at=now - timedelta(hours=2), method="phone", outcome="no_answer"),
         actor=interviewer,
         interview_id=interview.pk,
-        data=services.AttemptData(at=now - timedelta(hours=2), method="phone", outcome="no_answer"),
         now=now,
     )
     services.interview_attempt_record(
-        actor=interviewer,
-        interview_id=interview.pk,
-        data=services.AttemptData(
+        services.AttemptData(
             at=now - timedelta(hours=1),
             method="text",
             outcome="arranged",
             planned_at=now + timedelta(hours=20),
             planned_place="Library",
         ),
+        actor=interviewer,
+        interview_id=interview.pk,
         now=now,
     )
     interview.refresh_from_db()
@@ -299,9 +307,9 @@ def test_attempts_are_recorded_and_arranged_sets_the_plan(
 def test_an_attempt_at_an_impossible_time_is_refused(manager, interview, now, at, field, message):
     with pytest.raises(InvalidInput) as refused:
         services.interview_attempt_record(
+            services.AttemptData(at=now + at, method="visit", outcome="no_answer"),
             actor=manager,
             interview_id=interview.pk,
-            data=services.AttemptData(at=now + at, method="visit", outcome="no_answer"),
             now=now,
         )
     assert message in refused.value.field_errors[field][0]
@@ -325,12 +333,17 @@ def test_the_interviewer_saves_a_draft_with_factors_and_notes(manager, interview
     }
     # Changing the picks: one removed, one added, a note changed.
     saved = services.interview_record_update(
+        services.RecordData(
+            changes={
+                "push_factors": (
+                    ("push-family-conflict", "Curfew rows"),
+                    ("push-school-bullying", ""),
+                ),
+                "pull_factors": (),
+            }
+        ),
         actor=interviewer,
         interview_id=interview.pk,
-        changes={
-            "push_factors": (("push-family-conflict", "Curfew rows"), ("push-school-bullying", "")),
-            "pull_factors": (),
-        },
         expected_version=saved.version,
         now=now,
     ).interview
@@ -349,18 +362,17 @@ def test_a_stale_edit_of_the_same_answer_is_a_409_with_the_difference(
     opened = interview.version
     base = {"held_place": ""}
     services.interview_record_update(
+        services.RecordData(changes={"held_place": "Library"}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"held_place": "Library"},
         expected_version=opened,
         now=now,
     )
     with pytest.raises(Conflict) as clash:
         services.interview_record_update(
+            services.RecordData(changes={"held_place": "Café"}, base=base),
             actor=interviewer,
             interview_id=interview.pk,
-            changes={"held_place": "Café"},
-            base=base,
             expected_version=opened,
             now=now,
         )
@@ -377,17 +389,19 @@ def test_a_stale_edit_of_other_answers_merges_field_by_field(manager, interviewe
     interview.refresh_from_db()
     opened = interview.version
     services.interview_record_update(
+        services.RecordData(changes={"held_place": "Library"}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"held_place": "Library"},
         expected_version=opened,
         now=now,
     )
     result = services.interview_record_update(
+        services.RecordData(
+            changes={"held_place": "", "present": "The child alone"},
+            base={"held_place": "", "present": ""},
+        ),
         actor=interviewer,
         interview_id=interview.pk,
-        changes={"held_place": "", "present": "The child alone"},
-        base={"held_place": "", "present": ""},
         expected_version=opened,
         now=now,
     )
@@ -400,17 +414,17 @@ def test_a_stale_edit_of_other_answers_merges_field_by_field(manager, interviewe
 def test_without_a_base_any_difference_on_a_stale_edit_is_refused(manager, interview, now):
     opened = interview.version
     services.interview_record_update(
+        services.RecordData(changes={"present": "A"}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"present": "A"},
         expected_version=opened,
         now=now,
     )
     with pytest.raises(Conflict):
         services.interview_record_update(
+            services.RecordData(changes={"present": "B"}),
             actor=manager,
             interview_id=interview.pk,
-            changes={"present": "B"},
             expected_version=opened,
             now=now,
         )
@@ -435,9 +449,9 @@ def test_bad_answers_are_refused_naming_the_field(
         changes = {"held_at": now + timedelta(minutes=1)}
     with pytest.raises(InvalidInput) as refused:
         services.interview_record_update(
+            services.RecordData(changes=changes),
             actor=manager,
             interview_id=interview.pk,
-            changes=changes,
             expected_version=interview.version,
             now=now,
         )
@@ -447,25 +461,27 @@ def test_bad_answers_are_refused_naming_the_field(
 
 def test_a_retired_factor_cannot_be_picked_but_stays_where_it_was(manager, interview, now):
     version = services.interview_record_update(
+        services.RecordData(changes={"push_factors": (("push-boundaries", "Rules"),)}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"push_factors": (("push-boundaries", "Rules"),)},
         expected_version=interview.version,
         now=now,
     ).interview.version
     Factor.objects.filter(code__in=["push-boundaries", "push-loneliness"]).update(active=False)
     services.interview_record_update(
+        services.RecordData(changes={"push_factors": (("push-boundaries", "Rules at home"),)}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"push_factors": (("push-boundaries", "Rules at home"),)},
         expected_version=version,
         now=now,
     )
     with pytest.raises(InvalidInput, match="interview has errors") as refused:
         services.interview_record_update(
+            services.RecordData(
+                changes={"push_factors": (("push-boundaries", ""), ("push-loneliness", ""))}
+            ),
             actor=manager,
             interview_id=interview.pk,
-            changes={"push_factors": (("push-boundaries", ""), ("push-loneliness", ""))},
             expected_version=version + 1,
             now=now,
         )
@@ -480,9 +496,9 @@ def test_only_the_assigned_interviewer_or_a_manager_writes_the_record(
     for actor in (ffd, other_interviewer):
         with pytest.raises(NotAllowed):
             services.interview_record_update(
+                services.RecordData(changes={"present": "x"}),
                 actor=actor,
                 interview_id=interview.pk,
-                changes={"present": "x"},
                 expected_version=interview.version,
                 now=now,
             )
@@ -497,9 +513,9 @@ def test_a_completed_interview_needs_its_required_answers(manager, interviewer, 
     assign(interview, manager=manager, interviewer=interviewer, now=now)
     interview.refresh_from_db()
     services.interview_record_update(
+        services.RecordData(changes={"outcome": "held"}),
         actor=interviewer,
         interview_id=interview.pk,
-        changes={"outcome": "held"},
         expected_version=interview.version,
         now=now,
     )
@@ -523,9 +539,9 @@ def test_held_moves_every_episode_to_sign_off_and_locks_the_record(
     assert episode.interview_held_at == now - timedelta(minutes=30)
     with pytest.raises(Conflict, match="awaiting a manager's sign-off"):
         services.interview_record_update(
+            services.RecordData(changes={"present": "x"}),
             actor=interviewer,
             interview_id=interview.pk,
-            changes={"present": "x"},
             expected_version=done.version,
             now=now,
         )
@@ -533,9 +549,11 @@ def test_held_moves_every_episode_to_sign_off_and_locks_the_record(
 
 def test_no_contact_needs_the_attempts_and_a_reason(manager, interview, now):
     services.interview_record_update(
+        services.RecordData(
+            changes={"outcome": "no_contact", "not_held_reason": "Phone off, nobody home."}
+        ),
         actor=manager,
         interview_id=interview.pk,
-        changes={"outcome": "no_contact", "not_held_reason": "Phone off, nobody home."},
         expected_version=interview.version,
         now=now,
     )
@@ -543,9 +561,9 @@ def test_no_contact_needs_the_attempts_and_a_reason(manager, interview, now):
         complete(interview, actor=manager, now=now)
     assert "Record the attempts" in refused.value.field_errors["outcome"][0]
     services.interview_attempt_record(
+        services.AttemptData(at=now, method="visit", outcome="no_answer", offered=True),
         actor=manager,
         interview_id=interview.pk,
-        data=services.AttemptData(at=now, method="visit", outcome="no_answer", offered=True),
         now=now,
     )
     complete(interview, actor=manager, now=now)
@@ -557,9 +575,9 @@ def test_only_a_manager_decides_not_to_hold_one(manager, interviewer, interview,
     interview.refresh_from_db()
     with pytest.raises(InvalidInput) as refused:
         services.interview_record_update(
+            services.RecordData(changes={"outcome": "not_held_decision", "not_held_reason": "x"}),
             actor=interviewer,
             interview_id=interview.pk,
-            changes={"outcome": "not_held_decision", "not_held_reason": "x"},
             expected_version=interview.version,
             now=now,
         )
@@ -588,15 +606,15 @@ def test_sign_off_closes_every_episode_with_the_follow_ups(ffd, manager, intervi
     )
     with pytest.raises(NotAllowed):
         services.interview_sign_off(
+            services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             actor=interviewer,
             interview_id=interview.pk,
-            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             now=now,
         )
     services.interview_sign_off(
+        services.SignOffData(strategy_meeting=True, update_safety_plan=True, note="Agreed."),
         actor=manager,
         interview_id=interview.pk,
-        data=services.SignOffData(strategy_meeting=True, update_safety_plan=True, note="Agreed."),
         expected_version=done.version,
         now=now,
     )
@@ -612,9 +630,9 @@ def test_sign_off_closes_every_episode_with_the_follow_ups(ffd, manager, intervi
     assert visible(interviewer) == set()
     with pytest.raises(Conflict, match="signed off"):
         services.interview_record_update(
+            services.RecordData(changes={"present": "x"}),
             actor=manager,
             interview_id=interview.pk,
-            changes={"present": "x"},
             expected_version=signed.version,
             now=now,
         )
@@ -636,9 +654,9 @@ def test_sign_off_is_all_or_nothing_and_needs_each_episodes_oversight(
 
     with pytest.raises(Conflict, match="no manager oversight decision"):
         services.interview_sign_off(
+            services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             actor=manager,
             interview_id=interview.pk,
-            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             now=now,
         )
     assert ReturnInterview.objects.get().status == InterviewStatus.COMPLETED
@@ -650,9 +668,9 @@ def test_sign_off_is_all_or_nothing_and_needs_each_episodes_oversight(
 def test_an_unfinished_interview_cannot_be_signed_off(manager, interview, now):
     with pytest.raises(Conflict, match="once the interview is completed"):
         services.interview_sign_off(
+            services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             actor=manager,
             interview_id=interview.pk,
-            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             now=now,
         )
 
@@ -672,9 +690,9 @@ def test_the_child_missing_again_adds_an_episode_and_withdraws_an_earlier_plan(
     )
     interview.refresh_from_db()
     services.interview_add_episode(
+        services.AddEpisodeData(episode_id=again.pk),
         actor=manager,
         interview_id=interview.pk,
-        episode_id=again.pk,
         expected_version=interview.version,
         now=now,
     )

@@ -150,9 +150,9 @@ def test_follow_up_none_over_an_exploitation_flag_alone_is_refused(ffd, manager,
     flag_criminal_exploitation(MissingEpisode.objects.get(), manager=manager, now=now)
     with pytest.raises(core.InvalidInput) as refused:
         services.interview_sign_off(
+            services.SignOffData(),
             actor=manager,
             interview_id=done.pk,
-            data=services.SignOffData(),
             now=now,
             expected_version=done.version,
         )
@@ -167,7 +167,7 @@ def test_a_record_with_nothing_of_concern_signs_off_with_no_follow_up(
         ffd=ffd, manager=manager, interviewer=interviewer, now=now, harms=(), disclosures=""
     )
     services.interview_sign_off(
-        actor=manager, interview_id=done.pk, data=services.SignOffData(), now=now
+        services.SignOffData(), actor=manager, interview_id=done.pk, now=now
     )
     assert ReturnInterview.objects.get().status == InterviewStatus.SIGNED_OFF
 

@@ -122,9 +122,9 @@ def interview_in(state, *, assigned, ffd, manager, interviewer, now):
         interview = complete(interview, actor=interviewer, now=now)
     if state == I.SIGNED_OFF:
         interview = services.interview_sign_off(
+            services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             actor=manager,
             interview_id=interview.pk,
-            data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
             now=now,
         )
     interview.refresh_from_db()
@@ -136,30 +136,37 @@ def run(transition, *, actor, interview, now):
     """Each transition as the application runs it (the same services the web and API call)."""
     if transition == "arrange":
         return services.interview_attempt_record(
-            actor=actor,
-            interview_id=interview.pk,
-            data=services.AttemptData(
+            services.AttemptData(
                 at=now - timedelta(minutes=30),
                 method="phone",
                 outcome="arranged",
                 planned_at=now + timedelta(hours=3),
                 planned_place="At home",
             ),
+            actor=actor,
+            interview_id=interview.pk,
             now=now,
         )
     if transition == "withdraw":
         return services.interview_unassign(
-            actor=actor, interview_id=interview.pk, reason="Interviewer off sick", now=now
+            services.UnassignData(reason="Interviewer off sick"),
+            actor=actor,
+            interview_id=interview.pk,
+            now=now,
         )
     if transition == "complete":
         return services.interview_complete(
-            actor=actor, interview_id=interview.pk, expected_version=interview.version, now=now
+            services.CompleteData(),
+            actor=actor,
+            interview_id=interview.pk,
+            expected_version=interview.version,
+            now=now,
         )
     if transition == "sign_off":
         return services.interview_sign_off(
+            services.SignOffData(strategy_meeting=True),
             actor=actor,
             interview_id=interview.pk,
-            data=services.SignOffData(strategy_meeting=True),
             expected_version=interview.version,
             now=now,
         )

@@ -210,9 +210,9 @@ def test_an_interview_time_before_the_return_is_refused_beside_the_field(intervi
 def test_a_stale_save_is_a_409_showing_the_differences(interview, interviewer, manager, now):
     opened = interview.version
     services.interview_record_update(
+        services.RecordData(changes={"held_place": "Library"}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"held_place": "Library"},
         expected_version=opened,
         now=now,
     )
@@ -238,9 +238,9 @@ def test_a_signed_off_interview_cannot_be_edited(interview, interviewer, manager
     record_held(interview, actor=interviewer, held_at=now - H, now=now)
     done = complete(interview, actor=interviewer, now=now)
     services.interview_sign_off(
+        services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
         actor=manager,
         interview_id=interview.pk,
-        data=services.SignOffData(no_follow_up_reason="Known to the exploitation team."),
         now=now,
     )
     response = signed_in(manager).post(
@@ -292,9 +292,9 @@ def test_autosave_merges_with_a_newer_version_or_shows_the_clash(
     )
     opened = interview.version
     services.interview_record_update(
+        services.RecordData(changes={"present": "Mum"}),
         actor=manager,
         interview_id=interview.pk,
-        changes={"present": "Mum"},
         expected_version=opened,
         now=now,
     )
@@ -586,11 +586,11 @@ def test_the_interview_page_pins_its_queries(
 ):
     for i in range(attempts):
         services.interview_attempt_record(
-            actor=manager,
-            interview_id=interview.pk,
-            data=services.AttemptData(
+            services.AttemptData(
                 at=now - i * timedelta(minutes=5), method="phone", outcome="no_answer"
             ),
+            actor=manager,
+            interview_id=interview.pk,
             now=now,
         )
     client = signed_in(manager)

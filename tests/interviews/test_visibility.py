@@ -158,9 +158,9 @@ def test_access_ends_on_the_next_request_after_unassignment(world, manager, inte
     assert web.get(f"/interviews/{interview.pk}/record/").status_code == 200
     interview.refresh_from_db()
     services.interview_unassign(
+        services.UnassignData(reason="Reassigned"),
         actor=manager,
         interview_id=interview.pk,
-        reason="Reassigned",
         now=now,
         expected_version=interview.version,
     )

@@ -540,9 +540,9 @@ def test_a_whole_workflow_logs_no_childs_name(ffd, manager, interviewer, now, ca
     other.get(f"/api/children/{ChildFactory(last_name='Loggington').pk}/")  # a 404
     interview.refresh_from_db()
     interview_services.interview_unassign(
+        interview_services.UnassignData(reason="Reassigned"),
         actor=manager,
         interview_id=interview.pk,
-        reason="Reassigned",
         now=now,
         expected_version=interview.version,
     )
