@@ -674,7 +674,7 @@ def record_offline(request: StaffRequest) -> HttpResponse:
     no longer in use is not listed (a draft's pick of one is kept in a hidden field)."""
     form = RecordForm(
         factors=_factors(),
-        picked={name: [] for name in services.FACTOR_FIELDS},
+        picked={name: () for name in services.FACTOR_FIELDS},
         may_decide_not_to_hold=True,
     )
     return render(request, "interviews/record_offline.html", {"form": form})
