@@ -357,7 +357,10 @@ def test_two_tablets_never_overwrite_each_other(
             page.wait_for_url(f"{base}/interviews/")
             open_form(page, base, interview)
         one.fill("#id_held_place", "Library")
-        wait_status(one, "server")
+        # Saved on the server, not merely still "saved" from loading: the autosave has run.
+        one.wait_for_selector(
+            "#draft-status[data-state='server']:not([data-pending])", timeout=TIMEOUT_MS
+        )
         # The second tablet, opened before that save, changes the same answer.
         two.fill("#id_held_place", "Café")
         text = wait_status(two, "conflict")
