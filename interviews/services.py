@@ -563,11 +563,15 @@ def _move(
             )
         elif status == InterviewStatus.COMPLETED and episode.state in INTERVIEW_PENDING_STATES:
             core.episode_record_interview_outcome(
+                core.OutcomeData(
+                    outcome=interview.outcome,
+                    held_at=interview.held_at
+                    if interview.outcome == InterviewOutcome.HELD
+                    else None,
+                    note=reason,
+                ),
                 actor=actor,
                 episode_id=episode.pk,
-                outcome=interview.outcome,
-                held_at=interview.held_at if interview.outcome == InterviewOutcome.HELD else None,
-                note=reason,
                 now=now,
                 interview_reference=interview.reference,
             )
@@ -575,9 +579,9 @@ def _move(
             status == InterviewStatus.SIGNED_OFF and episode.state == EpisodeState.AWAITING_SIGN_OFF
         ):
             core.episode_sign_off(
+                core.SignOffData(note=reason),
                 actor=actor,
                 episode_id=episode.pk,
-                note=reason,
                 now=now,
                 from_interview_sign_off=True,
             )

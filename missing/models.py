@@ -1541,7 +1541,8 @@ class PhilomenaProfile(models.Model):
 
     @property
     def reference(self) -> str:
-        return f"PP-{self.pk}"
+        # A profile not yet saved has no number (the version check's message names it so).
+        return f"PP-{self.pk}" if self.pk else "The Philomena profile"
 
 
 class RetentionPolicy(models.Model):

@@ -262,9 +262,9 @@ def episode_interview_holder(request: StaffRequest, pk: int) -> HttpResponse:
         version = None
     try:
         missing_services.episode_set_interview_holder(
+            missing_services.HolderData(holder=request.POST.get("holder", "")),
             actor=request.user,
             episode_id=episode.pk,
-            holder=request.POST.get("holder", ""),
             now=timezone.now(),
             expected_version=version,
         )

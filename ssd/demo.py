@@ -359,25 +359,27 @@ class RecentEpisodes:
         if decided > self.now:
             return
         core.episode_record_decision(
-            actor=self.staff.manager,
-            episode_id=episode.pk,
-            now=decided,
-            data=core.DecisionData(
+            core.DecisionData(
                 risk=rng.choice(("low", "medium", "medium", "high")),
                 rationale="Known pattern of going to friends; police searching. Demo decision.",
                 inform_social_worker=True,
                 exploitation_screening=child.repeat_runner,
             ),
+            actor=self.staff.manager,
+            episode_id=episode.pk,
+            now=decided,
         )
         if end + H > self.now:
             return
         core.episode_record_return(
+            core.ReturnData(
+                returned_at=end,
+                found_place=rng.choice(PLACES),
+                found_by=rng.choice(("Police", "Returned of own accord", "Carer collected")),
+                prevention_interview_done=True,
+            ),
             actor=self.staff.ffd,
             episode_id=episode.pk,
-            returned_at=end,
-            found_place=rng.choice(PLACES),
-            found_by=rng.choice(("Police", "Returned of own accord", "Carer collected")),
-            prevention_interview_done=True,
             now=end + H,
         )
         self._interview(child, episode, kind=kind, returned=end, after=interview_after)
@@ -404,7 +406,7 @@ class RecentEpisodes:
         )
         payload = {"demo": True, "reference": data.police_reference, "kind": data.kind}
         result = core.notification_receive(
-            actor=self.staff.ffd, data=data, payload=payload, now=notified
+            data, actor=self.staff.ffd, payload=payload, now=notified
         )
         episode = result.notification.episode
         if episode is None:
@@ -581,9 +583,11 @@ def hold_risk_meetings(*, manager: User, now: datetime) -> int:
     held = 0
     for task_id, raised_at in tasks.values_list("pk", "raised_at"):
         core.risk_task_complete(
+            core.MeetingOutcomeData(
+                outcome="Strategy meeting held with police and the social worker; safety plan agreed."
+            ),
             actor=manager,
             task_id=task_id,
-            outcome="Strategy meeting held with police and the social worker; safety plan agreed.",
             now=raised_at + timedelta(days=4),
         )
         held += 1

@@ -45,7 +45,7 @@ def report_missing(
         reported_by="Foster carer",
     )
     result = services.notification_receive(
-        actor=actor, data=data, payload={"ref": data.police_reference}, now=now
+        data, actor=actor, payload={"ref": data.police_reference}, now=now
     )
     assert result.notification.episode is not None
     return result.notification.episode
@@ -66,24 +66,26 @@ def episode_in_state(
     episode = report_missing(actor=ffd, now=now - timedelta(hours=2))
     if reviewed or state == EpisodeState.CLOSED:
         services.episode_record_decision(
+            services.DecisionData(risk="medium", rationale="Known pattern; police searching."),
             actor=manager,
             episode_id=episode.pk,
             now=now - timedelta(hours=1, minutes=30),
-            data=services.DecisionData(risk="medium", rationale="Known pattern; police searching."),
         )
     if state == EpisodeState.MISSING:
         return MissingEpisode.objects.get(pk=episode.pk)
     if state == EpisodeState.CANCELLED:
         return services.episode_cancel(
-            actor=manager, episode_id=episode.pk, reason="Duplicate", now=now
+            services.CancelData(reason="Duplicate"), actor=manager, episode_id=episode.pk, now=now
         )
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - timedelta(hours=1),
+            found_place="Friend's house",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=now - timedelta(hours=1),
-        found_place="Friend's house",
-        found_by="Police",
-        prevention_interview_done=True,
         now=now,
     )
     if interviewer is not None:
@@ -96,17 +98,17 @@ def episode_in_state(
     if state == EpisodeState.INTERVIEW_ARRANGED:
         return MissingEpisode.objects.get(pk=episode.pk)
     services.episode_record_interview_outcome(
+        services.OutcomeData(outcome="held", held_at=now - timedelta(minutes=30), note=""),
         actor=manager,
         episode_id=episode.pk,
-        outcome="held",
-        held_at=now - timedelta(minutes=30),
-        note="",
         now=now,
     )
     if state == EpisodeState.AWAITING_SIGN_OFF:
         return MissingEpisode.objects.get(pk=episode.pk)
     if state == EpisodeState.CLOSED:
-        return services.episode_sign_off(actor=manager, episode_id=episode.pk, note="Done", now=now)
+        return services.episode_sign_off(
+            services.SignOffData(note="Done"), actor=manager, episode_id=episode.pk, now=now
+        )
     raise ValueError(state)
 
 

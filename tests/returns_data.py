@@ -59,12 +59,14 @@ def episode(
     if returned_at is None:
         return opened
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=returned_at,
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=actor,
         episode_id=opened.pk,
-        returned_at=returned_at,
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=True,
         now=returned_at + timedelta(minutes=5),
     )
 
@@ -126,7 +128,10 @@ def build_caseload(*, ffd: User, manager: User, interviewer: User) -> dict[str, 
     f = child("LA1005", date(2008, 6, 30))
     e["f_cancelled"] = episode(f, actor=ffd, last_seen_at=utc(2025, 8, 20, 10))
     services.episode_cancel(
-        actor=manager, episode_id=e["f_cancelled"].pk, reason="Duplicate", now=utc(2025, 8, 21, 9)
+        services.CancelData(reason="Duplicate"),
+        actor=manager,
+        episode_id=e["f_cancelled"].pk,
+        now=utc(2025, 8, 21, 9),
     )
     e["f_refused"] = episode(
         f, actor=ffd, last_seen_at=utc(2025, 9, 1, 10), returned_at=utc(2025, 9, 2, 8)

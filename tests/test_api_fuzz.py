@@ -169,8 +169,7 @@ def seeded(users_by_role: dict[str, User], now: Any) -> Seeded:
     # Police describe a child like one on record, without the council's id: held for a match.
     twin = ChildFactory(council_child_id=None)
     services.notification_receive(
-        actor=ffd,
-        data=services.NotificationData(
+        services.NotificationData(
             police_force=force(),
             police_reference="KNT-HELD-1",
             kind=NotificationKind.REPORTED_MISSING,
@@ -181,6 +180,7 @@ def seeded(users_by_role: dict[str, User], now: Any) -> Seeded:
             reported_at=now - timedelta(hours=1),
             risk_grade=grade("high"),
         ),
+        actor=ffd,
         payload={"ref": "KNT-HELD-1"},
         now=now,
     )

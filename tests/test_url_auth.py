@@ -261,9 +261,9 @@ def world(users_by_role, ffd, settings, tmp_path):
     with time_machine.travel(FIXED_NOW, tick=False):
         child_a = ChildFactory(first_name="Zebedee", last_name="Quuxworth")
         philomena.philomena_save(
+            philomena.PhilomenaData(hair="Brown"),
             actor=ffd,
             child_id=child_a.pk,
-            data=philomena.PhilomenaData(hair="Brown"),
             photo=SimpleUploadedFile("a.png", PNG, content_type="image/png"),
             now=FIXED_NOW,
         )
@@ -273,12 +273,14 @@ def world(users_by_role, ffd, settings, tmp_path):
         # Child A is back; the manager opens the interview and assigns our interviewer, which
         # grants them episode A (and nothing else).
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=FIXED_NOW - timedelta(minutes=30),
+                found_place="Home",
+                found_by="Police",
+                prevention_interview_done=None,
+            ),
             actor=ffd,
             episode_id=episode_a.pk,
-            returned_at=FIXED_NOW - timedelta(minutes=30),
-            found_place="Home",
-            found_by="Police",
-            prevention_interview_done=None,
             now=FIXED_NOW,
         )
         manager = users_by_role["manager"]
@@ -300,10 +302,7 @@ def world(users_by_role, ffd, settings, tmp_path):
         )
         ChildFactory(first_name="Xanthe", last_name="Held", date_of_birth=child_b.date_of_birth)
         held = services.notification_receive(
-            actor=ffd,
-            now=FIXED_NOW,
-            payload={},
-            data=services.NotificationData(
+            services.NotificationData(
                 police_force=episode_a.police_force,
                 police_reference="HELD-1",
                 kind="reported_missing",
@@ -314,13 +313,13 @@ def world(users_by_role, ffd, settings, tmp_path):
                 reported_at=FIXED_NOW - timedelta(minutes=30),
                 risk_grade=episode_a.police_grade,
             ),
-        ).notification
-        # Another force reports child B, still missing: kept on episode B for FFD to review.
-        discrepancy = services.notification_receive(
             actor=ffd,
             now=FIXED_NOW,
             payload={},
-            data=services.NotificationData(
+        ).notification
+        # Another force reports child B, still missing: kept on episode B for FFD to review.
+        discrepancy = services.notification_receive(
+            services.NotificationData(
                 police_force=force("metropolitan"),
                 police_reference="MET-SECOND-1",
                 kind="reported_missing",
@@ -332,15 +331,18 @@ def world(users_by_role, ffd, settings, tmp_path):
                 reported_at=FIXED_NOW - timedelta(minutes=30),
                 risk_grade=episode_a.police_grade,
             ),
+            actor=ffd,
+            now=FIXED_NOW,
+            payload={},
         ).notification
         assert discrepancy.match_status == "needs_review"
         # Child B is flagged for exploitation: a strategy / risk meeting task is raised.
         services.episode_set_flags(
+            services.FlagsData(
+                sexual_exploitation=True, criminal_exploitation=False, mental_health=False
+            ),
             actor=manager,
             episode_id=episode_b.pk,
-            sexual_exploitation=True,
-            criminal_exploitation=False,
-            mental_health=False,
             now=FIXED_NOW,
         )
         # Six hours on, the review is overdue: the sweep raises escalations and writes texts.

@@ -229,7 +229,7 @@ class Workflow(RuleBasedStateMachine):
             risk_grade=grade("medium"),
         )
         return lambda: services.notification_receive(
-            actor=self.user(actor), data=data, payload={"ref": reference}, now=now
+            data, actor=self.user(actor), payload={"ref": reference}, now=now
         )
 
     # ---------------------------------------------------------------- rules
@@ -290,9 +290,9 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return services.episode_record_decision(
+                services.DecisionData(risk="high", rationale="Seen with older males."),
                 actor=self.user(actor),
                 episode_id=pk,
-                data=services.DecisionData(risk="high", rationale="Seen with older males."),
                 now=now,
             )
 
@@ -317,12 +317,14 @@ class Workflow(RuleBasedStateMachine):
 
             def call() -> Any:
                 return services.episode_record_return(
+                    services.ReturnData(
+                        returned_at=returned_at,
+                        found_place="Bus station",
+                        found_by="Police",
+                        prevention_interview_done=True,
+                    ),
                     actor=self.user("ffd"),
                     episode_id=pk,
-                    returned_at=returned_at,
-                    found_place="Bus station",
-                    found_by="Police",
-                    prevention_interview_done=True,
                     now=now,
                 )
 
@@ -339,7 +341,7 @@ class Workflow(RuleBasedStateMachine):
 
             def call() -> Any:
                 return services.notification_receive(
-                    actor=self.user("police"), data=found, payload={"seq": sequence}, now=now
+                    found, actor=self.user("police"), payload={"seq": sequence}, now=now
                 )
 
         if ep.state != S.MISSING and via == "ffd":
@@ -609,11 +611,13 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return services.episode_record_interview_outcome(
+                services.OutcomeData(
+                    outcome="not_held_decision",
+                    held_at=None,
+                    note="Seen by the social worker the same day.",
+                ),
                 actor=self.user("manager"),
                 episode_id=pk,
-                outcome="not_held_decision",
-                held_at=None,
-                note="Seen by the social worker the same day.",
                 now=now,
             )
 
@@ -670,7 +674,7 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return services.episode_sign_off(
-                actor=self.user(actor), episode_id=pk, note="Closed.", now=now
+                services.SignOffData(note="Closed."), actor=self.user(actor), episode_id=pk, now=now
             )
 
         if actor == "ffd":
@@ -694,7 +698,10 @@ class Workflow(RuleBasedStateMachine):
 
         def call() -> Any:
             return services.episode_cancel(
-                actor=self.user(actor), episode_id=pk, reason="Logged in error", now=now
+                services.CancelData(reason="Logged in error"),
+                actor=self.user(actor),
+                episode_id=pk,
+                now=now,
             )
 
         if actor == "ffd":

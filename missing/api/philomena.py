@@ -32,6 +32,7 @@ from missing.cases.philomena import (
     TEXT_FIELDS,
     PhilomenaData,
 )
+from missing.cases.services import data_from
 from missing.models import Child, PhilomenaProfile
 from missing.web.shared import StaffApiRequest
 
@@ -99,6 +100,9 @@ class PhilomenaIn(serializers.Serializer):
         max_length=TEXT_FIELDS["other_information"], allow_blank=True, default=""
     )
     photo_taken_on = StrictDateField(required=False, allow_null=True, default=None)
+
+    def to_data(self) -> PhilomenaData:
+        return data_from(PhilomenaData, self.validated_data)
 
 
 class PhotoIn(serializers.Serializer):
@@ -243,14 +247,12 @@ class PhilomenaApi(JsonApi):
     def put(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = PhilomenaIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        version = data.pop("version", None)
         now = timezone.now()
         philomena.philomena_save(
+            serializer.to_data(),
             actor=request.user,
             child_id=pk,
-            data=PhilomenaData(**data),
-            version=version,
+            version=serializer.validated_data.get("version"),
             now=now,
         )
         return _respond(request, pk, now)

@@ -2,6 +2,8 @@
 
 Input serializers check type and shape only; every rule of the domain (dates in the future, a
 return before last seen, who may do what) is the service's, so the form and the API refuse alike.
+One that feeds an operation builds the operation's data object in `to_data()`, as the web form
+does; the view passes it on.
 Types are strict because police integrations must learn that they sent garbage: a number where
 text is due, text where a number is due, a date-time without a time zone, or a key we do not know
 is a 400 naming the field, never silently coerced or ignored.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
@@ -23,6 +25,18 @@ from rest_framework import serializers
 
 from missing.api.input_limits import YEAR_MAX, YEAR_MIN, year_in_range
 from missing.cases import nhs
+from missing.cases.services import (
+    CancelData,
+    DecisionData,
+    FlagsData,
+    MatchData,
+    MeetingOutcomeData,
+    NotificationData,
+    ReturnData,
+    ReviewData,
+    SignOffData,
+    data_from,
+)
 from missing.models import RESTRICTED_FIELDS as RESTRICTED_FIELDS
 from missing.models import (
     Child,
@@ -58,6 +72,8 @@ INT_MAX = 2_147_483_647
 ID_MAX = 9_223_372_036_854_775_807
 
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+
+D = TypeVar("D")
 
 
 def _json_type(value: Any) -> str:
@@ -261,6 +277,12 @@ class StrictInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(unknown)
         return value
 
+    def _data(self, cls: type[D]) -> D:
+        """The data object `cls` from the validated input. Absent and null both mean "not
+        given": the data object's defaults say what that is."""
+        given = {key: value for key, value in self.validated_data.items() if value is not None}
+        return data_from(cls, given)
+
 
 def _text(max_length: int, **kwargs: Any) -> StrictCharField:
     """Optional text: absent, null or "" all mean "not given"."""
@@ -334,6 +356,9 @@ class NotificationIn(StrictInputSerializer):
         "of service; stripped from the payload everyone else reads.",
     )
 
+    def to_data(self) -> NotificationData:
+        return self._data(NotificationData)
+
 
 class ChildSearchIn(StrictInputSerializer):
     search = StrictCharField(
@@ -350,6 +375,9 @@ class ResolveMatchIn(StrictInputSerializer):
         help_text="One of the candidates' ids, or null: none of them, create a new child.",
     )
 
+    def to_data(self) -> MatchData:
+        return MatchData(child_id=self.validated_data["child"])
+
 
 class NotificationReviewIn(StrictInputSerializer):
     decision = StrictChoiceField(
@@ -358,6 +386,9 @@ class NotificationReviewIn(StrictInputSerializer):
         "record stays as it is (the only choice when nothing recorded differs).",
     )
     note = StrictCharField(max_length=LONG_TEXT_MAX, required=False, default="", allow_blank=True)
+
+    def to_data(self) -> ReviewData:
+        return self._data(ReviewData)
 
 
 class DecisionIn(StrictInputSerializer):
@@ -373,6 +404,9 @@ class DecisionIn(StrictInputSerializer):
     )
     version = _version()
 
+    def to_data(self) -> DecisionData:
+        return self._data(DecisionData)
+
 
 class ReturnIn(StrictInputSerializer):
     returned_at = AwareDateTimeField()
@@ -381,15 +415,24 @@ class ReturnIn(StrictInputSerializer):
     prevention_interview_done = StrictBooleanField(required=False, allow_null=True)
     version = _version()
 
+    def to_data(self) -> ReturnData:
+        return self._data(ReturnData)
+
 
 class CancelIn(StrictInputSerializer):
     reason = StrictCharField(max_length=LONG_TEXT_MAX)
     version = _version()
 
+    def to_data(self) -> CancelData:
+        return self._data(CancelData)
+
 
 class SignOffIn(StrictInputSerializer):
     note = _text(LONG_TEXT_MAX)
     version = _version()
+
+    def to_data(self) -> SignOffData:
+        return self._data(SignOffData)
 
 
 # --------------------------------------------------------------------------------------------
@@ -916,6 +959,9 @@ class EpisodeFlagsIn(StrictInputSerializer):
     mental_health = StrictBooleanField()
     version = _version()
 
+    def to_data(self) -> FlagsData:
+        return self._data(FlagsData)
+
 
 class RiskMeetingCompleteIn(StrictInputSerializer):
     outcome = StrictCharField(max_length=LONG_TEXT_MAX)
@@ -925,6 +971,9 @@ class RiskMeetingCompleteIn(StrictInputSerializer):
         max_value=INT_MAX,
         help_text="The task version you last read; a stale version is refused with 409.",
     )
+
+    def to_data(self) -> MeetingOutcomeData:
+        return self._data(MeetingOutcomeData)
 
 
 class RiskMeetingTaskOut(serializers.ModelSerializer):

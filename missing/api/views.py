@@ -205,11 +205,9 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
     def post(self, request: StaffApiRequest) -> Response:
         serializer = NotificationIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        # Absent and null both mean "not given": NotificationData's defaults say what that is.
-        given = {k: v for k, v in serializer.validated_data.items() if v is not None}
         result = services.notification_receive(
+            serializer.to_data(),
             actor=request.user,
-            data=services.NotificationData(**given),
             payload=request.data,
             now=timezone.now(),
         )
@@ -279,10 +277,7 @@ class NotificationResolveMatchApi(JsonApi):
         serializer.is_valid(raise_exception=True)
         get_object_or_404(_notifications_for(request.user), pk=pk)
         notification = services.notification_resolve_match(
-            actor=request.user,
-            notification_id=pk,
-            child_id=serializer.validated_data["child"],
-            now=timezone.now(),
+            serializer.to_data(), actor=request.user, notification_id=pk, now=timezone.now()
         )
         return Response(NotificationOut(notification, context={"request": request}).data)
 
@@ -307,11 +302,7 @@ class NotificationReviewApi(JsonApi):
         serializer.is_valid(raise_exception=True)
         get_object_or_404(_notifications_for(request.user), pk=pk)
         notification = services.notification_review(
-            actor=request.user,
-            notification_id=pk,
-            decision=serializer.validated_data["decision"],
-            note=serializer.validated_data["note"],
-            now=timezone.now(),
+            serializer.to_data(), actor=request.user, notification_id=pk, now=timezone.now()
         )
         return Response(NotificationOut(notification, context={"request": request}).data)
 
@@ -608,15 +599,13 @@ class EpisodeDecisionsApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = DecisionIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
-        version = fields.pop("version", None)
         _visible_episode(request.user, pk)
         decision = services.episode_record_decision(
+            serializer.to_data(),
             actor=request.user,
             episode_id=pk,
-            data=services.DecisionData(**fields),
             now=timezone.now(),
-            expected_version=version,
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(DecisionCreatedOut(decision).data, status=status.HTTP_201_CREATED)
 
@@ -633,17 +622,13 @@ class EpisodeReturnApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ReturnIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         _visible_episode(request.user, pk)
         services.episode_record_return(
+            serializer.to_data(),
             actor=request.user,
             episode_id=pk,
-            returned_at=data["returned_at"],
-            found_place=data.get("found_place") or "",
-            found_by=data.get("found_by") or "",
-            prevention_interview_done=data.get("prevention_interview_done"),
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(_episode_out(_visible_episode(request.user, pk), request))
 
@@ -660,14 +645,13 @@ class EpisodeCancelApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = CancelIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         _visible_episode(request.user, pk)
         services.episode_cancel(
+            serializer.to_data(),
             actor=request.user,
             episode_id=pk,
-            reason=data["reason"],
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(_episode_out(_visible_episode(request.user, pk), request))
 
@@ -684,14 +668,13 @@ class EpisodeSignOffApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = SignOffIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         _visible_episode(request.user, pk)
         services.episode_sign_off(
+            serializer.to_data(),
             actor=request.user,
             episode_id=pk,
-            note=data.get("note") or "",
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(_episode_out(_visible_episode(request.user, pk), request))
 
@@ -713,16 +696,13 @@ class EpisodeFlagsApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = EpisodeFlagsIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         _visible_episode(request.user, pk)
         services.episode_set_flags(
+            serializer.to_data(),
             actor=request.user,
             episode_id=pk,
-            sexual_exploitation=data["sexual_exploitation"],
-            criminal_exploitation=data["criminal_exploitation"],
-            mental_health=data["mental_health"],
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(_episode_out(_visible_episode(request.user, pk), request))
 
@@ -811,14 +791,13 @@ class RiskMeetingCompleteApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = RiskMeetingCompleteIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         get_object_or_404(RiskMeetingTask.objects.visible_to(request.user), pk=pk)
         task = services.risk_task_complete(
+            serializer.to_data(),
             actor=request.user,
             task_id=pk,
-            outcome=data["outcome"],
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(RiskMeetingTaskOut(task).data)
 

@@ -21,7 +21,7 @@ from django.db.models import Field, Q
 
 from missing.audit import access_log as audit
 from missing.cases import clocks, nhs
-from missing.cases.errors import Conflict, InvalidInput, NotAllowed, require_version
+from missing.cases.errors import Conflict, InvalidInput, require_roles, require_version
 from missing.models import (
     CASE_READERS,
     Child,
@@ -55,8 +55,7 @@ EARLIEST_DATE = date(1900, 1, 1)
 
 
 def _require_role(actor: User) -> None:
-    if not actor.has_role(FACTS_ROLES):
-        raise NotAllowed("Your role cannot change a child's facts.")
+    require_roles(actor, FACTS_ROLES, label="change a child's facts")
 
 
 def _reason(reason: str) -> str:

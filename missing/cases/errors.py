@@ -64,6 +64,14 @@ def stale_version(record: Any, expected_version: int, *, then: str) -> Conflict:
     )
 
 
+def require_roles(actor: Any, roles: frozenset[str] | set[str], *, label: str) -> None:
+    """The one refusal (403) of a user whose role may not do an operation that is not an FSM
+    transition (those ask the transition's own `permission=`: missing.cases.transitions).
+    `label` completes "Your role cannot …"."""
+    if not actor.has_role(roles):
+        raise NotAllowed(f"Your role cannot {label}.")
+
+
 def require_version(record: Any, expected_version: int | None) -> None:
     """Refuse (409) unless `expected_version` is the record's version; None skips the check
     (callers that read and write in one request)."""

@@ -31,7 +31,7 @@ from django.utils.module_loading import import_string
 
 from missing.audit import access_log as audit
 from missing.cases import child_facts
-from missing.cases.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases.errors import Conflict, InvalidInput, require_roles
 from missing.cases.services import repeat_rules_evaluate
 from missing.models import (
     CASE_READERS,
@@ -218,8 +218,7 @@ def child_merge(
     timeline event on every moved episode and a change row in the access log for both ids; and
     re-runs the repeat-missing rules on the kept child's latest episode.
     """
-    if not actor.has_role(MERGE_ROLES):
-        raise NotAllowed("Your role cannot merge child records.")
+    require_roles(actor, MERGE_ROLES, label="merge child records")
     reason = reason.strip()
     errors: dict[str, list[str]] = {}
     if not reason:

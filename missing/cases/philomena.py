@@ -32,7 +32,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from missing.audit import access_log as audit
-from missing.cases.errors import Conflict, InvalidInput, NotAllowed
+from missing.cases.errors import InvalidInput, NotAllowed, require_version
 
 # pghistory makes the *History event models at run time: mypy cannot see them.
 from missing.models import (  # type: ignore[attr-defined]
@@ -318,10 +318,11 @@ def _stamp(profile: PhilomenaProfile, *, actor: User, now: datetime) -> None:
 
 
 def philomena_save(
+    data: PhilomenaData,
+    /,
     *,
     actor: User,
     child_id: int,
-    data: PhilomenaData,
     now: datetime,
     version: int | None = None,
     photo: UploadedFile | None = None,
@@ -338,11 +339,7 @@ def philomena_save(
     content_type = photo_type(photo) if photo is not None else ""
     with transaction.atomic():
         child, profile, _ = _locked_profile(actor=actor, child_id=child_id, now=now)
-        if version is not None and version != profile.version:
-            raise Conflict(
-                "Someone else saved this Philomena profile since you opened it. Reload it and "
-                "make your changes again."
-            )
+        require_version(profile, version)
         for name in TEXT_FIELDS:
             setattr(profile, name, getattr(data, name).strip())
         for name in LIST_FIELDS:

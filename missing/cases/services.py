@@ -1,7 +1,11 @@
 """Every write to the core records. Views, the API, commands and tasks call these and nothing else.
 
 Each service takes the acting user and `now` explicitly (the clock is read once, by the caller),
-runs in one transaction, and raises a `missing.cases.errors` exception when a rule refuses.
+runs in one transaction, and raises a `missing.cases.errors` exception when a rule refuses. An
+operation a user's input reaches takes that input as one frozen dataclass, positional-only, then
+keyword-only context: `episode_cancel(data, /, *, actor, episode_id, now, expected_version)`.
+The web form and the API serializer each build the data object in their `to_data()`
+(docs/decisions/0063-operations-take-data-objects.md).
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import dataclasses
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -28,6 +32,7 @@ from missing.cases.errors import (
     EpisodeOverlap,
     InvalidInput,
     NotAllowed,
+    require_roles,
     require_version,
 )
 from missing.models import (
@@ -61,6 +66,17 @@ from missing.models import (
 
 # How far ahead a manager may set the next review while a child is missing.
 MAX_REVIEW_INTERVAL = timedelta(days=7)
+
+D = TypeVar("D")
+
+
+def data_from(cls: type[D], values: Mapping[str, Any]) -> D:
+    """The data object `cls` (one of the frozen dataclasses below) from a form's `cleaned_data`
+    or a serializer's `validated_data`: the keys it names, the rest (`version`, …) ignored. A key
+    absent from `values` takes the dataclass's default. Each adapter's `to_data()` calls this,
+    so input reaches an operation through one data object, never argument by argument."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{name: value for name, value in values.items() if name in names})
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +180,7 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
     for f in dataclasses.fields(NotificationData):
         value = getattr(data, f.name)
         if isinstance(value, str):
-            limit = PoliceNotification._meta.get_field(f.name).max_length
+            limit = getattr(PoliceNotification._meta.get_field(f.name), "max_length", None)
             if limit is not None and len(value) > limit:
                 errors.setdefault(f.name, []).append(f"Use at most {limit} characters.")
     if errors:
@@ -172,7 +188,7 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
 
 
 def notification_receive(
-    *, actor: User, data: NotificationData, payload: dict[str, Any], now: datetime
+    data: NotificationData, /, *, actor: User, payload: dict[str, Any], now: datetime
 ) -> IntakeResult:
     """Log a police notification, then apply it to its episode (FFD, managers, police systems).
 
@@ -186,8 +202,7 @@ def notification_receive(
     Race-free on PostgreSQL: one incident's notifications, and notifications that may be about
     the same child, are serialised by transaction-scoped advisory locks (decision 0045).
     """
-    if not actor.has_role(INTAKE_ROLES):
-        raise NotAllowed("Your role cannot log police notifications.")
+    require_roles(actor, INTAKE_ROLES, label="log police notifications")
     if actor.role == Role.POLICE_SYSTEM and actor.police_force_id != data.police_force.pk:
         raise NotAllowed("This API client may only send notifications for its own force.")
     _validate_notification(data, now=now)
@@ -462,13 +477,22 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         return Child.objects.filter(by_identifier).order_by("pk").first()  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class MatchData:
+    """Which child a held notification is about: a candidate's id, or None for a new child."""
+
+    child_id: int | None = None
+
+
 def notification_resolve_match(
-    *, actor: User, notification_id: int, child_id: int | None, now: datetime
+    data: MatchData, /, *, actor: User, notification_id: int, now: datetime
 ) -> PoliceNotification:
-    """A practitioner confirms which child a held notification is about (`child_id`, one of the
-    candidates), or rejects them all (`child_id=None`: a new child is created). FFD, managers."""
-    if not actor.has_role(INTAKE_ROLES - {Role.POLICE_SYSTEM}):
-        raise NotAllowed("Your role cannot match notifications to children.")
+    """A practitioner confirms which child a held notification is about (`data.child_id`, one of
+    the candidates), or rejects them all (None: a new child is created). FFD, managers."""
+    require_roles(
+        actor, INTAKE_ROLES - {Role.POLICE_SYSTEM}, label="match notifications to children"
+    )
+    child_id = data.child_id
     with transaction.atomic():
         incident = (
             PoliceNotification.objects.filter(pk=notification_id)
@@ -668,7 +692,8 @@ def _apply_to_episode(
 def _apply_found(
     notification: PoliceNotification, episode: MissingEpisode, *, actor: User, now: datetime
 ) -> None:
-    found_at = notification.found_at  # required for a 'found' (_validate_notification)
+    # Required for a 'found' (_validate_notification).
+    found_at = cast(datetime, notification.found_at)
     if episode.state == EpisodeState.CANCELLED:
         _needs_review(
             notification,
@@ -714,12 +739,14 @@ def _apply_found(
 def _apply_regrade(
     notification: PoliceNotification, episode: MissingEpisode, *, actor: User, now: datetime
 ) -> None:
-    grade = notification.risk_grade  # required for a regrade (_validate_notification)
+    grade = cast(
+        RiskGrade, notification.risk_grade
+    )  # required for a regrade (_validate_notification)
     if episode.is_open:
         episode_regrade(
+            RegradeData(grade=grade),
             actor=actor,
             episode_id=episode.pk,
-            grade=grade,
             now=now,
             received_at=notification.received_at,
         )
@@ -888,8 +915,16 @@ def _add_restricted_intelligence(episode_id: int, notification: PoliceNotificati
     episode.save(update_fields=["restricted_intelligence"])
 
 
+@dataclass(frozen=True)
+class ReviewData:
+    """FFD's review of a notification that differs from its episode: `applied` or `kept`."""
+
+    decision: str
+    note: str = ""
+
+
 def notification_review(
-    *, actor: User, notification_id: int, decision: str, note: str, now: datetime
+    data: ReviewData, /, *, actor: User, notification_id: int, now: datetime
 ) -> PoliceNotification:
     """FFD reviews a notification that differs from its episode's record: apply the police
     details (`decision="applied"`) or keep the record as it is (`"kept"`, e.g. a second force's
@@ -898,8 +933,8 @@ def notification_review(
     Applying goes through the same rules as any edit: a return time not before last seen, no
     overlap with the child's other episodes, the 72-hour clock recomputed from a corrected
     return; a closed or cancelled episode is not changed (409)."""
-    if not actor.has_role(CASE_READERS):
-        raise NotAllowed("Your role cannot review police notifications.")
+    require_roles(actor, CASE_READERS, label="review police notifications")
+    decision, note = data.decision, data.note
     Decision = PoliceNotification.ReviewDecision
     if decision not in Decision.values:
         raise InvalidInput(
@@ -1281,19 +1316,28 @@ def _revoke_all_access(episode_id: int, *, now: datetime) -> int:
     )
 
 
+@dataclass(frozen=True)
+class ReturnData:
+    """The child's return as FFD records it (a police 'found' notification carries its own)."""
+
+    returned_at: datetime
+    found_place: str = ""
+    found_by: str = ""
+    prevention_interview_done: bool | None = None
+
+
 def episode_record_return(
+    data: ReturnData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    returned_at: datetime,
-    found_place: str,
-    found_by: str,
-    prevention_interview_done: bool | None,
     now: datetime,
     expected_version: int | None = None,
 ) -> MissingEpisode:
     """Record the child's return; the interview falls due 72 h later. FFD, managers."""
     require_transition_role(actor=actor, action="record_return")
+    returned_at, found_by = data.returned_at, data.found_by
     errors: dict[str, list[str]] = {}
     if returned_at > now:
         errors["returned_at"] = ["Return time cannot be in the future."]
@@ -1311,9 +1355,9 @@ def episode_record_return(
         reason=f"Found by {found_by}".strip() if found_by else "",
         kwargs={
             "returned_at": returned_at,
-            "found_place": found_place,
+            "found_place": data.found_place,
             "found_by": found_by,
-            "prevention_interview_done": prevention_interview_done,
+            "prevention_interview_done": data.prevention_interview_done,
         },
     )
 
@@ -1331,10 +1375,11 @@ class DecisionData:
 
 
 def episode_record_decision(
+    data: DecisionData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    data: DecisionData,
     now: datetime,
     expected_version: int | None = None,
 ) -> OversightDecision:
@@ -1383,11 +1428,19 @@ def episode_record_decision(
         )
 
 
+@dataclass(frozen=True)
+class RegradeData:
+    """Police's new risk grade for the episode."""
+
+    grade: RiskGrade
+
+
 def episode_regrade(
+    data: RegradeData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    grade: RiskGrade,
     now: datetime,
     received_at: datetime | None = None,
     expected_version: int | None = None,
@@ -1395,6 +1448,7 @@ def episode_regrade(
     """Police changed the risk grade (FFD, managers, police systems). While the child is missing a
     review falls due within the new grade's time from `received_at`, if that is sooner."""
     require_transition_role(actor=actor, action="regrade")
+    grade = data.grade
     if not grade.active:
         raise InvalidInput(
             "Unknown grade.", field_errors={"risk_grade": ["This risk grade is no longer in use."]}
@@ -1411,11 +1465,19 @@ def episode_regrade(
     )
 
 
+@dataclass(frozen=True)
+class SignOffData:
+    """The manager's sign-off note (required when the episode is flagged for exploitation)."""
+
+    note: str = ""
+
+
 def episode_sign_off(
+    data: SignOffData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    note: str,
     now: datetime,
     expected_version: int | None = None,
     from_interview_sign_off: bool = False,
@@ -1431,6 +1493,7 @@ def episode_sign_off(
     signed off only with a note saying why nothing more is needed (issue 13: the manager decides
     knowingly); the interview's sign-off asks the same of its follow-up decisions."""
     require_transition_role(actor=actor, action="sign_off")
+    note = data.note
     if not from_interview_sign_off:
         recorded_in = (
             MissingEpisode.objects.filter(pk=episode_id)
@@ -1483,11 +1546,25 @@ def _require_note_if_flagged(note: str) -> Callable[[MissingEpisode], None]:
     return validate
 
 
+@dataclass(frozen=True)
+class CancelData:
+    """Why the episode is cancelled (logged in error): required."""
+
+    reason: str
+
+
 def episode_cancel(
-    *, actor: User, episode_id: int, reason: str, now: datetime, expected_version: int | None = None
+    data: CancelData,
+    /,
+    *,
+    actor: User,
+    episode_id: int,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> MissingEpisode:
     """A manager cancels an episode logged in error, with a reason. Nothing is deleted."""
     require_transition_role(actor=actor, action="cancel")
+    reason = data.reason
     if not reason.strip():
         raise InvalidInput(
             "Give a reason.", field_errors={"reason": ["Enter why the episode is cancelled."]}
@@ -1553,13 +1630,21 @@ def episode_withdraw_arrangement(
     )
 
 
+@dataclass(frozen=True)
+class OutcomeData:
+    """The return interview's outcome: held (and when), or why not; a note for the timeline."""
+
+    outcome: str
+    held_at: datetime | None = None
+    note: str = ""
+
+
 def episode_record_interview_outcome(
+    data: OutcomeData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    outcome: str,
-    held_at: datetime | None,
-    note: str,
     now: datetime,
     expected_version: int | None = None,
     interview_reference: str = "",
@@ -1567,6 +1652,7 @@ def episode_record_interview_outcome(
     """The interview was held (when), or why it was not. The granted interviewer or a manager;
     only a manager may decide not to hold one. The episode then awaits a manager's sign-off."""
     require_transition_role(actor=actor, action="record_interview_outcome")
+    outcome, held_at, note = data.outcome, data.held_at, data.note
     errors: dict[str, list[str]] = {}
     if outcome not in InterviewOutcome.values:
         errors["outcome"] = [f"Choose one of {', '.join(InterviewOutcome.values)}."]
@@ -1705,13 +1791,21 @@ def repeat_duration_sweep(*, now: datetime) -> list[RiskMeetingTask]:
     return raised
 
 
+@dataclass(frozen=True)
+class FlagsData:
+    """Every flag a manager sets on an episode: the episode's flags become exactly these."""
+
+    sexual_exploitation: bool = False
+    criminal_exploitation: bool = False
+    mental_health: bool = False
+
+
 def episode_set_flags(
+    data: FlagsData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    sexual_exploitation: bool,
-    criminal_exploitation: bool,
-    mental_health: bool,
     now: datetime,
     expected_version: int | None = None,
 ) -> MissingEpisode:
@@ -1720,13 +1814,8 @@ def episode_set_flags(
     an exploitation flag can fire its repeat-missing rule in the same transaction. Setting
     the flags it already has changes nothing. A cancelled episode (logged in error) is refused.
     """
-    if not actor.has_role(OVERSIGHT_ROLES):
-        raise NotAllowed("Your role cannot change an episode's flags.")
-    wanted = {
-        "sexual_exploitation": sexual_exploitation,
-        "criminal_exploitation": criminal_exploitation,
-        "mental_health": mental_health,
-    }
+    require_roles(actor, OVERSIGHT_ROLES, label="change an episode's flags")
+    wanted = {key: getattr(data, key) for key in EPISODE_FLAG_FIELDS}
     with transaction.atomic():
         episode = (
             MissingEpisode.objects.select_for_update(of=("self",))
@@ -1761,19 +1850,27 @@ def episode_set_flags(
     return episode
 
 
+@dataclass(frozen=True)
+class HolderData:
+    """Which council's provider holds an out-of-area child's return interview."""
+
+    holder: str
+
+
 def episode_set_interview_holder(
+    data: HolderData,
+    /,
     *,
     actor: User,
     episode_id: int,
-    holder: str,
     now: datetime,
     expected_version: int | None = None,
 ) -> MissingEpisode:
     """Record which council's provider holds the return interview of a child placed out of
     area, as the two councils agreed (managers and heads of service). Only an out-of-area
     episode has the choice; the change goes on the timeline and bumps the version."""
-    if not actor.has_role(OVERSIGHT_ROLES):
-        raise NotAllowed("Your role cannot record who holds the return interview.")
+    require_roles(actor, OVERSIGHT_ROLES, label="record who holds the return interview")
+    holder = data.holder
     if holder not in InterviewHolder.values:
         raise InvalidInput(
             "Choose who holds the return interview.",
@@ -1814,14 +1911,27 @@ def episode_note_outside_contact(
     )
 
 
+@dataclass(frozen=True)
+class MeetingOutcomeData:
+    """The outcome of a strategy / risk meeting (or why none is needed): required."""
+
+    outcome: str
+
+
 def risk_task_complete(
-    *, actor: User, task_id: int, outcome: str, now: datetime, expected_version: int | None = None
+    data: MeetingOutcomeData,
+    /,
+    *,
+    actor: User,
+    task_id: int,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> RiskMeetingTask:
     """The meeting was held (or the manager decided one is not needed): record the outcome,
     which is required, and close the task. Managers and heads of service. A stale version or a
     task already completed is a 409. The child stays flagged while another task is open."""
-    if not actor.has_role(OVERSIGHT_ROLES):
-        raise NotAllowed("Your role cannot complete strategy / risk meeting tasks.")
+    require_roles(actor, OVERSIGHT_ROLES, label="complete strategy / risk meeting tasks")
+    outcome = data.outcome
     if not outcome.strip():
         raise InvalidInput(
             "Give the outcome.",

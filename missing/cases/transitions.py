@@ -46,8 +46,10 @@ def role_may(method: Callable[..., Any], user: Any) -> bool:
 
 
 def require_role(probe: models.Model, *, action: str, actor: Any, label: str) -> None:
-    """Refuse (403) a user whose role may never run `action`, before looking at their input.
-    `probe` is an unsaved instance: only role-based permissions can be asked this way."""
+    """Refuse (403) a user whose role may never run `action`: the one role check of every
+    transition. Asked of the locked row by run_transition; asked of `probe`, an unsaved
+    instance, before looking at the user's input (only role-based permissions can be asked so).
+    """
     if not role_may(getattr(probe, action), actor):
         raise NotAllowed(f"Your role cannot {label}.")
 
@@ -80,8 +82,7 @@ def run_transition(
 
     `label` completes "you cannot …" ("arrange the return interview")."""
     method = getattr(obj, action)
-    if not role_may(method, actor):
-        raise NotAllowed(f"Your role cannot {label}.")
+    require_role(obj, action=action, actor=actor, label=label)
     if authorise is not None:
         authorise(obj)
     versioned: Versioned = obj  # type: ignore[assignment]

@@ -1,7 +1,8 @@
 """Web forms. They check types, lengths and required fields; every domain rule (future times,
 a return before last seen, overlapping episodes, who may do what) stays in `missing.cases.services`,
-whose errors the views map back onto these fields. Field names match the services' argument and
-dataclass field names so that mapping is one-to-one."""
+whose errors the views map back onto these fields. Field names match the fields of the
+operations' data objects, and a form that feeds an operation builds its data object in
+`to_data()` (missing.cases.services.data_from): views pass that on and map nothing themselves."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ from django.forms.utils import ErrorDict
 from django.utils import timezone
 
 from missing.cases import nhs
+from missing.cases.services import (
+    CancelData,
+    DecisionData,
+    FlagsData,
+    MatchData,
+    MeetingOutcomeData,
+    NotificationData,
+    ReturnData,
+    ReviewData,
+    SignOffData,
+    data_from,
+)
 from missing.models import (
     Child,
     LegalStatus,
@@ -68,7 +81,7 @@ class GovukFormMixin:
     _errors: ErrorDict | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
             widget_type = _widget_type(field.widget)
             css, _ = _WIDGET_CLASSES.get(widget_type, ("", None))
@@ -100,8 +113,9 @@ class GovukFormMixin:
     def error_items(self) -> list[ErrorItem]:
         """Every error, in field order, with a link to the field it belongs to."""
         items = [ErrorItem(None, str(m)) for m in self.non_field_errors()]  # type: ignore[attr-defined]
+        errors: dict[str, Any] = dict(self._errors or {})
         for name, field in self.fields.items():
-            for message in (self._errors or {}).get(name, []):
+            for message in errors.get(name, []):
                 if field.widget.is_hidden:
                     items.append(ErrorItem(None, str(message)))
                     continue
@@ -246,6 +260,9 @@ class NotificationForm(GovukFormMixin, forms.Form):
     def clean_prevention_interview_done(self) -> bool | None:
         return _YES_NO_VALUES[self.cleaned_data.get("prevention_interview_done") or ""]
 
+    def to_data(self) -> NotificationData:
+        return data_from(NotificationData, self.cleaned_data)
+
     def payload(self) -> dict[str, Any]:
         """The notification as entered, JSON-safe, kept as the raw payload (and hashed for
         idempotency: the same form sent twice is the same notification)."""
@@ -289,7 +306,7 @@ class MatchForm(GovukFormMixin, forms.Form):
     def __init__(self, *args: Any, candidates: list[Child], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.candidates = candidates
-        self.fields["child"].choices = [
+        self.fields["child"].choices = [  # type: ignore[attr-defined]
             *((str(c.pk), c.full_name) for c in candidates),
             (self.NEW_CHILD, "None of these – a new child"),
         ]
@@ -297,6 +314,9 @@ class MatchForm(GovukFormMixin, forms.Form):
     def child_id(self) -> int | None:
         value = self.cleaned_data["child"]
         return None if value == self.NEW_CHILD else int(value)
+
+    def to_data(self) -> MatchData:
+        return MatchData(child_id=self.child_id())
 
 
 class NotificationReviewForm(GovukFormMixin, forms.Form):
@@ -322,9 +342,12 @@ class NotificationReviewForm(GovukFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         if not appliable:
             # Nothing recorded differs (a second force's report, a cancelled episode): confirm.
-            self.fields["decision"].choices = [
+            self.fields["decision"].choices = [  # type: ignore[attr-defined]
                 (PoliceNotification.ReviewDecision.KEPT, "Keep the record as it is")
             ]
+
+    def to_data(self) -> ReviewData:
+        return data_from(ReviewData, self.cleaned_data)
 
 
 class EpisodeActionForm(GovukFormMixin, forms.Form):
@@ -339,6 +362,10 @@ class EpisodeActionForm(GovukFormMixin, forms.Form):
             "invalid": "This form is out of date. Reload the episode and try again.",
         },
     )
+
+    def to_data(self) -> Any:
+        """The operation's data object from the cleaned data (each form's own class)."""
+        raise NotImplementedError
 
 
 class DecisionForm(EpisodeActionForm):
@@ -372,6 +399,9 @@ class DecisionForm(EpisodeActionForm):
     def action_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.ACTION_FIELDS]
 
+    def to_data(self) -> DecisionData:
+        return data_from(DecisionData, self.cleaned_data)
+
 
 class ReturnForm(EpisodeActionForm):
     returned_at = _datetime_field("Returned", required_message="Enter when the child returned")
@@ -382,15 +412,24 @@ class ReturnForm(EpisodeActionForm):
     def clean_prevention_interview_done(self) -> bool | None:
         return _YES_NO_VALUES[self.cleaned_data.get("prevention_interview_done") or ""]
 
+    def to_data(self) -> ReturnData:
+        return data_from(ReturnData, self.cleaned_data)
+
 
 class CancelForm(EpisodeActionForm):
     reason = _textarea(
         "Why is the episode cancelled?", 2000, required_message="Enter why the episode is cancelled"
     )
 
+    def to_data(self) -> CancelData:
+        return data_from(CancelData, self.cleaned_data)
+
 
 class SignOffForm(EpisodeActionForm):
     note = _textarea("Sign-off note", 2000)
+
+    def to_data(self) -> SignOffData:
+        return data_from(SignOffData, self.cleaned_data)
 
 
 class ChildSearchForm(GovukFormMixin, forms.Form):
@@ -416,6 +455,9 @@ class EpisodeFlagsForm(EpisodeActionForm):
     def flag_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.FLAG_FIELDS]
 
+    def to_data(self) -> FlagsData:
+        return data_from(FlagsData, self.cleaned_data)
+
 
 class MeetingCompleteForm(GovukFormMixin, forms.Form):
     """Completing a strategy / risk meeting task: the outcome is required; `version` is the
@@ -432,6 +474,9 @@ class MeetingCompleteForm(GovukFormMixin, forms.Form):
             "invalid": "This form is out of date. Reload the page and try again.",
         },
     )
+
+    def to_data(self) -> MeetingOutcomeData:
+        return data_from(MeetingOutcomeData, self.cleaned_data)
 
 
 class ChildMergeFindForm(GovukFormMixin, forms.Form):

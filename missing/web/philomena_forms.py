@@ -98,7 +98,8 @@ class PhilomenaForm(GovukFormMixin, forms.Form):
         names = [*TEXT_FIELDS, "places", "phone_numbers", "social_media", "photo_taken_on"]
         return {"version": profile.version, **{name: getattr(profile, name) for name in names}}
 
-    def data_for_service(self, associates: list[dict[str, Any]]) -> PhilomenaData:
+    def to_data(self, associates: list[dict[str, Any]]) -> PhilomenaData:
+        """The profile as typed, with the associates from their own formset."""
         c = self.cleaned_data
         return PhilomenaData(
             **{name: c[name] for name in TEXT_FIELDS},

@@ -85,9 +85,9 @@ def philomena_edit(request: StaffRequest, pk: int) -> HttpResponse:
         if form.is_valid() and formset.is_valid():
             try:
                 philomena.philomena_save(
+                    form.to_data(associates_from(formset)),
                     actor=request.user,
                     child_id=child.pk,
-                    data=form.data_for_service(associates_from(formset)),
                     version=form.cleaned_data["version"],
                     photo=form.cleaned_data["photo"],
                     remove_photo=form.cleaned_data["remove_photo"],

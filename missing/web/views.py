@@ -10,7 +10,6 @@ child search is a POST so a name never lands in an address bar, a history or an 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -486,15 +485,9 @@ def notification_new(request: StaffRequest) -> HttpResponse:
     form = NotificationForm(request.POST)
     status = 400
     if form.is_valid():
-        data = services.NotificationData(
-            **{
-                f.name: form.cleaned_data[f.name]
-                for f in dataclasses.fields(services.NotificationData)
-            }
-        )
         try:
             result = services.notification_receive(
-                actor=request.user, data=data, payload=form.payload(), now=timezone.now()
+                form.to_data(), actor=request.user, payload=form.payload(), now=timezone.now()
             )
         except DOMAIN_ERRORS as exc:
             status = apply_domain_error(form, exc)
@@ -556,10 +549,9 @@ def notification_review(request: StaffRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 services.notification_review(
+                    form.to_data(),
                     actor=request.user,
                     notification_id=notification.pk,
-                    decision=form.cleaned_data["decision"],
-                    note=form.cleaned_data["note"],
                     now=timezone.now(),
                 )
             except DOMAIN_ERRORS as exc:
@@ -623,10 +615,7 @@ def notification_match(request: StaffRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 matched = services.notification_resolve_match(
-                    actor=request.user,
-                    notification_id=notification.pk,
-                    child_id=form.child_id(),
-                    now=now,
+                    form.to_data(), actor=request.user, notification_id=notification.pk, now=now
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -674,7 +663,8 @@ def episode_list(request: StaffRequest) -> HttpResponse:
 
 @dataclass(frozen=True)
 class EpisodeAction:
-    """One transition form: its URL, the FSM transition it runs and the service that runs it."""
+    """One transition form: its URL, the FSM transition it runs and the operation that runs it,
+    called as `operation(form.to_data(), actor=…, episode_id=…, now=…, expected_version=…)`."""
 
     key: str
     transition: str
@@ -682,65 +672,9 @@ class EpisodeAction:
     title: str
     button: str
     form_class: type[EpisodeActionForm]
-    run: Callable[[StaffRequest, int, dict[str, Any], datetime, int], Any]
+    operation: Callable[..., Any]
     done: str
     warning: bool = False
-
-
-def _run_decision(
-    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
-) -> Any:
-    return services.episode_record_decision(
-        actor=request.user,
-        episode_id=episode_id,
-        data=services.DecisionData(
-            risk=data["risk"],
-            rationale=data["rationale"],
-            next_review_at=data["next_review_at"],
-            **{name: data[name] for name in DecisionForm.ACTION_FIELDS},
-        ),
-        now=now,
-        expected_version=version,
-    )
-
-
-def _run_return(
-    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
-) -> Any:
-    return services.episode_record_return(
-        actor=request.user,
-        episode_id=episode_id,
-        returned_at=data["returned_at"],
-        found_place=data["found_place"],
-        found_by=data["found_by"],
-        prevention_interview_done=data["prevention_interview_done"],
-        now=now,
-        expected_version=version,
-    )
-
-
-def _run_cancel(
-    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
-) -> Any:
-    return services.episode_cancel(
-        actor=request.user,
-        episode_id=episode_id,
-        reason=data["reason"],
-        now=now,
-        expected_version=version,
-    )
-
-
-def _run_sign_off(
-    request: StaffRequest, episode_id: int, data: dict[str, Any], now: datetime, version: int
-) -> Any:
-    return services.episode_sign_off(
-        actor=request.user,
-        episode_id=episode_id,
-        note=data["note"],
-        now=now,
-        expected_version=version,
-    )
 
 
 ACTIONS = {
@@ -753,7 +687,7 @@ ACTIONS = {
             title="Record an oversight decision",
             button="Save the decision",
             form_class=DecisionForm,
-            run=_run_decision,
+            operation=services.episode_record_decision,
             done="Oversight decision recorded.",
         ),
         EpisodeAction(
@@ -763,7 +697,7 @@ ACTIONS = {
             title="Record the return",
             button="Save the return",
             form_class=ReturnForm,
-            run=_run_return,
+            operation=services.episode_record_return,
             done="Return recorded. The return interview is due within 72 hours.",
         ),
         EpisodeAction(
@@ -773,7 +707,7 @@ ACTIONS = {
             title="Sign the episode off",
             button="Sign off",
             form_class=SignOffForm,
-            run=_run_sign_off,
+            operation=services.episode_sign_off,
             done="Episode signed off and closed.",
         ),
         EpisodeAction(
@@ -783,7 +717,7 @@ ACTIONS = {
             title="Cancel the episode",
             button="Cancel the episode",
             form_class=CancelForm,
-            run=_run_cancel,
+            operation=services.episode_cancel,
             done="Episode cancelled. Nothing has been deleted.",
             warning=True,
         ),
@@ -869,12 +803,12 @@ def episode_action(request: StaffRequest, pk: int, action: str) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                spec.run(
-                    request,
-                    episode.pk,
-                    form.cleaned_data,
-                    timezone.now(),
-                    form.cleaned_data["version"],
+                spec.operation(
+                    form.to_data(),
+                    actor=request.user,
+                    episode_id=episode.pk,
+                    now=timezone.now(),
+                    expected_version=form.cleaned_data["version"],
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -983,16 +917,13 @@ def episode_flags(request: StaffRequest, pk: int) -> HttpResponse:
         form = EpisodeFlagsForm(request.POST)
         status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 services.episode_set_flags(
+                    form.to_data(),
                     actor=request.user,
                     episode_id=episode.pk,
-                    sexual_exploitation=data["sexual_exploitation"],
-                    criminal_exploitation=data["criminal_exploitation"],
-                    mental_health=data["mental_health"],
                     now=timezone.now(),
-                    expected_version=data["version"],
+                    expected_version=form.cleaned_data["version"],
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -1071,9 +1002,9 @@ def meeting_complete(request: StaffRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             done = services.risk_task_complete(
+                form.to_data(),
                 actor=request.user,
                 task_id=task.pk,
-                outcome=form.cleaned_data["outcome"],
                 now=timezone.now(),
                 expected_version=form.cleaned_data["version"],
             )

@@ -49,19 +49,21 @@ def episode(
     made = report_missing(actor=ffd, now=notified, child=child, last_seen_at=last_seen)
     if review_after is not None:
         core.episode_record_decision(
+            core.DecisionData(risk="medium", rationale="Known pattern."),
             actor=manager,
             episode_id=made.pk,
             now=notified + review_after,
-            data=core.DecisionData(risk="medium", rationale="Known pattern."),
         )
     if returned is not None:
         core.episode_record_return(
+            core.ReturnData(
+                returned_at=returned,
+                found_place=found_place,
+                found_by="Police",
+                prevention_interview_done=True,
+            ),
             actor=ffd,
             episode_id=made.pk,
-            returned_at=returned,
-            found_place=found_place,
-            found_by="Police",
-            prevention_interview_done=True,
             now=returned,
         )
     return MissingEpisode.objects.get(pk=made.pk)
@@ -249,7 +251,10 @@ def build(*, ffd: User, manager: User, interviewer: User, other_interviewer: Use
         **kw, child=children["X"], last_seen=utc(2026, 3, 12, 9), returned=utc(2026, 3, 12, 10)
     )
     core.episode_cancel(
-        actor=manager, episode_id=ep["X1"].pk, reason="Logged twice", now=utc(2026, 3, 12, 11)
+        core.CancelData(reason="Logged twice"),
+        actor=manager,
+        episode_id=ep["X1"].pk,
+        now=utc(2026, 3, 12, 11),
     )
     for name in ep:
         ep[name].refresh_from_db()

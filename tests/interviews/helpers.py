@@ -29,18 +29,20 @@ def returned_episode(
     )
     if reviewed:
         core.episode_record_decision(
+            core.DecisionData(risk="medium", rationale="Known pattern."),
             actor=manager,
             episode_id=episode.pk,
             now=returned_at - timedelta(hours=1),
-            data=core.DecisionData(risk="medium", rationale="Known pattern."),
         )
     return core.episode_record_return(
+        core.ReturnData(
+            returned_at=returned_at,
+            found_place="Friend's flat",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=returned_at,
-        found_place="Friend's flat",
-        found_by="Police",
-        prevention_interview_done=True,
         now=returned_at,
     )
 

@@ -95,7 +95,9 @@ def test_retention_erases_the_moved_interview_with_the_kept_child(merged_away, f
     child_merge(
         actor=ffd, keep_id=keep.pk, remove_id=merged_away["remove"].pk, reason="Same", now=now
     )
-    core.episode_cancel(actor=manager, episode_id=merged_away["episode"].pk, reason="Test", now=now)
+    core.episode_cancel(
+        core.CancelData(reason="Test"), actor=manager, episode_id=merged_away["episode"].pk, now=now
+    )
 
     erased = retention.erase_child(child_id=keep.pk, now=now, reason="test")
 

@@ -113,7 +113,9 @@ def caseload(ffd, manager, interviewer, now):
     from missing.cases import services as core
 
     mistake = returned_episode(ffd=ffd, manager=manager, returned_at=now - 7 * H)
-    core.episode_cancel(actor=manager, episode_id=mistake.pk, reason="Logged twice", now=now)
+    core.episode_cancel(
+        core.CancelData(reason="Logged twice"), actor=manager, episode_id=mistake.pk, now=now
+    )
     return {"first": first, "second": second, "blake": blake, "casey": casey, "dana": dana}
 
 

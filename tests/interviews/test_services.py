@@ -598,7 +598,9 @@ def test_sign_off_closes_every_episode_with_the_follow_ups(ffd, manager, intervi
 
     # The episode's own sign-off would skip the interview's follow-up decisions: refused.
     with pytest.raises(Conflict, match=f"covered by return interview {interview.reference}"):
-        core.episode_sign_off(actor=manager, episode_id=first.pk, note="", now=now)
+        core.episode_sign_off(
+            core.SignOffData(note=""), actor=manager, episode_id=first.pk, now=now
+        )
     first.refresh_from_db()
     assert (first.state, first.interview_reference) == (
         EpisodeState.AWAITING_SIGN_OFF,
@@ -717,7 +719,9 @@ def test_cancelled_episode_ends_access_and_is_skipped(ffd, manager, interviewer,
     )
     interview = open_interview(manager=manager, episodes=[first, second], now=now)
     assign(interview, manager=manager, interviewer=interviewer, now=now)
-    core.episode_cancel(actor=manager, episode_id=second.pk, reason="Logged twice", now=now)
+    core.episode_cancel(
+        core.CancelData(reason="Logged twice"), actor=manager, episode_id=second.pk, now=now
+    )
     assert visible(interviewer) == {first.pk}
     record_held(interview, actor=interviewer, held_at=now - timedelta(hours=1), now=now)
     complete(interview, actor=interviewer, now=now)

@@ -55,11 +55,9 @@ def completed_interview(
 def flag_criminal_exploitation(episode: MissingEpisode, *, manager: User, now: datetime) -> None:
     episode.refresh_from_db()
     core.episode_set_flags(
+        core.FlagsData(sexual_exploitation=False, criminal_exploitation=True, mental_health=False),
         actor=manager,
         episode_id=episode.pk,
-        sexual_exploitation=False,
-        criminal_exploitation=True,
-        mental_health=False,
         now=now,
         expected_version=episode.version,
     )

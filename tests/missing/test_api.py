@@ -500,8 +500,7 @@ def world(ffd, manager, now) -> dict[str, Any]:
     awaiting = episode_in_state(EpisodeState.AWAITING_SIGN_OFF, ffd=ffd, manager=manager, now=now)
     ChildFactory(first_name="Sam", last_name="Held", date_of_birth="2013-01-01")
     held = services.notification_receive(
-        actor=ffd,
-        data=services.NotificationData(
+        services.NotificationData(
             police_force=force(),
             police_reference="KNT-HELD",
             kind="reported_missing",
@@ -511,6 +510,7 @@ def world(ffd, manager, now) -> dict[str, Any]:
             reported_at=now - timedelta(hours=1),
             risk_grade=missing.police_grade,
         ),
+        actor=ffd,
         payload={"ref": "KNT-HELD"},
         now=now,
     ).notification
@@ -916,11 +916,13 @@ def test_return_then_sign_off_walks_the_episode_to_closed(ffd, manager, now):
     )
     # The interview app records the interview's outcome through the core (here: not held).
     services.episode_record_interview_outcome(
+        services.OutcomeData(
+            outcome="not_held_decision",
+            held_at=None,
+            note="Child admitted to hospital; social worker visiting.",
+        ),
         actor=manager,
         episode_id=episode.pk,
-        outcome="not_held_decision",
-        held_at=None,
-        note="Child admitted to hospital; social worker visiting.",
         now=FIXED_NOW,
     )
     refused_stale = post_json(

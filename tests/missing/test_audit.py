@@ -379,12 +379,14 @@ def restricted_episode(ffd, manager, interviewer, now) -> MissingEpisode:
     )
     del returned
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - timedelta(hours=1),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=now - timedelta(hours=1),
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=None,
         now=now,
     )
     interview = open_interview(manager=manager, episodes=[episode], now=now)
@@ -451,10 +453,7 @@ def test_the_intake_form_accepts_restricted_intelligence(ffd, now):
 
 def test_a_later_notification_adds_to_the_restricted_intelligence(restricted_episode, ffd, now):
     services.notification_receive(
-        actor=ffd,
-        now=now,
-        payload={},
-        data=services.NotificationData(
+        services.NotificationData(
             police_force=force("kent"),
             police_reference="RESTRICT-1",
             kind="update",
@@ -462,6 +461,9 @@ def test_a_later_notification_adds_to_the_restricted_intelligence(restricted_epi
             circumstances="Update",
             restricted_intelligence="Seen with the same group",
         ),
+        actor=ffd,
+        now=now,
+        payload={},
     )
     restricted_episode.refresh_from_db()
     first, second = restricted_episode.restricted_intelligence.split("\n\n")

@@ -52,12 +52,14 @@ def returned(child: Child, *, actor, last_seen_at: datetime) -> MissingEpisode:
         actor=actor, now=last_seen_at + timedelta(hours=2), child=child, last_seen_at=last_seen_at
     )
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=last_seen_at + timedelta(hours=1),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=actor,
         episode_id=episode.pk,
-        returned_at=last_seen_at + timedelta(hours=1),
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=True,
         now=last_seen_at + timedelta(hours=2),
     )
 
@@ -316,7 +318,7 @@ def notify(actor, *, reference, nhs_number="", council_child_id="", first="Robin
         reported_at=FIXED_NOW - timedelta(hours=2),
         risk_grade=grade(),
     )
-    return services.notification_receive(actor=actor, data=data, payload={}, now=FIXED_NOW)
+    return services.notification_receive(data, actor=actor, payload={}, now=FIXED_NOW)
 
 
 def test_intake_matches_the_nhs_number_before_the_council_id(ffd):

@@ -64,12 +64,14 @@ def episode_for(
     if returned_after is None:
         return episode
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=last_seen_at + returned_after,
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=actor,
         episode_id=episode.pk,
-        returned_at=last_seen_at + returned_after,
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=True,
         now=last_seen_at + returned_after,
     )
 
@@ -104,10 +106,7 @@ def police_intake(*, actor: User, last_seen_at: datetime) -> MissingEpisode:
     """A notification about a child the intake does not recognise: it creates a new record
     (another spelling, a gender, no council child id, no date of birth) and its episode."""
     result = services.notification_receive(
-        actor=actor,
-        now=last_seen_at + timedelta(hours=1),
-        payload={"ref": "KNT-NEW-1"},
-        data=services.NotificationData(
+        services.NotificationData(
             police_force=force(),
             police_reference="KNT-NEW-1",
             kind="reported_missing",
@@ -118,6 +117,9 @@ def police_intake(*, actor: User, last_seen_at: datetime) -> MissingEpisode:
             reported_at=last_seen_at + timedelta(minutes=30),
             risk_grade=grade("medium"),
         ),
+        actor=actor,
+        now=last_seen_at + timedelta(hours=1),
+        payload={"ref": "KNT-NEW-1"},
     )
     assert result.notification.episode is not None
     return result.notification.episode
@@ -131,20 +133,22 @@ def test_merge_moves_every_record_and_deletes_the_removed_child(ffd, manager, in
     Child.objects.filter(pk=remove.pk).update(placement="Oak House")
     notification = PoliceNotification.objects.get(episode=moved_episode)
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - 9 * DAY,
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=moved_episode.pk,
-        returned_at=now - 9 * DAY,
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=True,
         now=now - 9 * DAY,
     )
     services.episode_set_flags(
+        services.FlagsData(
+            sexual_exploitation=True, criminal_exploitation=False, mental_health=False
+        ),
         actor=manager,
         episode_id=moved_episode.pk,
-        sexual_exploitation=True,
-        criminal_exploitation=False,
-        mental_health=False,
         now=now - 9 * DAY,
     )
     task = RiskMeetingTask.objects.get(child=remove)
@@ -196,9 +200,9 @@ def test_the_moved_episode_version_moves_on_so_open_forms_are_stale(pair, ffd, m
 
     with pytest.raises(Conflict, match="changed by someone else"):
         services.episode_cancel(
+            services.CancelData(reason="Logged in error"),
             actor=manager,
             episode_id=episode.pk,
-            reason="Logged in error",
             now=now,
             expected_version=version,
         )
@@ -234,7 +238,9 @@ def test_retention_erases_a_merged_child_and_its_merge_record(ffd, manager, now)
     remove = police_created()
     episode = episode_for(remove, actor=ffd, last_seen_at=now - 10 * DAY)
     # Nothing is erased while an episode is open: this one is over.
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Test", now=now)
+    services.episode_cancel(
+        services.CancelData(reason="Test"), actor=manager, episode_id=episode.pk, now=now
+    )
     merge(ffd, keep, remove, now)
 
     erased = retention.erase_child(child_id=keep.pk, now=now, reason="test")
@@ -308,7 +314,10 @@ def test_two_still_missing_episodes_are_refused_until_one_is_cancelled(pair, ffd
     assert Child.objects.filter(pk=remove.pk).exists()
 
     services.episode_cancel(
-        actor=manager, episode_id=duplicate.pk, reason="Duplicate of the council's record", now=now
+        services.CancelData(reason="Duplicate of the council's record"),
+        actor=manager,
+        episode_id=duplicate.pk,
+        now=now,
     )
     merge(ffd, keep, remove, now)
     duplicate.refresh_from_db()
@@ -332,11 +341,11 @@ def test_overlapping_returned_episodes_are_refused_touching_ones_are_not(pair, f
 def exploitation_task(child: Child, *, ffd: User, manager: User, at: datetime) -> RiskMeetingTask:
     episode = episode_for(child, actor=ffd, last_seen_at=at)
     services.episode_set_flags(
+        services.FlagsData(
+            sexual_exploitation=True, criminal_exploitation=False, mental_health=False
+        ),
         actor=manager,
         episode_id=episode.pk,
-        sexual_exploitation=True,
-        criminal_exploitation=False,
-        mental_health=False,
         now=at + DAY,
     )
     return RiskMeetingTask.objects.get(episode=episode)

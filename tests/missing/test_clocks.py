@@ -50,12 +50,14 @@ def test_interview_clock_across_clock_changes(returned_local, due_local, ffd, ma
         )
     record_at = returned_local + timedelta(minutes=30)
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=returned_local,
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=returned_local,
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=True,
         now=record_at,
     )
     episode = MissingEpisode.objects.get(pk=episode.pk)

@@ -35,11 +35,11 @@ def signed_in(user: User, client: Any = None) -> Any:
 
 def flagged(episode: MissingEpisode, *, manager: User, now: datetime) -> MissingEpisode:
     return services.episode_set_flags(
+        services.FlagsData(
+            sexual_exploitation=True, criminal_exploitation=False, mental_health=False
+        ),
         actor=manager,
         episode_id=episode.pk,
-        sexual_exploitation=True,
-        criminal_exploitation=False,
-        mental_health=False,
         now=now,
         expected_version=episode.version,
     )

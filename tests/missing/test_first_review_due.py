@@ -19,10 +19,10 @@ H = timedelta(hours=1)
 
 def decide(episode, manager, at):
     services.episode_record_decision(
+        services.DecisionData(risk="medium", rationale="Known pattern."),
         actor=manager,
         episode_id=episode.pk,
         now=at,
-        data=services.DecisionData(risk="medium", rationale="Known pattern."),
     )
     return MissingEpisode.objects.get(pk=episode.pk)
 
@@ -40,7 +40,9 @@ def test_the_first_review_keeps_its_due_time_and_later_ones_do_not_move_it(ffd, 
 
 def test_a_regrade_before_the_first_review_sets_the_target(ffd, manager, now):
     episode = report_missing(actor=ffd, now=now)
-    services.episode_regrade(actor=ffd, episode_id=episode.pk, grade=grade("high"), now=now + H)
+    services.episode_regrade(
+        services.RegradeData(grade=grade("high")), actor=ffd, episode_id=episode.pk, now=now + H
+    )
     reviewed = decide(episode, manager, now + 90 * timedelta(minutes=1))
     # High: due an hour after the regrade, sooner than the medium grade's 4 hours.
     assert reviewed.first_review_due_at == now + 2 * H

@@ -41,7 +41,7 @@ def notify(actor, now, **fields) -> PoliceNotification:
     base.update(fields)
     data = services.NotificationData(**base)
     return services.notification_receive(
-        actor=actor, data=data, payload={"ref": data.police_reference}, now=now
+        data, actor=actor, payload={"ref": data.police_reference}, now=now
     ).notification
 
 
@@ -63,12 +63,11 @@ def found(actor, now, **fields) -> PoliceNotification:
 
 def return_recorded_by_ffd(ffd, now, episode, *, at, place="") -> MissingEpisode:
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=at, found_place=place, found_by="", prevention_interview_done=None
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=at,
-        found_place=place,
-        found_by="",
-        prevention_interview_done=None,
         now=now,
     )
 
@@ -130,7 +129,10 @@ class TestFoundAfterTheReturnWasRecorded:
         version = MissingEpisode.objects.get(pk=episode.pk).version
 
         services.notification_review(
-            actor=ffd, notification_id=late.pk, decision="applied", note="Police log", now=now
+            services.ReviewData(decision="applied", note="Police log"),
+            actor=ffd,
+            notification_id=late.pk,
+            now=now,
         )
 
         episode.refresh_from_db()
@@ -155,13 +157,19 @@ class TestFoundAfterTheReturnWasRecorded:
         late = found(police_system, now, found_at=now - timedelta(hours=3))
 
         services.notification_review(
-            actor=manager, notification_id=late.pk, decision="kept", note="", now=now
+            services.ReviewData(decision="kept", note=""),
+            actor=manager,
+            notification_id=late.pk,
+            now=now,
         )
         episode.refresh_from_db()
         assert episode.returned_at == now - timedelta(hours=2)
         with pytest.raises(Conflict, match="does not need a review"):
             services.notification_review(
-                actor=ffd, notification_id=late.pk, decision="applied", note="", now=now
+                services.ReviewData(decision="applied", note=""),
+                actor=ffd,
+                notification_id=late.pk,
+                now=now,
             )
 
     def test_applying_a_return_before_last_seen_or_onto_a_closed_episode_is_refused(
@@ -180,14 +188,22 @@ class TestFoundAfterTheReturnWasRecorded:
         assert report.match_status == Status.NEEDS_REVIEW
         with pytest.raises(Conflict, match="before the child"):
             services.notification_review(
-                actor=ffd, notification_id=report.pk, decision="applied", note="", now=now
+                services.ReviewData(decision="applied", note=""),
+                actor=ffd,
+                notification_id=report.pk,
+                now=now,
             )
         assert report.__class__.objects.get(pk=report.pk).match_status == Status.NEEDS_REVIEW
 
-        services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Error", now=now)
+        services.episode_cancel(
+            services.CancelData(reason="Error"), actor=manager, episode_id=episode.pk, now=now
+        )
         with pytest.raises(Conflict, match="cancelled"):
             services.notification_review(
-                actor=ffd, notification_id=report.pk, decision="applied", note="", now=now
+                services.ReviewData(decision="applied", note=""),
+                actor=ffd,
+                notification_id=report.pk,
+                now=now,
             )
 
     def test_applying_nothing_and_roles(self, ffd, police_system, interviewer, now):
@@ -197,13 +213,19 @@ class TestFoundAfterTheReturnWasRecorded:
         assert second.differences == {}
         with pytest.raises(InvalidInput) as err:
             services.notification_review(
-                actor=ffd, notification_id=second.pk, decision="applied", note="", now=now
+                services.ReviewData(decision="applied", note=""),
+                actor=ffd,
+                notification_id=second.pk,
+                now=now,
             )
         assert "decision" in err.value.field_errors
         for who in (police_system, interviewer):
             with pytest.raises(NotAllowed):
                 services.notification_review(
-                    actor=who, notification_id=second.pk, decision="kept", note="", now=now
+                    services.ReviewData(decision="kept", note=""),
+                    actor=who,
+                    notification_id=second.pk,
+                    now=now,
                 )
 
 
@@ -236,10 +258,9 @@ class TestOutOfOrder:
         assert episode.last_seen_at == now - timedelta(hours=10)  # a difference, not applied
 
         services.notification_review(
+            services.ReviewData(decision="applied", note=""),
             actor=UserFactory(role="ffd"),
             notification_id=report.pk,
-            decision="applied",
-            note="",
             now=now,
         )
         episode.refresh_from_db()
@@ -277,7 +298,9 @@ class TestOutOfOrder:
 
     def test_regrade_of_a_closed_episode_is_kept(self, ffd, manager, police_system, now):
         episode = notify(ffd, now).episode
-        services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Error", now=now)
+        services.episode_cancel(
+            services.CancelData(reason="Error"), actor=manager, episode_id=episode.pk, now=now
+        )
         regrade = notify(
             police_system,
             now,
@@ -294,7 +317,9 @@ class TestOutOfOrder:
 
     def test_a_found_for_a_cancelled_episode_goes_to_ffd(self, ffd, manager, police_system, now):
         episode = notify(ffd, now).episode
-        services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Error", now=now)
+        services.episode_cancel(
+            services.CancelData(reason="Error"), actor=manager, episode_id=episode.pk, now=now
+        )
         late = found(police_system, now)
         assert late.match_status == Status.NEEDS_REVIEW
         assert "cancelled" in late.outcome_detail
@@ -322,8 +347,7 @@ class TestSeveralForces:
     def test_same_key_different_details_is_still_the_one_conflict(self, police_system, now):
         notify(police_system, now)
         again = services.notification_receive(
-            actor=police_system,
-            data=services.NotificationData(
+            services.NotificationData(
                 police_force=force("kent"),
                 police_reference="KNT-1",
                 kind=NotificationKind.REPORTED_MISSING,
@@ -335,6 +359,7 @@ class TestSeveralForces:
                 reported_at=now - timedelta(hours=9),
                 risk_grade=grade("medium"),
             ),
+            actor=police_system,
             payload={},
             now=now,
         )

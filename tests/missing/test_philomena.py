@@ -86,12 +86,14 @@ def episode_for(
     if not returned:
         return episode
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=last_seen_at + timedelta(hours=5),
+            found_place=found_place,
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=actor,
         episode_id=episode.pk,
-        returned_at=last_seen_at + timedelta(hours=5),
-        found_place=found_place,
-        found_by="Police",
-        prevention_interview_done=True,
         now=last_seen_at + timedelta(hours=5),
     )
 
@@ -134,13 +136,13 @@ def interviewer_granted(child: Child, *, ffd: User, interviewer: User) -> Missin
 def test_save_creates_then_updates_and_records_who_and_when(ffd, manager):
     child = ChildFactory()
     first = philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), version=0, now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, version=0, now=FIXED_NOW
     )
     assert (first.version, first.last_reviewed_by, first.last_reviewed_at) == (1, ffd, FIXED_NOW)
     assert first.places == ["Bus station, Maidstone", "McDonald's, High Street"]
     later = FIXED_NOW + timedelta(days=3)
     second = philomena.philomena_save(
-        actor=manager, child_id=child.pk, data=profile_data(hair="Dyed red"), version=1, now=later
+        profile_data(hair="Dyed red"), actor=manager, child_id=child.pk, version=1, now=later
     )
     assert second.pk == first.pk
     assert (second.version, second.hair, second.last_reviewed_by) == (2, "Dyed red", manager)
@@ -150,10 +152,10 @@ def test_save_creates_then_updates_and_records_who_and_when(ffd, manager):
 
 def test_stale_version_is_a_conflict(ffd, manager):
     child = ChildFactory()
-    philomena.philomena_save(actor=ffd, child_id=child.pk, data=profile_data(), now=FIXED_NOW)
+    philomena.philomena_save(profile_data(), actor=ffd, child_id=child.pk, now=FIXED_NOW)
     with pytest.raises(Conflict):
         philomena.philomena_save(
-            actor=manager, child_id=child.pk, data=profile_data(), version=0, now=FIXED_NOW
+            profile_data(), actor=manager, child_id=child.pk, version=0, now=FIXED_NOW
         )
 
 
@@ -162,12 +164,12 @@ def test_interviewer_may_not_edit_but_the_childs_social_worker_may(ffd, intervie
     interviewer_granted(child, ffd=ffd, interviewer=interviewer)
     with pytest.raises(NotAllowed):
         philomena.philomena_save(
-            actor=interviewer, child_id=child.pk, data=profile_data(), now=FIXED_NOW
+            profile_data(), actor=interviewer, child_id=child.pk, now=FIXED_NOW
         )
     social_worker = User.objects.create(username="sw", role="interviewer", is_active=True)
     other = ChildFactory(social_worker=social_worker)
     saved = philomena.philomena_save(
-        actor=social_worker, child_id=other.pk, data=profile_data(), now=FIXED_NOW
+        profile_data(), actor=social_worker, child_id=other.pk, now=FIXED_NOW
     )
     assert saved.last_reviewed_by == social_worker
     assert list(philomena.readable_children(social_worker)) == [other]
@@ -177,7 +179,7 @@ def test_a_child_the_actor_may_not_see_is_not_found(other_interviewer):
     child = ChildFactory()
     with pytest.raises(Child.DoesNotExist):
         philomena.philomena_save(
-            actor=other_interviewer, child_id=child.pk, data=profile_data(), now=FIXED_NOW
+            profile_data(), actor=other_interviewer, child_id=child.pk, now=FIXED_NOW
         )
 
 
@@ -194,11 +196,7 @@ def test_bad_photo_is_refused_naming_the_field(ffd, content, message):
     child = ChildFactory()
     with pytest.raises(InvalidInput) as refused:
         philomena.philomena_save(
-            actor=ffd,
-            child_id=child.pk,
-            data=profile_data(),
-            photo=png(content=content),
-            now=FIXED_NOW,
+            profile_data(), actor=ffd, child_id=child.pk, photo=png(content=content), now=FIXED_NOW
         )
     assert refused.value.field_errors == {"photo": [message]}
     assert not PhilomenaProfile.objects.exists()
@@ -211,7 +209,7 @@ def test_photo_type_comes_from_the_bytes_and_the_name_is_random(
     # A JPEG sent as "image/png" named after the child is stored as a JPEG, under a random name.
     upload = SimpleUploadedFile("Quuxworth.png", JPEG, content_type="image/png")
     profile = philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=upload, now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=upload, now=FIXED_NOW
     )
     assert profile.photo_content_type == "image/jpeg"
     assert re.fullmatch(r"philomena/[0-9a-f]{32}\.jpg", profile.photo.name), profile.photo.name
@@ -245,7 +243,10 @@ def test_history_is_computed_from_episodes(ffd, manager):
     ]
     cancelled = episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=5))
     services.episode_cancel(
-        actor=manager, episode_id=cancelled.pk, reason="Logged in error", now=FIXED_NOW
+        services.CancelData(reason="Logged in error"),
+        actor=manager,
+        episode_id=cancelled.pk,
+        now=FIXED_NOW,
     )
     current = episode_for(
         child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(hours=6), returned=False
@@ -329,7 +330,7 @@ def test_form_refuses_a_gif_beside_the_photo_field(client: Client, ffd):
 def test_interviewer_reads_but_may_not_open_the_form(client: Client, ffd, interviewer):
     child = ChildFactory(first_name="Zebedee")
     interviewer_granted(child, ffd=ffd, interviewer=interviewer)
-    philomena.philomena_save(actor=ffd, child_id=child.pk, data=profile_data(), now=FIXED_NOW)
+    philomena.philomena_save(profile_data(), actor=ffd, child_id=child.pk, now=FIXED_NOW)
     login(client, interviewer)
     page = client.get(reverse("philomena_detail", args=[child.pk]))
     assert page.status_code == 200
@@ -342,7 +343,7 @@ def test_other_interviewer_sees_nothing(client: Client, ffd, other_interviewer):
     child = ChildFactory()
     episode = episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=1))
     philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=png(), now=FIXED_NOW
     )
     login(client, other_interviewer)
     for url in (
@@ -362,7 +363,7 @@ def test_profile_page_query_count(
     child = ChildFactory()
     for days in (30, 20, 10):
         episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=days))
-    philomena.philomena_save(actor=ffd, child_id=child.pk, data=profile_data(), now=FIXED_NOW)
+    philomena.philomena_save(profile_data(), actor=ffd, child_id=child.pk, now=FIXED_NOW)
     login(client, ffd)
     client.get(reverse("home"))  # the session's own queries settle first
     # session, user, second-factor device; the request's savepoint; the child with its profile
@@ -376,7 +377,7 @@ def test_profile_page_query_count(
 def test_photo_is_served_only_through_the_logged_view(client: Client, ffd):
     child = ChildFactory()
     profile = philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=png(), now=FIXED_NOW
     )
     login(client, ffd)
     response = client.get(reverse("philomena_photo", args=[child.pk]))
@@ -410,7 +411,7 @@ def test_part_1_page_and_download(client: Client, ffd, manager, at_fixed_now):
         child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(hours=3), returned=False
     )
     philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=png(), now=FIXED_NOW
     )
     login(client, manager)
 
@@ -571,9 +572,11 @@ def test_retention_erases_the_profile_and_its_photo(
     child = ChildFactory(date_of_birth=date(1990, 1, 1))
     episode = episode_for(child, actor=ffd, last_seen_at=FIXED_NOW - timedelta(days=3))
     # Nothing is erased while an episode is open: this one was logged in error.
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Error", now=FIXED_NOW)
+    services.episode_cancel(
+        services.CancelData(reason="Error"), actor=manager, episode_id=episode.pk, now=FIXED_NOW
+    )
     profile = philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=png(), now=FIXED_NOW
     )
     name = profile.photo.name
     assert default_storage.exists(name)
@@ -591,15 +594,15 @@ def test_merge_fills_the_kept_profiles_blanks(ffd, django_capture_on_commit_call
     keep = ChildFactory()
     remove = ChildFactory(council_child_id=None)
     philomena.philomena_save(
+        profile_data(hair="Kept hair", places=[], medication=""),
         actor=ffd,
         child_id=keep.pk,
-        data=profile_data(hair="Kept hair", places=[], medication=""),
         now=FIXED_NOW,
     )
     removed_profile = philomena.philomena_save(
+        profile_data(hair="Removed hair", places=["Removed place"], medication="Removed med"),
         actor=ffd,
         child_id=remove.pk,
-        data=profile_data(hair="Removed hair", places=["Removed place"], medication="Removed med"),
         photo=png(),
         now=FIXED_NOW,
     )
@@ -623,9 +626,7 @@ def test_merge_fills_the_kept_profiles_blanks(ffd, django_capture_on_commit_call
 def test_merge_moves_the_profile_when_the_kept_child_has_none(ffd):
     keep = ChildFactory()
     remove = ChildFactory(council_child_id=None)
-    profile = philomena.philomena_save(
-        actor=ffd, child_id=remove.pk, data=profile_data(), now=FIXED_NOW
-    )
+    profile = philomena.philomena_save(profile_data(), actor=ffd, child_id=remove.pk, now=FIXED_NOW)
     child_merge(actor=ffd, keep_id=keep.pk, remove_id=remove.pk, reason="Same", now=FIXED_NOW)
     assert PhilomenaProfile.objects.get().pk == profile.pk
     assert PhilomenaProfile.objects.get().child_id == keep.pk
@@ -661,7 +662,7 @@ def test_form_is_prefilled_and_removes_the_photo(
 ):
     child = ChildFactory()
     profile = philomena.philomena_save(
-        actor=ffd, child_id=child.pk, data=profile_data(), photo=png(), now=FIXED_NOW
+        profile_data(), actor=ffd, child_id=child.pk, photo=png(), now=FIXED_NOW
     )
     photo = profile.photo.name
     login(client, ffd)

@@ -66,12 +66,14 @@ def episode(
         return opened
     returned_at = last_seen_at + missing_for
     return services.episode_record_return(
+        services.ReturnData(
+            returned_at=returned_at,
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+        ),
         actor=ffd,
         episode_id=opened.pk,
-        returned_at=returned_at,
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=None,
         now=returned_at,
     )
 
@@ -155,9 +157,9 @@ def test_cancelled_episodes_are_not_counted(ffd, manager):
     child = ChildFactory()
     logged_in_error = episode(ffd, child, london(2026, 4, 1, 10, 0))
     services.episode_cancel(
+        services.CancelData(reason="Wrong child"),
         actor=manager,
         episode_id=logged_in_error.pk,
-        reason="Wrong child",
         now=london(2026, 4, 2, 10, 0),
     )
     episode(ffd, child, london(2026, 4, 15, 10, 0))
@@ -206,7 +208,10 @@ def test_a_completed_meeting_starts_the_count_again(ffd, manager):
         episode(ffd, child, london(2026, 4, day, 10, 0))
     [task] = open_tasks(child)
     services.risk_task_complete(
-        actor=manager, task_id=task.pk, outcome="Plan agreed", now=london(2026, 4, 22, 10, 0)
+        services.MeetingOutcomeData(outcome="Plan agreed"),
+        actor=manager,
+        task_id=task.pk,
+        now=london(2026, 4, 22, 10, 0),
     )
     fourth = episode(ffd, child, london(2026, 4, 25, 10, 0))
     fifth = episode(ffd, child, london(2026, 4, 28, 10, 0))
@@ -273,12 +278,14 @@ def test_the_sweep_raises_for_a_child_still_missing_once(ffd):
 
     # The return, later, is covered by the task already raised for this episode.
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=last_seen + timedelta(hours=30),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+        ),
         actor=ffd,
         episode_id=ep.pk,
-        returned_at=last_seen + timedelta(hours=30),
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=None,
         now=last_seen + timedelta(hours=30),
     )
     assert RiskMeetingTask.objects.filter(child=child).count() == 1
@@ -317,7 +324,10 @@ def test_the_sweep_leaves_returned_and_cancelled_episodes_alone(ffd, manager):
     episode(ffd, ChildFactory(), last_seen, missing_for=timedelta(hours=3))
     error = episode(ffd, ChildFactory(), last_seen, missing_for=None)
     services.episode_cancel(
-        actor=manager, episode_id=error.pk, reason="Duplicate", now=last_seen + timedelta(hours=2)
+        services.CancelData(reason="Duplicate"),
+        actor=manager,
+        episode_id=error.pk,
+        now=last_seen + timedelta(hours=2),
     )
     assert services.repeat_duration_sweep(now=last_seen + timedelta(days=3)) == []
 
@@ -371,11 +381,11 @@ def test_editing_the_age_changes_what_fires(ffd):
 
 def set_flags(manager, ep, *, sexual=False, criminal=False, mental=False, at=None, version=None):
     return services.episode_set_flags(
+        services.FlagsData(
+            sexual_exploitation=sexual, criminal_exploitation=criminal, mental_health=mental
+        ),
         actor=manager,
         episode_id=ep.pk,
-        sexual_exploitation=sexual,
-        criminal_exploitation=criminal,
-        mental_health=mental,
         now=at or ep.last_seen_at + timedelta(hours=3),
         expected_version=version,
     )
@@ -436,7 +446,10 @@ def test_only_managers_set_flags(role, users_by_role, ffd):
 def test_a_cancelled_episode_keeps_its_flags(ffd, manager):
     ep = episode(ffd, ChildFactory(), london(2026, 6, 1, 10, 0), missing_for=None)
     services.episode_cancel(
-        actor=manager, episode_id=ep.pk, reason="Error", now=london(2026, 6, 1, 12, 0)
+        services.CancelData(reason="Error"),
+        actor=manager,
+        episode_id=ep.pk,
+        now=london(2026, 6, 1, 12, 0),
     )
     with pytest.raises(Conflict):
         set_flags(manager, ep, sexual=True)
@@ -555,9 +568,9 @@ def test_completing_a_task_and_a_new_one_after(ffd, manager):
     done_at = london(2026, 5, 12, 9, 0)
 
     done = services.risk_task_complete(
+        services.MeetingOutcomeData(outcome="  Strategy meeting held; safety plan updated.  "),
         actor=manager,
         task_id=task.pk,
-        outcome="  Strategy meeting held; safety plan updated.  ",
         now=done_at,
         expected_version=1,
     )
@@ -592,15 +605,25 @@ def test_completing_refuses_blank_outcome_stale_version_and_done_tasks(
     at = london(2026, 5, 2, 10, 0)
 
     with pytest.raises(InvalidInput) as blank:
-        services.risk_task_complete(actor=manager, task_id=task.pk, outcome="  ", now=at)
+        services.risk_task_complete(
+            services.MeetingOutcomeData(outcome="  "), actor=manager, task_id=task.pk, now=at
+        )
     assert blank.value.field_errors == {"outcome": ["Enter the outcome of the meeting."]}
     with pytest.raises(Conflict):
         services.risk_task_complete(
-            actor=manager, task_id=task.pk, outcome="Held", now=at, expected_version=2
+            services.MeetingOutcomeData(outcome="Held"),
+            actor=manager,
+            task_id=task.pk,
+            now=at,
+            expected_version=2,
         )
-    services.risk_task_complete(actor=head_of_service, task_id=task.pk, outcome="Held", now=at)
+    services.risk_task_complete(
+        services.MeetingOutcomeData(outcome="Held"), actor=head_of_service, task_id=task.pk, now=at
+    )
     with pytest.raises(Conflict) as twice:
-        services.risk_task_complete(actor=manager, task_id=task.pk, outcome="Held", now=at)
+        services.risk_task_complete(
+            services.MeetingOutcomeData(outcome="Held"), actor=manager, task_id=task.pk, now=at
+        )
     assert twice.value.message == f"RM-{task.pk} was already completed by hos."
     assert RiskMeetingTask.objects.get(pk=task.pk).completed_by == head_of_service
 
@@ -613,7 +636,10 @@ def test_only_managers_complete_tasks(role, users_by_role, ffd):
     [task] = open_tasks(child)
     with pytest.raises(NotAllowed):
         services.risk_task_complete(
-            actor=users_by_role[role], task_id=task.pk, outcome="Held", now=london(2026, 5, 2, 9)
+            services.MeetingOutcomeData(outcome="Held"),
+            actor=users_by_role[role],
+            task_id=task.pk,
+            now=london(2026, 5, 2, 9),
         )
     assert open_tasks(child) == [task]
 

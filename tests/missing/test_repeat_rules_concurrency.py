@@ -95,12 +95,14 @@ def test_a_flag_and_a_return_racing_for_one_child_raise_one_task(ffd, manager):
         actor=ffd, now=now - timedelta(days=2), child=child, last_seen_at=now - timedelta(days=3)
     )
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - timedelta(days=2),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+        ),
         actor=ffd,
         episode_id=first.pk,
-        returned_at=now - timedelta(days=2),
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=None,
         now=now - timedelta(days=2),
     )
     second = report_missing(
@@ -114,11 +116,11 @@ def test_a_flag_and_a_return_racing_for_one_child_raise_one_task(ffd, manager):
     def flag_first_and_hold_the_commit() -> None:
         with transaction.atomic():
             services.episode_set_flags(
+                services.FlagsData(
+                    sexual_exploitation=False, criminal_exploitation=False, mental_health=True
+                ),
                 actor=manager,
                 episode_id=first.pk,
-                sexual_exploitation=False,
-                criminal_exploitation=False,
-                mental_health=True,
                 now=now,
             )
             assert RiskMeetingTask.objects.filter(child=child, status="open").count() == 1
@@ -128,12 +130,14 @@ def test_a_flag_and_a_return_racing_for_one_child_raise_one_task(ffd, manager):
     def return_second() -> None:
         assert inserted.wait(timeout=60)
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=now - timedelta(minutes=10),
+                found_place="Friend's",
+                found_by="Police",
+                prevention_interview_done=None,
+            ),
             actor=ffd,
             episode_id=second.pk,
-            returned_at=now - timedelta(minutes=10),
-            found_place="Friend's",
-            found_by="Police",
-            prevention_interview_done=None,
             now=now,
         )
 
@@ -185,12 +189,14 @@ def test_the_sweep_and_a_return_racing_raise_one_task(ffd):
         def go() -> None:
             barrier.wait(timeout=30)
             services.episode_record_return(
+                services.ReturnData(
+                    returned_at=now - timedelta(minutes=1),
+                    found_place="Home",
+                    found_by="Police",
+                    prevention_interview_done=None,
+                ),
                 actor=ffd,
                 episode_id=episode.pk,
-                returned_at=now - timedelta(minutes=1),
-                found_place="Home",
-                found_by="Police",
-                prevention_interview_done=None,
                 now=now,
             )
 

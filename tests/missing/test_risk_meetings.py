@@ -74,7 +74,9 @@ def test_meetings_page_lists_open_tasks_oldest_first_in_three_queries(
 ):
     made = [young_child_missing(ffd, minutes_ago=200 - i) for i in range(tasks)]
     done = made.pop()
-    services.risk_task_complete(actor=manager, task_id=done.pk, outcome="Held", now=FIXED_NOW)
+    services.risk_task_complete(
+        services.MeetingOutcomeData(outcome="Held"), actor=manager, task_id=done.pk, now=FIXED_NOW
+    )
     signed_in(client, manager)
     # 1. session, 2. user, 3. the session's second-factor device, 4. open tasks joined to
     # child, rule and episode, 5. the access row listing their children, + 2 the request's
@@ -143,7 +145,10 @@ def test_a_stale_or_completed_task_is_a_409_in_the_summary(client, ffd, manager,
     task = young_child_missing(ffd)
     prefix = f"task-{task.pk}"
     services.risk_task_complete(
-        actor=head_of_service, task_id=task.pk, outcome="Held by HoS", now=FIXED_NOW
+        services.MeetingOutcomeData(outcome="Held by HoS"),
+        actor=head_of_service,
+        task_id=task.pk,
+        now=FIXED_NOW,
     )
     response = signed_in(client, manager).post(
         reverse("meeting_complete", args=[task.pk]),
@@ -198,15 +203,18 @@ def test_board_api_counts_open_tasks(ffd, manager):
 def test_child_page_shows_open_and_past_tasks_with_reasons(client, ffd, manager):
     task = young_child_missing(ffd)
     services.risk_task_complete(
-        actor=manager, task_id=task.pk, outcome="Plan agreed with school", now=FIXED_NOW
+        services.MeetingOutcomeData(outcome="Plan agreed with school"),
+        actor=manager,
+        task_id=task.pk,
+        now=FIXED_NOW,
     )
     episode = task.episode
     services.episode_set_flags(
+        services.FlagsData(
+            sexual_exploitation=False, criminal_exploitation=True, mental_health=False
+        ),
         actor=manager,
         episode_id=episode.pk,
-        sexual_exploitation=False,
-        criminal_exploitation=True,
-        mental_health=False,
         now=FIXED_NOW,
     )
     # The age task was raised at opening; the meeting was held after that: the new task is the
@@ -241,7 +249,9 @@ def test_episode_page_shows_the_flag_while_a_task_is_open(
     assert "A strategy / risk meeting is needed for this child" in text
     assert "Strategy / risk meeting needed" in text  # the timeline event
     assert reverse("episode_flags", args=[task.episode_id]) in text
-    services.risk_task_complete(actor=manager, task_id=task.pk, outcome="Held", now=FIXED_NOW)
+    services.risk_task_complete(
+        services.MeetingOutcomeData(outcome="Held"), actor=manager, task_id=task.pk, now=FIXED_NOW
+    )
     assert "A strategy / risk meeting is needed" not in client.get(url).content.decode()
 
 
@@ -460,7 +470,10 @@ def test_the_board_logs_the_children_its_meeting_tasks_name(client, ffd, manager
     longer open: its access row lists them with the episodes' children."""
     task = young_child_missing(ffd)
     services.episode_cancel(
-        actor=manager, episode_id=task.episode_id, reason="Logged twice", now=FIXED_NOW
+        services.CancelData(reason="Logged twice"),
+        actor=manager,
+        episode_id=task.episode_id,
+        now=FIXED_NOW,
     )
     signed_in(client, manager)
     with time_machine.travel(FIXED_NOW, tick=False):

@@ -121,12 +121,14 @@ def test_board_shows_the_worse_clock_while_both_run(ffd, now):
 
     episode = report_missing(actor=ffd, now=now - timedelta(hours=80), grade_code="low")
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - timedelta(hours=80),
+            found_place="Home",
+            found_by="Police",
+            prevention_interview_done=None,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=now - timedelta(hours=80),
-        found_place="Home",
-        found_by="Police",
-        prevention_interview_done=None,
         now=now - timedelta(hours=80),
     )
     # The review is still pending and not yet due (green).

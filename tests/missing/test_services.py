@@ -33,7 +33,7 @@ def notify(actor, now, **fields) -> services.IntakeResult:
     base.update(fields)
     data = services.NotificationData(**base)
     payload = {k: str(v) for k, v in base.items()}
-    return services.notification_receive(actor=actor, data=data, payload=payload, now=now)
+    return services.notification_receive(data, actor=actor, payload=payload, now=now)
 
 
 class TestIntake:
@@ -73,7 +73,10 @@ class TestIntake:
 
         later = now + timedelta(minutes=10)
         services.notification_resolve_match(
-            actor=ffd, notification_id=notification.pk, child_id=existing.pk, now=later
+            services.MatchData(child_id=existing.pk),
+            actor=ffd,
+            notification_id=notification.pk,
+            now=later,
         )
         episode = MissingEpisode.objects.get()
         assert episode.child == existing
@@ -84,12 +87,15 @@ class TestIntake:
         ChildFactory(first_name="Sam", last_name="Testchild", date_of_birth=date(2012, 5, 1))
         notification = notify(ffd, now).notification
         services.notification_resolve_match(
-            actor=ffd, notification_id=notification.pk, child_id=None, now=now
+            services.MatchData(child_id=None), actor=ffd, notification_id=notification.pk, now=now
         )
         assert Child.objects.count() == 2
         with pytest.raises(Conflict, match="already been matched"):
             services.notification_resolve_match(
-                actor=ffd, notification_id=notification.pk, child_id=None, now=now
+                services.MatchData(child_id=None),
+                actor=ffd,
+                notification_id=notification.pk,
+                now=now,
             )
 
     def test_resolving_to_a_child_not_offered_is_refused(self, ffd, now):
@@ -98,7 +104,10 @@ class TestIntake:
         notification = notify(ffd, now).notification
         with pytest.raises(InvalidInput) as err:
             services.notification_resolve_match(
-                actor=ffd, notification_id=notification.pk, child_id=stranger.pk, now=now
+                services.MatchData(child_id=stranger.pk),
+                actor=ffd,
+                notification_id=notification.pk,
+                now=now,
             )
         assert "child" in err.value.field_errors
         assert MissingEpisode.objects.count() == 0
@@ -233,7 +242,7 @@ class TestFoundAndRegrade:
         ).notification
         assert found.match_status == PoliceNotification.MatchStatus.AWAITING_MATCH
         services.notification_resolve_match(
-            actor=ffd, notification_id=held.pk, child_id=existing.pk, now=now
+            services.MatchData(child_id=existing.pk), actor=ffd, notification_id=held.pk, now=now
         )
         episode = MissingEpisode.objects.get()
         assert episode.state == EpisodeState.RETURNED
@@ -300,12 +309,14 @@ class TestOverlap:
             actor=ffd, now=now, child=child, last_seen_at=now - timedelta(hours=10)
         )
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=now - timedelta(hours=2),
+                found_place="",
+                found_by="",
+                prevention_interview_done=None,
+            ),
             actor=ffd,
             episode_id=first.pk,
-            returned_at=now - timedelta(hours=2),
-            found_place="",
-            found_by="",
-            prevention_interview_done=None,
             now=now,
         )
         overlapping = notify(
@@ -327,7 +338,9 @@ class TestOverlap:
     def test_a_cancelled_episode_does_not_block(self, ffd, manager, now):
         child = ChildFactory()
         first = report_missing(actor=ffd, now=now, child=child)
-        services.episode_cancel(actor=manager, episode_id=first.pk, reason="Wrong child", now=now)
+        services.episode_cancel(
+            services.CancelData(reason="Wrong child"), actor=manager, episode_id=first.pk, now=now
+        )
         again = report_missing(actor=ffd, now=now, child=child, reference="KNT-AGAIN")
         assert again.state == EpisodeState.MISSING
 
@@ -337,12 +350,12 @@ class TestOversight:
         episode = report_missing(actor=ffd, now=now)
         with pytest.raises(InvalidInput) as err:
             services.episode_record_decision(
+                services.DecisionData(
+                    risk="high", rationale="  ", next_review_at=now - timedelta(minutes=1)
+                ),
                 actor=manager,
                 episode_id=episode.pk,
                 now=now,
-                data=services.DecisionData(
-                    risk="high", rationale="  ", next_review_at=now - timedelta(minutes=1)
-                ),
             )
         assert set(err.value.field_errors) == {"rationale", "next_review_at"}
         episode.refresh_from_db()
@@ -351,10 +364,10 @@ class TestOversight:
     def test_decision_while_missing_sets_next_review(self, ffd, manager, now):
         episode = report_missing(actor=ffd, now=now)
         decision = services.episode_record_decision(
+            services.DecisionData(risk="high", rationale="CSE concerns", police_liaison=True),
             actor=manager,
             episode_id=episode.pk,
             now=now,
-            data=services.DecisionData(risk="high", rationale="CSE concerns", police_liaison=True),
         )
         episode.refresh_from_db()
         assert episode.first_reviewed_at == now
@@ -368,22 +381,21 @@ class TestOversight:
         episode = report_missing(actor=ffd, now=now)
         due = episode.review_due_at
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=now, found_place="", found_by="", prevention_interview_done=None
+            ),
             actor=ffd,
             episode_id=episode.pk,
-            returned_at=now,
-            found_place="",
-            found_by="",
-            prevention_interview_done=None,
             now=now,
         )
         episode.refresh_from_db()
         assert episode.review_due_at == due
         assert episode.current_clock()[0] == "review"
         services.episode_record_decision(
+            services.DecisionData(risk="low", rationale="Home, safe"),
             actor=manager,
             episode_id=episode.pk,
             now=now,
-            data=services.DecisionData(risk="low", rationale="Home, safe"),
         )
         episode.refresh_from_db()
         assert episode.review_due_at is None
@@ -395,14 +407,18 @@ class TestOversight:
         )
         with pytest.raises(Conflict, match="changed by someone else"):
             services.episode_sign_off(
+                services.SignOffData(note=""),
                 actor=manager,
                 episode_id=episode.pk,
-                note="",
                 now=now,
                 expected_version=episode.version - 1,
             )
         services.episode_sign_off(
-            actor=manager, episode_id=episode.pk, note="", now=now, expected_version=episode.version
+            services.SignOffData(note=""),
+            actor=manager,
+            episode_id=episode.pk,
+            now=now,
+            expected_version=episode.version,
         )
         episode.refresh_from_db()
         assert episode.state == EpisodeState.CLOSED
@@ -411,19 +427,23 @@ class TestOversight:
     def test_cancel_needs_a_reason(self, ffd, manager, now):
         episode = report_missing(actor=ffd, now=now)
         with pytest.raises(InvalidInput):
-            services.episode_cancel(actor=manager, episode_id=episode.pk, reason=" ", now=now)
+            services.episode_cancel(
+                services.CancelData(reason=" "), actor=manager, episode_id=episode.pk, now=now
+            )
 
     def test_return_in_the_future_or_before_last_seen_is_refused(self, ffd, now):
         episode = report_missing(actor=ffd, now=now)
         for returned in (now + timedelta(minutes=1), episode.last_seen_at - timedelta(minutes=1)):
             with pytest.raises(InvalidInput) as err:
                 services.episode_record_return(
+                    services.ReturnData(
+                        returned_at=returned,
+                        found_place="",
+                        found_by="",
+                        prevention_interview_done=None,
+                    ),
                     actor=ffd,
                     episode_id=episode.pk,
-                    returned_at=returned,
-                    found_place="",
-                    found_by="",
-                    prevention_interview_done=None,
                     now=now,
                 )
             assert "returned_at" in err.value.field_errors

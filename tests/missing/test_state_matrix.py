@@ -62,24 +62,26 @@ STARTS = [
 def run(transition: str, *, actor, episode: MissingEpisode, now):
     if transition == "record_return":
         return services.episode_record_return(
+            services.ReturnData(
+                returned_at=now - timedelta(minutes=5),
+                found_place="Home",
+                found_by="Police",
+                prevention_interview_done=None,
+            ),
             actor=actor,
             episode_id=episode.pk,
-            returned_at=now - timedelta(minutes=5),
-            found_place="Home",
-            found_by="Police",
-            prevention_interview_done=None,
             now=now,
         )
     if transition == "review":
         return services.episode_record_decision(
+            services.DecisionData(risk="high", rationale="Escalating pattern."),
             actor=actor,
             episode_id=episode.pk,
             now=now,
-            data=services.DecisionData(risk="high", rationale="Escalating pattern."),
         )
     if transition == "regrade":
         return services.episode_regrade(
-            actor=actor, episode_id=episode.pk, grade=grade("high"), now=now
+            services.RegradeData(grade=grade("high")), actor=actor, episode_id=episode.pk, now=now
         )
     if transition == "arrange_interview":
         return services.episode_arrange_interview(
@@ -91,18 +93,18 @@ def run(transition: str, *, actor, episode: MissingEpisode, now):
         )
     if transition == "record_interview_outcome":
         return services.episode_record_interview_outcome(
+            services.OutcomeData(outcome="held", held_at=now - timedelta(minutes=10), note=""),
             actor=actor,
             episode_id=episode.pk,
-            outcome="held",
-            held_at=now - timedelta(minutes=10),
-            note="",
             now=now,
         )
     if transition == "sign_off":
-        return services.episode_sign_off(actor=actor, episode_id=episode.pk, note="OK", now=now)
+        return services.episode_sign_off(
+            services.SignOffData(note="OK"), actor=actor, episode_id=episode.pk, now=now
+        )
     if transition == "cancel":
         return services.episode_cancel(
-            actor=actor, episode_id=episode.pk, reason="Logged twice", now=now
+            services.CancelData(reason="Logged twice"), actor=actor, episode_id=episode.pk, now=now
         )
     raise AssertionError(transition)
 
@@ -171,20 +173,20 @@ def test_only_a_manager_may_decide_not_to_hold_the_interview(interviewer, ffd, m
     )
     with pytest.raises(InvalidInput) as refused:
         services.episode_record_interview_outcome(
+            services.OutcomeData(outcome="not_held_decision", held_at=None, note=""),
             actor=interviewer,
             episode_id=episode.pk,
-            outcome="not_held_decision",
-            held_at=None,
-            note="",
             now=now,
         )
     assert "outcome" in refused.value.field_errors
     services.episode_record_interview_outcome(
+        services.OutcomeData(
+            outcome="not_held_decision",
+            held_at=None,
+            note="Child in hospital; social worker visiting.",
+        ),
         actor=manager,
         episode_id=episode.pk,
-        outcome="not_held_decision",
-        held_at=None,
-        note="Child in hospital; social worker visiting.",
         now=now,
     )
     episode.refresh_from_db()
@@ -211,11 +213,11 @@ def test_an_interview_time_is_checked_against_the_return_and_the_clock(
     episode = episode_in_state(S.RETURNED, ffd=ffd, manager=manager, now=now)
     with pytest.raises(InvalidInput) as refused:
         services.episode_record_interview_outcome(
+            services.OutcomeData(
+                outcome="held", held_at=None if held_at is None else now + held_at, note=""
+            ),
             actor=manager,
             episode_id=episode.pk,
-            outcome="held",
-            held_at=None if held_at is None else now + held_at,
-            note="",
             now=now,
         )
     assert field_message in refused.value.field_errors["held_at"][0]

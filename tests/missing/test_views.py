@@ -58,7 +58,7 @@ def hold_notification(*, actor: User, child: Child, reference: str = "KNT-HELD-1
         risk_grade=grade("high"),
     )
     result = services.notification_receive(
-        actor=actor, data=data, payload={"ref": reference}, now=FIXED_NOW
+        data, actor=actor, payload={"ref": reference}, now=FIXED_NOW
     )
     assert result.notification.match_status == PoliceNotification.MatchStatus.AWAITING_MATCH
     return result.notification
@@ -704,9 +704,9 @@ def test_a_stale_form_is_refused_with_409(
     opened_at_version = episode.version
     # Someone else records a decision after the manager opened the form.
     services.episode_record_decision(
+        services.DecisionData(risk="medium", rationale="Reviewed."),
         actor=head_of_service,
         episode_id=episode.pk,
-        data=services.DecisionData(risk="medium", rationale="Reviewed."),
         now=now,
     )
     response = signed_in(client, manager).post(

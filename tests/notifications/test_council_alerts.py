@@ -142,12 +142,14 @@ def test_the_return_is_told_with_the_72_hour_clock(ffd, manager, now, settings):
     episode = report_missing(actor=ffd, now=now - timedelta(hours=5), child=placed_child())
     sweep(now - timedelta(hours=5))
     services.episode_record_return(
+        services.ReturnData(
+            returned_at=now - timedelta(hours=1),
+            found_place="Station",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=now - timedelta(hours=1),
-        found_place="Station",
-        found_by="Police",
-        prevention_interview_done=True,
         now=now,
     )
     sweep(now)
@@ -162,7 +164,9 @@ def test_the_return_is_told_with_the_72_hour_clock(ffd, manager, now, settings):
 def test_an_episode_logged_in_error_is_cancelled_with_the_council_it_was_sent_to(ffd, manager, now):
     episode = report_missing(actor=ffd, now=now - timedelta(hours=2), child=placed_child())
     sweep(now - timedelta(hours=2))
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Duplicate", now=now)
+    services.episode_cancel(
+        services.CancelData(reason="Duplicate"), actor=manager, episode_id=episode.pk, now=now
+    )
     sweep(now)
     assert [a.kind for a in CouncilAlert.objects.order_by("pk")] == ["missing", "cancelled"]
     # Two emails: no reminder about an episode since cancelled, though two hours have passed.
@@ -172,7 +176,9 @@ def test_an_episode_logged_in_error_is_cancelled_with_the_council_it_was_sent_to
 
 def test_an_episode_cancelled_before_any_alert_tells_nobody(ffd, manager, now):
     episode = report_missing(actor=ffd, now=now, child=placed_child())
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Duplicate", now=now)
+    services.episode_cancel(
+        services.CancelData(reason="Duplicate"), actor=manager, episode_id=episode.pk, now=now
+    )
     sweep(now)
     assert not CouncilAlert.objects.exists()
     assert mail.outbox == []
@@ -299,7 +305,7 @@ def test_only_an_out_of_area_episode_has_the_choice(ffd, manager, now):
     episode = report_missing(actor=ffd, now=now, child=ChildFactory())
     with pytest.raises(services.Conflict):
         services.episode_set_interview_holder(
-            actor=manager, episode_id=episode.pk, holder="host", now=now
+            services.HolderData(holder="host"), actor=manager, episode_id=episode.pk, now=now
         )
 
 
@@ -307,7 +313,7 @@ def test_the_front_door_cannot_record_it(ffd, now):
     episode = report_missing(actor=ffd, now=now, child=placed_child())
     with pytest.raises(services.NotAllowed):
         services.episode_set_interview_holder(
-            actor=ffd, episode_id=episode.pk, holder="host", now=now
+            services.HolderData(holder="host"), actor=ffd, episode_id=episode.pk, now=now
         )
     assert episode.state == EpisodeState.MISSING
 
@@ -317,7 +323,9 @@ def test_retention_erases_the_alerts_with_the_episodes(ffd, manager, now):
 
     episode = report_missing(actor=ffd, now=now, child=placed_child())
     sweep(now)
-    services.episode_cancel(actor=manager, episode_id=episode.pk, reason="Duplicate", now=now)
+    services.episode_cancel(
+        services.CancelData(reason="Duplicate"), actor=manager, episode_id=episode.pk, now=now
+    )
     sweep(now)
     assert CouncilAlert.objects.filter(episode=episode).count() == 2
     assert retention.erase_child(child_id=episode.child_id, now=now, reason="test") is not None

@@ -36,18 +36,20 @@ def returned_episode(*, ffd, manager, child=None, returned_at=T0 + H) -> Missing
     start = returned_at - H
     episode = report_missing(actor=ffd, now=start, child=child)
     core.episode_record_decision(
+        core.DecisionData(risk="medium", rationale="Known to police; searching."),
         actor=manager,
         episode_id=episode.pk,
         now=start + 30 * M,
-        data=core.DecisionData(risk="medium", rationale="Known to police; searching."),
     )
     core.episode_record_return(
+        core.ReturnData(
+            returned_at=returned_at,
+            found_place="Friend's house",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=returned_at,
-        found_place="Friend's house",
-        found_by="Police",
-        prevention_interview_done=True,
         now=returned_at,
     )
     return MissingEpisode.objects.get(pk=episode.pk)
@@ -159,10 +161,10 @@ def test_cleared_alert_resolves_the_escalation(ffd, rota, duty_manager, head_of_
     due = T0 + 4 * H
     escalation_sweep(now=due)
     core.episode_record_decision(
+        core.DecisionData(risk="low", rationale="Seen by police; safe."),
         actor=manager,
         episode_id=episode.pk,
         now=due + 10 * M,
-        data=core.DecisionData(risk="low", rationale="Seen by police; safe."),
     )
 
     result = escalation_sweep(now=due + 11 * M)

@@ -126,7 +126,7 @@ def test_no_identifying_child_data_anywhere_after_every_rule_fires(
         reported_by="Aunt Hortensia",
     )
     episode = core.notification_receive(
-        actor=ffd, data=data, payload={"ref": "KNT-SECRET-77"}, now=start
+        data, actor=ffd, payload={"ref": "KNT-SECRET-77"}, now=start
     ).notification.episode
     org = OrganisationFactory(name="Safe Steps Charity", kind="provider")
     interviewer = UserFactory(
@@ -141,18 +141,20 @@ def test_no_identifying_child_data_anywhere_after_every_rule_fires(
         deliver(at)
     returned = start + timedelta(hours=80)
     core.episode_record_decision(
+        core.DecisionData(risk="high", rationale="Peregrine at risk of exploitation."),
         actor=manager,
         episode_id=episode.pk,
         now=returned - timedelta(hours=1),
-        data=core.DecisionData(risk="high", rationale="Peregrine at risk of exploitation."),
     )
     core.episode_record_return(
+        core.ReturnData(
+            returned_at=returned,
+            found_place="Nightjar Park",
+            found_by="Police",
+            prevention_interview_done=True,
+        ),
         actor=ffd,
         episode_id=episode.pk,
-        returned_at=returned,
-        found_place="Nightjar Park",
-        found_by="Police",
-        prevention_interview_done=True,
         now=returned,
     )
     for hours in (24, 24.5, 60, 60.5, 72, 72.5):

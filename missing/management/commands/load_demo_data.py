@@ -200,9 +200,11 @@ class DemoCases:
             "Ruby", "Notreal", age=11, grade="low", last_seen=now - 8 * h, at=now - 7 * h
         )
         services.episode_cancel(
+            services.CancelData(
+                reason="Duplicate of a notification logged by the out-of-hours team."
+            ),
             actor=self.manager,
             episode_id=ep.pk,
-            reason="Duplicate of a notification logged by the out-of-hours team.",
             now=now - 6 * h,
         )
         # Another force describes a child the council knows, without the council's id: the
@@ -267,7 +269,7 @@ class DemoCases:
         )
         payload = {"demo": True, "reference": data.police_reference, "kind": data.kind}
         return services.notification_receive(
-            actor=self.ffd, data=data, payload=payload, now=at
+            data, actor=self.ffd, payload=payload, now=at
         ).notification
 
     def report(
@@ -329,19 +331,19 @@ class DemoCases:
         self.record_return(episode, returned=returned, at=returned + timedelta(hours=1))
         self.interview_held(episode, held=returned + timedelta(hours=20))
         services.episode_sign_off(
+            services.SignOffData(note="Return interview held; safety plan updated."),
             actor=self.manager,
             episode_id=episode.pk,
-            note="Return interview held; safety plan updated.",
             now=signed_off,
         )
 
     def interview_held(self, episode: MissingEpisode, *, held: datetime) -> None:
         services.episode_record_interview_outcome(
+            services.OutcomeData(
+                outcome="held", held_at=held, note="Held at home by the independent service."
+            ),
             actor=self.manager,
             episode_id=episode.pk,
-            outcome="held",
-            held_at=held,
-            note="Held at home by the independent service.",
             now=held + timedelta(hours=1),
         )
 
@@ -356,10 +358,7 @@ class DemoCases:
         screening: bool = False,
     ) -> None:
         services.episode_record_decision(
-            actor=self.manager,
-            episode_id=episode.pk,
-            now=at,
-            data=services.DecisionData(
+            services.DecisionData(
                 risk=risk,
                 rationale="Known pattern of going to friends; police searching. Demo decision.",
                 strategy_meeting=strategy,
@@ -367,16 +366,21 @@ class DemoCases:
                 inform_social_worker=True,
                 next_review_at=next_review,
             ),
+            actor=self.manager,
+            episode_id=episode.pk,
+            now=at,
         )
 
     def record_return(self, episode: MissingEpisode, *, returned: datetime, at: datetime) -> None:
         services.episode_record_return(
+            services.ReturnData(
+                returned_at=returned,
+                found_place="Friend's flat, Demo Road",
+                found_by="Returned of own accord",
+                prevention_interview_done=True,
+            ),
             actor=self.ffd,
             episode_id=episode.pk,
-            returned_at=returned,
-            found_place="Friend's flat, Demo Road",
-            found_by="Returned of own accord",
-            prevention_interview_done=True,
             now=at,
         )
 
@@ -392,4 +396,4 @@ class DemoCases:
             prevention_interview_done=False,
         )
         payload = {"demo": True, "reference": data.police_reference, "kind": data.kind}
-        services.notification_receive(actor=self.ffd, data=data, payload=payload, now=at)
+        services.notification_receive(data, actor=self.ffd, payload=payload, now=at)
