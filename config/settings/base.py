@@ -160,8 +160,13 @@ CHILD_DETAIL_PANELS = ["interviews/child_panel.html", "missing/philomena_child_p
 # (the interview's sign-off, for the managers who may sign it off).
 EPISODE_DETAIL_NEXT_STEPS = ["interviews/episode_next_step.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
-# tablet's offline page and service worker, which hold no case data (missing.accounts.security).
-SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
+# tablet's offline page, offline copy of the record form and service worker, which hold no case
+# data (missing.accounts.security).
+SECOND_FACTOR_EXEMPT_URL_NAMES = [
+    "interviews:offline",
+    "interviews:record_offline",
+    "interviews:service_worker",
+]
 # Retention erasure (missing.audit.retention): what each app built on the core erases about a child.
 RETENTION_ERASERS = [
     "interviews.retention.erase_child",
