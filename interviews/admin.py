@@ -8,10 +8,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from interviews.models import Factor, PlacementStaff
+from missing.web.admin_labels import LabelledAdmin
 
 
 @admin.register(Factor)
-class FactorAdmin(admin.ModelAdmin):
+class FactorAdmin(LabelledAdmin):
     list_display = ("label", "kind", "code", "cin_code", "order", "active")
     list_filter = ("kind", "active")
     list_editable = ("active",)
@@ -32,7 +33,8 @@ class FactorAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlacementStaff)
-class PlacementStaffAdmin(admin.ModelAdmin):
+class PlacementStaffAdmin(LabelledAdmin):
     list_display = ("user", "placement")
     search_fields = ("placement", "user__username", "user__last_name")
-    autocomplete_fields = ("user",)
+    # A plain select, not the autocomplete box: select2's box has no accessible name until a
+    # user is chosen (axe: serious), and a council's staff list is short enough to scroll.

@@ -20,9 +20,11 @@ urlpatterns = [
     path("interviews/<int:pk>/record/autosave/", views.record_autosave, name="record_autosave"),
     path("interviews/<int:pk>/complete/", views.complete, name="complete"),
     path("interviews/<int:pk>/sign-off/", views.sign_off, name="sign_off"),
-    # The tablet's offline support: its drafts' key, the offline page and the service worker.
+    # The tablet's offline support: its drafts' key, the offline page, the offline copy of the
+    # record form and the service worker.
     path("interviews/draft-key/", views.draft_key, name="draft_key"),
     path("interviews/offline/", views.offline, name="offline"),
+    path("interviews/record/offline/", views.record_offline, name="record_offline"),
     path("interviews/sw.js", views.service_worker, name="service_worker"),
     # The national returns (SSDA903 Missing table, Annex A List 8), for managers.
     path("returns/", returns_views.returns_page, name="returns"),

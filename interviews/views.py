@@ -644,11 +644,12 @@ def record_autosave(request: StaffRequest, pk: int) -> JsonResponse:
 @role_required(RECORDERS)
 @require_GET
 def draft_key(request: StaffRequest) -> JsonResponse:
-    """The key this user's tablet encrypts its offline drafts with (AES-GCM, 256 bits): one key
-    per user, derived on the server and released only here, to a fully signed-in session (the
-    second factor included). The tablet holds it in memory and asks again after a reload, so a
-    draft left by a session that ended (the 30-minute idle sign-out while offline) is readable
-    again once the same person signs in again, and never by anyone else. See decision 0049."""
+    """The key this user's tablet wraps its drafts' key with (AES-GCM, 256 bits): one key per
+    user, derived on the server and released only here, to a fully signed-in session (the
+    second factor included). The tablet never stores it: it unwraps the data key it keeps
+    wrapped in IndexedDB (static/js/draft-crypto.js), so a draft left by a session that ended
+    (the 30-minute idle sign-out while offline) is readable again once the same person signs in
+    again, and never by anyone else. See decisions 0049 and 0062."""
     key = base64.b64encode(tablet_draft_key(request.user)).decode()
     return JsonResponse({"key": key, "user": request.user.pk})
 
@@ -663,10 +664,28 @@ def tablet_draft_key(user: Any) -> bytes:
 
 
 @require_GET
+def record_offline(request: StaffRequest) -> HttpResponse:
+    """The offline copy of the record form (decision 0062): the questions and the code lists,
+    no interview, no child, no answers. The service worker keeps it and shows it for
+    /interviews/<id>/record/ when that page cannot load; its script fills it from the encrypted
+    draft on the tablet. Served without a session (the tablet may reload after the idle
+    sign-out), so it must show nothing that is not the same for everyone: every outcome is
+    offered (the server still refuses "decided not to hold" from an interviewer), and a factor
+    no longer in use is not listed (a draft's pick of one is kept in a hidden field)."""
+    form = RecordForm(
+        factors=_factors(),
+        picked={name: () for name in services.FACTOR_FIELDS},
+        may_decide_not_to_hold=True,
+    )
+    return render(request, "interviews/record_offline.html", {"form": form})
+
+
+@require_GET
 def offline(request: StaffRequest) -> HttpResponse:
     """The page the tablet shows when it reloads an interview with no network. It holds no
-    child's details (the service worker keeps a copy of it, and of nothing else but static
-    files): it says where the draft is and sends it once the connection is back."""
+    child's details (the service worker keeps a copy of it, of the offline copy of the record
+    form and of nothing else but static files): it says where the draft is and sends it once
+    the connection is back. A record page gets the offline copy of the form instead."""
     return render(request, "interviews/offline.html")
 
 

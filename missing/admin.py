@@ -11,8 +11,9 @@ from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -41,10 +42,11 @@ from missing.models import (
     Team,
     User,
 )
+from missing.web.admin_labels import LabelledAdmin
 
 
 @admin.register(RiskGrade)
-class RiskGradeAdmin(admin.ModelAdmin):
+class RiskGradeAdmin(LabelledAdmin):
     list_display = ("label", "code", "rank", "review_within", "active")
     list_editable = ("active",)
     ordering = ("rank",)
@@ -55,7 +57,7 @@ class RiskGradeAdmin(admin.ModelAdmin):
 
 
 @admin.register(RepeatMissingRule)
-class RepeatMissingRuleAdmin(admin.ModelAdmin):
+class RepeatMissingRuleAdmin(LabelledAdmin):
     """Local protocol: which facts call for a strategy / risk meeting. The model's clean()
     checks the parameters for the chosen kind, so a bad edit is a form error, not a rule that
     silently never fires. Editing a rule changes what fires from the next change on; tasks
@@ -74,7 +76,7 @@ class RepeatMissingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(PoliceForce)
-class PoliceForceAdmin(admin.ModelAdmin):
+class PoliceForceAdmin(LabelledAdmin):
     list_display = ("name", "code")
     search_fields = ("name", "code")
 
@@ -83,7 +85,7 @@ class PoliceForceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Council)
-class CouncilAdmin(admin.ModelAdmin):
+class CouncilAdmin(LabelledAdmin):
     """The councils are reference data (loaded by migration): the administrator keeps each one's
     out-of-hours missing contact, used to alert it about children placed out of area."""
 
@@ -101,12 +103,12 @@ class CouncilAdmin(admin.ModelAdmin):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(LabelledAdmin):
     list_display = ("name", "kind")
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(LabelledAdmin):
     list_display = ("name", "organisation")
 
 
@@ -236,7 +238,7 @@ class StaffAdmin(UserAdmin):
 
 
 @admin.register(AccountChange)
-class AccountChangeAdmin(admin.ModelAdmin):
+class AccountChangeAdmin(LabelledAdmin):
     """Read only: administrators see what they asked for and what was decided. Heads of service
     decide on /access/account-changes/; nothing here changes a request."""
 
@@ -258,6 +260,11 @@ class _ReadOnlyDevices:
     """Authenticator and recovery-code devices: the administrator may see who has enrolled, but
     adding or removing one is a second-factor reset by another name (or a recovery code of the
     administrator's choosing): that goes through the approved reset, never here."""
+
+    # django-otp's help text under the search box ("Search by user's …") becomes the box's
+    # aria-describedby, and with only the magnifier's alt text as its label axe then finds the
+    # box labelled by a description alone (label-title-only, serious). The box says what it is.
+    search_help_text = None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -286,8 +293,20 @@ for _model, _model_admin in (
     admin.site.register(_model, _model_admin)
 
 
+class PlainGroupAdmin(GroupAdmin):
+    """Groups with a plain multiple select for permissions, as on the user form: the two-box
+    widget puts an aria-label on a bare <span> (axe: serious), and access is by role anyway."""
+
+    filter_horizontal = ()
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, PlainGroupAdmin)
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(LabelledAdmin):
     list_display = ("prefix", "user", "scope", "created_at", "last_used_at", "revoked_at")
     list_filter = ("scope",)
     readonly_fields = ("user", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
@@ -306,7 +325,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(admin.ModelAdmin):
+class RetentionPolicyAdmin(LabelledAdmin):
     """The local retention period for children never looked after (one row). Looked-after
     children's records are kept until the 75th birthday by law: not editable here."""
 
@@ -322,7 +341,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(MisuseSettings)
-class MisuseSettingsAdmin(admin.ModelAdmin):
+class MisuseSettingsAdmin(LabelledAdmin):
     """When the heads of service are alerted about one person reading many children's records
     in an hour (one row; missing.audit.misuse). The field's validators bound it (10 to 1,000)."""
 

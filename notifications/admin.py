@@ -6,11 +6,16 @@ changed only by the services (the sweep, Twilio's callbacks, acknowledgements).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
+from django.utils.duration import duration_string
 
+from missing.web.admin_labels import LabelledAdmin, LabelledTabularInline, NamedValuesFilter
 from notifications.models import (
     AdminAlert,
     Escalation,
@@ -23,14 +28,25 @@ from notifications.models import (
 )
 
 
-class EscalationStepInline(admin.TabularInline):
+class EscalationStepInline(LabelledTabularInline):
     model = EscalationStep
     extra = 1
     ordering = ("level", "recipient")
 
 
+class SignedDurationField(forms.DurationField):
+    """A duration shown as typed: "-12:00:00" for 12 hours before, where Django shows
+    "-1 12:00:00" (minus a day plus twelve hours, the same duration read the hard way)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, timedelta) and value < timedelta(0):
+            return f"-{duration_string(-value)}"
+        return super().prepare_value(value)
+
+
 @admin.register(EscalationRule)
-class EscalationRuleAdmin(admin.ModelAdmin):
+class EscalationRuleAdmin(LabelledAdmin):
+    formfield_overrides = {models.DurationField: {"form_class": SignedDurationField}}
     list_display = ("name", "code", "trigger", "fires", "acknowledge_within", "active")
     list_editable = ("active",)
     readonly_fields = ("fires",)
@@ -51,15 +67,15 @@ class EscalationRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(OnCallShift)
-class OnCallShiftAdmin(admin.ModelAdmin):
+class OnCallShiftAdmin(LabelledAdmin):
     list_display = ("duty", "user", "starts_at", "ends_at")
     list_filter = ("duty",)
     date_hierarchy = "starts_at"
-    autocomplete_fields = ("user",)
+    # A plain select, not the autocomplete box (see interviews.admin.PlacementStaffAdmin).
     ordering = ("-starts_at",)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(LabelledAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -89,7 +105,7 @@ class SmsMessageAdmin(ReadOnlyAdmin):
         "backend",
         "created_at",
     )
-    list_filter = ("status", "backend")
+    list_filter = ("status", ("backend", NamedValuesFilter))
     list_select_related = ("recipient",)
 
 

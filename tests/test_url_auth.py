@@ -118,8 +118,10 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     "interviews:sign_off": ("POST", OVERSIGHT, "interview"),
     # The tablet's draft key: any signed-in interviewer or manager gets their own session's.
     "interviews:draft_key": ("GET", OVERSIGHT | INTERVIEWERS, None),
-    # The offline page and the service worker hold no case data.
+    # The offline page, the offline copy of the record form and the service worker hold no
+    # case data.
     "interviews:offline": ("GET", PUBLIC, None),
+    "interviews:record_offline": ("GET", PUBLIC, None),
     "interviews:service_worker": ("GET", PUBLIC, None),
     # The national returns: managers only (without ?year / ?as_of the download is the form, 400).
     "interviews:returns": ("GET", OVERSIGHT, None),
@@ -469,6 +471,7 @@ PASSWORD_ONLY_OPEN = {
     "schema",
     "swagger-ui",
     "interviews:offline",
+    "interviews:record_offline",
     "interviews:service_worker",
 }
 PASSWORD_ONLY_CASES = [

@@ -167,8 +167,13 @@ CHILD_DETAIL_PANELS = ["interviews/child_panel.html", "missing/philomena_child_p
 # (the interview's sign-off, for the managers who may sign it off).
 EPISODE_DETAIL_NEXT_STEPS = ["interviews/episode_next_step.html"]
 # Pages of the apps built on the core that a session past the password alone may reach: the
-# tablet's offline page and service worker, which hold no case data (missing.accounts.security).
-SECOND_FACTOR_EXEMPT_URL_NAMES = ["interviews:offline", "interviews:service_worker"]
+# tablet's offline page, offline copy of the record form and service worker, which hold no case
+# data (missing.accounts.security).
+SECOND_FACTOR_EXEMPT_URL_NAMES = [
+    "interviews:offline",
+    "interviews:record_offline",
+    "interviews:service_worker",
+]
 # Retention erasure (missing.audit.retention): what each app built on the core erases about a child.
 RETENTION_ERASERS = [
     "interviews.retention.erase_child",
@@ -335,6 +340,10 @@ SPECTACULAR_SETTINGS = {
         "LegalStatusEnum": "missing.models.LegalStatus",
     },
     # Swagger UI served from our own static files: no CDN (and a strict CSP later).
+    # No deep links: with them each operation's summary (a button) holds a link to itself,
+    # an interactive control inside another (axe nested-interactive, serious), 19px from the
+    # next one (target-size). docs/decisions/0061-axe-on-every-page.md
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

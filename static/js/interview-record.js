@@ -1,10 +1,12 @@
 // The interview form on a tablet: saves as you type, keeps a draft on the tablet while the
 // network is away, and sends it when it is back, saying at every moment what is saved where.
 //
-// The draft on the tablet is encrypted with AES-GCM under a key the server hands out only to
-// this signed-in session (GET data-key-url). The key lives in this page's memory and nowhere
-// else: after a reload it is asked for again, so with no session (someone else picking the
-// tablet up) or no network, a stored draft cannot be read. Signing out deletes the drafts.
+// The draft on the tablet is encrypted with AES-GCM under this user's data key, which is kept
+// wrapped under a key the server hands out only to this user's signed-in session (GET
+// data-key-url; see draft-crypto.js). After a reload with no network the service worker shows
+// the offline copy of this form (interview-record-offline.js), which goes on with the working
+// copy of the data key; the sign-in page removes that copy, so after a session has ended only
+// the same person, signed in again, can read the draft. Signing out deletes the drafts.
 //
 // Two edits never silently overwrite each other: each save says which version it started from
 // and what the answers were then (`base`), and the server merges field by field or refuses
@@ -12,58 +14,16 @@
 //
 // Without JavaScript the form still works: "Save" and "Complete" post it as an ordinary form.
 
+import { dataKeyFor, importWrappingKey, seal as sealWith, unseal as unsealWith } from './draft-crypto.js'
 import { deleteDraft, draftId, getDraft, putDraft } from './drafts-store.js'
+import { fieldPairs as pairsOf, restore as restoreInto, same, time } from './record-fields.js'
 
 const form = document.querySelector('[data-offline-form]')
-const SKIP = new Set(['csrfmiddlewaretoken', 'version', 'action'])
 const SAVE_DELAY_MS = 600
 const RETRY_MS = 15000
 
-function fieldPairs () {
-  const pairs = []
-  for (const [name, value] of new FormData(form)) {
-    if (!SKIP.has(name)) pairs.push([name, String(value)])
-  }
-  return pairs
-}
-
-function same (a, b) {
-  return JSON.stringify(a) === JSON.stringify(b)
-}
-
-function restore (pairs) {
-  const values = new Map()
-  for (const [name, value] of pairs) {
-    if (!values.has(name)) values.set(name, [])
-    values.get(name).push(value)
-  }
-  for (const element of form.elements) {
-    if (!element.name || SKIP.has(element.name)) continue
-    const given = values.get(element.name) || []
-    if (element.type === 'checkbox' || element.type === 'radio') {
-      element.checked = given.includes(element.value)
-    } else if (element.tagName !== 'BUTTON') {
-      element.value = given[0] || ''
-    }
-  }
-  syncReveals()
-}
-
-// GOV.UK Frontend reveals a factor's note when its box is ticked by a click; keep that true
-// when boxes are ticked by restoring a draft.
-function syncReveals () {
-  for (const box of form.querySelectorAll('.govuk-checkboxes__input')) {
-    const id = box.getAttribute('aria-controls') || box.dataset.ariaControls
-    const target = id && document.getElementById(id)
-    if (!target) continue
-    target.classList.toggle('govuk-checkboxes__conditional--hidden', !box.checked)
-    if (box.hasAttribute('aria-controls')) box.setAttribute('aria-expanded', String(box.checked))
-  }
-}
-
-function time (when) {
-  return new Date(when).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })
-}
+const fieldPairs = () => pairsOf(form)
+const restore = (pairs) => restoreInto(form, pairs)
 
 // --- the indicator: what is saved where --------------------------------------------------
 
@@ -95,8 +55,8 @@ function show (state, text) {
 
 // --- encryption ------------------------------------------------------------------------------
 
-const encoder = new TextEncoder()
 let key = null
+let keyLost = false
 
 async function fetchKey () {
   const response = await fetch(form.dataset.keyUrl, {
@@ -109,29 +69,14 @@ async function fetchKey () {
   const body = await response.json()
   // The key belongs to whoever is signed in: never use another person's on this form.
   if (String(body.user) !== String(form.dataset.user)) throw new Error('another user')
-  const raw = Uint8Array.from(atob(body.key), (c) => c.charCodeAt(0))
-  // Not extractable: even this page's own script cannot read the key back out.
-  return crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])
+  const wrapping = await importWrappingKey(body.key)
+  const made = await dataKeyFor(form.dataset.user, wrapping)
+  keyLost = made.lost
+  return made.key
 }
 
-async function seal (id, payload) {
-  const iv = crypto.getRandomValues(new Uint8Array(12))
-  const data = await crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv, additionalData: encoder.encode(id) },
-    key,
-    encoder.encode(JSON.stringify(payload))
-  )
-  return { iv, data }
-}
-
-async function unseal (id, record) {
-  const plain = await crypto.subtle.decrypt(
-    { name: 'AES-GCM', iv: record.iv, additionalData: encoder.encode(id) },
-    key,
-    record.data
-  )
-  return JSON.parse(new TextDecoder().decode(plain))
-}
+const seal = (id, payload) => sealWith(key, id, payload)
+const unseal = (id, record) => unsealWith(key, id, record)
 
 // --- the edit ------------------------------------------------------------------------------
 
@@ -163,6 +108,7 @@ async function saveLocal () {
   const sealed = await seal(id, { pairs: fieldPairs(), base, version })
   await putDraft({ id, interview: interviewId, savedAt, ...sealed })
   statusBox.dataset.onTablet = String(savedAt)
+  if (!timer) delete statusBox.dataset.pending
   if (signedOut) {
     show('signedout', SIGNED_OUT)
   } else if (!navigator.onLine) {
@@ -174,7 +120,10 @@ async function saveLocal () {
 
 function schedule () {
   clearTimeout(timer)
+  // An edit not yet on the tablet (tests wait for this to go before reloading).
+  statusBox.dataset.pending = 'true'
   timer = setTimeout(async () => {
+    timer = null
     await saveLocal()
     sync()
   }, SAVE_DELAY_MS)
@@ -315,6 +264,9 @@ async function unlock () {
   }
   const record = await getDraft(id)
   locked = false
+  if (keyLost) {
+    show('error', 'A draft from an earlier sign-in could not be unlocked (the account\'s sign-in was reset) and has been removed.')
+  }
   if (!record) return true
   let draft
   try {
@@ -356,6 +308,7 @@ async function start () {
       return
     }
     clearTimeout(timer)
+    timer = null
     if (dirty) {
       await saveLocal()
       const result = await sync()
@@ -368,9 +321,22 @@ async function start () {
   })
   window.addEventListener('online', async () => {
     if (!key || locked) await unlock()
+    if (!dirty && !locked && statusBox.dataset.onTablet) {
+      // Only the copy kept for going offline, nothing new in it: the server has it all.
+      await deleteDraft(id).catch(() => {})
+      delete statusBox.dataset.onTablet
+      show('server', 'Everything is saved on the server.')
+    }
     sync()
   })
-  window.addEventListener('offline', () => {
+  window.addEventListener('offline', async () => {
+    // Keep the form as it stands on the tablet (encrypted), so that a reload with no network
+    // still shows it, in the offline copy of the form, with every answer.
+    if (key && !locked) {
+      clearTimeout(timer)
+      timer = null
+      await saveLocal()
+    }
     show('offline', 'You are offline. What you write is saved on this tablet, encrypted, and sent when the connection returns.')
   })
   setInterval(() => { if (dirty && navigator.onLine && !signedOut) sync() }, RETRY_MS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -388,6 +389,47 @@ def test_the_offline_page_and_service_worker_hold_no_case_data(interview):
     for body in (offline.content.decode(), worker.content.decode()):
         assert "Tablet" not in body
         assert "Jess" not in body
+
+
+def test_the_offline_copy_of_the_form_holds_the_questions_and_no_case_data(interview, interviewer):
+    """Decision 0062: the service worker keeps it and shows it for /interviews/<id>/record/ with
+    no network, even after the session ended, so it is the same for everyone: the questions
+    and the code lists, never the interview, the child or an answer."""
+    saved = signed_in(interviewer).post(
+        reverse("interviews:record", args=[interview.pk]), record_post(interview)
+    )
+    assert saved.status_code == 302
+    url = reverse("interviews:record_offline")
+    assert url == "/interviews/record/offline/"
+    anonymous = Client().get(url)
+    password_only = Client()
+    password_only.force_login(interviewer)  # the password step only, as after a time-out
+    bodies = [
+        anonymous,
+        password_only.get(url),
+        signed_in(interviewer).get(url),
+    ]
+    assert [b.status_code for b in bodies] == [200, 200, 200]
+    html = anonymous.content.decode()
+    assert "data-offline-shell" in html
+    # The same questions as the record page: every field name the tablet's draft may carry.
+    record = signed_in(interviewer).get(reverse("interviews:record", args=[interview.pk]))
+    names = set(re.findall(r'name="([^"]+)"', record.content.decode())) - {
+        "csrfmiddlewaretoken",
+        "version",
+        "next",
+    }
+    assert names <= set(re.findall(r'name="([^"]+)"', html))
+    for body in bodies:
+        text = body.content.decode()
+        assert text == html.replace(
+            re.search(r'nonce="([^"]+)"', html)[1], re.search(r'nonce="([^"]+)"', text)[1]
+        )
+        for case_data in ("Jess", "Tablet", "Youth centre", "Rows about curfew", "I-"):
+            assert case_data not in text
+    assert "csrfmiddlewaretoken" not in html
+    worker = Client().get(reverse("interviews:service_worker")).content.decode()
+    assert "/interviews/record/offline/" in worker
 
 
 def test_the_form_has_no_inline_script_or_style(interview, interviewer):
