@@ -1,6 +1,7 @@
 """The core's operations and their two adapters (docs/decisions/0063-operations-take-data-objects.md).
 
-Every operation of `missing.cases.services` (and the Philomena profile's) a user's input reaches takes that input as ONE
+Every operation of `missing.cases.services` (and the Philomena profile's, the child's facts' and
+legal-status periods', and the child merge's) a user's input reaches takes that input as ONE
 frozen dataclass, positional-only, then keyword-only context (`actor`, the row, `now`,
 `expected_version`). A web form and an API serializer each build the data object in their own
 `to_data()`; the views pass it on and build none themselves. One stale-version check
@@ -18,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from missing.cases import philomena, services
+from missing.cases import child_facts, merge, philomena, services
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "missing"
 ADAPTERS = sorted([*(CORE / "web").glob("*.py"), *(CORE / "api").glob("*.py")])
-MODULES = (services, philomena)
+MODULES = (services, philomena, child_facts, merge)
 
 # Public functions with an `actor` that take no data object, and why.
 NOT_USER_INPUT = {
@@ -39,6 +40,9 @@ NOT_USER_INPUT = {
     "philomena_set_photo": "an uploaded file, not typed fields",
     # Run by the child merge, not by a form of its own.
     "merge_child": "a step of merging two child records",
+    # Steps of the merge and of the case-system import, which took (or read) the input.
+    "recompute_after_merge": "a step of merging two child records",
+    "recompute_after_import": "a step of the case-system import, which has no form",
 }
 
 # The operations the two adapters drive: each must be found by the discovery below.
@@ -53,6 +57,11 @@ ADAPTER_OPERATIONS = {
     "episode_set_flags": services.FlagsData,
     "risk_task_complete": services.MeetingOutcomeData,
     "philomena_save": philomena.PhilomenaData,
+    "child_update_facts": child_facts.FactsData,
+    "legal_status_period_add": child_facts.PeriodData,
+    "legal_status_period_change": child_facts.PeriodChangeData,
+    "legal_status_period_remove": child_facts.PeriodRemoveData,
+    "child_merge": merge.MergeData,
 }
 
 
@@ -216,6 +225,11 @@ ADAPTER_INPUTS = {
         "SignOffForm",
         "EpisodeFlagsForm",
         "MeetingCompleteForm",
+        "ChildFactsForm",
+        "LegalStatusPeriodForm",
+        "LegalStatusPeriodChangeForm",
+        "LegalStatusPeriodRemoveForm",
+        "ChildMergeForm",
     ],
     "missing.web.philomena_forms": ["PhilomenaForm"],
     "missing.api.serializers": [
@@ -228,6 +242,11 @@ ADAPTER_INPUTS = {
         "SignOffIn",
         "EpisodeFlagsIn",
         "RiskMeetingCompleteIn",
+        "ChildFactsIn",
+        "LegalStatusPeriodIn",
+        "LegalStatusPeriodChangeIn",
+        "LegalStatusPeriodRemoveIn",
+        "ChildMergeIn",
     ],
     "missing.api.philomena": ["PhilomenaIn"],
 }

@@ -25,6 +25,13 @@ from rest_framework import serializers
 
 from missing.api.input_limits import YEAR_MAX, YEAR_MIN, year_in_range
 from missing.cases import nhs
+from missing.cases.child_facts import (
+    FactsData,
+    PeriodChangeData,
+    PeriodData,
+    PeriodRemoveData,
+)
+from missing.cases.merge import MergeData
 from missing.cases.services import (
     CancelData,
     DecisionData,
@@ -693,6 +700,27 @@ class ChildFactsIn(StrictInputSerializer):
     reason = _reason()
     version = _child_version()
 
+    # Text facts a null clears, as "" does (the social worker and the team: null is none).
+    TEXT_FACTS = (
+        "nhs_number",
+        "council_child_id",
+        "social_worker_name",
+        "placement",
+        "placement_area",
+        "responsible_council",
+        "host_council",
+    )
+
+    def to_data(self) -> FactsData:
+        """The facts sent (only those change), null and "" both clearing a text fact."""
+        changes = dict(self.validated_data)
+        reason = changes.pop("reason")
+        changes.pop("version", None)
+        for name in self.TEXT_FACTS:
+            if name in changes and changes[name] is None:
+                changes[name] = ""
+        return FactsData(changes=changes, reason=reason)
+
 
 class LegalStatusPeriodIn(StrictInputSerializer):
     status = StrictChoiceField(choices=LegalStatus.choices)
@@ -704,6 +732,9 @@ class LegalStatusPeriodIn(StrictInputSerializer):
     )
     reason = _reason()
     version = _child_version()
+
+    def to_data(self) -> PeriodData:
+        return self._data(PeriodData)
 
 
 class LegalStatusPeriodChangeIn(StrictInputSerializer):
@@ -720,10 +751,18 @@ class LegalStatusPeriodChangeIn(StrictInputSerializer):
         help_text="The period's version you last read; a stale version is refused with 409.",
     )
 
+    def to_data(self) -> PeriodChangeData:
+        """Only what was sent changes. Not `_data`: here a null `end_date` is a value (reopen
+        the period), not "not given"; `status` and `start_date` cannot be null."""
+        return data_from(PeriodChangeData, self.validated_data)
+
 
 class LegalStatusPeriodRemoveIn(StrictInputSerializer):
     reason = _reason()
     version = StrictIntegerField(required=False, min_value=1, max_value=INT_MAX)
+
+    def to_data(self) -> PeriodRemoveData:
+        return self._data(PeriodRemoveData)
 
 
 class EpisodeBriefOut(serializers.ModelSerializer):
@@ -1056,6 +1095,11 @@ class ChildMergeIn(StrictInputSerializer):
         "and deleted.",
     )
     reason = StrictCharField(max_length=5000, help_text="Why the two records are the same child.")
+
+    def to_data(self) -> MergeData:
+        return MergeData(
+            remove_id=self.validated_data["remove"], reason=self.validated_data["reason"]
+        )
 
 
 class ChildMergeRecordOut(serializers.ModelSerializer):

@@ -396,31 +396,15 @@ class ChildDetailApi(JsonApi):
     def patch(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = ChildFactsIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        reason = data.pop("reason")
-        version = data.pop("version", None)
-        for name in ("nhs_number", "council_child_id", *TEXT_FACTS):
-            if name in data and data[name] is None:
-                data[name] = ""  # null and "" both clear a text fact
         _visible_child(request.user, pk)
         child_facts.child_update_facts(
+            serializer.to_data(),
             actor=request.user,
             child_id=pk,
-            changes=data,
-            reason=reason,
             now=timezone.now(),
-            expected_version=version,
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(ChildDetailOut(selectors.child_detail(request.user, pk)).data)
-
-
-TEXT_FACTS = (
-    "social_worker_name",
-    "placement",
-    "placement_area",
-    "responsible_council",
-    "host_council",
-)
 
 
 class ChildLegalStatusApi(JsonApi):
@@ -459,17 +443,13 @@ class ChildLegalStatusApi(JsonApi):
     def post(self, request: StaffApiRequest, pk: int) -> Response:
         serializer = LegalStatusPeriodIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         _visible_child(request.user, pk)
         period = child_facts.legal_status_period_add(
+            serializer.to_data(),
             actor=request.user,
             child_id=pk,
-            status=data["status"],
-            start_date=data["start_date"],
-            end_date=data.get("end_date"),
-            reason=data["reason"],
             now=timezone.now(),
-            expected_child_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(LegalStatusPeriodOut(period).data, status=status.HTTP_201_CREATED)
 
@@ -495,17 +475,13 @@ class ChildLegalStatusDetailApi(JsonApi):
     def patch(self, request: StaffApiRequest, pk: int, period_id: int) -> Response:
         serializer = LegalStatusPeriodChangeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         self._period(request, pk, period_id)
         period = child_facts.legal_status_period_change(
+            serializer.to_data(),
             actor=request.user,
             period_id=period_id,
-            status=data.get("status"),
-            start_date=data.get("start_date"),
-            end_date=data.get("end_date", ...),
-            reason=data["reason"],
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(LegalStatusPeriodOut(period).data)
 
@@ -524,14 +500,13 @@ class ChildLegalStatusDetailApi(JsonApi):
     def delete(self, request: StaffApiRequest, pk: int, period_id: int) -> Response:
         serializer = LegalStatusPeriodRemoveIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         self._period(request, pk, period_id)
         child_facts.legal_status_period_remove(
+            serializer.to_data(),
             actor=request.user,
             period_id=period_id,
-            reason=data["reason"],
             now=timezone.now(),
-            expected_version=data.get("version"),
+            expected_version=serializer.validated_data.get("version"),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -867,11 +842,7 @@ class ChildMergeApi(JsonApi):
         if not Child.objects.visible_to(request.user).filter(pk=data["remove"]).exists():
             raise ValidationError({"remove": [f"There is no child C-{data['remove']}."]})
         merge = child_merge(
-            actor=request.user,
-            keep_id=pk,
-            remove_id=data["remove"],
-            reason=data["reason"],
-            now=timezone.now(),
+            serializer.to_data(), actor=request.user, keep_id=pk, now=timezone.now()
         )
         child = selectors.child_detail(request.user, pk)
         return Response(ChildMergeOut({"child": child, "merge": merge}).data)

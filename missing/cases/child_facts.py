@@ -10,9 +10,12 @@ deadlock), and writes its access-log row; the change history is pghistory's (Pos
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime
+from types import EllipsisType, MappingProxyType
 from typing import Any, cast
 
 import pghistory
@@ -192,32 +195,45 @@ def _validate_period(
         raise InvalidInput("The legal-status period has errors.", field_errors=errors)
 
 
+@dataclass(frozen=True)
+class PeriodData:
+    """A legal-status period as the user records it (`end_date` None: still in force)."""
+
+    status: str
+    start_date: date
+    end_date: date | None = None
+    reason: str = ""
+
+
 def legal_status_period_add(
+    data: PeriodData,
+    /,
     *,
     actor: User,
     child_id: int,
-    status: str,
-    start_date: date,
-    end_date: date | None,
-    reason: str,
     now: datetime,
-    expected_child_version: int | None = None,
+    expected_version: int | None = None,
 ) -> LegalStatusPeriod:
     """Record a legal-status period (FFD, managers). The child's episodes that started while it
-    was in force get the status in their snapshot, in the same transaction."""
+    was in force get the status in their snapshot, in the same transaction. `expected_version`
+    is the child's (a period is added to the child's record as read)."""
     _require_role(actor)
-    reason = _reason(reason)
+    reason = _reason(data.reason)
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
-        require_version(child, expected_child_version)
+        require_version(child, expected_version)
         _validate_period(
-            child_id=child.pk, status=status, start_date=start_date, end_date=end_date, now=now
+            child_id=child.pk,
+            status=data.status,
+            start_date=data.start_date,
+            end_date=data.end_date,
+            now=now,
         )
         period = LegalStatusPeriod.objects.create(
             child=child,
-            status=status,
-            start_date=start_date,
-            end_date=end_date,
+            status=data.status,
+            start_date=data.start_date,
+            end_date=data.end_date,
             source=LegalStatusPeriod.Source.MANUAL,
             reason=reason,
             recorded_by=actor,
@@ -244,22 +260,32 @@ def _locked_period(child: Child, period_id: int) -> LegalStatusPeriod:
     return period
 
 
+@dataclass(frozen=True)
+class PeriodChangeData:
+    """An end or a correction of a period: None (`status`, `start_date`) and `...`
+    (`end_date`) keep the period's value; `end_date=None` reopens the period."""
+
+    reason: str = ""
+    status: str | None = None
+    start_date: date | None = None
+    end_date: date | EllipsisType | None = ...
+
+
 def legal_status_period_change(
+    data: PeriodChangeData,
+    /,
     *,
     actor: User,
     period_id: int,
-    reason: str,
     now: datetime,
-    status: str | None = None,
-    start_date: date | None = None,
-    end_date: date | Any | None = ...,
     expected_version: int | None = None,
 ) -> LegalStatusPeriod:
     """End a period (`end_date`) or correct it (status, dates), with a reason (FFD, managers).
-    Arguments left out keep their value (`end_date=None` reopens the period). The snapshots of
-    the child's episodes are recomputed in the same transaction."""
+    Values left out keep the period's (`end_date=None` reopens it). The snapshots of the
+    child's episodes are recomputed in the same transaction."""
     _require_role(actor)
-    reason = _reason(reason)
+    reason = _reason(data.reason)
+    status, start_date, end_date = data.status, data.start_date, data.end_date
     child_id = _child_of_period(period_id)
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
@@ -267,7 +293,7 @@ def legal_status_period_change(
         require_version(period, expected_version)
         new_status = status if status is not None else period.status
         new_start = start_date if start_date is not None else period.start_date
-        new_end = period.end_date if end_date is ... else end_date
+        new_end = period.end_date if isinstance(end_date, EllipsisType) else end_date
         _validate_period(
             child_id=child.pk,
             status=new_status,
@@ -289,11 +315,19 @@ def legal_status_period_change(
     return period
 
 
+@dataclass(frozen=True)
+class PeriodRemoveData:
+    """Why the period was recorded in error."""
+
+    reason: str = ""
+
+
 def legal_status_period_remove(
+    data: PeriodRemoveData,
+    /,
     *,
     actor: User,
     period_id: int,
-    reason: str,
     now: datetime,
     expected_version: int | None = None,
 ) -> None:
@@ -301,7 +335,7 @@ def legal_status_period_remove(
     ended, not removed. The reason is written on the row before it goes, so the change history
     keeps it; the snapshots are recomputed in the same transaction."""
     _require_role(actor)
-    reason = _reason(reason)
+    reason = _reason(data.reason)
     child_id = _child_of_period(period_id)
     with transaction.atomic(), _history_reason(reason):
         child = _locked_child(child_id)
@@ -366,26 +400,39 @@ def _fact_errors(child: Child, changes: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+@dataclass(frozen=True)
+class FactsData:
+    """The facts the user changes (`changes`: FACT_FIELDS given to their new values, those
+    left out keep theirs; a user or None for `social_worker`, a Team or None for
+    `allocated_team`; the NHS number with or without spaces), with the reason. `changes` is
+    copied read-only: the caller's dict changing later does not change the data object."""
+
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
+
+
 def child_update_facts(
+    data: FactsData,
+    /,
     *,
     actor: User,
     child_id: int,
-    changes: dict[str, Any],
-    reason: str,
     now: datetime,
     expected_version: int | None = None,
 ) -> Child:
-    """Change the child's facts (`changes`: FACT_FIELDS to their new values; a user or None for
-    `social_worker`, a Team or None for `allocated_team`; the NHS number with or without
-    spaces), with a reason. FFD, managers and heads of service. 409 on a stale version."""
+    """Change the child's facts, with a reason (`FactsData`). FFD, managers and heads of
+    service. 409 on a stale version."""
     _require_role(actor)
-    reason = _reason(reason)
-    unknown = sorted(set(changes) - set(FACT_FIELDS))
+    reason = _reason(data.reason)
+    unknown = sorted(set(data.changes) - set(FACT_FIELDS))
     if unknown:
         raise InvalidInput(
             "Unknown fields.", field_errors={name: ["This fact cannot be set."] for name in unknown}
         )
-    changes = dict(changes)
+    changes = dict(data.changes)
     for field in FACT_FIELDS:
         if isinstance(changes.get(field), str):
             changes[field] = changes[field].strip()

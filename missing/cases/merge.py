@@ -21,6 +21,7 @@ episode as logged in error). See docs/decisions/0044-merging-child-records.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -203,10 +204,17 @@ def _sweep_other_references(*, keep: Child, remove: Child) -> dict[str, int]:
     return counts
 
 
-def child_merge(
-    *, actor: User, keep_id: int, remove_id: int, reason: str, now: datetime
-) -> ChildMerge:
-    """Merge child `remove_id` (a record created in error) into child `keep_id`.
+@dataclass(frozen=True)
+class MergeData:
+    """The user's choice: the record created in error (`remove_id`, merged into the child whose
+    page or URL the merge is made from) and why the two records are the same child."""
+
+    remove_id: int
+    reason: str = ""
+
+
+def child_merge(data: MergeData, /, *, actor: User, keep_id: int, now: datetime) -> ChildMerge:
+    """Merge child `data.remove_id` (a record created in error) into child `keep_id`.
 
     FFD, managers and heads of service (403 for anyone else). In one transaction, with both
     children locked in id order (two merges of one pair, either way round, cannot deadlock):
@@ -219,7 +227,8 @@ def child_merge(
     re-runs the repeat-missing rules on the kept child's latest episode.
     """
     require_roles(actor, MERGE_ROLES, label="merge child records")
-    reason = reason.strip()
+    remove_id = data.remove_id
+    reason = (data.reason or "").strip()
     errors: dict[str, list[str]] = {}
     if not reason:
         errors["reason"] = ["Enter why the two records are the same child."]

@@ -18,6 +18,14 @@ from django.forms.utils import ErrorDict
 from django.utils import timezone
 
 from missing.cases import nhs
+from missing.cases.child_facts import (
+    FACT_FIELDS,
+    FactsData,
+    PeriodChangeData,
+    PeriodData,
+    PeriodRemoveData,
+)
+from missing.cases.merge import MergeData
 from missing.cases.services import (
     CancelData,
     DecisionData,
@@ -540,6 +548,9 @@ class ChildMergeForm(GovukFormMixin, forms.Form):
         required_message="Enter why the two records are the same child",
     )
 
+    def to_data(self) -> MergeData:
+        return MergeData(remove_id=self.cleaned_data["remove"], reason=self.cleaned_data["reason"])
+
 
 # --------------------------------------------------------------------------------------------
 # The child's facts and legal-status periods (missing.cases.child_facts)
@@ -616,9 +627,17 @@ class ChildFactsForm(GovukFormMixin, forms.Form):
     def clean_nhs_number(self) -> str:
         return clean_nhs_number(self.cleaned_data.get("nhs_number") or "")
 
+    def to_data(self) -> FactsData:
+        """Every fact on the form: those the user left as they were do not change."""
+        return FactsData(
+            changes={name: self.cleaned_data[name] for name in FACT_FIELDS},
+            reason=self.cleaned_data["reason"],
+        )
 
-class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
-    """Add a period, or end / correct one (then `status` and `start_date` are prefilled)."""
+
+class _LegalStatusPeriodFields(GovukFormMixin, forms.Form):
+    """A period's fields: added (LegalStatusPeriodForm), or ended / corrected
+    (LegalStatusPeriodChangeForm, then `status` and `start_date` are prefilled)."""
 
     version = _version_field()
     status = forms.ChoiceField(
@@ -638,6 +657,24 @@ class LegalStatusPeriodForm(GovukFormMixin, forms.Form):
     reason = _reason_field()
 
 
+class LegalStatusPeriodForm(_LegalStatusPeriodFields):
+    """Add a period (`version` is the child's)."""
+
+    def to_data(self) -> PeriodData:
+        return data_from(PeriodData, self.cleaned_data)
+
+
+class LegalStatusPeriodChangeForm(_LegalStatusPeriodFields):
+    """End or correct a period (`version` is the period's). Every field is sent: a blank end
+    date reopens the period."""
+
+    def to_data(self) -> PeriodChangeData:
+        return data_from(PeriodChangeData, self.cleaned_data)
+
+
 class LegalStatusPeriodRemoveForm(GovukFormMixin, forms.Form):
     version = _version_field()
     reason = _reason_field("Why was this period recorded in error?")
+
+    def to_data(self) -> PeriodRemoveData:
+        return data_from(PeriodRemoveData, self.cleaned_data)

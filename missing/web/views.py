@@ -35,9 +35,9 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 from missing.accounts import security
 from missing.audit import access_log as audit
 from missing.cases import child_facts, clocks, selectors, services
+from missing.cases import merge as merging
 from missing.cases.errors import DomainError, NotAllowed
 from missing.cases.merge import MERGE_ROLES
-from missing.cases.merge import child_merge as child_merge_service
 from missing.models import (
     CASE_READERS,
     INTERVIEW_PENDING_STATES,
@@ -61,6 +61,7 @@ from missing.web.forms import (
     DecisionForm,
     EpisodeActionForm,
     EpisodeFlagsForm,
+    LegalStatusPeriodChangeForm,
     LegalStatusPeriodForm,
     LegalStatusPeriodRemoveForm,
     LoginForm,
@@ -1069,12 +1070,8 @@ def child_merge_check(request: StaffRequest, pk: int) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                merge = child_merge_service(
-                    actor=request.user,
-                    keep_id=keep.pk,
-                    remove_id=form.cleaned_data["remove"],
-                    reason=form.cleaned_data["reason"],
-                    now=timezone.now(),
+                merge = merging.child_merge(
+                    form.to_data(), actor=request.user, keep_id=keep.pk, now=timezone.now()
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -1142,16 +1139,13 @@ def child_facts_edit(request: StaffRequest, pk: int) -> HttpResponse:
         form = ChildFactsForm(request.POST)
         status = 400
         if form.is_valid():
-            data = dict(form.cleaned_data)
-            reason, version = data.pop("reason"), data.pop("version")
             try:
                 child_facts.child_update_facts(
+                    form.to_data(),
                     actor=request.user,
                     child_id=child.pk,
-                    changes=data,
-                    reason=reason,
                     now=timezone.now(),
-                    expected_version=version,
+                    expected_version=form.cleaned_data["version"],
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -1194,17 +1188,13 @@ def legal_status_add(request: StaffRequest, pk: int) -> HttpResponse:
         form = LegalStatusPeriodForm(request.POST)
         status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 period = child_facts.legal_status_period_add(
+                    form.to_data(),
                     actor=request.user,
                     child_id=child.pk,
-                    status=data["status"],
-                    start_date=data["start_date"],
-                    end_date=data["end_date"],
-                    reason=data["reason"],
                     now=timezone.now(),
-                    expected_child_version=data["version"],
+                    expected_version=form.cleaned_data["version"],
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -1244,20 +1234,16 @@ def legal_status_change(request: StaffRequest, pk: int, period_id: int) -> HttpR
     child = period.child
     status = 200
     if request.method == "POST":
-        form = LegalStatusPeriodForm(request.POST)
+        form = LegalStatusPeriodChangeForm(request.POST)
         status = 400
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 child_facts.legal_status_period_change(
+                    form.to_data(),
                     actor=request.user,
                     period_id=period.pk,
-                    status=data["status"],
-                    start_date=data["start_date"],
-                    end_date=data["end_date"],
-                    reason=data["reason"],
                     now=timezone.now(),
-                    expected_version=data["version"],
+                    expected_version=form.cleaned_data["version"],
                 )
             except DOMAIN_ERRORS as exc:
                 status = apply_domain_error(form, exc)
@@ -1266,7 +1252,7 @@ def legal_status_change(request: StaffRequest, pk: int, period_id: int) -> HttpR
                 return redirect("child_detail", pk=child.pk)
     else:
         audit.record_view(request, child_id=child.pk, reference=period.reference)
-        form = LegalStatusPeriodForm(
+        form = LegalStatusPeriodChangeForm(
             initial={
                 "version": period.version,
                 "status": period.status,
@@ -1301,9 +1287,9 @@ def legal_status_remove(request: StaffRequest, pk: int, period_id: int) -> HttpR
         if form.is_valid():
             try:
                 child_facts.legal_status_period_remove(
+                    form.to_data(),
                     actor=request.user,
                     period_id=period.pk,
-                    reason=form.cleaned_data["reason"],
                     now=timezone.now(),
                     expected_version=form.cleaned_data["version"],
                 )

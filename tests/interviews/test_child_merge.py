@@ -14,7 +14,7 @@ from interviews.models import InterviewEpisode, ReturnInterview, ReturnInterview
 from missing.audit import retention
 from missing.cases import services as core
 from missing.cases.errors import Conflict
-from missing.cases.merge import child_merge
+from missing.cases.merge import MergeData, child_merge
 from missing.models import Child, ChildMerge
 from tests.factories import ChildFactory
 from tests.helpers import login
@@ -46,7 +46,7 @@ def test_the_interview_moves_with_its_episode(merged_away, ffd, interviewer, now
     interview = merged_away["interview"]
 
     record = child_merge(
-        actor=ffd, keep_id=keep.pk, remove_id=remove.pk, reason="Same child", now=now
+        MergeData(remove_id=remove.pk, reason="Same child"), actor=ffd, keep_id=keep.pk, now=now
     )
 
     interview.refresh_from_db()
@@ -68,10 +68,9 @@ def test_a_form_opened_before_the_merge_is_stale(merged_away, ffd, manager, now)
     interview = merged_away["interview"]
     version = interview.version
     child_merge(
+        MergeData(remove_id=merged_away["remove"].pk, reason="Same child"),
         actor=ffd,
         keep_id=merged_away["keep"].pk,
-        remove_id=merged_away["remove"].pk,
-        reason="Same child",
         now=now,
     )
 
@@ -93,7 +92,10 @@ def test_a_form_opened_before_the_merge_is_stale(merged_away, ffd, manager, now)
 def test_retention_erases_the_moved_interview_with_the_kept_child(merged_away, ffd, manager, now):
     keep = merged_away["keep"]
     child_merge(
-        actor=ffd, keep_id=keep.pk, remove_id=merged_away["remove"].pk, reason="Same", now=now
+        MergeData(remove_id=merged_away["remove"].pk, reason="Same"),
+        actor=ffd,
+        keep_id=keep.pk,
+        now=now,
     )
     core.episode_cancel(
         core.CancelData(reason="Test"), actor=manager, episode_id=merged_away["episode"].pk, now=now

@@ -66,12 +66,9 @@ def returned(child: Child, *, actor, last_seen_at: datetime) -> MissingEpisode:
 
 def add_period(actor, child, *, start, end=None, status="looked_after", reason="From LCS"):
     return child_facts.legal_status_period_add(
+        child_facts.PeriodData(status=status, start_date=start, end_date=end, reason=reason),
         actor=actor,
         child_id=child.pk,
-        status=status,
-        start_date=start,
-        end_date=end,
-        reason=reason,
         now=FIXED_NOW,
     )
 
@@ -106,10 +103,9 @@ def test_the_nhs_number_check_digit(typed, problem):
 def test_the_nhs_number_is_shown_spaced_and_stored_as_digits(ffd):
     child = ChildFactory()
     child_facts.child_update_facts(
+        child_facts.FactsData(changes={"nhs_number": "943 476 5919"}, reason="LCS"),
         actor=ffd,
         child_id=child.pk,
-        changes={"nhs_number": "943 476 5919"},
-        reason="LCS",
         now=FIXED_NOW,
     )
     child.refresh_from_db()
@@ -122,7 +118,10 @@ def test_an_nhs_number_is_unique_when_present(ffd):
     other = ChildFactory()
     with pytest.raises(InvalidInput) as refused:
         child_facts.child_update_facts(
-            actor=ffd, child_id=other.pk, changes={"nhs_number": VALID}, reason="LCS", now=FIXED_NOW
+            child_facts.FactsData(changes={"nhs_number": VALID}, reason="LCS"),
+            actor=ffd,
+            child_id=other.pk,
+            now=FIXED_NOW,
         )
     assert "merge" in refused.value.field_errors["nhs_number"][0]
     # Blank is not a value: any number of children may have none.
@@ -181,10 +180,11 @@ def test_a_period_recorded_after_the_episodes_recomputes_their_snapshots(ffd):
 
     # Ended earlier (corrected): the episode on 1 April falls outside it again.
     child_facts.legal_status_period_change(
+        child_facts.PeriodChangeData(
+            start_date=date(2026, 4, 2), reason="Start date corrected from LCS"
+        ),
         actor=ffd,
         period_id=period.pk,
-        start_date=date(2026, 4, 2),
-        reason="Start date corrected from LCS",
         now=FIXED_NOW,
         expected_version=period.version,
     )
@@ -193,11 +193,11 @@ def test_a_period_recorded_after_the_episodes_recomputes_their_snapshots(ffd):
 
     # Reopened from 1 April with no end: the episode in May is looked after too.
     child_facts.legal_status_period_change(
+        child_facts.PeriodChangeData(
+            start_date=date(2026, 4, 1), end_date=None, reason="Still in care"
+        ),
         actor=ffd,
         period_id=period.pk,
-        start_date=date(2026, 4, 1),
-        end_date=None,
-        reason="Still in care",
         now=FIXED_NOW,
     )
     assert set(MissingEpisode.objects.filter(looked_after=True).values_list("pk", flat=True)) == {
@@ -207,7 +207,10 @@ def test_a_period_recorded_after_the_episodes_recomputes_their_snapshots(ffd):
 
     # Removed as recorded in error: nothing is looked after, and the record is an ordinary one.
     child_facts.legal_status_period_remove(
-        actor=ffd, period_id=period.pk, reason="Wrong child", now=FIXED_NOW
+        child_facts.PeriodRemoveData(reason="Wrong child"),
+        actor=ffd,
+        period_id=period.pk,
+        now=FIXED_NOW,
     )
     assert not MissingEpisode.objects.filter(looked_after=True).exists()
     child.refresh_from_db()
@@ -260,26 +263,27 @@ def test_only_ffd_and_managers_change_the_facts(db, role):
         add_period(outsider, child, start=date(2026, 4, 1))
     with pytest.raises(NotAllowed):
         child_facts.child_update_facts(
-            actor=outsider, child_id=child.pk, changes={"placement": "X"}, reason="r", now=FIXED_NOW
+            child_facts.FactsData(changes={"placement": "X"}, reason="r"),
+            actor=outsider,
+            child_id=child.pk,
+            now=FIXED_NOW,
         )
 
 
 def test_a_stale_version_is_a_conflict(ffd, manager):
     child = ChildFactory()
     child_facts.child_update_facts(
+        child_facts.FactsData(changes={"placement": "Oak House"}, reason="LCS"),
         actor=ffd,
         child_id=child.pk,
-        changes={"placement": "Oak House"},
-        reason="LCS",
         now=FIXED_NOW,
         expected_version=1,
     )
     with pytest.raises(Conflict):
         child_facts.child_update_facts(
+            child_facts.FactsData(changes={"placement": "Elm House"}, reason="LCS"),
             actor=manager,
             child_id=child.pk,
-            changes={"placement": "Elm House"},
-            reason="LCS",
             now=FIXED_NOW,
             expected_version=1,
         )
@@ -290,10 +294,11 @@ def test_the_social_worker_is_a_user_or_a_name_never_both(ffd):
     worker = UserFactory(role=Role.FFD)
     with pytest.raises(InvalidInput) as refused:
         child_facts.child_update_facts(
+            child_facts.FactsData(
+                changes={"social_worker": worker, "social_worker_name": "Sam Worker"}, reason="LCS"
+            ),
             actor=ffd,
             child_id=child.pk,
-            changes={"social_worker": worker, "social_worker_name": "Sam Worker"},
-            reason="LCS",
             now=FIXED_NOW,
         )
     assert "social_worker_name" in refused.value.field_errors

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from missing.audit import retention
 from missing.cases import services
 from missing.cases.errors import Conflict, InvalidInput, NotAllowed
-from missing.cases.merge import child_merge
+from missing.cases.merge import MergeData, child_merge
 from missing.models import (
     AccessAction,
     AccessLog,
@@ -94,7 +94,9 @@ def pair(db) -> tuple[Child, Child]:
 
 
 def merge(actor: User, keep: Child, remove: Child, now: datetime, reason: str = "Same child"):
-    return child_merge(actor=actor, keep_id=keep.pk, remove_id=remove.pk, reason=reason, now=now)
+    return child_merge(
+        MergeData(remove_id=remove.pk, reason=reason), actor=actor, keep_id=keep.pk, now=now
+    )
 
 
 # --------------------------------------------------------------------------------------------

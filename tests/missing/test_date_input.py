@@ -30,7 +30,14 @@ from missing.web.date_input import (
     parse_datetime,
     parse_time,
 )
-from missing.web.forms import DecisionForm, LegalStatusPeriodForm, NotificationForm, ReturnForm
+from missing.web.forms import (
+    DecisionForm,
+    LegalStatusPeriodChangeForm,
+    LegalStatusPeriodForm,
+    NotificationForm,
+    ReturnForm,
+    _LegalStatusPeriodFields,
+)
 from missing.web.philomena_forms import PhilomenaForm
 from tests.helpers import date_boxes, login
 from tests.missing.test_views import notification_post
@@ -226,6 +233,11 @@ FORMS: list[tuple[str, str, Callable[[dict[str, Any]], forms.Form]]] = [
     ("return", "returned_at", ReturnForm),
     ("legal status", "start_date", LegalStatusPeriodForm),
     ("legal status", "end_date", LegalStatusPeriodForm),
+    ("legal status change", "start_date", LegalStatusPeriodChangeForm),
+    ("legal status change", "end_date", LegalStatusPeriodChangeForm),
+    # The two forms' shared fields (a base class, found by the check below like any form).
+    ("legal status fields", "start_date", _LegalStatusPeriodFields),
+    ("legal status fields", "end_date", _LegalStatusPeriodFields),
     ("philomena", "photo_taken_on", PhilomenaForm),
     ("figures", "period_start", FiguresForm),
     ("figures", "period_end", FiguresForm),

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from interviews.models import ReturnInterview
 from missing.api.input_limits import JSON_MAX_DEPTH, json_depth
 from missing.api.parsers import BoundedJSONParser
-from missing.cases.child_facts import legal_status_period_add
+from missing.cases.child_facts import PeriodData, legal_status_period_add
 from missing.models import LegalStatus, PoliceNotification, RiskMeetingTask, User
 from tests.factories import FIXED_NOW, ChildFactory
 from tests.helpers import login, report_missing
@@ -80,12 +80,14 @@ def objects(ffd, manager, now) -> dict[str, int]:
     interview = open_interview(manager=manager, episodes=[episode], now=now)
     report_missing(actor=ffd, now=now, child=ChildFactory(date_of_birth=now.date()))
     period = legal_status_period_add(
+        PeriodData(
+            status=LegalStatus.CHILD_IN_NEED,
+            start_date=now.date() - timedelta(days=400),
+            end_date=None,
+            reason="From the case system",
+        ),
         actor=ffd,
         child_id=episode.child_id,
-        status=LegalStatus.CHILD_IN_NEED,
-        start_date=now.date() - timedelta(days=400),
-        end_date=None,
-        reason="From the case system",
         now=now,
     )
     return {

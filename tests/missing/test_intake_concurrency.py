@@ -155,7 +155,7 @@ def test_a_report_waiting_on_a_child_being_merged_goes_to_the_kept_record():
 
     from django.db import transaction
 
-    from missing.cases.merge import child_merge
+    from missing.cases.merge import MergeData, child_merge
     from tests.factories import ChildFactory
 
     (_, kent), _ = two_forces_tokens()
@@ -175,10 +175,9 @@ def test_a_report_waiting_on_a_child_being_merged_goes_to_the_kept_record():
                 locked.set()
                 time.sleep(1.5)  # the report arrives and waits for this lock
                 child_merge(
+                    MergeData(remove_id=remove.pk, reason="Same child"),
                     actor=User.objects.get(pk=ffd.pk),
                     keep_id=keep.pk,
-                    remove_id=remove.pk,
-                    reason="Same child",
                     now=timezone.now(),
                 )
         except BaseException as exc:

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from missing.audit import retention
 from missing.cases import philomena, services
 from missing.cases.errors import Conflict, InvalidInput, NotAllowed
-from missing.cases.merge import child_merge
+from missing.cases.merge import MergeData, child_merge
 from missing.cases.philomena import PhilomenaData
 from missing.models import (
     AccessAction,
@@ -609,7 +609,10 @@ def test_merge_fills_the_kept_profiles_blanks(ffd, django_capture_on_commit_call
     photo = removed_profile.photo.name
     with django_capture_on_commit_callbacks(execute=True):
         merge = child_merge(
-            actor=ffd, keep_id=keep.pk, remove_id=remove.pk, reason="Same child", now=FIXED_NOW
+            MergeData(remove_id=remove.pk, reason="Same child"),
+            actor=ffd,
+            keep_id=keep.pk,
+            now=FIXED_NOW,
         )
     kept = PhilomenaProfile.objects.get()
     assert kept.child_id == keep.pk
@@ -627,7 +630,9 @@ def test_merge_moves_the_profile_when_the_kept_child_has_none(ffd):
     keep = ChildFactory()
     remove = ChildFactory(council_child_id=None)
     profile = philomena.philomena_save(profile_data(), actor=ffd, child_id=remove.pk, now=FIXED_NOW)
-    child_merge(actor=ffd, keep_id=keep.pk, remove_id=remove.pk, reason="Same", now=FIXED_NOW)
+    child_merge(
+        MergeData(remove_id=remove.pk, reason="Same"), actor=ffd, keep_id=keep.pk, now=FIXED_NOW
+    )
     assert PhilomenaProfile.objects.get().pk == profile.pk
     assert PhilomenaProfile.objects.get().child_id == keep.pk
 
