@@ -757,3 +757,46 @@ def test_managers_see_what_changed_who_changed_it_and_why(client, ffd, manager):
     page = client.get(reverse("child_detail", kwargs={"pk": child.pk})).content.decode()
     assert "Changes to the child&#x27;s details" not in page
     assert "Moved placement on 3 June" not in page
+
+
+def test_the_api_change_tells_a_null_end_date_from_an_absent_one(ffd, manager):
+    """PeriodChangeData: an absent `end_date` keeps the period's, a null one reopens it."""
+    child = ChildFactory()
+    episode = returned(child, actor=ffd, last_seen_at=utc(2026, 4, 15, 12))
+    period = add_period(ffd, child, start=date(2026, 4, 1), end=date(2026, 4, 10))
+    client = client_for(manager)
+    one = f"/api/children/{child.pk}/legal-status/{period.pk}/"
+
+    kept = client.patch(one, {"reason": "Checked", "version": 1}, format="json")
+    assert kept.status_code == 200, kept.json()
+    assert kept.json()["end_date"] == "2026-04-10"
+
+    reopened = client.patch(one, {"end_date": None, "reason": "Still in care"}, format="json")
+    assert reopened.status_code == 200, reopened.json()
+    assert reopened.json()["end_date"] is None
+    episode.refresh_from_db()
+    assert episode.looked_after is True
+
+
+def test_the_facts_data_object_keeps_the_changes_it_was_given(ffd):
+    changes = {"placement": "Oak House"}
+    data = child_facts.FactsData(changes=changes, reason="LCS")
+    changes["placement"] = "Elm House"
+    with pytest.raises(TypeError):
+        data.changes["placement"] = "Ash House"  # type: ignore[index]
+    child = ChildFactory()
+    child_facts.child_update_facts(data, actor=ffd, child_id=child.pk, now=FIXED_NOW)
+    assert Child.objects.get(pk=child.pk).placement == "Oak House"
+
+
+def test_the_api_clears_a_text_fact_with_null(ffd):
+    child = ChildFactory(placement="Oak House", nhs_number=VALID)
+    client = client_for(ffd)
+    cleared = client.patch(
+        f"/api/children/{child.pk}/",
+        {"placement": None, "nhs_number": None, "reason": "Moved on"},
+        format="json",
+    )
+    assert cleared.status_code == 200, cleared.json()
+    child.refresh_from_db()
+    assert (child.placement, child.nhs_number) == ("", None)
