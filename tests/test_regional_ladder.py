@@ -5,11 +5,14 @@ hold only the children it is responsible for. A single-council installation is u
 from __future__ import annotations
 
 import csv
+import io
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from missing.models import Child, Council, MissingEpisode, Role, User
@@ -253,3 +256,40 @@ def test_a_single_council_installation_returns_every_child(
     status, rows = _download(client, route, params)
     assert status == 200
     assert {row[0] for row in rows[1:]} == {"A1", "B1", "B2"}
+
+
+def _command(name: str, *args: str) -> list[list[str]]:
+    out = io.StringIO()
+    with time_machine.travel(FIXED_NOW, tick=False):
+        call_command(name, *args, "--out", "-", stdout=out)
+    return list(csv.reader(out.getvalue().splitlines()))
+
+
+COMMANDS = [
+    ("export_ssda903_missing", "--year", "2025"),
+    ("export_annex_a_missing", "--as-of", "2026-03-31"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_commands_write_the_named_councils_return(command, caseloads):
+    assert {row[0] for row in _command(*command, "--council", A_CODE)[1:]} == {"A1"}
+    assert {row[0] for row in _command(*command, "--council", B_CODE.lower())[1:]} == {
+        "B1",
+        "B2",
+    }
+    with pytest.raises(CommandError, match="--council: A regional installation"):
+        _command(*command)
+    with pytest.raises(CommandError, match="not one of this installation's"):
+        _command(*command, "--council", "E09000001")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_commands_on_a_single_council_installation_need_no_council(
+    command, caseloads, settings
+):
+    settings.COUNCIL_ONS_CODES = [A_CODE]
+    assert {row[0] for row in _command(*command)[1:]} == {"A1", "B1", "B2"}
+    assert {row[0] for row in _command(*command, "--council", A_CODE)[1:]} == {"A1", "B1", "B2"}
+    with pytest.raises(CommandError, match="does not serve"):
+        _command(*command, "--council", B_CODE)

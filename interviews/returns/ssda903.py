@@ -24,7 +24,13 @@ from django.db.models.functions import TruncDate
 
 from missing.cases.clocks import LONDON, london_midnight
 from missing.cases.errors import Conflict, InvalidInput
-from missing.models import EpisodeState, MissingEpisode
+from missing.models import (
+    Council,
+    EpisodeState,
+    MissingEpisode,
+    installation_councils,
+    is_regional,
+)
 from missing.web.spreadsheet import csv_writer
 
 CHUNK_SIZE = 2000
@@ -120,6 +126,42 @@ def council_filter(council_id: int | None) -> Q:
     responsible for (`figures_council`, as the figures count them). None: every episode (a
     single-council installation, or the command run without --council)."""
     return Q() if council_id is None else Q(figures_council_id=council_id)
+
+
+def council_for_command(code: str) -> int | None:
+    """The council a command's `--council` names (its ONS code): required on a regional
+    installation, where a return is one council's; on a single-council installation blank (or
+    its own code) means the whole installation, as before. Raises InvalidInput naming
+    `council` for a code this installation does not serve."""
+    code = code.strip()
+    councils = installation_councils()
+    if not is_regional():
+        if code and code.upper() not in {c.upper() for c in councils}:
+            raise InvalidInput(
+                "The council is not valid.",
+                field_errors={"council": [f"This installation does not serve {code}."]},
+            )
+        return None
+    if not code:
+        raise InvalidInput(
+            "The council is required.",
+            field_errors={
+                "council": [
+                    "A regional installation returns one council at a time: give its ONS "
+                    f"code, one of {', '.join(councils)}."
+                ]
+            },
+        )
+    served = next((c for c in councils if c.upper() == code.upper()), None)
+    council = Council.objects.filter(ons_code=served).first() if served else None
+    if council is None:
+        raise InvalidInput(
+            "The council is not valid.",
+            field_errors={
+                "council": [f"{code} is not one of this installation's: {', '.join(councils)}."]
+            },
+        )
+    return council.pk
 
 
 def ssda903_missing_query(
