@@ -37,6 +37,7 @@ from missing.models import (
     Role,
     User,
     council_scope,
+    is_regional,
 )
 from notifications.models import (
     AdminAlert,
@@ -172,35 +173,55 @@ def cleared_escalations(rule: EscalationRule, *, now: datetime) -> QuerySet[Esca
 # --------------------------------------------------------------------------------------------
 
 
-def on_duty(duty: str, *, at: datetime) -> list[User]:
-    """Whoever the rota has on `duty` at `at` (overlapping shifts: all of them)."""
+def _council_staff(council_id: int | None, via: str = "") -> Q:
+    """Whose ladder an episode climbs (decision 0067): on a regional installation only the staff
+    of the episode's council (`MissingEpisode.council`, the owning council, also for an episode
+    shared out of area); on a single-council installation everyone, as before."""
+    return Q(**{f"{via}council_id": council_id}) if is_regional() else Q()
+
+
+def _of_council(users: list[User], council_id: int | None) -> list[User]:
+    """`_council_staff` in memory, for the sweep's people read once per batch."""
+    if not is_regional():
+        return users
+    return [user for user in users if user.council_id == council_id]
+
+
+def on_duty(duty: str, *, at: datetime, council_id: int | None = None) -> list[User]:
+    """Whoever the rota has on `duty` at `at` (overlapping shifts: all of them); on a regional
+    installation, of `council_id` only."""
     shifts = (
         OnCallShift.objects.filter(
             duty=duty, starts_at__lte=at, ends_at__gt=at, user__is_active=True
         )
+        .filter(_council_staff(council_id, "user__"))
         .select_related("user")
         .order_by("starts_at", "pk")
     )
     return [shift.user for shift in shifts]
 
 
-def heads_of_service(*, at: datetime) -> list[User]:
-    on_call = on_duty(Duty.HEAD_OF_SERVICE, at=at)
+def heads_of_service(*, at: datetime, council_id: int | None = None) -> list[User]:
+    on_call = on_duty(Duty.HEAD_OF_SERVICE, at=at, council_id=council_id)
     if on_call:
         return on_call
-    return list(User.objects.filter(role=Role.HEAD_OF_SERVICE, is_active=True).order_by("pk"))
+    heads = User.objects.filter(_council_staff(council_id), role=Role.HEAD_OF_SERVICE)
+    return list(heads.filter(is_active=True).order_by("pk"))
 
 
 def team_managers(episode: MissingEpisode, *, at: datetime) -> list[User]:
     """Managers of the child's allocated team; with no team or no manager, the duty manager."""
     team_id = episode.child.allocated_team_id
+    council = _council_staff(episode.council_id)
     if team_id is not None:
         managers = list(
-            User.objects.filter(team_id=team_id, role=Role.MANAGER, is_active=True).order_by("pk")
+            User.objects.filter(
+                council, team_id=team_id, role=Role.MANAGER, is_active=True
+            ).order_by("pk")
         )
         if managers:
             return managers
-    return on_duty(Duty.DUTY_MANAGER, at=at)
+    return on_duty(Duty.DUTY_MANAGER, at=at, council_id=episode.council_id)
 
 
 def episode_interviewers(episode: MissingEpisode) -> list[User]:
@@ -218,9 +239,9 @@ def episode_interviewers(episode: MissingEpisode) -> list[User]:
 
 def resolve_recipients(recipient: str, *, episode: MissingEpisode, at: datetime) -> list[User]:
     if recipient == Recipient.DUTY_MANAGER:
-        return on_duty(Duty.DUTY_MANAGER, at=at)
+        return on_duty(Duty.DUTY_MANAGER, at=at, council_id=episode.council_id)
     if recipient == Recipient.HEAD_OF_SERVICE:
-        return heads_of_service(at=at)
+        return heads_of_service(at=at, council_id=episode.council_id)
     if recipient == Recipient.TEAM_MANAGER:
         return team_managers(episode, at=at)
     if recipient == Recipient.INTERVIEWER:
@@ -353,21 +374,33 @@ def cleared_for_rules(rules: list[EscalationRule], *, now: datetime) -> QuerySet
 class SweepRecipients:
     """Everyone a batch of escalations could tell, read once per batch in three queries (the
     rota; heads of service and the batch's team managers; the batch's interviewers) and then
-    resolved per escalation and level in memory, with `resolve_recipients`'s rules."""
+    resolved per escalation and level in memory, with `resolve_recipients`'s rules. On a
+    regional installation each escalation is resolved among its episode's council's staff, in
+    memory from the same reads: the query count does not grow with the councils (0067)."""
 
     on_duty: dict[str, list[User]]
     heads: list[User]
     managers_by_team: dict[int, list[User]]
     interviewers_by_episode: dict[int, list[User]]
 
-    def resolve(self, recipient: str, *, episode_id: int, team_id: int | None) -> list[User]:
+    def resolve(
+        self,
+        recipient: str,
+        *,
+        episode_id: int,
+        team_id: int | None,
+        council_id: int | None = None,
+    ) -> list[User]:
+        def duty(name: str) -> list[User]:
+            return _of_council(self.on_duty.get(name, []), council_id)
+
         if recipient == Recipient.DUTY_MANAGER:
-            return self.on_duty.get(Duty.DUTY_MANAGER, [])
+            return duty(Duty.DUTY_MANAGER)
         if recipient == Recipient.HEAD_OF_SERVICE:
-            return self.on_duty.get(Duty.HEAD_OF_SERVICE) or self.heads
+            return duty(Duty.HEAD_OF_SERVICE) or _of_council(self.heads, council_id)
         if recipient == Recipient.TEAM_MANAGER:
             managers = self.managers_by_team.get(team_id, []) if team_id is not None else []
-            return managers or self.on_duty.get(Duty.DUTY_MANAGER, [])
+            return _of_council(managers, council_id) or duty(Duty.DUTY_MANAGER)
         if recipient == Recipient.INTERVIEWER:
             return self.interviewers_by_episode.get(episode_id, [])
         raise ValueError(recipient)

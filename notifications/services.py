@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from missing.cases.errors import Conflict, NotAllowed
-from missing.models import MissingEpisode, MisuseAlert, Role, User, council_scope
+from missing.models import MissingEpisode, MisuseAlert, Role, User, council_scope, is_regional
 from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
@@ -307,7 +307,12 @@ def _climb_batch(
     with transaction.atomic():
         batch = list(
             Escalation.objects.filter(state=Escalation.State.OPEN, next_level_at__lte=now)
-            .annotate(sweep_team_id=F("episode__child__allocated_team_id"))
+            .annotate(
+                sweep_team_id=F("episode__child__allocated_team_id"),
+                # Whose ladder it climbs on a regional installation (0067): the episode's council.
+                sweep_council_id=F("episode__council_id"),
+                sweep_council_ons=F("episode__council__ons_code"),
+            )
             # Another sweep's rows are skipped, not waited for: it is telling them already.
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("next_level_at", "pk")[:CLIMB_BATCH]
@@ -367,6 +372,15 @@ def _climb(
     escalation.level = level
 
 
+def _of_council_text(escalation: Escalation) -> str:
+    """ " of council E06000035" on a regional installation (whose rota lacks someone: its ONS
+    code, never a child); nothing on a single-council one, whose message is unchanged."""
+    if not is_regional():
+        return ""
+    ons = getattr(escalation, "sweep_council_ons", None)
+    return f" of council {ons}" if ons else " (the episode has no council)"
+
+
 def _texts_for_level(
     escalation: Escalation,
     level: int,
@@ -383,6 +397,7 @@ def _texts_for_level(
             recipient,
             episode_id=escalation.episode_id,
             team_id=escalation.sweep_team_id,  # type: ignore[attr-defined]  # the sweep annotates it
+            council_id=escalation.sweep_council_id,  # type: ignore[attr-defined]
         )
         # No interviewer yet is casework, not an administrator's problem: the team manager is
         # told at the same level.
@@ -392,8 +407,8 @@ def _texts_for_level(
                 kind=AdminAlert.Kind.NO_RECIPIENT,
                 message=(
                     f"{escalation.episode_reference}, {escalation.rule.name}, level {level}: "
-                    f"nobody to tell as {Recipient(recipient).label.lower()}. "
-                    "Check the on-call rota."
+                    f"nobody to tell as {Recipient(recipient).label.lower()}"
+                    f"{_of_council_text(escalation)}. Check the on-call rota."
                 ),
                 now=now,
                 escalation=escalation,

@@ -17,7 +17,13 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from interviews.returns.ssda903 import CHUNK_SIZE, Problem, ReturnRefused, csv_lines
+from interviews.returns.ssda903 import (
+    CHUNK_SIZE,
+    Problem,
+    ReturnRefused,
+    council_filter,
+    csv_lines,
+)
 from missing.api.input_limits import year_in_range, year_range_text
 from missing.cases.clocks import london_midnight
 from missing.cases.errors import InvalidInput
@@ -88,17 +94,21 @@ def parse_as_of(text: str, *, today: date) -> date:
     return value
 
 
-def _episodes_in(w: Window) -> QuerySet[MissingEpisode]:
-    """Looked-after (at the episode's start), non-cancelled episodes that began in the window."""
+def _episodes_in(w: Window, council_id: int | None = None) -> QuerySet[MissingEpisode]:
+    """Looked-after (at the episode's start), non-cancelled episodes that began in the window;
+    with `council_id`, only that council's (`council_filter`, by the responsible council)."""
     return MissingEpisode.objects.filter(
-        looked_after=True, last_seen_at__gte=w.start, last_seen_at__lt=w.end
+        council_filter(council_id),
+        looked_after=True,
+        last_seen_at__gte=w.start,
+        last_seen_at__lt=w.end,
     ).exclude(state=EpisodeState.CANCELLED)
 
 
-def annex_a_missing_problems(as_of: date) -> list[Problem]:
+def annex_a_missing_problems(as_of: date, council_id: int | None = None) -> list[Problem]:
     """Children in the list with no council child id: List 8 joins on it (one query)."""
     no_id = (
-        _episodes_in(window(as_of))
+        _episodes_in(window(as_of), council_id)
         .filter(Q(child__council_child_id__isnull=True) | Q(child__council_child_id=""))
         .order_by("child_id")
         .values_list("child_id", flat=True)
@@ -107,10 +117,10 @@ def annex_a_missing_problems(as_of: date) -> list[Problem]:
     return [_no_id(child_id) for child_id in no_id]
 
 
-def annex_a_missing_count(as_of: date) -> int:
+def annex_a_missing_count(as_of: date, council_id: int | None = None) -> int:
     """How many children the list has (one COUNT): what the access log records for a
     download."""
-    return _episodes_in(window(as_of)).order_by().values("child_id").distinct().count()
+    return _episodes_in(window(as_of), council_id).order_by().values("child_id").distinct().count()
 
 
 def _no_id(child_id: int) -> Problem:
@@ -121,7 +131,7 @@ def _yes_no(value: bool) -> str:
     return "Y" if value else "N"
 
 
-def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
+def _children(as_of: date, council_id: int | None = None) -> Iterator[tuple[int, list[str]]]:
     """(child id, row) for each child in care missing or away in the 12 months, streamed.
 
     'Missing' counts code M episodes, 'Absent' code A (away from placement without
@@ -131,7 +141,7 @@ def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
     blank when the child had no M episode in the window (only A)."""
     w = window(as_of)
     raws = (
-        _episodes_in(w)
+        _episodes_in(w, council_id)
         .order_by("child__council_child_id", "child_id", "last_seen_at", "pk")
         .values_list(
             "child_id",
@@ -145,9 +155,9 @@ def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
     for child_id, episodes in itertools.groupby(raws, key=lambda raw: raw[0]):
         missing = absent = 0
         last_missing: tuple[Any, ...] | None = None
-        council_id = ""
+        child_ref = ""
         for raw in episodes:
-            council_id = raw[1] or ""
+            child_ref = raw[1] or ""
             if raw[2] == MissingEpisode.Kind.MISSING:
                 missing += 1
                 last_missing = raw
@@ -159,20 +169,20 @@ def _children(as_of: date) -> Iterator[tuple[int, list[str]]]:
             was_offered = offered_at is not None and offered_at < w.end
             offered = _yes_no(was_offered)
             accepted = _yes_no(was_offered and took_it is True)
-        yield child_id, [council_id, str(missing), str(absent), offered, accepted]
+        yield child_id, [child_ref, str(missing), str(absent), offered, accepted]
 
 
-def annex_a_missing_csv(as_of: date) -> Iterator[str]:
+def annex_a_missing_csv(as_of: date, council_id: int | None = None) -> Iterator[str]:
     """The checked list as CSV lines; raises ReturnRefused (nothing sent) before the first."""
-    problems = annex_a_missing_problems(as_of)
+    problems = annex_a_missing_problems(as_of, council_id)
     if problems:
         raise ReturnRefused(ANNEX_A_WHAT, problems)
-    return csv_lines(ANNEX_A_LIST_8_HEADER, _checked_rows(as_of))
+    return csv_lines(ANNEX_A_LIST_8_HEADER, _checked_rows(as_of, council_id))
 
 
-def _checked_rows(as_of: date) -> Iterator[list[str]]:
+def _checked_rows(as_of: date, council_id: int | None = None) -> Iterator[list[str]]:
     """The rows, checked again as they are written (a child's id removed since the check)."""
-    for child_id, row in _children(as_of):
+    for child_id, row in _children(as_of, council_id):
         if not row[0].strip():
             raise ReturnRefused(ANNEX_A_WHAT, [_no_id(child_id)])
         yield row

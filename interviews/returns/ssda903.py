@@ -24,7 +24,13 @@ from django.db.models.functions import TruncDate
 
 from missing.cases.clocks import LONDON, london_midnight
 from missing.cases.errors import Conflict, InvalidInput
-from missing.models import EpisodeState, MissingEpisode
+from missing.models import (
+    Council,
+    EpisodeState,
+    MissingEpisode,
+    installation_councils,
+    is_regional,
+)
 from missing.web.spreadsheet import csv_writer
 
 CHUNK_SIZE = 2000
@@ -115,12 +121,60 @@ _RAW_FIELDS = (
 )
 
 
-def ssda903_missing_query(year: int) -> QuerySet[MissingEpisode, tuple[Any, ...]]:
+def council_filter(council_id: int | None) -> Q:
+    """The episodes one council returns (a regional installation, decision 0067): those it is
+    responsible for (`figures_council`, as the figures count them). None: every episode (a
+    single-council installation, or the command run without --council)."""
+    return Q() if council_id is None else Q(figures_council_id=council_id)
+
+
+def council_for_command(code: str) -> int | None:
+    """The council a command's `--council` names (its ONS code): required on a regional
+    installation, where a return is one council's; on a single-council installation blank (or
+    its own code) means the whole installation, as before. Raises InvalidInput naming
+    `council` for a code this installation does not serve."""
+    code = code.strip()
+    councils = installation_councils()
+    if not is_regional():
+        if code and code.upper() not in {c.upper() for c in councils}:
+            raise InvalidInput(
+                "The council is not valid.",
+                field_errors={"council": [f"This installation does not serve {code}."]},
+            )
+        return None
+    if not code:
+        raise InvalidInput(
+            "The council is required.",
+            field_errors={
+                "council": [
+                    "A regional installation returns one council at a time: give its ONS "
+                    f"code, one of {', '.join(councils)}."
+                ]
+            },
+        )
+    served = next((c for c in councils if c.upper() == code.upper()), None)
+    council = Council.objects.filter(ons_code=served).first() if served else None
+    if council is None:
+        raise InvalidInput(
+            "The council is not valid.",
+            field_errors={
+                "council": [f"{code} is not one of this installation's: {', '.join(councils)}."]
+            },
+        )
+    return council.pk
+
+
+def ssda903_missing_query(
+    year: int, council_id: int | None = None
+) -> QuerySet[MissingEpisode, tuple[Any, ...]]:
     """The year's looked-after, non-cancelled episodes as tuples, ordered by CHILD then start.
-    Looked after is the episode's own snapshot: the status the child had when it began."""
+    Looked after is the episode's own snapshot: the status the child had when it began. With
+    `council_id`, only that council's (`council_filter`)."""
     start, end = collection_year(year)
     return (
-        MissingEpisode.objects.filter(_touching_year(start, end), looked_after=True)
+        MissingEpisode.objects.filter(
+            _touching_year(start, end), council_filter(council_id), looked_after=True
+        )
         .exclude(state=EpisodeState.CANCELLED)
         # London dates in the database, not a time-zone conversion per row in Python. The end
         # is blank when the child was back only after 31 March (or is not back): DfE rule 571
@@ -138,8 +192,8 @@ def ssda903_missing_query(year: int) -> QuerySet[MissingEpisode, tuple[Any, ...]
     )
 
 
-def _episodes(year: int) -> Iterator[tuple[Any, ...]]:
-    return ssda903_missing_query(year).iterator(chunk_size=CHUNK_SIZE)
+def _episodes(year: int, council_id: int | None = None) -> Iterator[tuple[Any, ...]]:
+    return ssda903_missing_query(year, council_id).iterator(chunk_size=CHUNK_SIZE)
 
 
 def _row(raw: tuple[Any, ...]) -> list[str]:
@@ -153,10 +207,10 @@ def _row(raw: tuple[Any, ...]) -> list[str]:
     ]
 
 
-def ssda903_missing_rows(year: int) -> Iterator[list[str]]:
+def ssda903_missing_rows(year: int, council_id: int | None = None) -> Iterator[list[str]]:
     """The rows (without the header) of the Missing table for collection year `year`, streamed.
     Unchecked: `write_ssda903_missing` and `ssda903_missing_csv` check them first."""
-    for raw in _episodes(year):
+    for raw in _episodes(year, council_id):
         yield _row(raw)
 
 
@@ -216,23 +270,23 @@ class _Checker:
 SSDA903_WHAT = "The SSDA903 Missing table"
 
 
-def ssda903_missing_count(year: int) -> int:
+def ssda903_missing_count(year: int, council_id: int | None = None) -> int:
     """How many rows the year's table has (one COUNT on the same indexed query): what the access
     log records for a download."""
-    return ssda903_missing_query(year).count()
+    return ssda903_missing_query(year, council_id).count()
 
 
-def ssda903_missing_problems(year: int) -> list[Problem]:
+def ssda903_missing_problems(year: int, council_id: int | None = None) -> list[Problem]:
     """Every row of the year's table the DfE validator would reject, in one streamed pass."""
     checker = _Checker(year)
-    return [problem for raw in _episodes(year) for problem in checker.check(raw)]
+    return [problem for raw in _episodes(year, council_id) for problem in checker.check(raw)]
 
 
-def _checked_rows(year: int) -> Iterator[list[str]]:
+def _checked_rows(year: int, council_id: int | None = None) -> Iterator[list[str]]:
     """The rows, checked again as they are written: a record changed since the check pass that
     now breaks a rule stops the output (the command then leaves no file) rather than slip by."""
     checker = _Checker(year)
-    for raw in _episodes(year):
+    for raw in _episodes(year, council_id):
         if problems := checker.check(raw):
             raise ReturnRefused(SSDA903_WHAT, problems)
         yield _row(raw)
@@ -252,13 +306,13 @@ def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
-def ssda903_missing_csv(year: int) -> Iterator[str]:
+def ssda903_missing_csv(year: int, council_id: int | None = None) -> Iterator[str]:
     """The checked table as CSV lines. Checks eagerly, before returning: raises ReturnRefused
     listing every failing episode, so a caller (a download) has sent nothing when it refuses."""
-    problems = ssda903_missing_problems(year)
+    problems = ssda903_missing_problems(year, council_id)
     if problems:
         raise ReturnRefused(SSDA903_WHAT, problems)
-    return csv_lines(SSDA903_MISSING_HEADER, _checked_rows(year))
+    return csv_lines(SSDA903_MISSING_HEADER, _checked_rows(year, council_id))
 
 
 def write_lines(lines: Iterable[str], out: IO[str]) -> int:
@@ -270,9 +324,9 @@ def write_lines(lines: Iterable[str], out: IO[str]) -> int:
     return max(count, 0)
 
 
-def write_ssda903_missing(year: int, out: TextIO) -> int:
+def write_ssda903_missing(year: int, out: TextIO, council_id: int | None = None) -> int:
     """Check, then write the year's table to `out`. Raises ReturnRefused (nothing written)."""
-    return write_lines(ssda903_missing_csv(year), out)
+    return write_lines(ssda903_missing_csv(year, council_id), out)
 
 
 def write_to_path(lines: Iterable[str], path: Path) -> int:

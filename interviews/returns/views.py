@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -27,7 +27,7 @@ from interviews.returns import ssda903 as returns
 from missing.accounts.security import rate_limit, require_recent_second_factor
 from missing.audit import access_log as audit
 from missing.cases.errors import InvalidInput
-from missing.models import OVERSIGHT_ROLES
+from missing.models import OVERSIGHT_ROLES, is_regional
 from missing.web.date_input import GovukDateField
 from missing.web.forms import GovukFormMixin
 from missing.web.shared import role_required
@@ -81,8 +81,8 @@ class Download:
 
     form: type[CollectionYearForm] | type[AsOfForm]
     field: str
-    lines: Callable[[Any], Iterator[str]]
-    rows: Callable[[Any], int]
+    lines: Callable[[Any, int | None], Iterator[str]]
+    rows: Callable[[Any, int | None], int]
     filename: Callable[[Any], str]
 
 
@@ -123,21 +123,34 @@ def _page(
     return render(request, "interviews/returns.html", context, status=status)
 
 
+def return_council(user: Any) -> int | None:
+    """Whose return a user downloads (decision 0067): on a regional installation their own
+    council's, never one named in the request; None (the whole installation) on a single-council
+    one. A user with no council on a regional installation downloads nothing (deny by default)."""
+    if not is_regional():
+        return None
+    council_id: int | None = getattr(user, "council_id", None)
+    if council_id is None:
+        raise PermissionDenied("You have no council: ask an administrator to set it.")
+    return council_id
+
+
 def _download(request: HttpRequest, spec: Download) -> HttpResponseBase:
     today = timezone.localdate(timezone.now())
+    council_id = return_council(request.user)
     form = spec.form(request.GET, today=today)
     if not form.is_valid():
         return _page(request, today=today, bound=form, status=400)
     value = form.cleaned_data[spec.field]
     try:
-        lines = spec.lines(value)
+        lines = spec.lines(value, council_id)
     except returns.ReturnRefused as exc:
         form.add_error(None, exc.message)
         return _page(request, today=today, bound=form, refused=exc, status=exc.status)
     filename = spec.filename(value)
     # The access row commits with the request, before the body streams: a return names every
     # child in it, so the row records the return and its row count (not each child's id).
-    audit.record_export(request, rows=spec.rows(value), reference=filename)
+    audit.record_export(request, rows=spec.rows(value, council_id), reference=filename)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

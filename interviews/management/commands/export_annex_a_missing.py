@@ -26,6 +26,12 @@ class Command(BaseCommand):
             "--as-of", required=True, help="The last day of the 12 months, e.g. 2026-03-31."
         )
         parser.add_argument("--out", required=True, help="The CSV file to write, or - for stdout.")
+        parser.add_argument(
+            "--council",
+            default="",
+            help="A regional installation: the ONS code of the council whose return it is "
+            "(counted by the responsible council, decision 0067). Required there.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         today = timezone.localdate(timezone.now())
@@ -35,12 +41,16 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--as-of {options['as_of']!r}: {exc.field_errors['as_of'][0]}"
             ) from exc
+        try:
+            council_id = returns.council_for_command(options["council"])
+        except InvalidInput as exc:
+            raise CommandError(f"--council: {exc.field_errors['council'][0]}") from exc
         out: str = options["out"]
         if problem := returns.output_path_problem(out):
             raise CommandError(problem)
         try:
             # The check runs before the first line; the rows are checked again as they go.
-            count = returns.emit(annex_a.annex_a_missing_csv(as_of), out, self.stdout)
+            count = returns.emit(annex_a.annex_a_missing_csv(as_of, council_id), out, self.stdout)
         except returns.ReturnRefused as exc:
             raise CommandError(exc.report()) from exc
         if out != "-":

@@ -26,6 +26,12 @@ class Command(BaseCommand):
             help="The year the collection year starts: 2025 for 1 April 2025 – 31 March 2026.",
         )
         parser.add_argument("--out", required=True, help="The CSV file to write, or - for stdout.")
+        parser.add_argument(
+            "--council",
+            default="",
+            help="A regional installation: the ONS code of the council whose return it is "
+            "(counted by the responsible council, decision 0067). Required there.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         today = timezone.localdate(timezone.now())
@@ -35,12 +41,16 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--year {options['year']!r}: {exc.field_errors['year'][0]}"
             ) from exc
+        try:
+            council_id = returns.council_for_command(options["council"])
+        except InvalidInput as exc:
+            raise CommandError(f"--council: {exc.field_errors['council'][0]}") from exc
         out: str = options["out"]
         if problem := returns.output_path_problem(out):
             raise CommandError(problem)
         try:
             # The check runs before the first line; the rows are checked again as they go.
-            count = returns.emit(returns.ssda903_missing_csv(year), out, self.stdout)
+            count = returns.emit(returns.ssda903_missing_csv(year, council_id), out, self.stdout)
         except returns.ReturnRefused as exc:
             raise CommandError(exc.report()) from exc
         if out != "-":
