@@ -91,6 +91,9 @@ NO_CHILD_SHOWN = {
     "misuse_alert_detail",
     # The SSD upload form (an upload's own page logs the upload: tests/ssd/test_upload_page.py).
     "ssd:upload",
+    # The tablet's offline copy of the record form: questions and code lists only, the same for
+    # everyone (tests/interviews/test_views.py checks it holds no case data).
+    "interviews:record_offline",
 }
 READ_ROUTES = sorted(
     name
