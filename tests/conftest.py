@@ -133,6 +133,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_slow(item):
             item.add_marker(pytest.mark.slow)
+        # Under pytest-xdist (CI: -n 2 --dist loadgroup) the tests that start Celery workers
+        # run in one process: their workers share one Redis queue and would take each other's
+        # tasks.
+        if item.get_closest_marker("celery") is not None:
+            item.add_marker(pytest.mark.xdist_group("celery"))
         marker = item.get_closest_marker("django_db")
         if marker is not None and marker.kwargs.get("transaction"):
             kwargs = {**marker.kwargs, "serialized_rollback": True}
