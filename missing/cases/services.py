@@ -193,7 +193,13 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
 
 
 def notification_receive(
-    data: NotificationData, /, *, actor: User, payload: dict[str, Any], now: datetime
+    data: NotificationData,
+    /,
+    *,
+    actor: User,
+    payload: dict[str, Any],
+    now: datetime,
+    savepoint: bool = True,
 ) -> IntakeResult:
     """Log a police notification, then apply it to its episode (FFD, managers, police systems).
 
@@ -206,6 +212,11 @@ def notification_receive(
 
     Race-free on PostgreSQL: one incident's notifications, and notifications that may be about
     the same child, are serialised by transaction-scoped advisory locks (decision 0045).
+
+    `savepoint=False` when the caller rolls its whole transaction back on any error (the API:
+    DRF's exception handler does under ATOMIC_REQUESTS): the work then runs in the caller's
+    transaction without a SAVEPOINT and RELEASE of its own. A caller that carries on after a
+    refusal (the web form shows it) keeps the default.
     """
     require_roles(actor, INTAKE_ROLES, label="log police notifications")
     if actor.role == Role.POLICE_SYSTEM and actor.police_force_id != data.police_force.pk:
@@ -220,46 +231,64 @@ def notification_receive(
         "sequence": data.sequence,
     }
 
-    with transaction.atomic():
-        _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
+    with transaction.atomic(savepoint=savepoint):
+        locked = _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
         existing = PoliceNotification.objects.filter(**key).first()
         if existing is not None:
+            existing.police_force = data.police_force  # its key's force: not read again
             return _repeat(existing, data=data, digest=digest)
-        try:
-            with transaction.atomic():
-                notification = PoliceNotification.objects.create(
-                    **key,
-                    received_at=now,
-                    received_by=actor,
-                    child_first_name=data.child_first_name,
-                    child_last_name=data.child_last_name,
-                    child_date_of_birth=data.child_date_of_birth,
-                    child_gender=data.child_gender,
-                    council_child_id=data.council_child_id,
-                    nhs_number=data.nhs_number,
-                    missing_kind=data.missing_kind,
-                    last_seen_at=data.last_seen_at,
-                    last_seen_place=data.last_seen_place,
-                    reported_at=data.reported_at,
-                    risk_grade=data.risk_grade,
-                    circumstances=data.circumstances,
-                    reported_by=data.reported_by,
-                    found_at=data.found_at,
-                    found_place=data.found_place,
-                    found_by=data.found_by,
-                    prevention_interview_done=data.prevention_interview_done,
-                    restricted_intelligence=data.restricted_intelligence,
-                    council=council,
-                    raw_payload=payload,
-                    payload_hash=digest,
-                    match_status=PoliceNotification.MatchStatus.MATCHED,
-                )
-        except IntegrityError:
-            # Without advisory locks (SQLite) a concurrent retry of this very post may win; the
-            # unique index made us wait for its commit, so the row is there.
-            return _repeat(PoliceNotification.objects.get(**key), data=data, digest=digest)
-
-        _apply_notification(notification, actor=actor, now=now)
+        # Found before the INSERT, so the row is written linked (and, for an update, settled):
+        # no UPDATE after it. Locked as _apply_to_episode has always locked it.
+        episode = _episode_for_incident(data.police_force.pk, data.police_reference)
+        fields: dict[str, Any] = dict(
+            key,
+            received_at=now,
+            received_by=actor,
+            child_first_name=data.child_first_name,
+            child_last_name=data.child_last_name,
+            child_date_of_birth=data.child_date_of_birth,
+            child_gender=data.child_gender,
+            council_child_id=data.council_child_id,
+            nhs_number=data.nhs_number,
+            missing_kind=data.missing_kind,
+            last_seen_at=data.last_seen_at,
+            last_seen_place=data.last_seen_place,
+            reported_at=data.reported_at,
+            risk_grade=data.risk_grade,
+            circumstances=data.circumstances,
+            reported_by=data.reported_by,
+            found_at=data.found_at,
+            found_place=data.found_place,
+            found_by=data.found_by,
+            prevention_interview_done=data.prevention_interview_done,
+            restricted_intelligence=data.restricted_intelligence,
+            council=council,
+            raw_payload=payload,
+            payload_hash=digest,
+            match_status=PoliceNotification.MatchStatus.MATCHED,
+        )
+        if episode is not None:
+            fields.update(episode=episode, child_id=episode.child_id)
+            if data.kind == NotificationKind.UPDATE:
+                fields["outcome_detail"] = UPDATE_APPLIED
+        if locked:
+            # Under the incident's advisory lock no other transaction can insert this key (every
+            # insert takes the lock first): no savepoint around the INSERT is needed.
+            notification = PoliceNotification.objects.create(**fields)
+        else:
+            try:
+                with transaction.atomic():
+                    notification = PoliceNotification.objects.create(**fields)
+            except IntegrityError:
+                # Without advisory locks (SQLite) a concurrent retry of this very post may win;
+                # the unique index made us wait for its commit, so the row is there.
+                return _repeat(PoliceNotification.objects.get(**key), data=data, digest=digest)
+        # What the row says, so _settle writes only what differs (an update: nothing).
+        notification._as_stored = _settled_fields(notification)  # type: ignore[attr-defined]
+        if episode is not None:
+            _apply_to_episode(notification, episode.pk, actor=actor, now=now, episode=episode)
+        else:
+            _apply_notification(notification, actor=actor, now=now)
     return IntakeResult(notification=notification, created=True)
 
 
@@ -345,17 +374,19 @@ def _identity_keys(
     return keys
 
 
-def _advisory_locks(*keys: str) -> None:
+def _advisory_locks(*keys: str) -> bool:
     """Serialise work on one incident or one child's identity across transactions, until commit.
 
-    PostgreSQL only (SQLite has one writer at a time anyway). Keys are taken in sorted order and
-    always after the incident's own key, so two transactions never wait on each other in a cycle.
+    PostgreSQL only (SQLite has one writer at a time anyway): says whether the locks were taken.
+    Keys are taken in sorted order and always after the incident's own key, so two transactions
+    never wait on each other in a cycle.
     """
     if connection.vendor != "postgresql":
-        return
+        return False
     with connection.cursor() as cursor:
         for key in sorted(set(keys)):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+    return True
 
 
 def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int | None:
@@ -371,6 +402,10 @@ def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int
     )
     if own is not None:
         return own
+    return _linked_episode_id(police_force_id, police_reference)
+
+
+def _linked_episode_id(police_force_id: int, police_reference: str) -> int | None:
     return (
         PoliceNotification.objects.filter(
             police_force_id=police_force_id,
@@ -380,6 +415,30 @@ def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int
         .values_list("episode_id", flat=True)
         .first()
     )
+
+
+def _episode_for_incident(police_force_id: int, police_reference: str) -> MissingEpisode | None:
+    """The episode an incident's notifications go to, locked for this transaction with its
+    police grade: the one opened under its reference (one query: the common case), or the one an
+    earlier notification of the incident was linked to (a second force's report of a child
+    already missing; its later 'found' belongs to the same episode)."""
+    episodes = MissingEpisode.objects.select_for_update(of=("self",)).select_related("police_grade")
+    own = episodes.filter(
+        police_force_id=police_force_id, police_reference=police_reference
+    ).first()
+    if own is not None:
+        return own
+    linked = _linked_episode_id(police_force_id, police_reference)
+    return None if linked is None else episodes.get(pk=linked)
+
+
+# What an update applied to its episode says; written with the row (notification_receive).
+UPDATE_APPLIED = "Added to the timeline."
+SETTLED_FIELDS = ("match_status", "outcome_detail", "differences", "child_id", "episode_id")
+
+
+def _settled_fields(notification: PoliceNotification) -> tuple[Any, ...]:
+    return tuple(getattr(notification, name) for name in SETTLED_FIELDS)
 
 
 def _settle(
@@ -392,18 +451,17 @@ def _settle(
     notification.match_status = status
     notification.outcome_detail = detail
     notification.differences = differences or {}
+    settled = _settled_fields(notification)
+    if getattr(notification, "_as_stored", None) == settled:
+        return  # the row already says so (notification_receive wrote it with its INSERT)
     notification.save(
         update_fields=["match_status", "outcome_detail", "differences", "child", "episode"]
     )
+    notification._as_stored = settled  # type: ignore[attr-defined]
 
 
 def _apply_notification(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
-    episode_id = _episode_id_for_incident(
-        notification.police_force_id, notification.police_reference
-    )
-    if episode_id is not None:
-        _apply_to_episode(notification, episode_id, actor=actor, now=now)
-        return
+    """A notification whose incident has no episode yet (_episode_for_incident found none)."""
     if (
         _waiting(notification)
         .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
@@ -752,15 +810,22 @@ FILLABLE_BLANKS = frozenset(
 
 
 def _apply_to_episode(
-    notification: PoliceNotification, episode_id: int, *, actor: User, now: datetime
+    notification: PoliceNotification,
+    episode_id: int,
+    *,
+    actor: User,
+    now: datetime,
+    episode: MissingEpisode | None = None,
 ) -> None:
     """Apply one notification to its episode, or keep it on the episode's record (and put it to
-    FFD when it differs): never refused for the episode's state."""
-    episode = (
-        MissingEpisode.objects.select_for_update(of=("self",))
-        .select_related("police_grade")
-        .get(pk=episode_id)
-    )
+    FFD when it differs): never refused for the episode's state. `episode`: already locked in
+    this transaction with its police grade (_episode_for_incident), so not read again."""
+    if episode is None:
+        episode = (
+            MissingEpisode.objects.select_for_update(of=("self",))
+            .select_related("police_grade")
+            .get(pk=episode_id)
+        )
     notification.child_id = episode.child_id
     notification.episode = episode
     kind = notification.kind
@@ -779,7 +844,7 @@ def _apply_to_episode(
             from_state=episode.state,
             reason=notification.circumstances,
         )
-        _settle(notification, PoliceNotification.MatchStatus.MATCHED, "Added to the timeline.")
+        _settle(notification, PoliceNotification.MatchStatus.MATCHED, UPDATE_APPLIED)
     if notification.restricted_intelligence:
         _add_restricted_intelligence(episode.pk, notification)
 
