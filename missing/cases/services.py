@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
+from django.db.models.sql import InsertQuery
 
 from missing.audit import access_log as audit
 from missing.cases import child_facts, clocks, nhs, rules, transitions
@@ -233,13 +234,27 @@ def notification_receive(
 
     with transaction.atomic(savepoint=savepoint):
         locked = _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
-        existing = PoliceNotification.objects.filter(**key).first()
+        # The incident's episode is found before the INSERT, so the row is written linked (and,
+        # for an update, settled): no UPDATE after it. Locked, with its grade, as
+        # _apply_to_episode has always locked it; in the same query, whether this very
+        # notification is stored already (a retry).
+        stored = PoliceNotification.objects.filter(**key)
+        episode: MissingEpisode | None = (
+            _locked_episodes()
+            .annotate(already=Subquery(stored.values("pk")[:1]))
+            .filter(police_force=data.police_force, police_reference=data.police_reference)
+            .first()
+        )
+        if episode is None:
+            existing = stored.first()
+        else:
+            already = getattr(episode, "already")  # noqa: B009 - the annotation
+            existing = None if already is None else stored.get(pk=already)
         if existing is not None:
             existing.police_force = data.police_force  # its key's force: not read again
             return _repeat(existing, data=data, digest=digest)
-        # Found before the INSERT, so the row is written linked (and, for an update, settled):
-        # no UPDATE after it. Locked as _apply_to_episode has always locked it.
-        episode = _episode_for_incident(data.police_force.pk, data.police_reference)
+        if episode is None:
+            episode = _linked_episode(data.police_force.pk, data.police_reference)
         fields: dict[str, Any] = dict(
             key,
             received_at=now,
@@ -417,19 +432,15 @@ def _linked_episode_id(police_force_id: int, police_reference: str) -> int | Non
     )
 
 
-def _episode_for_incident(police_force_id: int, police_reference: str) -> MissingEpisode | None:
-    """The episode an incident's notifications go to, locked for this transaction with its
-    police grade: the one opened under its reference (one query: the common case), or the one an
-    earlier notification of the incident was linked to (a second force's report of a child
-    already missing; its later 'found' belongs to the same episode)."""
-    episodes = MissingEpisode.objects.select_for_update(of=("self",)).select_related("police_grade")
-    own = episodes.filter(
-        police_force_id=police_force_id, police_reference=police_reference
-    ).first()
-    if own is not None:
-        return own
+def _locked_episodes() -> QuerySet[MissingEpisode]:
+    return MissingEpisode.objects.select_for_update(of=("self",)).select_related("police_grade")
+
+
+def _linked_episode(police_force_id: int, police_reference: str) -> MissingEpisode | None:
+    """The episode an earlier notification of an incident that has none of its own was linked
+    to (a second force's report of a child already missing), locked with its grade."""
     linked = _linked_episode_id(police_force_id, police_reference)
-    return None if linked is None else episodes.get(pk=linked)
+    return None if linked is None else _locked_episodes().get(pk=linked)
 
 
 # What an update applied to its episode says; written with the row (notification_receive).
@@ -1395,9 +1406,10 @@ def _event(
     from_state: str,
     reason: str,
 ) -> EpisodeEvent:
-    # Every change to an episode passes here (its timeline): the access log's change row too.
-    audit.record_change(child_id=episode.child_id, reference=episode.reference, now=now)
-    return EpisodeEvent.objects.create(
+    # Every change to an episode passes here (its timeline): the access log's change row too,
+    # written with the event in one statement.
+    access = audit.change_row(child_id=episode.child_id, reference=episode.reference, now=now)
+    event = EpisodeEvent(
         episode=episode,
         at=now,
         actor=actor,
@@ -1406,6 +1418,42 @@ def _event(
         to_state=episode.state,
         reason=reason,
     )
+    if access is None:
+        event.save()
+    else:
+        _insert_together(access, event)
+    return event
+
+
+def _insert_together(first: models.Model, last: models.Model) -> None:
+    """Two new rows in one statement on PostgreSQL (`WITH first AS (INSERT …) INSERT …`: one
+    round trip, and pghistory's context injected once); elsewhere two INSERTs. Django builds
+    each INSERT as save() would (defaults, auto_now, value preparation); `last` gets its id,
+    `first` is written and left as it was (its id unread: never save it again)."""
+    if connection.vendor != "postgresql":
+        first.save()
+        last.save()
+        return
+    statements: list[str] = []
+    params: list[Any] = []
+    for row in (first, last):
+        meta = row._meta
+        query = InsertQuery(type(row))
+        query.insert_values(
+            [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
+        )
+        ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        statements.append(statement)
+        params.extend(values)
+    pk = connection.ops.quote_name(last._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH first AS ({statements[0]}) {statements[1]} RETURNING {pk}",
+            params,
+        )
+        last.pk = cursor.fetchone()[0]
+    last._state.adding = False
+    last._state.db = connection.alias
 
 
 def _transition(
