@@ -472,7 +472,7 @@ def _settle(
 
 
 def _apply_notification(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
-    """A notification whose incident has no episode yet (_episode_for_incident found none)."""
+    """A notification whose incident has no episode yet (notification_receive found none)."""
     if (
         _waiting(notification)
         .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
@@ -830,7 +830,7 @@ def _apply_to_episode(
 ) -> None:
     """Apply one notification to its episode, or keep it on the episode's record (and put it to
     FFD when it differs): never refused for the episode's state. `episode`: already locked in
-    this transaction with its police grade (_episode_for_incident), so not read again."""
+    this transaction with its police grade (notification_receive), so not read again."""
     if episode is None:
         episode = (
             MissingEpisode.objects.select_for_update(of=("self",))
