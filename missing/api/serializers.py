@@ -11,6 +11,7 @@ is a 400 naming the field, never silently coerced or ignored.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -268,6 +269,33 @@ class CodeField(serializers.SlugRelatedField):
             self.fail("does_not_exist", thing=self.thing, value=data)
 
 
+class SharedFieldsMixin:
+    """Fields built once per class, then copied shallowly per instance (issue 15).
+
+    DRF builds a serializer's fields per instance: it deep-copies the declared ones (each field
+    constructed again from its arguments, a related field's queryset copied) and a
+    ModelSerializer derives the rest from the model again. A police feed paid that per request.
+    A plain field keeps no state of its own after construction but what `bind()` sets on it
+    (name, parent, source), so a shallow copy of a field built once is as good as a new one.
+    Only the class that says `shared_fields = True` in its own body shares (a subclass that
+    adds or drops fields per request, or nests a serializer, builds its own as DRF does)."""
+
+    shared_fields = False
+    _field_prototypes: dict[type, dict[str, Any]] = {}
+
+    def get_fields(self) -> dict[str, Any]:
+        cls = type(self)
+        if not cls.__dict__.get("shared_fields"):
+            return super().get_fields()  # type: ignore[misc]
+        prototypes = SharedFieldsMixin._field_prototypes.get(cls)
+        if prototypes is None:
+            prototypes = dict(super().get_fields())  # type: ignore[misc]
+            if any(isinstance(field, serializers.BaseSerializer) for field in prototypes.values()):
+                raise TypeError(f"{cls.__name__}: nested serializers cannot be shared.")
+            SharedFieldsMixin._field_prototypes[cls] = prototypes
+        return {name: copy.copy(field) for name, field in prototypes.items()}
+
+
 class StrictInputSerializer(serializers.Serializer):
     """Refuses keys it does not know, naming them, alongside any other field errors."""
 
@@ -322,8 +350,10 @@ def _version() -> StrictIntegerField:
 # --------------------------------------------------------------------------------------------
 
 
-class NotificationIn(StrictInputSerializer):
+class NotificationIn(SharedFieldsMixin, StrictInputSerializer):
     """A police notification, field for field `services.NotificationData`."""
+
+    shared_fields = True  # every notification of a police feed builds one
 
     police_force = CodeField(
         thing="police force",
