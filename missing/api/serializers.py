@@ -520,8 +520,10 @@ class RestrictedFieldsMixin:
         return data
 
 
-class NotificationReceiptOut(serializers.ModelSerializer):
+class NotificationReceiptOut(SharedFieldsMixin, serializers.ModelSerializer):
     """What a police system gets back: where its notification went, not the child's details."""
+
+    shared_fields = True  # every notification of a police feed answers one (not NotificationOut)
 
     police_force: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="code", read_only=True
