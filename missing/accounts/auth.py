@@ -20,9 +20,11 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # The token with its user and the user's force, compiled once (issue 15: every request of a
 # police feed pays this read; the ORM compiling it cost more than the database running it).
 _TOKEN = Prebuilt(
-    lambda key_hash: ApiToken.objects.select_related("user", "user__police_force")
-    .filter(key_hash=key_hash, revoked_at__isnull=True)
-    .order_by("pk")[:1],
+    lambda key_hash: (
+        ApiToken.objects.select_related("user", "user__police_force")
+        .filter(key_hash=key_hash, revoked_at__isnull=True)
+        .order_by("pk")[:1]
+    ),
     key_hash=str,
 )
 
