@@ -127,12 +127,17 @@ class IntakeResult:
     created: bool
 
 
+_DATA_FIELDS = dataclasses.fields(NotificationData)
+
+
 def _notification_hash(data: NotificationData) -> str:
     """A digest of the notification's meaning, not its spelling: a retry that omits a default
     (sequence 1) or orders keys differently is the same notification."""
+    # The fields as they are (dataclasses.asdict would deep-copy the force and grade rows
+    # only to replace them by their ids: a police feed paid that per request, issue 15).
     fields = {
         name: (value.pk if hasattr(value, "pk") else value)
-        for name, value in dataclasses.asdict(data).items()
+        for name, value in ((field.name, getattr(data, field.name)) for field in _DATA_FIELDS)
     }
     fields["police_force"] = data.police_force.pk
     fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
