@@ -11,7 +11,6 @@ is a 400 naming the field, never silently coerced or ignored.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -293,7 +292,14 @@ class SharedFieldsMixin:
             if any(isinstance(field, serializers.BaseSerializer) for field in prototypes.values()):
                 raise TypeError(f"{cls.__name__}: nested serializers cannot be shared.")
             SharedFieldsMixin._field_prototypes[cls] = prototypes
-        return {name: copy.copy(field) for name, field in prototypes.items()}
+        return {name: _shallow_copy(field) for name, field in prototypes.items()}
+
+
+def _shallow_copy(field: Any) -> Any:
+    """`copy.copy` without its reduce protocol (a field is its `__dict__`)."""
+    new = object.__new__(type(field))
+    new.__dict__.update(field.__dict__)
+    return new
 
 
 class StrictInputSerializer(serializers.Serializer):
