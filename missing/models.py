@@ -547,8 +547,11 @@ class RetentionClass(models.TextChoices):
     obj_field=pghistory.ObjForeignKey(related_name="history"),
 )
 class Child(models.Model):
-    council_child_id = models.CharField(
-        "council child id", max_length=40, unique=True, null=True, blank=True
+    # Unique per council, with the NHS number (constraints below; decision 0070): on a regional
+    # installation two councils may each hold a record of the same child, under their own ids.
+    # Null, not blank, when unknown: the unique constraints ignore nulls.
+    council_child_id = models.CharField(  # noqa: DJ001
+        "council child id", max_length=40, null=True, blank=True
     )
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
@@ -556,7 +559,7 @@ class Child(models.Model):
     gender = models.CharField(max_length=40, blank=True)
     # Ten digits, check digit verified (missing.cases.nhs); shown "943 476 5919". Matched first at
     # intake. Legal status is not stored here: it is the LegalStatusPeriod rows (decision 0046).
-    nhs_number = models.CharField("NHS number", max_length=10, unique=True, null=True, blank=True)
+    nhs_number = models.CharField("NHS number", max_length=10, null=True, blank=True)  # noqa: DJ001
     allocated_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -592,7 +595,34 @@ class Child(models.Model):
 
     class Meta:
         verbose_name_plural = "children"
+        # One council holds an identifier once; a record with no council (a single-council
+        # installation with no COUNCIL_ONS_CODE) is unique among those with none.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["council", "nhs_number"],
+                condition=models.Q(council__isnull=False),
+                name="child_nhs_number_per_council",
+            ),
+            models.UniqueConstraint(
+                fields=["nhs_number"],
+                condition=models.Q(council__isnull=True),
+                name="child_nhs_number_no_council",
+            ),
+            models.UniqueConstraint(
+                fields=["council", "council_child_id"],
+                condition=models.Q(council__isnull=False),
+                name="child_council_id_per_council",
+            ),
+            models.UniqueConstraint(
+                fields=["council_child_id"],
+                condition=models.Q(council__isnull=True),
+                name="child_council_id_no_council",
+            ),
+        ]
         indexes = [
+            # A single-council installation matches by identifier across every record.
+            models.Index(fields=["nhs_number"], name="child_nhs_number_idx"),
+            models.Index(fields=["council_child_id"], name="child_council_id_idx"),
             models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
             # Retention: the children past their date are a range of dates of birth.
             models.Index(fields=["date_of_birth"], name="child_dob_idx"),
