@@ -41,6 +41,7 @@ from missing.models import (
     RiskGrade,
     Team,
     User,
+    is_regional,
 )
 from missing.web.admin_labels import LabelledAdmin
 
@@ -345,10 +346,11 @@ class MisuseSettingsAdmin(LabelledAdmin):
     """When the heads of service are alerted about one person reading many children's records
     in an hour (one row; missing.audit.misuse). The field's validators bound it (10 to 1,000)."""
 
-    list_display = ("__str__", "distinct_children_per_hour", "updated_at")
+    list_display = ("__str__", "council", "distinct_children_per_hour", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not MisuseSettings.objects.exists()
+        # A regional installation: a row per council besides the installation's (0070).
+        return is_regional() or not MisuseSettings.objects.exists()
 
     def has_delete_permission(
         self, request: HttpRequest, obj: MisuseSettings | None = None

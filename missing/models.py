@@ -1801,9 +1801,11 @@ MISUSE_THRESHOLD_MIN = 10
 
 
 class MisuseSettings(models.Model):
-    """When a person's reading of records looks like harvesting (one row, set by an
-    administrator): reads of this many distinct children within one clock hour raise an alert
-    to the heads of service. A busy FFD hour is 30-40 children; 50 leaves room for that."""
+    """When a person's reading of records looks like harvesting (set by an administrator):
+    reads of this many distinct children within one clock hour raise an alert to the heads of
+    service. A busy FFD hour is 30-40 children; 50 leaves room for that. One row for the
+    installation (no council); on a regional installation a council may have its own row,
+    which applies to its staff (decision 0070)."""
 
     distinct_children_per_hour = models.PositiveIntegerField(
         "alert at this many distinct children read in an hour",
@@ -1812,6 +1814,15 @@ class MisuseSettings(models.Model):
         validators=[MinValueValidator(MISUSE_THRESHOLD_MIN), MaxValueValidator(1000)],
         help_text="A head of service is alerted (page and text) when one person opens the "
         "records of this many different children within one hour.",
+    )
+    council = models.OneToOneField(
+        Council,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: the installation's setting. A council (a regional installation): the "
+        "setting for that council's staff, instead of the installation's.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -1823,6 +1834,17 @@ class MisuseSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Alert at {self.distinct_children_per_hour} distinct children in an hour"
+
+    def clean(self) -> None:
+        super().clean()
+        # One installation-wide row (the unique field lets several rows have no council).
+        if (
+            self.council_id is None
+            and MisuseSettings.objects.filter(council__isnull=True).exclude(pk=self.pk).exists()
+        ):
+            raise ValidationError(
+                {"council": "The installation's setting exists already: change that one."}
+            )
 
 
 class MisuseAlert(models.Model):

@@ -227,3 +227,34 @@ def test_a_misuse_alert_goes_to_the_heads_of_service_of_that_council_only(counci
             assert client.get(detail).status_code == status
             listed = client.get(reverse("misuse_alerts")).content.decode()
             assert (detail in listed) == (head is head_a)
+
+
+def test_a_council_may_have_its_own_misuse_threshold(
+    councils, settings, django_capture_on_commit_callbacks
+):
+    """The council's row applies to its staff, the installation's to the rest; one
+    installation row only; a single-council installation reads the installation's."""
+    from django.core.cache import cache
+    from django.core.exceptions import ValidationError
+
+    from missing.models import MisuseSettings
+
+    a, b = councils
+    cache.clear()
+    MisuseSettings.objects.create(distinct_children_per_hour=50)
+    MisuseSettings.objects.create(distinct_children_per_hour=20, council=a)
+    assert (misuse.threshold(a.pk), misuse.threshold(b.pk), misuse.threshold(None)) == (20, 50, 50)
+    with pytest.raises(ValidationError):
+        MisuseSettings(distinct_children_per_hour=30).full_clean()
+    reader_a = UserFactory(username="reader-a2", role=Role.FFD, council=a)
+    reader_b = UserFactory(username="reader-b2", role=Role.FFD, council=b)
+    with django_capture_on_commit_callbacks(execute=True):
+        for child_id in range(1, 21):
+            for reader in (reader_a, reader_b):
+                misuse.note_read(
+                    user_id=reader.pk, child_id=child_id, now=LATER, council_id=reader.council_id
+                )
+    assert list(MisuseAlert.objects.values_list("user", "threshold")) == [(reader_a.pk, 20)]
+    settings.COUNCIL_ONS_CODES = [A_CODE]
+    misuse.forget_threshold()
+    assert misuse.threshold(a.pk) == 50

@@ -247,7 +247,9 @@ def record_access(
         single = ids[0] if len(ids) == 1 else None
     user = context.acting_user()
     if action == AccessAction.VIEW and single is not None and user is not None:
-        misuse.note_read(user_id=user.pk, child_id=single, now=at)
+        misuse.note_read(
+            user_id=user.pk, child_id=single, now=at, council_id=getattr(user, "council_id", None)
+        )
     return AccessLog.objects.create(
         at=at,
         user=user,
