@@ -734,14 +734,6 @@ def inbound_sms_receive(
         match = ACK_PATTERN.match(body)
         if not senders:
             record.outcome = InboundSms.Outcome.UNKNOWN_NUMBER
-            if match is not None:
-                # Another council's out-of-hours phone answering its alert's text (0070).
-                episode_id = int(match.group(1))
-                count = _council_acknowledge(from_number, episode_id=episode_id, now=now)
-                if count:
-                    record.outcome = InboundSms.Outcome.ACKNOWLEDGED
-                    record.episode_id = episode_id
-                    record.acknowledged = count
         elif match is None:
             record.outcome = InboundSms.Outcome.NOT_UNDERSTOOD
             record.sender = senders[0]
@@ -762,6 +754,15 @@ def inbound_sms_receive(
                     record.episode_id = episode_id
                     record.acknowledged = count
                     break
+        if match is not None and record.outcome != InboundSms.Outcome.ACKNOWLEDGED:
+            # Another council's out-of-hours phone answering its alert's text (decision 0070);
+            # the number may also be a member of staff's (a duty phone) with no escalation.
+            episode_id = int(match.group(1))
+            count = _council_acknowledge(from_number, episode_id=episode_id, now=now)
+            if count:
+                record.outcome = InboundSms.Outcome.ACKNOWLEDGED
+                record.episode_id = episode_id
+                record.acknowledged = count
         record.save(update_fields=["outcome", "sender", "episode", "acknowledged"])
     if record.outcome == InboundSms.Outcome.ACKNOWLEDGED:
         logger.info(

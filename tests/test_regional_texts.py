@@ -258,3 +258,17 @@ def test_a_council_may_have_its_own_misuse_threshold(
     settings.COUNCIL_ONS_CODES = [A_CODE]
     misuse.forget_threshold()
     assert misuse.threshold(a.pk) == 50
+
+
+def test_ack_from_a_duty_phone_that_is_also_a_staff_number(councils):
+    """The out-of-hours phone of a council on this installation may be a member of staff's
+    number too: with no escalation of theirs to stop, the ACK still acknowledges the alert."""
+    a, b = councils
+    UserFactory(username="duty-a", role=Role.FFD, council=a, phone=A_PHONE)
+    episode = placed(b, "Medway", "high", "TX-8")
+    council_alerts.council_alert_sweep(now=LATER)
+    result = services.inbound_sms_receive(
+        message_sid="SM" + "3" * 32, from_number=A_PHONE, body=f"ACK {episode.pk}", now=LATER
+    )
+    assert result.outcome == "acknowledged"
+    assert CouncilAlert.objects.get(episode=episode).acknowledged_at == LATER
