@@ -272,3 +272,17 @@ def test_ack_from_a_duty_phone_that_is_also_a_staff_number(councils):
     )
     assert result.outcome == "acknowledged"
     assert CouncilAlert.objects.get(episode=episode).acknowledged_at == LATER
+
+
+def test_erasing_the_child_erases_the_texts_to_the_other_council(councils):
+    """Retention: the council alerts' texts go with the alerts (they protect them)."""
+    from notifications import retention
+
+    _, b = councils
+    episode = placed(b, "Medway", "high", "TX-9")
+    council_alerts.council_alert_sweep(now=LATER)
+    assert SmsMessage.objects.filter(council_alert__episode=episode).exists()
+    erased = retention.erase_child(child_ids=[episode.child_id], episode_ids=[episode.pk])
+    assert erased["texts"] == 1
+    assert erased["alerts to other councils"] == 1
+    assert not SmsMessage.objects.exists()
