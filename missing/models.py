@@ -371,6 +371,8 @@ class AccountChangeKind(models.TextChoices):
     ROLE = "role", "Role change"
     PASSWORD = "password", "Password set by someone else"
     SECOND_FACTOR = "second_factor", "Second factor reset"
+    # A regional installation: the account moves to another council's children (0070).
+    COUNCIL = "council", "Council change"
 
 
 class AccountChangeState(models.TextChoices):
@@ -448,6 +450,12 @@ class AccountChange(ConcurrentTransitionMixin, models.Model):
                 for value in (self.payload.get("from_role"), self.payload.get("role"))
             )
             return f"Role {before} to {after}"
+        if self.kind == AccountChangeKind.COUNCIL:
+            before, after = (
+                self.payload.get(key) or "no council"
+                for key in ("from_council_name", "council_name")
+            )
+            return f"Council {before} to {after}"
         return self.get_kind_display()
 
     @transition(

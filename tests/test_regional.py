@@ -545,3 +545,47 @@ def test_the_demo_loads_two_councils_and_one_shared_episode(settings, two_counci
     call_command("load_demo_data", stdout=io.StringIO())
     assert (Child.objects.count(), MissingEpisode.objects.count()) == counts
     assert "manager_b" in out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# A user's council changed through the approved account change (decision 0070)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_moving_a_user_to_another_council_waits_for_that_council_head_of_service(
+    two_councils, admin_user
+):
+    from missing.accounts import account_changes
+    from missing.cases.errors import NotAllowed
+    from missing.models import AccountChange, AccountChangeKind, AccountChangeState
+    from tests.missing.test_account_changes import admin_client, admin_form_data, approve
+
+    a, b = two_councils
+    mover = UserFactory(username="mover", role=Role.MANAGER, council=a)
+    head_a = UserFactory(username="move-hos-a", role=Role.HEAD_OF_SERVICE, council=a)
+    head_b = UserFactory(username="move-hos-b", role=Role.HEAD_OF_SERVICE, council=b)
+    client = admin_client(admin_user)
+    url = reverse("admin:missing_user_change", args=(mover.pk,))
+    data = admin_form_data(client.get(url))
+    data["council"] = str(b.pk)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    mover.refresh_from_db()
+    assert mover.council == a  # unchanged until approved
+    change = AccountChange.objects.get(subject=mover, kind=AccountChangeKind.COUNCIL)
+    assert change.state == AccountChangeState.PENDING
+    assert change.summary == f"Council {a.name} to {b.name}"
+    with pytest.raises(NotAllowed):
+        approve(change, head_a)  # not the council whose children it opens
+    approve(change, head_b)
+    mover.refresh_from_db()
+    assert mover.council == b
+    # Taking the council away grants nothing: at once.
+    gone = account_changes.account_council_change(
+        actor=admin_user, subject=mover, council=None, via="admin", now=FIXED_NOW
+    )
+    assert gone is not None
+    assert gone.state == AccountChangeState.APPROVED
+    mover.refresh_from_db()
+    assert mover.council is None
