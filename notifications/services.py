@@ -26,8 +26,10 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Field, Model, Q, QuerySet, Value
+from django.db.models import Exists, F, Field, Model, OuterRef, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.urls import reverse
 
 from missing.cases.errors import Conflict, NotAllowed
@@ -165,24 +167,38 @@ def escalation_sweep(*, now: datetime) -> SweepResult:
     everything that fell due meanwhile is raised once and climbs at most one level per sweep.
 
     A fixed number of statements whatever the number of rules, levels and due items (issue 15):
-    the rules and their steps (2); resolving what cleared and cancelling its unsent texts (2);
-    everything newly due for every rule in one UNION ALL, written with one INSERT … ON CONFLICT
-    DO NOTHING (1 + 1 when anything is due); the escalations to climb, claimed with SKIP LOCKED
-    (1), and when there are any, their recipients read once (3), their texts written with one
-    INSERT … ON CONFLICT DO NOTHING and their levels with one UPDATE (2, plus one INSERT of
-    administrator alerts when someone cannot be told); the texts whose task was lost (1, +1).
-    Only more than CLIMB_BATCH escalations due at once (hours of downtime) take a second batch.
+    the rules with their steps (1). On PostgreSQL one statement then resolves what cleared,
+    cancels the unsent texts of stopped escalations, raises everything newly due for every rule
+    (INSERT … SELECT of one UNION ALL … ON CONFLICT DO NOTHING) and says whether any climb or
+    lost text is due (1; `_resolve_and_raise`); elsewhere those are three statements and the
+    climb and redispatch always look. Then, when due: the escalations to climb, claimed with
+    SKIP LOCKED (1), their recipients read once (1), their texts written with one INSERT … ON
+    CONFLICT DO NOTHING and their levels with one UPDATE (2, plus one INSERT of administrator
+    alerts when someone cannot be told); the texts whose task was lost (1, +1). Only more than
+    CLIMB_BATCH escalations due at once (hours of downtime) take a second batch.
     """
     result = SweepResult()
-    rules = selectors.rules_with_steps()
-    result.resolved = _resolve_cleared(rules, now=now)
-    result.raised = _raise_due([rule for rule in rules if rule.active], now=now)
-    steps = {rule.pk: _levels(rule) for rule in rules}  # {rule id: {level: [recipient, …]}}
+    ladder = selectors.rules_with_steps()
+    rules = [rule for rule, _ in ladder]
+    if connection.vendor == "postgresql":
+        due = _resolve_and_raise(rules, now=now)
+    else:
+        due = _Due(
+            resolved=_resolve_cleared(rules, now=now),
+            raised=_raise_due(rules, now=now),
+            climb=True,
+            redispatch=True,
+        )
+    result.resolved, result.raised = due.resolved, due.raised
+    steps = {rule.pk: levels for rule, levels in ladder}
     by_id = {rule.pk: rule for rule in rules}
-    for _ in range(MAX_BATCHES):
-        if not _climb_batch(steps, by_id, now=now, result=result):
-            break
-    result.redispatched = _redispatch(now=now)
+    # Level 1 of a raised escalation is due at once, whether or not the check saw the new row.
+    if due.climb or due.raised:
+        for _ in range(MAX_BATCHES):
+            if not _climb_batch(steps, by_id, now=now, result=result):
+                break
+    if due.redispatch:
+        result.redispatched = _redispatch(now=now)
     if result.raised or result.texts or result.resolved or result.redispatched:
         logger.info(
             "Escalation sweep: %s resolved, %s raised, %s climbed, %s texts, %s redispatched",
@@ -193,13 +209,6 @@ def escalation_sweep(*, now: datetime) -> SweepResult:
             result.redispatched,
         )
     return result
-
-
-def _levels(rule: EscalationRule) -> dict[int, list[str]]:
-    levels: dict[int, list[str]] = {}
-    for step in rule.steps.all():
-        levels.setdefault(step.level, []).append(step.recipient)
-    return levels
 
 
 def _insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
@@ -230,17 +239,45 @@ def _insert_ignoring_conflicts(model: type[Model], rows: list[dict[str, Any]]) -
     return ids
 
 
+@dataclass(frozen=True)
+class _Due:
+    """What the first part of the sweep did, and whether the climb and the redispatch must look."""
+
+    resolved: int
+    raised: int
+    climb: bool
+    redispatch: bool
+
+
+def _cleared(rules: list[EscalationRule], *, now: datetime) -> QuerySet[Escalation] | None:
+    """Every rule's open escalations whose alert no longer stands; None when there is no rule."""
+    return selectors.cleared_for_rules(rules, now=now) if rules else None
+
+
+RESOLVE = {"state": Escalation.State.RESOLVED, "next_level_at": None}
+CANCEL = {"status": Status.CANCELLED, "redispatch_at": None}
+
+
+def _stopped_unsent(*, resolved: Q | None = None) -> QuerySet[SmsMessage]:
+    """Texts not yet handed to Twilio whose escalation stopped (or is in `resolved`), on the small
+    partial index of unsent texts. A misuse alert's text has no ladder: it always goes."""
+    stopped: Q = ~Q(
+        Exists(Escalation.objects.filter(pk=OuterRef("escalation_id"), state=Escalation.State.OPEN))
+    )
+    if resolved is not None:
+        stopped |= resolved
+    return SmsMessage.objects.filter(
+        status__in=CLAIMABLE, redispatch_at__isnull=False, escalation__isnull=False
+    ).filter(stopped)
+
+
 def _resolve_cleared(rules: list[EscalationRule], *, now: datetime) -> int:
     """Every rule's open escalations whose alert no longer stands, in one UPDATE; then the texts
-    not yet handed to Twilio for any escalation that stopped are not sent (one UPDATE on the
-    small partial index of unsent texts)."""
+    not yet handed to Twilio for any escalation that stopped are not sent (one UPDATE)."""
+    cleared = _cleared(rules, now=now)
     with transaction.atomic():
-        resolved = selectors.cleared_for_rules(rules, now=now).update(
-            state=Escalation.State.RESOLVED, resolved_at=now, next_level_at=None
-        )
-        SmsMessage.objects.filter(status__in=CLAIMABLE, redispatch_at__isnull=False).exclude(
-            escalation__state=Escalation.State.OPEN
-        ).update(status=Status.CANCELLED, status_updated_at=now, redispatch_at=None)
+        resolved = 0 if cleared is None else cleared.update(**RESOLVE, resolved_at=now)
+        _stopped_unsent().update(**CANCEL, status_updated_at=now)
     return resolved
 
 
@@ -250,14 +287,13 @@ RAISE_COLUMNS = (
 )  # fmt: skip
 
 
-def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
+def _raise_sql(rules: list[EscalationRule], *, now: datetime) -> tuple[str, list[Any]] | None:
     """Everything newly due for every active rule raised in one statement: INSERT … SELECT of
-    the UNION ALL … ON CONFLICT DO NOTHING. Unique (rule, episode, clock_at): what a concurrent
-    sweep raised first is skipped. (A data-modifying statement also keeps PostgreSQL from
-    starting parallel workers for a query that reads only the open caseload.)"""
-    due = selectors.due_for_rules(rules, now=now)
+    the UNION ALL … ON CONFLICT DO NOTHING RETURNING 1. Unique (rule, episode, clock_at): what a
+    concurrent sweep raised first is skipped. None when no rule is active."""
+    due = selectors.due_for_rules([rule for rule in rules if rule.active], now=now)
     if due is None:
-        return 0
+        return None
     select, params = due.query.get_compiler(connection=connection).as_sql()
     table = connection.ops.quote_name(Escalation._meta.db_table)
     columns = ", ".join(
@@ -273,9 +309,73 @@ def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
         f"ON CONFLICT DO NOTHING RETURNING 1"
     )
     raised_at = Escalation._meta.get_field("raised_at").get_db_prep_save(now, connection)
+    return sql, [raised_at, Escalation.State.OPEN, *params]
+
+
+def _raise_due(rules: list[EscalationRule], *, now: datetime) -> int:
+    raising = _raise_sql(rules, now=now)
+    if raising is None:
+        return 0
     with connection.cursor() as cursor:
-        cursor.execute(sql, [raised_at, Escalation.State.OPEN, *params])
+        cursor.execute(*raising)
         return len(cursor.fetchall())
+
+
+def _sql(qs: QuerySet[Any], *, update: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+    """A queryset's SELECT, or with `update` its UPDATE, as SQL and parameters."""
+    if update is None:
+        sql, params = qs.query.get_compiler(connection=connection).as_sql()
+    else:
+        query = cast(UpdateQuery, qs.query.chain(UpdateQuery))
+        query.add_update_values(update)
+        sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _resolve_and_raise(rules: list[EscalationRule], *, now: datetime) -> _Due:
+    """PostgreSQL: `_resolve_cleared`, `_raise_due` and whether a climb or a redispatch is due, in
+    one statement of data-modifying CTEs. They share one snapshot, so the texts of escalations
+    resolved by the same statement are found by their RETURNING ids, and the climb check cannot
+    see the rows just raised (the caller climbs whenever any was raised: level 1 is due at once).
+    Each UNION arm and NOT EXISTS is answered on its indexed deadline column or primary key; a
+    data-modifying statement never starts parallel workers."""
+    esc = connection.ops.quote_name(Escalation._meta.db_table)
+    ctes: list[str] = []
+    params: list[Any] = []
+
+    def cte(name: str, sql: str, args: list[Any]) -> None:
+        ctes.append(f"{name} AS ({sql})")
+        params.extend(args)
+
+    cleared = _cleared(rules, now=now)
+    if cleared is None:
+        cte("sweep_resolved", f"SELECT id FROM {esc} WHERE false", [])  # noqa: S608 - our table
+    else:
+        sql, args = _sql(cleared, update={**RESOLVE, "resolved_at": now})
+        cte("sweep_resolved", f"{sql} RETURNING {esc}.id", args)
+    resolved = Q(escalation_id__in=RawSQL("SELECT id FROM sweep_resolved", ()))
+    sql, args = _sql(
+        _stopped_unsent(resolved=resolved), update={**CANCEL, "status_updated_at": now}
+    )
+    cte("sweep_cancelled", f"{sql} RETURNING 1", args)
+    raising = _raise_sql(rules, now=now)
+    if raising is not None:
+        cte("sweep_raised", *raising)
+    climb, climb_args = _sql(
+        Escalation.objects.filter(state=Escalation.State.OPEN, next_level_at__lte=now).values("pk")
+    )
+    lost, lost_args = _sql(
+        SmsMessage.objects.filter(status__in=WATCHED, redispatch_at__lte=now).values("pk")
+    )
+    raised = "(SELECT count(*) FROM sweep_raised)" if raising is not None else "0"
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM sweep_resolved), {raised}, "  # noqa: S608 - compiled querysets
+        f"EXISTS ({climb}), EXISTS ({lost})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *climb_args, *lost_args])
+        resolved_count, raised_count, climb_due, lost_due = cursor.fetchone()
+    return _Due(resolved_count, raised_count, climb_due, lost_due)
 
 
 @dataclass
