@@ -397,6 +397,32 @@ SWEEP_CLAUSES = {
 }
 
 
+# Per trigger, the alert still stands (the clock column must also still equal the escalation's
+# clock_at): what the sweep resolves when it no longer does.
+SWEEP_STANDS = {
+    "review_overdue": (
+        "review_due_at",
+        "e.state IN ('missing','returned','interview_arranged','awaiting_sign_off') "
+        "AND e.review_due_at IS NOT NULL",
+    ),
+    "still_missing": ("last_seen_at", "e.state = 'missing'"),
+    "interview_not_arranged": (
+        "returned_at",
+        "e.state IN ('returned','interview_arranged') AND e.interview_arranged_at IS NULL",
+    ),
+    "interview_due_soon": (
+        "interview_due_at",
+        "e.state IN ('returned','interview_arranged') AND e.interview_held_at IS NULL "
+        "AND e.interview_outcome = '' AND e.interview_due_at > %s",
+    ),
+    "interview_overdue": (
+        "interview_due_at",
+        "e.state IN ('returned','interview_arranged') AND e.interview_held_at IS NULL "
+        "AND e.interview_outcome = ''",
+    ),
+}
+
+
 def _due_arms(
     rules: list[tuple[int, str, timedelta]], at: datetime, *, deadline: bool = False
 ) -> tuple[list[str], list[Any]]:
@@ -496,7 +522,31 @@ def _sweep_floor(at: datetime) -> int:
         if level is not None:
             ladder[rule_id][2].setdefault(level, []).append(recipient)
 
-    # Raise what is newly due; with it, everything whose next level is due, and the child's team.
+    # Resolve what cleared and cancel the texts of stopped escalations (the application resolves
+    # one escalation in this case); raise what is newly due; with it, everything whose next level
+    # is due, and the child's team.
+    by_trigger: dict[str, list[int]] = {}
+    for rule_id, (trigger, _, _) in ladder.items():
+        by_trigger.setdefault(trigger, []).append(rule_id)
+    cleared, resolve_params = [], [_p(at)]
+    for trigger, rule_ids in by_trigger.items():
+        column, stands = SWEEP_STANDS[trigger]
+        cleared.append(
+            f"(x.rule_id IN ({', '.join(str(int(r)) for r in rule_ids)}) AND NOT EXISTS ("
+            f"SELECT 1 FROM missing_missingepisode e WHERE e.id = x.episode_id "
+            f"AND e.{column} = x.clock_at AND {stands}))"
+        )
+        resolve_params += [_p(at)] * stands.count("%s")
+    resolving = (
+        f"UPDATE {esc} AS x SET state = 'resolved', resolved_at = %s, next_level_at = NULL "
+        f"WHERE x.state = 'open' AND ({' OR '.join(cleared) or 'false'}) RETURNING id"
+    )
+    cancelling = (
+        f"UPDATE {_table(SmsMessage)} SET status = 'cancelled', status_updated_at = %s, "
+        "redispatch_at = NULL WHERE status IN ('pending', 'retry') AND redispatch_at IS NOT NULL "
+        "AND escalation_id IS NOT NULL AND ({resolved}NOT EXISTS (SELECT 1 FROM "
+        f"{esc} y WHERE y.id = escalation_id AND y.state = 'open')) RETURNING 1"
+    )
     parts, params = _due_arms(active, at, deadline=True)
     raising = (
         f"INSERT INTO {esc} (rule_id, episode_id, clock_at, deadline_at, next_level_at, "
@@ -516,12 +566,17 @@ def _sweep_floor(at: datetime) -> int:
     )
     if pg:
         due = _fetch(
-            f"WITH raised AS ({raising} RETURNING id, rule_id, episode_id, level, clock_at), "
+            f"WITH resolved AS ({resolving}), "
+            f"cancelled AS ({cancelling.format(resolved='escalation_id IN (SELECT id FROM resolved) OR ')}), "
+            f"raised AS ({raising} RETURNING id, rule_id, episode_id, level, clock_at), "
             f"climbing AS ({climbing} FOR UPDATE SKIP LOCKED) "
-            + with_team.format(rows="SELECT * FROM raised UNION ALL SELECT * FROM climbing"),
-            [*raising_params, _p(at)],
+            + with_team.format(rows="SELECT * FROM raised UNION ALL SELECT * FROM climbing")
+            + " WHERE x.id NOT IN (SELECT id FROM resolved)",
+            [*resolve_params, _p(at), *raising_params, _p(at)],
         )
     else:
+        _fetch(resolving, resolve_params)
+        _fetch(cancelling.format(resolved=""), [_p(at)])
         _fetch(raising + " RETURNING id", raising_params)
         due = _fetch(with_team.format(rows=climbing), [_p(at)])
     if not due:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
+    CharField,
     DateTimeField,
     DurationField,
     Exists,
@@ -25,6 +26,7 @@ from django.db.models import (
     QuerySet,
     Value,
 )
+from django.db.models.functions import Cast
 
 from missing.cases import clocks
 from missing.models import (
@@ -418,38 +420,78 @@ class SweepRecipients:
         raise ValueError(recipient)
 
 
-def sweep_recipients(*, episode_ids: set[int], team_ids: set[int], at: datetime) -> SweepRecipients:
-    on_duty: dict[str, list[User]] = {}
-    shifts = (
-        OnCallShift.objects.filter(starts_at__lte=at, ends_at__gt=at, user__is_active=True)
-        .select_related("user")
-        .order_by("starts_at", "pk")
+def _tagged(
+    users: QuerySet[User],
+    kind: str,
+    *,
+    duty: Any = "",
+    episode: Any = None,
+    at: Any = None,
+    seq: Any = 0,
+) -> QuerySet[User]:
+    """One arm of `sweep_recipients`' UNION ALL: active users, each row tagged with why it is
+    there (the same annotations, in the same order, in every arm)."""
+    return (
+        users.filter(is_active=True)
+        .annotate(
+            sweep_kind=Value(kind, output_field=CharField()),
+            sweep_duty=duty if not isinstance(duty, str) else Value(duty, output_field=CharField()),
+            # Typed NULLs: PostgreSQL would read two untyped ones in a row as text.
+            sweep_episode=episode if episode is not None else Cast(Value(None), IntegerField()),
+            sweep_at=at if at is not None else Cast(Value(None), DateTimeField()),
+            sweep_seq=seq if not isinstance(seq, int) else Value(seq, output_field=IntegerField()),
+        )
+        .order_by()
     )
-    for shift in shifts:
-        on_duty.setdefault(shift.duty, []).append(shift.user)
+
+
+def sweep_recipients(*, episode_ids: set[int], team_ids: set[int], at: datetime) -> SweepRecipients:
+    """Everyone a batch could tell, in one statement: a UNION ALL of whoever the rota has on
+    duty at `at` (with the duty and the shift, to keep the rota's order), the heads of service
+    and the batch's teams' managers, and the batch's episodes' interviewers (with the grant)."""
+    rota = _tagged(
+        User.objects.filter(on_call_shifts__starts_at__lte=at, on_call_shifts__ends_at__gt=at),
+        "duty",
+        duty=F("on_call_shifts__duty"),
+        at=F("on_call_shifts__starts_at"),
+        seq=F("on_call_shifts__pk"),
+    )
+    staff = _tagged(
+        User.objects.filter(
+            Q(role=Role.HEAD_OF_SERVICE) | Q(role=Role.MANAGER, team_id__in=team_ids)
+        ),
+        "staff",
+    )
+    grants = _tagged(
+        User.objects.filter(
+            access_grants__episode_id__in=episode_ids,
+            access_grants__revoked_at__isnull=True,
+            role=Role.INTERVIEWER,
+        ),
+        "interviewer",
+        episode=F("access_grants__episode_id"),
+        seq=F("access_grants__pk"),
+    )
+    rows: list[Any] = list(rota.union(staff, grants, all=True))  # Users, tagged as above
+    on_duty: dict[str, list[User]] = {}
+    for user in sorted((u for u in rows if u.sweep_kind == "duty"), key=_shift_order):
+        on_duty.setdefault(user.sweep_duty, []).append(user)
     heads: list[User] = []
     managers_by_team: dict[int, list[User]] = {}
-    staff = User.objects.filter(is_active=True).filter(
-        Q(role=Role.HEAD_OF_SERVICE) | Q(role=Role.MANAGER, team_id__in=team_ids)
-    )
-    for user in staff.order_by("pk"):
+    for user in sorted((u for u in rows if u.sweep_kind == "staff"), key=lambda u: u.pk):
         if user.role == Role.HEAD_OF_SERVICE:
             heads.append(user)
         if user.role == Role.MANAGER and user.team_id in team_ids:
             managers_by_team.setdefault(user.team_id, []).append(user)
     interviewers: dict[int, list[User]] = {}
-    grants = (
-        CaseAccessGrant.objects.filter(
-            episode_id__in=episode_ids,
-            revoked_at__isnull=True,
-            user__role=Role.INTERVIEWER,
-            user__is_active=True,
-        )
-        .select_related("user")
-        .order_by("user_id", "pk")
-    )
-    for grant in grants:
-        people = interviewers.setdefault(grant.episode_id, [])
-        if all(user.pk != grant.user_id for user in people):
-            people.append(grant.user)
+    for user in sorted(
+        (u for u in rows if u.sweep_kind == "interviewer"), key=lambda u: (u.pk, u.sweep_seq)
+    ):
+        people = interviewers.setdefault(user.sweep_episode, [])
+        if all(other.pk != user.pk for other in people):
+            people.append(user)
     return SweepRecipients(on_duty, heads, managers_by_team, interviewers)
+
+
+def _shift_order(user: Any) -> tuple[datetime, int]:
+    return (user.sweep_at, user.sweep_seq)

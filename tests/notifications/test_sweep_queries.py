@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from notifications import selectors, services
 from notifications.models import (
     AdminAlert,
     Escalation,
@@ -28,11 +30,12 @@ M = timedelta(minutes=1)
 PG = connection.vendor == "postgresql"
 # The rules with their steps 1. On PostgreSQL one statement then resolves what cleared, cancels
 # the unsent texts of stopped escalations, raises what is newly due and says whether a climb or
-# a lost text is due (1); elsewhere the resolve and the cancel 2 and the raise 1, and the climb
-# and the redispatch always look. The climb's claim 1, its recipients 3, its texts 1 and levels
-# 1; the lost texts (SQLite) 1. Plus the savepoints of the transactions (the test runs inside
-# one): the climb's on PostgreSQL; the resolve's, the climb's and the redispatch's elsewhere.
-BUSY = 8 if PG else 11
+# a lost text is due (1); the climb's claim 1, its recipients 1, and its levels, texts and
+# alerts 1. Elsewhere the resolve and the cancel 2, the raise 1, the claim 1, the recipients 1,
+# the texts 1 and the levels 1, and the lost texts are always looked for 1. Plus the savepoints
+# of the transactions (the test runs inside one): the climb's on PostgreSQL; the resolve's, the
+# climb's and the redispatch's elsewhere.
+BUSY = 5 if PG else 9
 IDLE = 2 if PG else 6  # PostgreSQL: nothing to climb or redispatch, so neither is looked for
 SAVEPOINTS = 2 if PG else 6
 
@@ -127,4 +130,26 @@ def test_a_rule_with_no_steps_still_raises_and_alerts(ffd, rota, duty_manager, h
     assert (result.raised, result.texts) == (1, 0)
     assert Escalation.objects.get().rule == rule
     assert AdminAlert.objects.get().key == f"no-steps:{rule.pk}"
-    assert work == BUSY  # the alerts' INSERT stands in for the texts' (none to write)
+    assert work == BUSY  # no texts: the writes are the levels and the alert
+
+
+@pytest.mark.skipif(not PG, reason="the one-statement path is PostgreSQL's")
+def test_the_statement_kept_per_ladder_is_the_one_compiled_afresh(db):
+    """The sweep compiles its first statement once per ladder and moves its datetime parameters
+    to each sweep's `now`: it must equal the statement compiled at that `now`."""
+
+    def both(at):
+        rules = [rule for rule, _ in selectors.rules_with_steps()]
+        return (
+            services._resolve_and_raise_cached(rules, now=at),
+            services._resolve_and_raise_sql(rules, now=at),
+        )
+
+    cached, fresh = both(T0 + 37 * M)
+    assert cached == fresh
+    assert any(p == T0 + 37 * M for p in cached[1])  # `now` is a parameter, moved
+    # An administrator's edit is another statement, not the one kept.
+    EscalationRule.objects.filter(code="missing-24h").update(offset=timedelta(hours=12))
+    cached, fresh = both(T0 + 2 * H)
+    assert cached == fresh
+    assert any(p == T0 - 10 * H for p in cached[1])  # the new threshold
