@@ -21,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable
+import re
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -104,15 +107,18 @@ class Table:
             else:
                 self.defaults.append(_REQUIRED)
         self.index = {f.attname: i for i, f in enumerate(self.fields)}
+        self.required = [i for i, default in enumerate(self.defaults) if default is _REQUIRED]
         self.rows: list[list[Any]] = []
 
     def add(self, **values: Any) -> None:
-        row = list(self.defaults)
+        row = self.defaults.copy()
+        index = self.index
         for name, value in values.items():
-            row[self.index[name]] = value
-        if _REQUIRED in row:
-            missing = [self.fields[i].attname for i, v in enumerate(row) if v is _REQUIRED]
-            raise ValueError(f"{self.model.__name__}: no value for {missing}")
+            row[index[name]] = value
+        for i in self.required:  # a few columns, checked by identity (not == on every value)
+            if row[i] is _REQUIRED:
+                missing = [self.fields[i].attname for i, v in enumerate(row) if v is _REQUIRED]
+                raise ValueError(f"{self.model.__name__}: no value for {missing}")
         self.rows.append(row)
 
     def flush(self) -> int:
@@ -126,7 +132,18 @@ class Table:
 _REQUIRED = object()
 
 
+COPY_SECONDS = [0.0]  # time this process spent in COPY (the rest of a stream is Python)
+
+
 def _write(table: Table, rows: list[list[Any]]) -> None:
+    started = time.perf_counter()
+    try:
+        _copy(table, rows)
+    finally:
+        COPY_SECONDS[0] += time.perf_counter() - started
+
+
+def _copy(table: Table, rows: list[list[Any]]) -> None:
     name = connection.ops.quote_name(table.model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in table.columns)
     with connection.cursor() as cursor:
@@ -186,12 +203,17 @@ class Ids:
 
     next: dict[str, int] = field(default_factory=dict)
 
+    by_model: dict[type[models.Model], int] = field(default_factory=dict)
+
     def take(self, model: type[models.Model]) -> int:
-        key = model._meta.label
-        value = self.next.get(key)
+        value = self.by_model.get(model)  # keyed by the class: ~600,000 calls per 100,000 episodes
         if value is None:
-            value = (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-        self.next[key] = value + 1
+            value = self.next.get(model._meta.label)
+            if value is None:
+                value = (
+                    model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+                ) + 1
+        self.by_model[model] = value + 1
         return value
 
 
@@ -362,11 +384,13 @@ def generate(
     once it has added what it needs.
 
     streams=1 (the smoke test; any backend): one transaction, foreign keys checked at commit.
-    streams>1 (PostgreSQL, outside a transaction; `bench/run.py`): the children are split into
-    `streams` ranges written by as many processes, each COPYing through its own connection with
-    its own id range and random stream; the tables' secondary indexes, unique and foreign-key
-    constraints are dropped first and built after the load (each foreign key validated by one
-    join rather than a trigger per row), see `_bulk_load`."""
+    streams>1 (PostgreSQL, outside a transaction; `bench/run.py`): the children are shared
+    between `streams` processes with the same number of episodes each, each COPYing through its
+    own connection with its own id range and random stream, row triggers off; the tables' (and
+    their history tables') secondary indexes, unique and foreign-key constraints are dropped
+    first; after the load the history rows the triggers would have written are written in one
+    INSERT … SELECT per table, and the indexes and constraints built again, on two connections
+    (each foreign key validated by one join rather than a trigger per row), see `_bulk_load`."""
     log = log or (lambda message: None)
     children = children or max(4 * open_per_state, round(episodes * 0.3))
     if episodes < children or 4 * open_per_state > children:
@@ -456,6 +480,7 @@ def _generate_parallel(
     with transaction.atomic():
         _PLAN = _plan(episodes, children, open_per_state, random.Random(seed))
     written = {m._meta.label: 0 for m in BULK_MODELS}
+    started = time.perf_counter()
     with _bulk_load(BULK_MODELS, log):
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
@@ -474,27 +499,103 @@ def _generate_parallel(
         for result in results:
             for label, count in result.items():
                 written[label] += count
+        log(f"bench: streams done in {time.perf_counter() - started:.0f}s")
     _reset_sequences(BULK_MODELS)
     _PLAN = None
     return written
 
 
+def _share(counts: list[int], streams: int) -> list[list[int]]:
+    """The children each stream writes: each child in turn to the stream holding the fewest
+    episodes so far, so the streams do the same work (the repeat runners are not evenly spread
+    by index: striping by index once gave one stream 69% of the episodes)."""
+    shares: list[list[int]] = [[] for _ in range(streams)]
+    load = [0] * streams
+    for child, count in enumerate(counts):
+        k = load.index(min(load))
+        shares[k].append(child)
+        load[k] += count
+    return shares
+
+
 def _stream(k: int, streams: int, seed: int, queue: Any, log: Any) -> None:
-    """One stream (a forked process): every `streams`-th child from the k-th (the heavy repeat
-    runners come first, so striping, not ranges, balances the work), its own ids, random stream
-    and connection, one transaction."""
+    """One stream (a forked process): its share of the children (`_share`: the same number of
+    episodes in each stream), its own ids, random stream and connection, one transaction, row
+    triggers off."""
     import traceback
 
     try:
         ids = Ids(next={m._meta.label: k * ID_STRIDE + 1 for m in BULK_MODELS})
+        started = time.perf_counter()
         with transaction.atomic():
+            # Row triggers off: the history they would write is written in bulk afterwards
+            # (`history_fills`, queued by `_bulk_load` before the streams start).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = replica")
             rng = random.Random(seed * 1000 + k + 1)
-            written = _write_children(_PLAN, range(k, len(_PLAN.counts), streams), rng, ids, log)
+            written = _write_children(_PLAN, _share(_PLAN.counts, streams)[k], rng, ids, log)
         connection.close()
+        total = time.perf_counter() - started
+        log(
+            f"bench: stream {k} took {total:.0f}s: {COPY_SECONDS[0]:.0f}s in COPY, "
+            f"{total - COPY_SECONDS[0]:.0f}s making rows and committing"
+        )
         queue.put(written)
     except BaseException:  # reported to the parent, which raises
         queue.put(traceback.format_exc())
         raise
+
+
+@dataclass(frozen=True)
+class HistoryFill:
+    """What a table's row-level insert trigger (pghistory's) writes, as one set-based statement."""
+
+    table: str
+    history_table: str
+    sql: str
+
+
+_TRIGGER_INSERT = re.compile(
+    r'INSERT INTO "(?P<history>\w+)" \((?P<columns>[^)]*)\) VALUES \((?P<values>.*)\); RETURN NULL;',
+    re.DOTALL,
+)
+
+
+def history_fills(tables: list[str]) -> list[HistoryFill]:
+    """For each user-defined AFTER INSERT row trigger on `tables`, the INSERT … SELECT writing
+    what the trigger writes for every row of the table. The streams load with triggers off
+    (session_replication_role = replica: one PL/pgSQL call and one history row with its nine
+    indexes per loaded row is most of COPY's time); these statements then write the same history
+    rows in bulk. A trigger of any other shape stops the generation rather than being skipped."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT t.tgrelid::regclass::text, t.tgname, p.prosrc
+               FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+               WHERE t.tgrelid = ANY(%s::regclass[]) AND NOT t.tgisinternal
+                 AND t.tgtype & 4 = 4 AND t.tgenabled <> 'D'
+               ORDER BY 1, 2""",  # tgtype bit 2: INSERT
+            [tables],
+        )
+        found = cursor.fetchall()
+    fills = []
+    for table, name, source in found:
+        match = _TRIGGER_INSERT.search(source)
+        if match is None:
+            raise RuntimeError(f"bench: trigger {name} on {table} is not a history insert")
+        # No pghistory context while the generator loads: the trigger's context call answers
+        # NULL then (and opens a subtransaction per row to find that out).
+        values = match["values"].replace("NEW.", "src.").replace("_pgh_attach_context()", "NULL")
+        fills.append(
+            HistoryFill(
+                table=table,
+                history_table=match["history"],
+                sql=(
+                    f'INSERT INTO "{match["history"]}" ({match["columns"]}) '
+                    f"SELECT {values} FROM {table} src"
+                ),
+            )
+        )
+    return fills
 
 
 class _bulk_load:
@@ -508,6 +609,10 @@ class _bulk_load:
 
     def __enter__(self) -> None:
         restore_pending_ddl(self.log)
+        history = history_fills(self.tables)
+        # The history tables are loaded too (by one INSERT … SELECT each, after the streams):
+        # their indexes are dropped and built again with the others'.
+        tables = self.tables + [fill.history_table for fill in history]
         with connection.cursor() as cursor:
             cursor.execute(
                 """SELECT 'ALTER TABLE ' || conrelid::regclass || ' DROP CONSTRAINT '
@@ -518,7 +623,7 @@ class _bulk_load:
                    FROM pg_constraint
                    WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'u')
                    ORDER BY contype = 'u', conname""",
-                [self.tables],
+                [tables],
             )
             constraints = cursor.fetchall()  # foreign keys dropped first, rebuilt last
             cursor.execute(
@@ -527,7 +632,7 @@ class _bulk_load:
                    WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
                    ORDER BY 1""",
-                [self.tables],
+                [tables],
             )
             indexes = cursor.fetchall()
             with transaction.atomic():
@@ -535,40 +640,91 @@ class _bulk_load:
                     "CREATE TABLE IF NOT EXISTS bench_pending_ddl "
                     "(seq serial PRIMARY KEY, phase int NOT NULL, statement text NOT NULL)"
                 )
-                for _, create, phase in constraints + indexes:
+                for _, create, phase in [(None, f.sql, 0) for f in history] + constraints + indexes:
                     cursor.execute(
                         "INSERT INTO bench_pending_ddl (phase, statement) VALUES (%s, %s)",
                         [phase, create],
                     )
                 for drop, _, _ in constraints + indexes:
                     cursor.execute(drop)
-        self.log(f"bench: {len(indexes)} indexes, {len(constraints)} constraints dropped")
+        self.log(
+            f"bench: {len(indexes)} indexes, {len(constraints)} constraints dropped; "
+            f"{len(history)} history tables filled after the load"
+        )
 
     def __exit__(self, *exc: object) -> None:
         restore_pending_ddl(self.log)
 
 
-def restore_pending_ddl(log: Any) -> None:
-    """Build what `_bulk_load` dropped: indexes, then unique constraints, then foreign keys."""
+# The table a pending statement builds on: a history fill's target, an index's or a constraint's
+# table. Statements on one table run in order on one connection; different tables in parallel.
+_RELATION = re.compile(
+    r'^(?:INSERT INTO "|CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?|ALTER TABLE (?:ONLY )?)"?(?:public\.)?"?(\w+)'
+)
+
+
+def restore_pending_ddl(log: Any, workers: int = 2) -> None:
+    """Build what `_bulk_load` dropped: the history fills, indexes and unique constraints table by
+    table on `workers` connections at once (the largest tables first), then the foreign keys one
+    after another (each locks two tables). Each statement commits with the removal of its row
+    from `bench_pending_ddl`, so a run killed here resumes where it stopped."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('bench_pending_ddl') IS NOT NULL")
         if not cursor.fetchone()[0]:
             return
-        cursor.execute("SELECT seq, statement FROM bench_pending_ddl ORDER BY phase, seq")
+        cursor.execute(
+            """SELECT p.seq, p.phase, p.statement FROM bench_pending_ddl p ORDER BY phase, seq"""
+        )
         pending = cursor.fetchall()
         if not pending:
             return
         log(f"bench: building {len(pending)} indexes and constraints")
-        cursor.execute("SET maintenance_work_mem = '256MB'")
-        with transaction.atomic():
-            for _, statement in pending:
-                cursor.execute(statement)
-            cursor.execute("DELETE FROM bench_pending_ddl")
-        cursor.execute("RESET maintenance_work_mem")
+        by_table: dict[str, list[tuple[int, str]]] = {}
+        for seq, phase, statement in pending:
+            if phase < 3:
+                match = _RELATION.match(statement)
+                by_table.setdefault(match[1] if match else "", []).append((seq, statement))
+        cursor.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname = ANY(%s)",
+            [list(by_table)],
+        )
+        size = dict(cursor.fetchall())
+    started = time.perf_counter()
+    groups = sorted(by_table, key=lambda table: size.get(table, 0), reverse=True)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        took = [t for done in pool.map(_build, [by_table[g] for g in groups]) for t in done]
+    tables_done = time.perf_counter() - started
+    took += _build([(seq, st) for seq, phase, st in pending if phase >= 3], close=False)
+    log(
+        f"bench: built in {time.perf_counter() - started:.0f}s ({tables_done:.0f}s history and "
+        f"indexes on {workers} connections, then the foreign keys); slowest:"
+    )
+    for seconds, statement in sorted(took, reverse=True)[:8]:
+        log(f"  {seconds:6.1f}s {statement[:110]}")
+
+
+def _build(statements: list[tuple[int, str]], close: bool = True) -> list[tuple[float, str]]:
+    """Run pending statements in order, each committed with the removal of its row. In a worker
+    thread (its own connection, closed at the end) or the caller's (`close=False`)."""
+    took = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            for seq, statement in statements:
+                began = time.perf_counter()
+                with transaction.atomic():
+                    cursor.execute(statement)
+                    cursor.execute("DELETE FROM bench_pending_ddl WHERE seq = %s", [seq])
+                took.append((time.perf_counter() - began, statement))
+            cursor.execute("RESET maintenance_work_mem")
+    finally:
+        if close:
+            connection.close()
+    return took
 
 
 def _write_children(
-    plan: Plan, which: range, rng: random.Random, ids: Ids, log: Any
+    plan: Plan, which: Sequence[int], rng: random.Random, ids: Ids, log: Any
 ) -> dict[str, int]:
     """The plan's children numbered in `which`, each with its episodes, notifications, decisions, events,
     interviews and grants, COPYed in chunks."""
@@ -593,7 +749,7 @@ def _write_children(
             for t in tables:
                 written[t.model._meta.label] += t.flush()
 
-    for c in which:
+    for done, c in enumerate(which, start=1):
         child_id = ids.take(Child)
         looked_after = rng.random() < 0.45
         cpp = not looked_after and rng.random() < 0.2
@@ -690,8 +846,8 @@ def _write_children(
                 cin=cin,
                 dob=dob,
             )
-        if c % 50000 < which.step and c >= which.step:
-            log(f"  {c} children")
+        if done % 50000 == 0:
+            log(f"  {done} children")
         flush()
     flush(force=True)
     return written

@@ -879,7 +879,12 @@ def reset_case_data() -> None:
               ContactAttempt, ReturnInterview, CaseAccessGrant, EpisodeEvent, OversightDecision,
               PoliceNotification, MissingEpisode, Child]  # fmt: skip
     if _pg():
-        names = ", ".join(_table(m) for m in models)
+        tables = [_table(m) for m in models]
+        # The history the generator's bulk fill wrote (pghistory's tables) goes with them.
+        history = [
+            f'"{f.history_table}"' for f in gen.history_fills([m._meta.db_table for m in models])
+        ]
+        names = ", ".join(tables + history)
         with connection.cursor() as cursor:
             # Inside a transaction (the smoke test's), deferred foreign-key checks still queued
             # would block TRUNCATE: run them now, then defer again.
