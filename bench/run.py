@@ -483,18 +483,20 @@ def _sweep_case(name: str, at: datetime) -> Case:
 
 def _sweep_floor(at: datetime) -> int:
     """The busy sweep's work by hand, in the fewest statements: the rules with their steps (1);
-    every newly due firing raised with INSERT … SELECT of one UNION ALL … ON CONFLICT DO NOTHING
-    RETURNING and, in the same statement, the open escalations whose next level is due, claimed
-    FOR UPDATE SKIP LOCKED, each with its child's team (1); everyone they could tell, one UNION
-    ALL of the rota, the heads of service, the teams' managers and the episodes' interviewers
-    (1); the texts (INSERT … ON CONFLICT DO NOTHING RETURNING) and the levels (UPDATE … FROM
-    VALUES) in one statement (1). SQLite (the smoke test) has no data-modifying CTEs: 6
-    statements there. Left out of what the application does: administrators' alerts for a
-    level with nobody to tell (none in the data set), resolving what cleared, the lost texts,
-    a council's own staff on a regional installation. Returns the number of texts written."""
+    one statement of data-modifying CTEs resolving what cleared, cancelling the unsent texts of
+    stopped escalations, raising every newly due firing (INSERT … SELECT of one UNION ALL … ON
+    CONFLICT DO NOTHING RETURNING) and returning them with the open escalations whose next
+    level is due, claimed FOR UPDATE SKIP LOCKED, each with its child's team (1); everyone they
+    could tell, one UNION ALL of the rota, the heads of service, the teams' managers and the
+    episodes' interviewers (1); the levels (UPDATE … FROM VALUES), the administrator alerts and
+    the texts (INSERT … ON CONFLICT DO NOTHING) in one statement (1). SQLite (the smoke test)
+    has no data-modifying CTEs: more statements there. Left out of what the application does:
+    the lost-text check, a regional installation's council filter, the alerts' wording.
+    Returns the number of texts written."""
     from missing.models import CaseAccessGrant
     from notifications import texts
     from notifications.models import (
+        AdminAlert,
         Escalation,
         EscalationRule,
         EscalationStep,
@@ -612,9 +614,11 @@ def _sweep_floor(at: datetime) -> int:
             return people.get(("team", str(team_id)), []) or duty
         return people.get(("interviewer", str(episode_id)), [])
 
-    # Each escalation's next level with anyone to tell, in memory.
+    # Each escalation's next level with anyone to tell, in memory; an administrator alert for a
+    # level with nobody to tell or a person with no phone, as the application writes them.
     sent: list[Any] = []
     levels: list[Any] = []
+    alerts: dict[str, list[Any]] = {}
     redispatch = _p(at + timedelta(seconds=settings.SMS_REDISPATCH_AFTER_SECONDS))
     for escalation_id, rule_id, episode_id, level, clock_at, team_id in due:
         trigger, ack_within, steps = ladder[rule_id]
@@ -623,12 +627,18 @@ def _sweep_floor(at: datetime) -> int:
         higher = sorted(n for n in steps if n > level)
         next_at = None
         for position, step in enumerate(higher):
-            told = {
-                user_id: phone
-                for recipient in steps[step]
-                for user_id, phone in resolve(recipient, episode_id, team_id)
-                if phone
-            }
+            told: dict[int, str] = {}
+            for recipient in steps[step]:
+                found = resolve(recipient, episode_id, team_id)
+                if not found and recipient != "interviewer":
+                    key = f"no-recipient:{escalation_id}:{step}:{recipient}"
+                    alerts[key] = [key, "no_recipient", "Nobody to tell.", escalation_id]
+                for user_id, phone in found:
+                    if phone:
+                        told[user_id] = phone
+                    else:
+                        key = f"no-phone:{user_id}"
+                        alerts[key] = [key, "no_phone", "No phone number.", escalation_id]
             level, further = step, position + 1 < len(higher)
             if told or not further:
                 body = texts.escalation_text(
@@ -640,29 +650,49 @@ def _sweep_floor(at: datetime) -> int:
                 break
         levels += [escalation_id, level, _p(next_at) if next_at else None]
 
-    # The texts and the levels.
-    inserting = (
-        f"INSERT INTO {_table(SmsMessage)} (escalation_id, recipient_id, level, "
-        f"{connection.ops.quote_name('to')}, body, created_at, redispatch_at, backend, status, "
-        "attempts, needs_check, error_code, error_detail) VALUES "
-        + ", ".join(
-            ["(%s, %s, %s, %s, %s, %s, %s, '', 'pending', 0, false, '', '')"] * (len(sent) // 7)
-        )
-        + " ON CONFLICT DO NOTHING RETURNING id"
-    )
+    # The levels, the alerts and the texts.
     next_level = "CAST(v.column3 AS timestamptz)" if pg else "v.column3"
-    updating = (
-        f"UPDATE {esc} SET level = v.column2, next_level_at = {next_level} FROM (VALUES "
-        + ", ".join(["(%s, %s, %s)"] * len(due))
-        + f") AS v WHERE {esc}.id = v.column1"
+    writes = [
+        (
+            f"UPDATE {esc} SET level = v.column2, next_level_at = {next_level} FROM (VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(due))
+            + f") AS v WHERE {esc}.id = v.column1 RETURNING 1",
+            levels,
+        )
+    ]
+    if alerts:
+        writes.append(
+            (
+                f"INSERT INTO {_table(AdminAlert)} (key, kind, message, escalation_id, "
+                "created_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s)"] * len(alerts))
+                + " ON CONFLICT DO NOTHING RETURNING 1",
+                [value for row in alerts.values() for value in (*row, _p(at))],
+            )
+        )
+    if sent:
+        writes.append(
+            (
+                f"INSERT INTO {_table(SmsMessage)} (escalation_id, recipient_id, level, "
+                f"{connection.ops.quote_name('to')}, body, created_at, redispatch_at, backend, "
+                "status, attempts, needs_check, error_code, error_detail) VALUES "
+                + ", ".join(
+                    ["(%s, %s, %s, %s, %s, %s, %s, '', 'pending', 0, false, '', '')"]
+                    * (len(sent) // 7)
+                )
+                + " ON CONFLICT DO NOTHING RETURNING id",
+                sent,
+            )
+        )
+    if not pg:
+        return len([_fetch(sql, params) for sql, params in writes][-1]) if sent else 0
+    *ctes, (last, last_params) = writes
+    prefix = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(ctes))
+    rows = _fetch(
+        (f"WITH {prefix} " if ctes else "") + last,
+        [value for _, params in ctes for value in params] + last_params,
     )
-    if not sent:
-        _fetch(updating + " RETURNING 1", levels)
-        return 0
-    if pg:
-        return len(_fetch(f"WITH levels AS ({updating}) {inserting}", [*levels, *sent]))
-    _fetch(updating + " RETURNING 1", levels)
-    return len(_fetch(inserting, sent))
+    return len(rows) if sent else 0
 
 
 def case_intake(now: datetime) -> Case:
