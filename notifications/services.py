@@ -34,7 +34,16 @@ from django.db.models.sql import UpdateQuery
 from django.urls import reverse
 
 from missing.cases.errors import Conflict, NotAllowed
-from missing.models import MissingEpisode, MisuseAlert, Role, User, council_scope, is_regional
+from missing.models import (
+    Child,
+    Council,
+    MissingEpisode,
+    MisuseAlert,
+    Role,
+    User,
+    council_scope,
+    is_regional,
+)
 from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
@@ -480,18 +489,7 @@ def _climb_batch(
     """Climb one batch of escalations whose next level is due; False when no further batch is
     needed."""
     with transaction.atomic():
-        batch = list(
-            Escalation.objects.filter(state=Escalation.State.OPEN, next_level_at__lte=now)
-            .annotate(
-                sweep_team_id=F("episode__child__allocated_team_id"),
-                # Whose ladder it climbs on a regional installation (0067): the episode's council.
-                sweep_council_id=F("episode__council_id"),
-                sweep_council_ons=F("episode__council__ons_code"),
-            )
-            # Another sweep's rows are skipped, not waited for: it is telling them already.
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_level_at", "pk")[:CLIMB_BATCH]
-        )
+        batch = _claim(now=now)
         if not batch:
             return False
         people = selectors.sweep_recipients(
@@ -515,6 +513,35 @@ def _climb_batch(
         result.sms_ids += sms_ids
         _enqueue_sends(sms_ids)
     return len(batch) == CLIMB_BATCH
+
+
+def _claim(*, now: datetime) -> list[Any]:
+    """Up to CLIMB_BATCH open escalations whose next level is due, oldest first, each with its
+    child's allocated team and (whose ladder it climbs on a regional installation, 0067) the
+    episode's council and its ONS code. Another sweep's rows are skipped, not waited for: it is
+    telling them already (FOR UPDATE SKIP LOCKED; SQLite serialises writers instead). Raw SQL
+    through `Escalation.objects.raw`, compiled once per process: the annotated queryset cost
+    1.5 ms of Python a sweep (issue 15)."""
+    sql = _CLAIM_SQL.get(connection.alias)
+    if sql is None:
+        name = connection.ops.quote_name
+        episode, child, council = MissingEpisode._meta, Child._meta, Council._meta
+        lock = " FOR UPDATE OF x SKIP LOCKED" if connection.features.has_select_for_update else ""
+        sql = _CLAIM_SQL[connection.alias] = (
+            f"SELECT x.*, c.allocated_team_id AS sweep_team_id, "  # noqa: S608 - our tables
+            "e.council_id AS sweep_council_id, k.ons_code AS sweep_council_ons "
+            f"FROM {name(Escalation._meta.db_table)} x "
+            f"JOIN {name(episode.db_table)} e ON e.id = x.episode_id "
+            f"JOIN {name(child.db_table)} c ON c.id = e.child_id "
+            f"LEFT JOIN {name(council.db_table)} k ON k.id = e.council_id "
+            "WHERE x.state = %s AND x.next_level_at <= %s "
+            f"ORDER BY x.next_level_at, x.id LIMIT %s{lock}"
+        )
+    at = Escalation._meta.get_field("next_level_at").get_db_prep_value(now, connection)
+    return list(Escalation.objects.raw(sql, [Escalation.State.OPEN, at, CLIMB_BATCH]))
+
+
+_CLAIM_SQL: dict[str, str] = {}
 
 
 def _climb(
