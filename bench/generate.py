@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import time
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -518,6 +520,16 @@ def _share(counts: list[int], streams: int) -> list[list[int]]:
     return shares
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process on this machine (PostgreSQL's backend too when the
+    server is local; 0 when it is not): what a stream cost whatever else the machine was doing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stream(k: int, streams: int, seed: int, queue: Any, log: Any) -> None:
     """One stream (a forked process): its share of the children (`_share`: the same number of
     episodes in each stream), its own ids, random stream and connection, one transaction, row
@@ -532,13 +544,17 @@ def _stream(k: int, streams: int, seed: int, queue: Any, log: Any) -> None:
             # (`history_fills`, queued by `_bulk_load` before the streams start).
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = replica")
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = cursor.fetchone()[0]
             rng = random.Random(seed * 1000 + k + 1)
             written = _write_children(_PLAN, _share(_PLAN.counts, streams)[k], rng, ids, log)
-        connection.close()
         total = time.perf_counter() - started
+        server_cpu = _cpu_seconds(backend)  # before the connection closes and its backend exits
+        connection.close()
         log(
             f"bench: stream {k} took {total:.0f}s: {COPY_SECONDS[0]:.0f}s in COPY, "
-            f"{total - COPY_SECONDS[0]:.0f}s making rows and committing"
+            f"{total - COPY_SECONDS[0]:.0f}s making rows and committing; CPU: "
+            f"{_cpu_seconds(os.getpid()):.0f}s here, {server_cpu:.0f}s in PostgreSQL"
         )
         queue.put(written)
     except BaseException:  # reported to the parent, which raises

@@ -6,12 +6,14 @@ Used only by bench/run.py (override_settings(ROOT_URLCONF="bench.urls")); never 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.views.decorators.csrf import csrf_exempt
 
 from config.urls import urlpatterns as project_urlpatterns
@@ -26,12 +28,15 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
     """The same work as the intake API for an `update` notification, by hand, in the fewest
     statements a careful engineer would write (issue 15: an honest floor):
 
-    - token authentication: one SELECT of the token by its SHA-256 with its user and force;
+    - token authentication: one SELECT of the token by its SHA-256 with its user and force,
+      unrevoked, unexpired, the user active; the token's credential hash checked against the
+      user's password, role, active flag and second-factor generation (as the API does);
     - validation: JSON, the required fields and their types, the kind, lengths, own force only;
     - the incident's advisory lock (decision 0045; the same key as the application);
     - an idempotent insert: INSERT … ON CONFLICT DO NOTHING, finding the incident's episode (the
       child match for an update) in the same statement; a replay answers the stored row;
-    - the episode's timeline event and the access-log change row (the application writes both).
+    - the episode's timeline event and the access-log change row (the application writes both);
+    - the receipt a police system gets back (the fields of NotificationReceiptOut).
 
     Inside the request's transaction (ATOMIC_REQUESTS), like the API. No DRF, serializer, ORM
     model instances or django-fsm: what the framework costs is what the ratio shows."""
@@ -39,18 +44,31 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
     if len(header) != 2 or header[0] != "Bearer":
         return JsonResponse({"detail": "Send 'Authorization: Bearer <token>'."}, status=401)
     digest = hashlib.sha256(header[1].encode()).hexdigest()
+    moment = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(moment)
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT u.id, u.role, f.id, f.code FROM missing_apitoken t
+            """SELECT u.id, u.role, f.id, f.code, t.credential_hash, u.password,
+                      u.session_generation
+               FROM missing_apitoken t
                JOIN missing_user u ON u.id = t.user_id
                LEFT JOIN missing_policeforce f ON f.id = u.police_force_id
-               WHERE t.key_hash = %s AND t.revoked_at IS NULL AND u.is_active""",
-            [digest],
+               WHERE t.key_hash = %s AND t.revoked_at IS NULL AND u.is_active
+                 AND (t.expires_at IS NULL OR t.expires_at > %s)""",
+            [digest, now],
         )
         found = cursor.fetchone()
         if found is None:
             return JsonResponse({"detail": "Invalid or revoked token."}, status=401)
-        user_id, role, force_id, force_code = found
+        user_id, role, force_id, force_code, credential, password, generation = found
+        if credential:
+            expected = salted_hmac(
+                "missing.User.get_session_auth_hash",
+                f"{password}|{role}|True|{generation}",
+                algorithm="sha256",
+            ).hexdigest()
+            if not hmac.compare_digest(credential, expected):
+                return JsonResponse({"detail": "This token ended."}, status=401)
         try:
             data = json.loads(request.body)
         except ValueError:
@@ -69,7 +87,6 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
             return JsonResponse(errors, status=400)
         if role != "police_system" or data["police_force"] != force_code:
             return JsonResponse({"detail": "Only for its own force."}, status=403)
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
         reference = data["police_reference"]
         if connection.vendor == "postgresql":  # the smoke test runs on SQLite too
             cursor.execute(
@@ -86,12 +103,13 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
                  payload_hash, match_status, outcome_detail, differences, review_decision,
                  review_note, episode_id, child_id)
                SELECT %s, %s, %s, %s, %s, %s, '', '', '', '', '', '', %s, '', '', '', '',
-                      %s, %s, 'matched', '', '{}', '', '', e.id, e.child_id
+                      %s, %s, 'matched', %s, '{}', '', '', e.id, e.child_id
                FROM (SELECT 1) one LEFT JOIN missing_missingepisode e
                  ON e.police_force_id = %s AND e.police_reference = %s
                ON CONFLICT DO NOTHING RETURNING id, episode_id, child_id""",
             [force_id, reference, data["kind"], data["sequence"], now, user_id,
-             data.get("circumstances", ""), payload, payload_hash, force_id, reference],
+             data.get("circumstances", ""), payload, payload_hash, "Added to the timeline.",
+             force_id, reference],
         )  # fmt: skip
         row = cursor.fetchone()
         if row is None:  # a replay: the stored row answers (409 if the details differ)
@@ -118,7 +136,21 @@ def floor_intake(request: HttpRequest) -> HttpResponse:
         else:  # SQLite has no INSERT in WITH
             cursor.execute(event, event_params)
             cursor.execute(access, access_params)
-    return JsonResponse({"id": notification_id}, status=201)
+    receipt = {
+        "id": notification_id,
+        "reference": f"N-{notification_id}",
+        "police_force": force_code,
+        "police_reference": reference,
+        "kind": data["kind"],
+        "sequence": data["sequence"],
+        "received_at": moment.isoformat().replace("+00:00", "Z"),
+        "match_status": "matched",
+        "outcome_detail": "Added to the timeline.",
+        "episode": episode_id,
+        "episode_reference": f"E-{episode_id}",
+        "child": child_id,
+    }
+    return JsonResponse(receipt, status=201)
 
 
 urlpatterns = [

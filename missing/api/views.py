@@ -203,13 +203,19 @@ class NotificationListCreateApi(AccessLoggedListMixin, generics.ListAPIView):
         },
     )
     def post(self, request: StaffApiRequest) -> Response:
-        serializer = NotificationIn(data=request.data)
+        user = request.user
+        # A police system's force came with its token (ApiTokenAuthentication): not read again.
+        loaded = [user.police_force] if user.police_force_id is not None else []
+        serializer = NotificationIn(data=request.data, context={"loaded": loaded})
         serializer.is_valid(raise_exception=True)
         result = services.notification_receive(
             serializer.to_data(),
-            actor=request.user,
+            actor=user,
             payload=request.data,
             now=timezone.now(),
+            # Any refusal rolls the request's transaction back whole (ATOMIC_REQUESTS and DRF's
+            # exception handler): no savepoint of the service's own is needed.
+            savepoint=False,
         )
         out = NotificationOut if request.user.has_role(CASE_READERS) else NotificationReceiptOut
         return Response(

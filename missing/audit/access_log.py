@@ -223,7 +223,31 @@ def record_access(
     rows: int | None = None,
     now: datetime | None = None,
 ) -> AccessLog | None:
-    """Write one access row for this request (in its transaction).
+    """Write one access row for this request (in its transaction): `access_row`, saved."""
+    row = access_row(
+        request_or_context,
+        action=action,
+        child_ids=child_ids,
+        reference=reference,
+        rows=rows,
+        now=now,
+    )
+    if row is not None:
+        row.save()
+    return row
+
+
+def access_row(
+    request_or_context: HttpRequest | AccessContext | Any,
+    *,
+    action: str,
+    child_ids: Iterable[int | None] = (),
+    reference: str = "",
+    rows: int | None = None,
+    now: datetime | None = None,
+) -> AccessLog | None:
+    """The access row for this request, not yet saved (record_access saves it; a service may
+    write it in one statement with its own row, see record_change).
 
     One child id: a detail row (`child_id`), shown in "who has looked at this child". Several,
     or a list or export: one row with `child_ids` and `rows` (how many records were shown or
@@ -248,7 +272,7 @@ def record_access(
     user = context.acting_user()
     if action == AccessAction.VIEW and single is not None and user is not None:
         misuse.note_read(user_id=user.pk, child_id=single, now=at)
-    return AccessLog.objects.create(
+    return AccessLog(
         at=at,
         user=user,
         role=getattr(user, "role", "") or "",
@@ -307,14 +331,24 @@ def record_export(
 def record_change(*, child_id: int | None, reference: str, now: datetime | None = None) -> None:
     """A service changed a child's record: one row per (child, record) per request. Called
     from the services' central helpers; a no-op outside a request."""
+    row = change_row(child_id=child_id, reference=reference, now=now)
+    if row is not None:
+        row.save()
+
+
+def change_row(
+    *, child_id: int | None, reference: str, now: datetime | None = None
+) -> AccessLog | None:
+    """record_change's row, not yet saved: the caller writes it (with its own row, in one
+    statement where it can). None outside a request, or when this request already has it."""
     context = current()
     if context is None or context.acting_user() is None:
-        return
+        return None
     key = (child_id, reference)
     if key in context.changed:
-        return
+        return None
     context.changed.add(key)
-    record_access(
+    return access_row(
         context,
         action=AccessAction.CHANGE,
         child_ids=[child_id] if child_id is not None else [],

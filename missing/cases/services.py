@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
+from django.db.models.sql import InsertQuery
 
 from missing.audit import access_log as audit
 from missing.cases import child_facts, clocks, nhs, rules, transitions
@@ -193,7 +194,13 @@ def _validate_notification(data: NotificationData, *, now: datetime) -> None:
 
 
 def notification_receive(
-    data: NotificationData, /, *, actor: User, payload: dict[str, Any], now: datetime
+    data: NotificationData,
+    /,
+    *,
+    actor: User,
+    payload: dict[str, Any],
+    now: datetime,
+    savepoint: bool = True,
 ) -> IntakeResult:
     """Log a police notification, then apply it to its episode (FFD, managers, police systems).
 
@@ -206,6 +213,11 @@ def notification_receive(
 
     Race-free on PostgreSQL: one incident's notifications, and notifications that may be about
     the same child, are serialised by transaction-scoped advisory locks (decision 0045).
+
+    `savepoint=False` when the caller rolls its whole transaction back on any error (the API:
+    DRF's exception handler does under ATOMIC_REQUESTS): the work then runs in the caller's
+    transaction without a SAVEPOINT and RELEASE of its own. A caller that carries on after a
+    refusal (the web form shows it) keeps the default.
     """
     require_roles(actor, INTAKE_ROLES, label="log police notifications")
     if actor.role == Role.POLICE_SYSTEM and actor.police_force_id != data.police_force.pk:
@@ -220,46 +232,78 @@ def notification_receive(
         "sequence": data.sequence,
     }
 
-    with transaction.atomic():
-        _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
-        existing = PoliceNotification.objects.filter(**key).first()
+    with transaction.atomic(savepoint=savepoint):
+        locked = _advisory_locks(_incident_key(data.police_force.pk, data.police_reference))
+        # The incident's episode is found before the INSERT, so the row is written linked (and,
+        # for an update, settled): no UPDATE after it. Locked, with its grade, as
+        # _apply_to_episode has always locked it; in the same query, whether this very
+        # notification is stored already (a retry).
+        stored = PoliceNotification.objects.filter(**key)
+        episode: MissingEpisode | None = (
+            _locked_episodes()
+            .annotate(already=Subquery(stored.values("pk")[:1]))
+            .filter(police_force=data.police_force, police_reference=data.police_reference)
+            .first()
+        )
+        if episode is None:
+            existing = stored.first()
+        else:
+            already = getattr(episode, "already")  # noqa: B009 - the annotation
+            existing = None if already is None else stored.get(pk=already)
         if existing is not None:
+            existing.police_force = data.police_force  # its key's force: not read again
             return _repeat(existing, data=data, digest=digest)
-        try:
-            with transaction.atomic():
-                notification = PoliceNotification.objects.create(
-                    **key,
-                    received_at=now,
-                    received_by=actor,
-                    child_first_name=data.child_first_name,
-                    child_last_name=data.child_last_name,
-                    child_date_of_birth=data.child_date_of_birth,
-                    child_gender=data.child_gender,
-                    council_child_id=data.council_child_id,
-                    nhs_number=data.nhs_number,
-                    missing_kind=data.missing_kind,
-                    last_seen_at=data.last_seen_at,
-                    last_seen_place=data.last_seen_place,
-                    reported_at=data.reported_at,
-                    risk_grade=data.risk_grade,
-                    circumstances=data.circumstances,
-                    reported_by=data.reported_by,
-                    found_at=data.found_at,
-                    found_place=data.found_place,
-                    found_by=data.found_by,
-                    prevention_interview_done=data.prevention_interview_done,
-                    restricted_intelligence=data.restricted_intelligence,
-                    council=council,
-                    raw_payload=payload,
-                    payload_hash=digest,
-                    match_status=PoliceNotification.MatchStatus.MATCHED,
-                )
-        except IntegrityError:
-            # Without advisory locks (SQLite) a concurrent retry of this very post may win; the
-            # unique index made us wait for its commit, so the row is there.
-            return _repeat(PoliceNotification.objects.get(**key), data=data, digest=digest)
-
-        _apply_notification(notification, actor=actor, now=now)
+        if episode is None:
+            episode = _linked_episode(data.police_force.pk, data.police_reference)
+        fields: dict[str, Any] = dict(
+            key,
+            received_at=now,
+            received_by=actor,
+            child_first_name=data.child_first_name,
+            child_last_name=data.child_last_name,
+            child_date_of_birth=data.child_date_of_birth,
+            child_gender=data.child_gender,
+            council_child_id=data.council_child_id,
+            nhs_number=data.nhs_number,
+            missing_kind=data.missing_kind,
+            last_seen_at=data.last_seen_at,
+            last_seen_place=data.last_seen_place,
+            reported_at=data.reported_at,
+            risk_grade=data.risk_grade,
+            circumstances=data.circumstances,
+            reported_by=data.reported_by,
+            found_at=data.found_at,
+            found_place=data.found_place,
+            found_by=data.found_by,
+            prevention_interview_done=data.prevention_interview_done,
+            restricted_intelligence=data.restricted_intelligence,
+            council=council,
+            raw_payload=payload,
+            payload_hash=digest,
+            match_status=PoliceNotification.MatchStatus.MATCHED,
+        )
+        if episode is not None:
+            fields.update(episode=episode, child_id=episode.child_id)
+            if data.kind == NotificationKind.UPDATE:
+                fields["outcome_detail"] = UPDATE_APPLIED
+        if locked:
+            # Under the incident's advisory lock no other transaction can insert this key (every
+            # insert takes the lock first): no savepoint around the INSERT is needed.
+            notification = PoliceNotification.objects.create(**fields)
+        else:
+            try:
+                with transaction.atomic():
+                    notification = PoliceNotification.objects.create(**fields)
+            except IntegrityError:
+                # Without advisory locks (SQLite) a concurrent retry of this very post may win;
+                # the unique index made us wait for its commit, so the row is there.
+                return _repeat(PoliceNotification.objects.get(**key), data=data, digest=digest)
+        # What the row says, so _settle writes only what differs (an update: nothing).
+        notification._as_stored = _settled_fields(notification)  # type: ignore[attr-defined]
+        if episode is not None:
+            _apply_to_episode(notification, episode.pk, actor=actor, now=now, episode=episode)
+        else:
+            _apply_notification(notification, actor=actor, now=now)
     return IntakeResult(notification=notification, created=True)
 
 
@@ -345,17 +389,19 @@ def _identity_keys(
     return keys
 
 
-def _advisory_locks(*keys: str) -> None:
+def _advisory_locks(*keys: str) -> bool:
     """Serialise work on one incident or one child's identity across transactions, until commit.
 
-    PostgreSQL only (SQLite has one writer at a time anyway). Keys are taken in sorted order and
-    always after the incident's own key, so two transactions never wait on each other in a cycle.
+    PostgreSQL only (SQLite has one writer at a time anyway): says whether the locks were taken.
+    Keys are taken in sorted order and always after the incident's own key, so two transactions
+    never wait on each other in a cycle.
     """
     if connection.vendor != "postgresql":
-        return
+        return False
     with connection.cursor() as cursor:
         for key in sorted(set(keys)):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+    return True
 
 
 def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int | None:
@@ -371,6 +417,10 @@ def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int
     )
     if own is not None:
         return own
+    return _linked_episode_id(police_force_id, police_reference)
+
+
+def _linked_episode_id(police_force_id: int, police_reference: str) -> int | None:
     return (
         PoliceNotification.objects.filter(
             police_force_id=police_force_id,
@@ -380,6 +430,26 @@ def _episode_id_for_incident(police_force_id: int, police_reference: str) -> int
         .values_list("episode_id", flat=True)
         .first()
     )
+
+
+def _locked_episodes() -> QuerySet[MissingEpisode]:
+    return MissingEpisode.objects.select_for_update(of=("self",)).select_related("police_grade")
+
+
+def _linked_episode(police_force_id: int, police_reference: str) -> MissingEpisode | None:
+    """The episode an earlier notification of an incident that has none of its own was linked
+    to (a second force's report of a child already missing), locked with its grade."""
+    linked = _linked_episode_id(police_force_id, police_reference)
+    return None if linked is None else _locked_episodes().get(pk=linked)
+
+
+# What an update applied to its episode says; written with the row (notification_receive).
+UPDATE_APPLIED = "Added to the timeline."
+SETTLED_FIELDS = ("match_status", "outcome_detail", "differences", "child_id", "episode_id")
+
+
+def _settled_fields(notification: PoliceNotification) -> tuple[Any, ...]:
+    return tuple(getattr(notification, name) for name in SETTLED_FIELDS)
 
 
 def _settle(
@@ -392,18 +462,17 @@ def _settle(
     notification.match_status = status
     notification.outcome_detail = detail
     notification.differences = differences or {}
+    settled = _settled_fields(notification)
+    if getattr(notification, "_as_stored", None) == settled:
+        return  # the row already says so (notification_receive wrote it with its INSERT)
     notification.save(
         update_fields=["match_status", "outcome_detail", "differences", "child", "episode"]
     )
+    notification._as_stored = settled  # type: ignore[attr-defined]
 
 
 def _apply_notification(notification: PoliceNotification, *, actor: User, now: datetime) -> None:
-    episode_id = _episode_id_for_incident(
-        notification.police_force_id, notification.police_reference
-    )
-    if episode_id is not None:
-        _apply_to_episode(notification, episode_id, actor=actor, now=now)
-        return
+    """A notification whose incident has no episode yet (notification_receive found none)."""
     if (
         _waiting(notification)
         .filter(match_status=PoliceNotification.MatchStatus.AWAITING_MATCH)
@@ -752,15 +821,22 @@ FILLABLE_BLANKS = frozenset(
 
 
 def _apply_to_episode(
-    notification: PoliceNotification, episode_id: int, *, actor: User, now: datetime
+    notification: PoliceNotification,
+    episode_id: int,
+    *,
+    actor: User,
+    now: datetime,
+    episode: MissingEpisode | None = None,
 ) -> None:
     """Apply one notification to its episode, or keep it on the episode's record (and put it to
-    FFD when it differs): never refused for the episode's state."""
-    episode = (
-        MissingEpisode.objects.select_for_update(of=("self",))
-        .select_related("police_grade")
-        .get(pk=episode_id)
-    )
+    FFD when it differs): never refused for the episode's state. `episode`: already locked in
+    this transaction with its police grade (notification_receive), so not read again."""
+    if episode is None:
+        episode = (
+            MissingEpisode.objects.select_for_update(of=("self",))
+            .select_related("police_grade")
+            .get(pk=episode_id)
+        )
     notification.child_id = episode.child_id
     notification.episode = episode
     kind = notification.kind
@@ -779,7 +855,7 @@ def _apply_to_episode(
             from_state=episode.state,
             reason=notification.circumstances,
         )
-        _settle(notification, PoliceNotification.MatchStatus.MATCHED, "Added to the timeline.")
+        _settle(notification, PoliceNotification.MatchStatus.MATCHED, UPDATE_APPLIED)
     if notification.restricted_intelligence:
         _add_restricted_intelligence(episode.pk, notification)
 
@@ -1330,9 +1406,10 @@ def _event(
     from_state: str,
     reason: str,
 ) -> EpisodeEvent:
-    # Every change to an episode passes here (its timeline): the access log's change row too.
-    audit.record_change(child_id=episode.child_id, reference=episode.reference, now=now)
-    return EpisodeEvent.objects.create(
+    # Every change to an episode passes here (its timeline): the access log's change row too,
+    # written with the event in one statement.
+    access = audit.change_row(child_id=episode.child_id, reference=episode.reference, now=now)
+    event = EpisodeEvent(
         episode=episode,
         at=now,
         actor=actor,
@@ -1341,6 +1418,42 @@ def _event(
         to_state=episode.state,
         reason=reason,
     )
+    if access is None:
+        event.save()
+    else:
+        _insert_together(access, event)
+    return event
+
+
+def _insert_together(first: models.Model, last: models.Model) -> None:
+    """Two new rows in one statement on PostgreSQL (`WITH first AS (INSERT …) INSERT …`: one
+    round trip, and pghistory's context injected once); elsewhere two INSERTs. Django builds
+    each INSERT as save() would (defaults, auto_now, value preparation); `last` gets its id,
+    `first` is written and left as it was (its id unread: never save it again)."""
+    if connection.vendor != "postgresql":
+        first.save()
+        last.save()
+        return
+    statements: list[str] = []
+    params: list[Any] = []
+    for row in (first, last):
+        meta = row._meta
+        query = InsertQuery(type(row))
+        query.insert_values(
+            [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
+        )
+        ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        statements.append(statement)
+        params.extend(values)
+    pk = connection.ops.quote_name(last._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH first AS ({statements[0]}) {statements[1]} RETURNING {pk}",
+            params,
+        )
+        last.pk = cursor.fetchone()[0]
+    last._state.adding = False
+    last._state.db = connection.alias
 
 
 def _transition(
