@@ -137,7 +137,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side cursors (QuerySet.iterator(): the national returns' downloads) are read to
     # the end. PostgreSQL plans a cursor for its first 10% (cursor_tuple_fraction), and for the
     # SSDA903 export that fast-start plan reads the whole year 2-3 times slower.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c cursor_tuple_fraction=1"
+    # JIT off: the workload is short statements run often (the escalation sweep every minute,
+    # intake, the board). PostgreSQL's JIT starts once a plan's estimated cost passes
+    # jit_above_cost, and the sweep's resolving statement, a 3 ms statement, crossed it as open
+    # escalations grew and then took ~200 ms to compile each minute (issue 15). The figures and
+    # the returns, the only long statements, measured the same with and without it.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c cursor_tuple_fraction=1 -c jit=off"
+    )
 # Each view runs in one transaction: the access-log rows a request writes commit with it, or
 # go with it when the view fails (docs/decisions/0041-access-log.md). on_commit hand-offs to
 # Celery run once the request's transaction commits.
