@@ -42,9 +42,12 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env("EMAIL_USE_TLS", "true").lower() == "true"
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "missing-children@localhost")
-# An alert another council has not acknowledged within this many minutes is sent again, and
-# the high-risk ones texted to its out-of-hours phone.
+# An alert another council has not acknowledged within this many minutes is sent again (email
+# and, for the grades below, a second text).
 COUNCIL_ALERT_ESCALATE_AFTER_MINUTES = int(env("COUNCIL_ALERT_ESCALATE_AFTER_MINUTES", "60"))
+# Police grades (RiskGrade codes) whose "missing" alert is also texted to the other council's
+# out-of-hours phone, whether it is outside or on this installation (decision 0070).
+COUNCIL_ALERT_TEXT_GRADES = env_list("COUNCIL_ALERT_TEXT_GRADES", "high")
 
 INSTALLED_APPS = [
     # Before django.contrib.auth: its `changepassword` asks a head of service to approve.
@@ -134,7 +137,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side cursors (QuerySet.iterator(): the national returns' downloads) are read to
     # the end. PostgreSQL plans a cursor for its first 10% (cursor_tuple_fraction), and for the
     # SSDA903 export that fast-start plan reads the whole year 2-3 times slower.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c cursor_tuple_fraction=1"
+    # JIT off: the workload is short statements run often (the escalation sweep every minute,
+    # intake, the board). PostgreSQL's JIT starts once a plan's estimated cost passes
+    # jit_above_cost, and the sweep's resolving statement, a 3 ms statement, crossed it as open
+    # escalations grew and then took ~200 ms to compile each minute (issue 15). The figures and
+    # the returns, the only long statements, measured the same with and without it.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c cursor_tuple_fraction=1 -c jit=off"
+    )
 # Each view runs in one transaction: the access-log rows a request writes commit with it, or
 # go with it when the view fails (docs/decisions/0041-access-log.md). on_commit hand-offs to
 # Celery run once the request's transaction commits.

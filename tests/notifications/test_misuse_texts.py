@@ -17,6 +17,7 @@ from missing.audit import misuse
 from missing.models import MisuseAlert, MisuseSettings, Role, User
 from notifications import texts
 from notifications.models import AdminAlert, SmsMessage
+from notifications.services import escalation_sweep
 from tests.factories import FIXED_NOW, ChildFactory, UserFactory
 from tests.helpers import login
 from tests.notifications.conftest import PUBLIC_BASE_URL, deliver
@@ -81,6 +82,14 @@ def test_reading_past_the_threshold_texts_each_head_of_service_once(
     # The head of service with no phone is an administrator's to fix, as a rota gap is.
     [gap] = AdminAlert.objects.filter(kind=AdminAlert.Kind.NO_PHONE)
     assert "hos_nophone" in gap.message
+
+
+def test_a_sweep_before_the_worker_sends_leaves_the_text_to_go(heads, ffd, twilio_settings, queue):
+    """A misuse alert's text has no ladder to stop: the escalation sweep's cancelling of unsent
+    texts (for escalations that stopped) never touches it."""
+    assert misuse.raise_alert(user_id=ffd.pk, window_start=FIXED_NOW, count=11, threshold=10, now=T)
+    escalation_sweep(now=T + timedelta(minutes=1))
+    assert deliver(T + timedelta(minutes=2)) == ["sent", "sent", "sent"]
 
 
 def test_the_text_is_built_from_numbers_a_username_and_a_time() -> None:
