@@ -268,6 +268,40 @@ class CodeField(serializers.SlugRelatedField):
             self.fail("does_not_exist", thing=self.thing, value=data)
 
 
+class SharedFieldsMixin:
+    """Fields built once per class, then copied shallowly per instance (issue 15).
+
+    DRF builds a serializer's fields per instance: it deep-copies the declared ones (each field
+    constructed again from its arguments, a related field's queryset copied) and a
+    ModelSerializer derives the rest from the model again. A police feed paid that per request.
+    A plain field keeps no state of its own after construction but what `bind()` sets on it
+    (name, parent, source), so a shallow copy of a field built once is as good as a new one.
+    Only the class that says `shared_fields = True` in its own body shares (a subclass that
+    adds or drops fields per request, or nests a serializer, builds its own as DRF does)."""
+
+    shared_fields = False
+    _field_prototypes: dict[type, dict[str, Any]] = {}
+
+    def get_fields(self) -> dict[str, Any]:
+        cls = type(self)
+        if not cls.__dict__.get("shared_fields"):
+            return super().get_fields()  # type: ignore[misc]
+        prototypes = SharedFieldsMixin._field_prototypes.get(cls)
+        if prototypes is None:
+            prototypes = dict(super().get_fields())  # type: ignore[misc]
+            if any(isinstance(field, serializers.BaseSerializer) for field in prototypes.values()):
+                raise TypeError(f"{cls.__name__}: nested serializers cannot be shared.")
+            SharedFieldsMixin._field_prototypes[cls] = prototypes
+        return {name: _shallow_copy(field) for name, field in prototypes.items()}
+
+
+def _shallow_copy(field: Any) -> Any:
+    """`copy.copy` without its reduce protocol (a field is its `__dict__`)."""
+    new = object.__new__(type(field))
+    new.__dict__.update(field.__dict__)
+    return new
+
+
 class StrictInputSerializer(serializers.Serializer):
     """Refuses keys it does not know, naming them, alongside any other field errors."""
 
@@ -322,8 +356,10 @@ def _version() -> StrictIntegerField:
 # --------------------------------------------------------------------------------------------
 
 
-class NotificationIn(StrictInputSerializer):
+class NotificationIn(SharedFieldsMixin, StrictInputSerializer):
     """A police notification, field for field `services.NotificationData`."""
+
+    shared_fields = True  # every notification of a police feed builds one
 
     police_force = CodeField(
         thing="police force",
@@ -490,8 +526,10 @@ class RestrictedFieldsMixin:
         return data
 
 
-class NotificationReceiptOut(serializers.ModelSerializer):
+class NotificationReceiptOut(SharedFieldsMixin, serializers.ModelSerializer):
     """What a police system gets back: where its notification went, not the child's details."""
+
+    shared_fields = True  # every notification of a police feed answers one (not NotificationOut)
 
     police_force: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="code", read_only=True

@@ -66,6 +66,7 @@ from missing.models import (
     installation_councils,
     is_regional,
 )
+from missing.prebuilt import Prebuilt
 
 # How far ahead a manager may set the next review while a child is missing.
 MAX_REVIEW_INTERVAL = timedelta(days=7)
@@ -126,12 +127,17 @@ class IntakeResult:
     created: bool
 
 
+_DATA_FIELDS = dataclasses.fields(NotificationData)
+
+
 def _notification_hash(data: NotificationData) -> str:
     """A digest of the notification's meaning, not its spelling: a retry that omits a default
     (sequence 1) or orders keys differently is the same notification."""
+    # The fields as they are (dataclasses.asdict would deep-copy the force and grade rows
+    # only to replace them by their ids: a police feed paid that per request, issue 15).
     fields = {
         name: (value.pk if hasattr(value, "pk") else value)
-        for name, value in dataclasses.asdict(data).items()
+        for name, value in ((field.name, getattr(data, field.name)) for field in _DATA_FIELDS)
     }
     fields["police_force"] = data.police_force.pk
     fields["risk_grade"] = data.risk_grade.pk if data.risk_grade else None
@@ -239,11 +245,11 @@ def notification_receive(
         # _apply_to_episode has always locked it; in the same query, whether this very
         # notification is stored already (a retry).
         stored = PoliceNotification.objects.filter(**key)
-        episode: MissingEpisode | None = (
-            _locked_episodes()
-            .annotate(already=Subquery(stored.values("pk")[:1]))
-            .filter(police_force=data.police_force, police_reference=data.police_reference)
-            .first()
+        episode: MissingEpisode | None = _INCIDENT_EPISODE.first(
+            force=data.police_force.pk,
+            reference=data.police_reference,
+            kind=data.kind,
+            sequence=data.sequence,
         )
         if episode is None:
             existing = stored.first()
@@ -434,6 +440,27 @@ def _linked_episode_id(police_force_id: int, police_reference: str) -> int | Non
 
 def _locked_episodes() -> QuerySet[MissingEpisode]:
     return MissingEpisode.objects.select_for_update(of=("self",)).select_related("police_grade")
+
+
+def _incident_episode(
+    force: int, reference: str, kind: str, sequence: int
+) -> QuerySet[MissingEpisode]:
+    stored = PoliceNotification.objects.filter(
+        police_force=force, police_reference=reference, kind=kind, sequence=sequence
+    )
+    return (
+        _locked_episodes()
+        .annotate(already=Subquery(stored.values("pk")[:1]))
+        .filter(police_force=force, police_reference=reference)
+        .order_by("pk")[:1]
+    )
+
+
+# The incident's episode, locked with its grade, and whether this very notification is stored
+# already (`already`): compiled once, as every notification of a police feed reads it (issue 15).
+_INCIDENT_EPISODE: Prebuilt[MissingEpisode] = Prebuilt(
+    _incident_episode, force=int, reference=str, kind=str, sequence=int
+)
 
 
 def _linked_episode(police_force_id: int, police_reference: str) -> MissingEpisode | None:

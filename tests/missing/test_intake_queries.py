@@ -8,7 +8,7 @@ force the token already gave) fails here; bench/README.md says what each one is 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -20,7 +20,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from missing.cases import services
-from missing.models import ApiToken, EpisodeEvent, MissingEpisode, PoliceNotification
+from missing.models import (
+    ApiToken,
+    EpisodeEvent,
+    MissingEpisode,
+    PoliceForce,
+    PoliceNotification,
+    RiskGrade,
+)
 from tests.factories import FIXED_NOW
 from tests.helpers import report_missing
 
@@ -138,3 +145,45 @@ def test_a_replay_reads_and_writes_nothing_more(feed):
         "SELECT policenotification",  # the stored one, by the id the episode's query found
         "RELEASE",
     ]
+
+
+def test_the_payload_digest_is_as_stored_notifications_were_written_with():
+    """A replay is recognised by its digest (`payload_hash`), stored with every notification:
+    computing it more cheaply must not change it, or every retry of a stored notification would
+    be a 409. The digests below are those the code before issue 15 part 2 gave."""
+    force = PoliceForce(pk=7, code="kent", name="Kent Police")
+    full = services.NotificationData(
+        police_force=force,
+        police_reference="KT-2026-0001",
+        kind="found",
+        sequence=2,
+        child_first_name="A",
+        child_last_name="B",
+        child_date_of_birth=date(2012, 3, 4),
+        child_gender="female",
+        council_child_id="C1",
+        nhs_number="9434765919",
+        missing_kind="missing",
+        last_seen_at=datetime(2026, 12, 6, 20, 0, tzinfo=UTC),
+        last_seen_place="Station",
+        reported_at=datetime(2026, 12, 6, 21, 0, tzinfo=UTC),
+        risk_grade=RiskGrade(pk=3, code="high", label="High"),
+        circumstances="x",
+        reported_by="PC 1",
+        found_at=datetime(2026, 12, 7, 1, 0, tzinfo=UTC),
+        found_place="Home",
+        found_by="PC 2",
+        prevention_interview_done=True,
+        restricted_intelligence="r",
+        council="E06000043",
+    )
+    bare = services.NotificationData(
+        police_force=force, police_reference="KT-2026-0001", kind="update"
+    )
+
+    assert services._notification_hash(full) == (
+        "247640881d387ab027a988f68ef202284582e852b8ee3abc2934831c0c7be045"
+    )
+    assert services._notification_hash(bare) == (
+        "481341cc015964f9a64e4f37eb05ccd3f16780f717d4175f6e25136496d43a44"
+    )
