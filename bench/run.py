@@ -148,7 +148,7 @@ def _table(model: Any) -> str:
 def case_board(now: datetime) -> Case:
     """The front-door board (missing.cases.selectors.board) vs one hand-written query per list it
     shows: the open episodes with child, grade and force, ordered by the clock that matters and
-    marked when the child has an open meeting task; the notifications waiting for a match; and
+    marked when the child has an open meeting task; the notifications needing a person (held, to review, awaiting the report); and
     the oldest open strategy / risk meeting tasks with how many are open."""
     user = _manager()
     open_states = tuple(str(state) for state in OPEN_STATES)
@@ -176,7 +176,9 @@ def case_board(now: datetime) -> Case:
         SELECT n.*, g.*, f.* FROM missing_policenotification n
         LEFT JOIN missing_riskgrade g ON g.id = n.risk_grade_id
         JOIN missing_policeforce f ON f.id = n.police_force_id
-        WHERE n.match_status = 'awaiting_match' ORDER BY n.received_at, n.id
+        WHERE n.match_status = 'awaiting_match'
+           OR n.match_status IN ('needs_review', 'awaiting_report')
+        ORDER BY n.received_at, n.id
     """
     tasks_sql = """
         SELECT t.*, c.*, r.*, e.*, COUNT(*) OVER () AS open_count
