@@ -148,8 +148,9 @@ def _table(model: Any) -> str:
 def case_board(now: datetime) -> Case:
     """The front-door board (missing.cases.selectors.board) vs one hand-written query per list it
     shows: the open episodes with child, grade and force, ordered by the clock that matters and
-    marked when the child has an open meeting task; the notifications needing a person (held, to review, awaiting the report); and
-    the oldest open strategy / risk meeting tasks with how many are open."""
+    marked when the child has an open meeting task; the notifications needing a person (held,
+    to review, awaiting the report); and the oldest open strategy / risk meeting tasks with how
+    many are open."""
     user = _manager()
     open_states = tuple(str(state) for state in OPEN_STATES)
     marks = ", ".join(["%s"] * len(open_states))
