@@ -203,14 +203,14 @@ def case_board(now: datetime) -> Case:
 
 def case_episode_list(now: datetime) -> Case:
     """The episode list's first page as the view builds it (missing.web.pagination.CappedPaginator
-    over selectors.episode_list) vs the page and the capped count by hand."""
+    over selectors.episode_list_rows) vs the page and the capped count by hand."""
     from missing.web.pagination import COUNT_CAP, CappedPaginator
     from missing.web.views import PAGE_SIZE
 
     user = _manager()
 
     def app() -> Any:
-        page = CappedPaginator(selectors.episode_list(user), PAGE_SIZE).get_page(1)
+        page = CappedPaginator(selectors.episode_list_rows(user), PAGE_SIZE).get_page(1)
         return [e.pk for e in page.object_list], page.paginator.count, page.paginator.capped
 
     def floor() -> Any:

@@ -324,6 +324,29 @@ def episode_list(user: Any, *, state: str | None = None) -> QuerySet[MissingEpis
     return qs
 
 
+# The columns a row of the episode list page shows (templates/missing/episode_list.html). As
+# with BOARD_COLUMNS, one read but left out is a query per row: the page's pinned query count
+# (tests/missing/test_views.py) renders every state to catch it. The API's list serializes
+# more, and reads selectors.episode_list whole.
+EPISODE_LIST_COLUMNS = (
+    "kind",
+    "state",
+    "last_seen_at",
+    "returned_at",
+    "council",  # regional: the shared-episode label
+    "out_of_area_council",
+    "child__first_name",
+    "child__last_name",
+    "police_grade__label",
+    "police_force__name",
+)
+
+
+def episode_list_rows(user: Any, *, state: str | None = None) -> QuerySet[MissingEpisode]:
+    """The episode list page's rows: episode_list with only the columns the page shows."""
+    return episode_list(user, state=state).only(*EPISODE_LIST_COLUMNS)
+
+
 def episode_detail(user: Any, episode_id: int) -> MissingEpisode:
     """One episode with its decisions, timeline and notifications (four queries in all).
     Raises MissingEpisode.DoesNotExist for an episode the user may not see."""
