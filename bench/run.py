@@ -154,8 +154,12 @@ def case_board(now: datetime) -> Case:
     user = _manager()
     open_states = tuple(str(state) for state in OPEN_STATES)
     marks = ", ".join(["%s"] * len(open_states))
+    # The columns the app reads (selectors.BOARD_COLUMNS): a hand-written board reads no more.
     episodes_sql = f"""
-        SELECT e.*, c.*, g.*, f.*,
+        SELECT e.id, e.child_id, e.state, e.police_grade_id, e.first_reviewed_at,
+               e.review_due_at, e.interview_due_at, e.council_id, e.out_of_area_council_id,
+               c.id, c.first_name, c.last_name, c.date_of_birth,
+               g.id, g.code, g.label, g.review_within,
                CASE WHEN e.first_reviewed_at IS NULL THEN e.review_due_at
                     WHEN e.state IN ('returned', 'interview_arranged') THEN e.interview_due_at
                     WHEN e.state = 'awaiting_sign_off' THEN NULL
@@ -165,7 +169,6 @@ def case_board(now: datetime) -> Case:
         FROM missing_missingepisode e
         JOIN missing_child c ON c.id = e.child_id
         JOIN missing_riskgrade g ON g.id = e.police_grade_id
-        JOIN missing_policeforce f ON f.id = e.police_force_id
         WHERE e.state IN ({marks})
         ORDER BY clock_due_at ASC NULLS LAST, e.id
     """
@@ -182,11 +185,10 @@ def case_board(now: datetime) -> Case:
         ORDER BY n.received_at, n.id
     """
     tasks_sql = """
-        SELECT t.*, c.*, r.*, e.*, COUNT(*) OVER () AS open_count
+        SELECT t.id, t.child_id, t.reason, t.raised_at, c.id, c.first_name, c.last_name,
+               COUNT(*) OVER () AS open_count
         FROM missing_riskmeetingtask t
         JOIN missing_child c ON c.id = t.child_id
-        JOIN missing_repeatmissingrule r ON r.id = t.rule_id
-        JOIN missing_missingepisode e ON e.id = t.episode_id
         WHERE t.status = 'open' ORDER BY t.raised_at, t.id LIMIT 5
     """
 
@@ -215,7 +217,11 @@ def case_episode_list(now: datetime) -> Case:
 
     def floor() -> Any:
         rows = _fetch(
-            """SELECT e.*, c.*, g.*, f.* FROM missing_missingepisode e
+            # The columns the page shows (selectors.EPISODE_LIST_COLUMNS), no more.
+            """SELECT e.id, e.child_id, e.kind, e.state, e.police_force_id, e.police_grade_id,
+                      e.last_seen_at, e.returned_at, e.out_of_area_council_id, e.council_id,
+                      c.id, c.first_name, c.last_name, f.id, f.name, g.id, g.label
+               FROM missing_missingepisode e
                JOIN missing_child c ON c.id = e.child_id
                JOIN missing_riskgrade g ON g.id = e.police_grade_id
                JOIN missing_policeforce f ON f.id = e.police_force_id

@@ -136,8 +136,6 @@ BOARD_COLUMNS = (
     "police_grade__code",
     "police_grade__label",
     "police_grade__review_within",
-    "police_force__code",
-    "police_force__name",
 )
 
 
@@ -149,7 +147,8 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
     return (
         MissingEpisode.objects.visible_to(user)
         .open()
-        .with_related()
+        # Not with_related(): a board row shows no police force.
+        .select_related("child", "police_grade")
         .only(*BOARD_COLUMNS)
         .annotate(
             clock_due_at=Case(
@@ -194,7 +193,12 @@ def board_meeting_tasks(user: Any) -> tuple[list[RiskMeetingTask], int]:
     """The oldest few open tasks and how many are open, in one query: the count is a window
     over the whole filtered set, computed before the LIMIT."""
     rows = list(
-        open_meeting_tasks(user).annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
+        open_meeting_tasks(user)
+        # What the board shows of a task: its child's name, the reason and when it was raised.
+        .select_related(None)
+        .select_related("child")
+        .only("reason", "raised_at", "child__first_name", "child__last_name")
+        .annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
     )
     count: int = rows[0].open_count if rows else 0
     return list(rows), count

@@ -24,6 +24,8 @@ from missing.models import (
     NotificationKind,
     OversightDecision,
     PoliceNotification,
+    RepeatMissingRule,
+    RiskMeetingTask,
     User,
 )
 from tests.factories import FIXED_NOW, ChildFactory, force, grade
@@ -353,7 +355,15 @@ def test_board_query_count_does_not_grow_with_the_caseload(
     )
     for i in range(episodes):
         state = open_states[i % 4]
-        episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 3 != 0)
+        episode = episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 3 != 0)
+        if i < 2:  # the meeting tasks' list and the "Meeting needed" mark, read the same way
+            RiskMeetingTask.objects.create(
+                child=episode.child,
+                rule=RepeatMissingRule.objects.order_by("pk")[i],
+                episode=episode,
+                reason="Missing 3 times in 90 days",
+                raised_at=now,
+            )
     hold_notification(actor=ffd, child=ChildFactory())
     signed_in(client, manager)
     # 1. the session, 2. the signed-in user, 3. the session's second-factor device,
@@ -365,6 +375,9 @@ def test_board_query_count_does_not_grow_with_the_caseload(
     with django_assert_num_queries(9):
         response = client.get(reverse("board"))
     assert len(response.context["lines"]) == episodes
+    page = response.content.decode()
+    assert page.count("Meeting needed") == 2
+    assert "Missing 3 times in 90 days" in page
 
 
 # --------------------------------------------------------------------------------------------
