@@ -41,6 +41,7 @@ from missing.models import (
     RiskGrade,
     Team,
     User,
+    is_regional,
 )
 from missing.web.admin_labels import LabelledAdmin
 
@@ -140,14 +141,9 @@ class StaffAdmin(UserAdmin):
     # a bare <span> (axe: serious, prohibited ARIA). Access is by role; groups are seldom used.
     filter_horizontal = ()
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        """The council (a regional installation, decision 0066) is set once, with the account:
-        moving a case worker to another council would open that council's children to them
-        without a head of service's approval. A new account waits for its role's approval."""
-        fields = tuple(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.council_id is not None:
-            fields += ("council",)
-        return fields
+    # The council (a regional installation, decision 0066) is set with the account; a later
+    # change opens another council's children, so it asks a head of service of that council
+    # (decision 0070), below.
 
     # Separation of duties (missing.accounts.account_changes): the role field, a password set here and
     # the second-factor reset do not change the account; each asks a head of service, who
@@ -156,6 +152,12 @@ class StaffAdmin(UserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         now = timezone.now()
         wanted_role = obj.role
+        wanted_council = obj.council
+        stored_council_id = (
+            User.objects.values_list("council_id", flat=True).get(pk=obj.pk) if change else None
+        )
+        if stored_council_id is not None:
+            obj.council_id = stored_council_id  # changed only through the approval below
         obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk) if change else ""
         password_hash = None
         if not change and obj.has_usable_password():
@@ -171,6 +173,17 @@ class StaffAdmin(UserAdmin):
             now=now,
         )
         self._tell(request, role_change)
+        if stored_council_id is not None:
+            self._tell(
+                request,
+                account_changes.account_council_change(
+                    actor=cast(User, request.user),
+                    subject=obj,
+                    council=wanted_council,
+                    via=account_changes.VIA_ADMIN,
+                    now=now,
+                ),
+            )
         if password_hash is not None:
             self._tell(
                 request,
@@ -345,10 +358,11 @@ class MisuseSettingsAdmin(LabelledAdmin):
     """When the heads of service are alerted about one person reading many children's records
     in an hour (one row; missing.audit.misuse). The field's validators bound it (10 to 1,000)."""
 
-    list_display = ("__str__", "distinct_children_per_hour", "updated_at")
+    list_display = ("__str__", "council", "distinct_children_per_hour", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not MisuseSettings.objects.exists()
+        # A regional installation: a row per council besides the installation's (0070).
+        return is_regional() or not MisuseSettings.objects.exists()
 
     def has_delete_permission(
         self, request: HttpRequest, obj: MisuseSettings | None = None

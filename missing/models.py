@@ -371,6 +371,8 @@ class AccountChangeKind(models.TextChoices):
     ROLE = "role", "Role change"
     PASSWORD = "password", "Password set by someone else"
     SECOND_FACTOR = "second_factor", "Second factor reset"
+    # A regional installation: the account moves to another council's children (0070).
+    COUNCIL = "council", "Council change"
 
 
 class AccountChangeState(models.TextChoices):
@@ -448,6 +450,12 @@ class AccountChange(ConcurrentTransitionMixin, models.Model):
                 for value in (self.payload.get("from_role"), self.payload.get("role"))
             )
             return f"Role {before} to {after}"
+        if self.kind == AccountChangeKind.COUNCIL:
+            before, after = (
+                self.payload.get(key) or "no council"
+                for key in ("from_council_name", "council_name")
+            )
+            return f"Council {before} to {after}"
         return self.get_kind_display()
 
     @transition(
@@ -547,8 +555,11 @@ class RetentionClass(models.TextChoices):
     obj_field=pghistory.ObjForeignKey(related_name="history"),
 )
 class Child(models.Model):
-    council_child_id = models.CharField(
-        "council child id", max_length=40, unique=True, null=True, blank=True
+    # Unique per council, with the NHS number (constraints below; decision 0070): on a regional
+    # installation two councils may each hold a record of the same child, under their own ids.
+    # Null, not blank, when unknown: the unique constraints ignore nulls.
+    council_child_id = models.CharField(  # noqa: DJ001
+        "council child id", max_length=40, null=True, blank=True
     )
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
@@ -556,7 +567,7 @@ class Child(models.Model):
     gender = models.CharField(max_length=40, blank=True)
     # Ten digits, check digit verified (missing.cases.nhs); shown "943 476 5919". Matched first at
     # intake. Legal status is not stored here: it is the LegalStatusPeriod rows (decision 0046).
-    nhs_number = models.CharField("NHS number", max_length=10, unique=True, null=True, blank=True)
+    nhs_number = models.CharField("NHS number", max_length=10, null=True, blank=True)  # noqa: DJ001
     allocated_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -592,7 +603,34 @@ class Child(models.Model):
 
     class Meta:
         verbose_name_plural = "children"
+        # One council holds an identifier once; a record with no council (a single-council
+        # installation with no COUNCIL_ONS_CODE) is unique among those with none.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["council", "nhs_number"],
+                condition=models.Q(council__isnull=False),
+                name="child_nhs_number_per_council",
+            ),
+            models.UniqueConstraint(
+                fields=["nhs_number"],
+                condition=models.Q(council__isnull=True),
+                name="child_nhs_number_no_council",
+            ),
+            models.UniqueConstraint(
+                fields=["council", "council_child_id"],
+                condition=models.Q(council__isnull=False),
+                name="child_council_id_per_council",
+            ),
+            models.UniqueConstraint(
+                fields=["council_child_id"],
+                condition=models.Q(council__isnull=True),
+                name="child_council_id_no_council",
+            ),
+        ]
         indexes = [
+            # A single-council installation matches by identifier across every record.
+            models.Index(fields=["nhs_number"], name="child_nhs_number_idx"),
+            models.Index(fields=["council_child_id"], name="child_council_id_idx"),
             models.Index(Lower("last_name"), "date_of_birth", name="child_match_idx"),
             # Retention: the children past their date are a range of dates of birth.
             models.Index(fields=["date_of_birth"], name="child_dob_idx"),
@@ -1785,9 +1823,11 @@ MISUSE_THRESHOLD_MIN = 10
 
 
 class MisuseSettings(models.Model):
-    """When a person's reading of records looks like harvesting (one row, set by an
-    administrator): reads of this many distinct children within one clock hour raise an alert
-    to the heads of service. A busy FFD hour is 30-40 children; 50 leaves room for that."""
+    """When a person's reading of records looks like harvesting (set by an administrator):
+    reads of this many distinct children within one clock hour raise an alert to the heads of
+    service. A busy FFD hour is 30-40 children; 50 leaves room for that. One row for the
+    installation (no council); on a regional installation a council may have its own row,
+    which applies to its staff (decision 0070)."""
 
     distinct_children_per_hour = models.PositiveIntegerField(
         "alert at this many distinct children read in an hour",
@@ -1796,6 +1836,15 @@ class MisuseSettings(models.Model):
         validators=[MinValueValidator(MISUSE_THRESHOLD_MIN), MaxValueValidator(1000)],
         help_text="A head of service is alerted (page and text) when one person opens the "
         "records of this many different children within one hour.",
+    )
+    council = models.OneToOneField(
+        Council,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: the installation's setting. A council (a regional installation): the "
+        "setting for that council's staff, instead of the installation's.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -1807,6 +1856,17 @@ class MisuseSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Alert at {self.distinct_children_per_hour} distinct children in an hour"
+
+    def clean(self) -> None:
+        super().clean()
+        # One installation-wide row (the unique field lets several rows have no council).
+        if (
+            self.council_id is None
+            and MisuseSettings.objects.filter(council__isnull=True).exclude(pk=self.pk).exists()
+        ):
+            raise ValidationError(
+                {"council": "The installation's setting exists already: change that one."}
+            )
 
 
 class MisuseAlert(models.Model):

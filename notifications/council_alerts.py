@@ -10,7 +10,14 @@ beat every minute, then:
    constraint, so a council is told once however often the sweep runs or races;
 2. sends a reminder once when nobody at that council acknowledged within
    COUNCIL_ALERT_ESCALATE_AFTER_MINUTES;
-3. hands emails stuck with a lost worker back to the queue, and queues what is due.
+3. writes the texts due to the other council's out-of-hours phone for a high-risk episode
+   (COUNCIL_ALERT_TEXT_GRADES): one with the "missing" alert, one with its reminder; they are
+   sent, retried and redispatched like every other text (notifications.services.sms_send);
+4. hands emails stuck with a lost worker back to the queue, and queues what is due.
+
+On a regional installation a council on the same installation gets no email (it sees the
+episode on its own board), but a high-risk episode still texts its out-of-hours phone, and is
+acknowledged on the episode page by its staff (decision 0070).
 
 A worker claims an email before sending it (status SENDING, one UPDATE), so two workers never
 both send one. The email names the episode reference and links to a page where the other
@@ -29,14 +36,16 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from missing.cases import clocks
 from missing.cases.services import episode_note_outside_contact
 from missing.models import EpisodeState, MissingEpisode, installation_councils, is_regional
-from notifications.models import CouncilAlert
+from notifications import texts
+from notifications.models import CouncilAlert, SmsMessage
+from notifications.services import CLAIMABLE, _enqueue_sends, _insert_ignoring_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +81,14 @@ class SweepResult:
     raised: int
     reminded: int
     queued: int
+    texts: int = 0
+
+
+def _texted() -> Q:
+    """Alerts whose episode's police grade is texted to the other council's phone."""
+    return Q(episode__police_grade__code__in=list(settings.COUNCIL_ALERT_TEXT_GRADES)) & ~Q(
+        council__out_of_hours_phone=""
+    )
 
 
 def _wanted(kind: str) -> Q:
@@ -89,15 +106,13 @@ def _raise_new(*, now: datetime) -> int:
     recent = MissingEpisode.objects.filter(
         out_of_area_council__isnull=False, created_at__gte=now - ALERT_WINDOW
     )
-    if is_regional():
-        # The other council is on this installation too: it sees the episode, labelled as
-        # shared, on its own board, so no email is needed (decision 0066).
-        recent = recent.exclude(out_of_area_council__ons_code__in=installation_councils())
+    here = installation_councils() if is_regional() else []
+    outside = recent.exclude(out_of_area_council__ons_code__in=here) if here else recent
     rows: list[CouncilAlert] = []
     for kind in Kind.values:
         already = CouncilAlert.objects.filter(episode=OuterRef("pk"), kind=kind)
         due = (
-            recent.filter(_wanted(kind))
+            outside.filter(_wanted(kind))
             .filter(~Exists(already))
             .values_list("pk", "out_of_area_council_id", "out_of_area_council__out_of_hours_email")
         )
@@ -112,6 +127,30 @@ def _raise_new(*, now: datetime) -> int:
                     status=Status.PENDING if email else Status.NO_ADDRESS,
                 )
             )
+    if here:
+        # The other council is on this installation too: it sees the episode, labelled as
+        # shared, on its own board, so no email (decision 0066). A high-risk episode is still
+        # texted to its out-of-hours phone: a front door at night does not watch the board
+        # (decision 0070). Only the "missing" alert: the return and a cancellation show on
+        # the board it already watches for this episode.
+        already = CouncilAlert.objects.filter(episode=OuterRef("pk"), kind=Kind.MISSING)
+        due = (
+            recent.filter(out_of_area_council__ons_code__in=here)
+            .filter(police_grade__code__in=list(settings.COUNCIL_ALERT_TEXT_GRADES))
+            .filter(_wanted(Kind.MISSING))
+            .filter(~Exists(already))
+            .values_list("pk", "out_of_area_council_id")
+        )
+        rows += [
+            CouncilAlert(
+                episode_id=episode_id,
+                council_id=council_id,
+                kind=Kind.MISSING,
+                created_at=now,
+                status=Status.ON_INSTALLATION,
+            )
+            for episode_id, council_id in due
+        ]
     if not rows:
         return 0
     CouncilAlert.objects.bulk_create(rows, ignore_conflicts=True)
@@ -127,19 +166,80 @@ def _raise_new(*, now: datetime) -> int:
 
 def _remind_unacknowledged(*, now: datetime) -> int:
     """Send once more what nobody acknowledged in time. A cancellation needs no answer, and an
-    episode since cancelled needs no reminder (its cancellation says so)."""
+    episode since cancelled needs no reminder (its cancellation says so). An emailed alert is
+    emailed again; a texted one (high risk) is texted again by `_write_texts`, also when no
+    email went (a council on this installation, or none in the directory)."""
     late = now - timedelta(minutes=settings.COUNCIL_ALERT_ESCALATE_AFTER_MINUTES)
     return (
         CouncilAlert.objects.filter(
             acknowledged_at__isnull=True,
             escalated_at__isnull=True,
             created_at__lte=late,
-            status=Status.SENT,
+        )
+        .filter(
+            Q(status=Status.SENT)
+            | (
+                Q(kind=Kind.MISSING, status__in=[Status.ON_INSTALLATION, Status.NO_ADDRESS])
+                & _texted()
+            )
         )
         .exclude(kind=Kind.CANCELLED)
         .exclude(episode__state=EpisodeState.CANCELLED)
-        .update(escalated_at=now, status=Status.PENDING, next_attempt_at=None)
+        .update(
+            escalated_at=now,
+            status=Case(When(status=Status.SENT, then=Value(Status.PENDING)), default=F("status")),
+            next_attempt_at=None,
+        )
     )
+
+
+def _write_texts(*, now: datetime) -> int:
+    """The texts due to other councils' out-of-hours phones: level 1 for a high-risk "missing"
+    alert, level 2 once it was reminded, never after it was acknowledged. One SELECT and one
+    INSERT … ON CONFLICT DO NOTHING (unique per alert and level: written once however often the
+    sweep runs); each new text is handed to the `send_sms` worker after commit, and from there
+    it is claimed, sent, retried and redispatched like every other text."""
+    level = Case(
+        When(escalated_at__isnull=True, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    written = SmsMessage.objects.filter(council_alert=OuterRef("pk"), level=OuterRef("text_level"))
+    due = (
+        CouncilAlert.objects.filter(
+            kind=Kind.MISSING, acknowledged_at__isnull=True, created_at__gte=now - ALERT_WINDOW
+        )
+        .filter(_texted())
+        .exclude(episode__state=EpisodeState.CANCELLED)
+        .annotate(text_level=level)
+        .filter(~Exists(written))
+        .values_list("pk", "episode_id", "council__out_of_hours_phone", "text_level", "status")
+    )
+    redispatch_at = now + timedelta(seconds=settings.SMS_REDISPATCH_AFTER_SECONDS)
+    rows = [
+        {
+            "council_alert": alert_id,
+            "level": text_level,
+            "to": phone,
+            "body": texts.council_alert_text(
+                episode_id=episode_id,
+                level=text_level,
+                on_installation=status == Status.ON_INSTALLATION,
+            ),
+            "backend": "",
+            "status": SmsMessage.Status.PENDING,
+            "attempts": 0,
+            "needs_check": False,
+            "created_at": now,
+            "redispatch_at": redispatch_at,
+            "error_code": "",
+            "error_detail": "",
+        }
+        for alert_id, episode_id, phone, text_level, status in due
+    ]
+    sms_ids = _insert_ignoring_conflicts(SmsMessage, rows)
+    _enqueue_sends(sms_ids)
+    return len(sms_ids)
 
 
 def council_alert_sweep(*, now: datetime) -> SweepResult:
@@ -147,6 +247,7 @@ def council_alert_sweep(*, now: datetime) -> SweepResult:
     with transaction.atomic():
         raised = _raise_new(now=now)
         reminded = _remind_unacknowledged(now=now)
+        texted = _write_texts(now=now)
         CouncilAlert.objects.filter(
             status=Status.SENDING, claimed_at__lte=now - CLAIM_TIMEOUT
         ).update(status=Status.RETRY, next_attempt_at=None)
@@ -159,7 +260,7 @@ def council_alert_sweep(*, now: datetime) -> SweepResult:
 
         for alert_id in due:
             transaction.on_commit(partial(send_council_alert.delay, alert_id), robust=True)
-    return SweepResult(raised=raised, reminded=reminded, queued=len(due))
+    return SweepResult(raised=raised, reminded=reminded, queued=len(due), texts=texted)
 
 
 def _other_is_host(episode: MissingEpisode) -> bool:
@@ -253,9 +354,10 @@ def council_alert_send(*, alert_id: int, now: datetime) -> SendOutcome:
 
 
 def council_alert_acknowledge(*, alert_id: int, name: str, now: datetime) -> CouncilAlert:
-    """The other council says it has the alert (from the link; the caller checked the code).
-    The first acknowledgement counts; a second changes nothing. It goes on the episode's
-    timeline, naming the council and the person as they gave it."""
+    """The other council says it has the alert (from the link, the caller having checked the
+    code; from its own staff on the episode page; or by a text from its out-of-hours phone).
+    The first acknowledgement counts; a second changes nothing. Its texts not yet sent are not
+    sent. It goes on the episode's timeline, naming the council and the person as given."""
     with transaction.atomic():
         alert = (
             CouncilAlert.objects.select_for_update()
@@ -267,6 +369,9 @@ def council_alert_acknowledge(*, alert_id: int, name: str, now: datetime) -> Cou
         alert.acknowledged_at = now
         alert.acknowledged_by = name
         alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        SmsMessage.objects.filter(council_alert=alert, status__in=CLAIMABLE).update(
+            status=SmsMessage.Status.CANCELLED, status_updated_at=now, redispatch_at=None
+        )
         episode_note_outside_contact(
             episode=alert.episode,
             action="council_acknowledged",

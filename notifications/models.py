@@ -223,9 +223,11 @@ class Escalation(models.Model):
 
 
 class SmsMessage(models.Model):
-    """One text, written before it is sent: unique per (escalation, recipient, level), or per
-    (insider-misuse alert, recipient), so a retried or duplicated task finds the row and never
-    sends a second text. Exactly one of `escalation` and `misuse_alert` says what it is about."""
+    """One text, written before it is sent: unique per (escalation, recipient, level), per
+    (insider-misuse alert, recipient), or per (council alert, level), so a retried or duplicated
+    task finds the row and never sends a second text. Exactly one of `escalation`,
+    `misuse_alert` and `council_alert` says what it is about. A text about a council alert goes
+    to that council's out-of-hours number, not to a member of staff: it has no `recipient`."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -250,9 +252,18 @@ class SmsMessage(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # A text to another council's out-of-hours phone about a high-risk out-of-area episode
+    # (notifications.council_alerts): level 1 with the alert, level 2 its reminder.
+    council_alert = models.ForeignKey(
+        "CouncilAlert", null=True, blank=True, on_delete=models.PROTECT, related_name="texts"
+    )
     level = models.PositiveSmallIntegerField()
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sms_received"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sms_received",
     )
     to = models.CharField(max_length=16)
     body = models.CharField(max_length=320)
@@ -283,9 +294,25 @@ class SmsMessage(models.Model):
             models.UniqueConstraint(
                 fields=["misuse_alert", "recipient"], name="sms_once_per_misuse_recipient"
             ),
+            models.UniqueConstraint(
+                fields=["council_alert", "level"], name="sms_once_per_council_alert_level"
+            ),
             models.CheckConstraint(
-                condition=Q(escalation__isnull=False, misuse_alert__isnull=True)
-                | Q(escalation__isnull=True, misuse_alert__isnull=False),
+                condition=Q(
+                    escalation__isnull=False,
+                    misuse_alert__isnull=True,
+                    council_alert__isnull=True,
+                    recipient__isnull=False,
+                )
+                | Q(
+                    escalation__isnull=True,
+                    misuse_alert__isnull=False,
+                    council_alert__isnull=True,
+                    recipient__isnull=False,
+                )
+                | Q(
+                    escalation__isnull=True, misuse_alert__isnull=True, council_alert__isnull=False
+                ),
                 name="sms_about_one_thing",
             ),
         ]
@@ -398,6 +425,9 @@ class CouncilAlert(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         NO_ADDRESS = "no_address", "No out-of-hours email in the directory"
+        # The council uses this installation too (decision 0070): it sees the episode on its
+        # board, so no email; a high-risk episode still texts its out-of-hours phone.
+        ON_INSTALLATION = "on_installation", "Not emailed: on its own board here"
 
     episode = models.ForeignKey(
         "missing.MissingEpisode", on_delete=models.PROTECT, related_name="council_alerts"

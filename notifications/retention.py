@@ -11,7 +11,10 @@ from notifications.models import AdminAlert, CouncilAlert, Escalation, InboundSm
 
 def erase_child(*, child_ids: list[int], episode_ids: list[int]) -> dict[str, int]:
     escalations = Escalation.objects.filter(episode_id__in=episode_ids)
-    texts = SmsMessage.objects.filter(escalation__in=escalations)
+    # The escalations' texts and those to other councils' phones about the episodes (0070).
+    texts = SmsMessage.objects.filter(
+        Q(escalation__in=escalations) | Q(council_alert__episode_id__in=episode_ids)
+    )
     return {
         "admin alerts": AdminAlert.objects.filter(
             Q(escalation__in=escalations) | Q(sms__in=texts)

@@ -47,6 +47,7 @@ from missing.models import (
 from notifications import selectors, texts
 from notifications.models import (
     AdminAlert,
+    CouncilAlert,
     Escalation,
     EscalationRule,
     InboundSms,
@@ -709,12 +710,18 @@ def sms_send(*, sms_id: int, now: datetime, transport: Transport | None = None) 
     killed worker leaves a `submitting` row for the sweep to find. A duplicate or late task
     finds the row already claimed or sent and does nothing.
     """
-    sms = SmsMessage.objects.select_related("escalation").filter(pk=sms_id).first()
+    sms = SmsMessage.objects.select_related("escalation", "council_alert").filter(pk=sms_id).first()
     if sms is None or sms.status not in CLAIMABLE:
         return SendOutcome("skipped")
     # A misuse alert's text has no ladder to stop: it goes whatever happens next.
     if sms.escalation is not None and sms.escalation.state != Escalation.State.OPEN:
         _cancel_unsent([sms.escalation.pk], now=now)
+        return SendOutcome("cancelled")
+    # Another council's text is not sent once that council acknowledged the alert.
+    if sms.council_alert is not None and sms.council_alert.acknowledged_at is not None:
+        SmsMessage.objects.filter(pk=sms.pk, status__in=CLAIMABLE).update(
+            status=Status.CANCELLED, status_updated_at=now, redispatch_at=None
+        )
         return SendOutcome("cancelled")
     transport = transport or get_transport()
     attempt = sms.attempts + 1
@@ -808,13 +815,16 @@ def _record_failure(
 def _text_failed(sms: SmsMessage, *, kind: str, detail: str, now: datetime) -> None:
     """Tell an administrator; and if nobody at this level can now be reached, do not wait for the
     acknowledgement time: the next sweep tells the level above."""
-    recipient = User.objects.filter(pk=sms.recipient_id).first()
+    recipient = sms.recipient if sms.recipient_id is not None else None
     who = f"{recipient.username} ({recipient.role_label})" if recipient else "a staff member"
-    about = (
-        f"E-{sms.escalation.episode_id}"
-        if sms.escalation is not None
-        else f"insider-misuse alert {sms.misuse_alert_id}"
-    )
+    if sms.escalation is not None:
+        about = f"E-{sms.escalation.episode_id}"
+    elif sms.council_alert_id is not None:
+        alert = CouncilAlert.objects.select_related("council").get(pk=sms.council_alert_id)
+        who = f"the out-of-hours phone of {alert.council.name}"
+        about = f"E-{alert.episode_id}"
+    else:
+        about = f"insider-misuse alert {sms.misuse_alert_id}"
     _alert(
         key=f"sms:{sms.pk}",
         kind=kind,
@@ -945,6 +955,15 @@ def inbound_sms_receive(
                     record.episode_id = episode_id
                     record.acknowledged = count
                     break
+        if match is not None and record.outcome != InboundSms.Outcome.ACKNOWLEDGED:
+            # Another council's out-of-hours phone answering its alert's text (decision 0070);
+            # the number may also be a member of staff's (a duty phone) with no escalation.
+            episode_id = int(match.group(1))
+            count = _council_acknowledge(from_number, episode_id=episode_id, now=now)
+            if count:
+                record.outcome = InboundSms.Outcome.ACKNOWLEDGED
+                record.episode_id = episode_id
+                record.acknowledged = count
         record.save(update_fields=["outcome", "sender", "episode", "acknowledged"])
     if record.outcome == InboundSms.Outcome.ACKNOWLEDGED:
         logger.info(
@@ -957,6 +976,27 @@ def inbound_sms_receive(
     else:
         logger.info("Inbound SMS %s ignored: %s", message_sid, record.get_outcome_display())
     return _inbound_result(record, replay=False)
+
+
+def _council_acknowledge(from_number: str, *, episode_id: int, now: datetime) -> int:
+    """`ACK <n>` from a council's out-of-hours phone (the directory's number) acknowledges that
+    council's alerts about episode E-<n> not yet acknowledged, as its email link would."""
+    from notifications.council_alerts import council_alert_acknowledge  # it imports this module
+
+    ids = list(
+        CouncilAlert.objects.filter(
+            episode_id=episode_id,
+            council__out_of_hours_phone=from_number,
+            acknowledged_at__isnull=True,
+        )
+        .exclude(council__out_of_hours_phone="")
+        .values_list("pk", flat=True)
+    )
+    for alert_id in ids:
+        council_alert_acknowledge(
+            alert_id=alert_id, name="the out-of-hours phone, by text (ACK)", now=now
+        )
+    return len(ids)
 
 
 def _acknowledge(ids: list[int], *, actor: User, via: str, now: datetime) -> int:
@@ -1022,9 +1062,14 @@ def misuse_alert_texts(alert: MisuseAlert) -> list[int]:
     """Text every active head of service with a phone about `alert`, in the alert's own
     transaction: one row per recipient (unique per alert and recipient, so the alert is never
     texted twice), handed to the worker once it commits, sent like every other text. A head of
-    service without a phone gets an administrator alert instead, as a rota gap does."""
+    service without a phone gets an administrator alert instead, as a rota gap does. On a
+    regional installation, the heads of service of the person's own council only (0070)."""
     now = alert.raised_at
-    heads = list(User.objects.filter(role=Role.HEAD_OF_SERVICE, is_active=True).order_by("pk"))
+    heads = list(
+        User.objects.filter(role=Role.HEAD_OF_SERVICE, is_active=True)
+        .filter(council_scope(alert.user, shared=False))
+        .order_by("pk")
+    )
     body = texts.misuse_text(
         alert_id=alert.pk,
         username=alert.user.username,

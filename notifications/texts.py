@@ -75,3 +75,23 @@ def ack_reply(episode_id: int, count: int) -> str:
     """The TwiML answer to an accepted `ACK <n>`."""
     noun = "alert" if count == 1 else "alerts"
     return f"Acknowledged E-{episode_id}: {count} {noun} stopped. Thank you."
+
+
+def council_alert_text(*, episode_id: int, level: int, on_installation: bool) -> str:
+    """The text to another council's out-of-hours phone about a high-risk out-of-area episode
+    (decision 0070), e.g. `MISSING E-4821 HIGH RISK: a child placed out of area, shared with
+    your council. …`. The episode number only: nothing about the child."""
+    head = f"MISSING E-{episode_id} HIGH RISK"
+    if level > 1:
+        head = f"REMINDER {head}, not acknowledged"
+    if on_installation:
+        # The council signs in here: the episode is on its board, acknowledged on its page.
+        return (
+            f"{head}: a child placed out of area, shared with your council. "
+            f"Acknowledge on the episode page: {episode_link(episode_id)}"
+        )
+    phone = f" or call {settings.COUNCIL_FFD_PHONE}" if settings.COUNCIL_FFD_PHONE else ""
+    return (
+        f"{head}: a child placed out of area ({settings.COUNCIL_NAME}). Details in the email to "
+        f"your out-of-hours address{phone}. Reply ACK {episode_id} to acknowledge."
+    )

@@ -19,6 +19,13 @@ urlpatterns = [
     # Configure in Twilio: the number's "A message comes in" webhook → PUBLIC_BASE_URL + this.
     path("twilio/inbound/", views.twilio_inbound, name="twilio_inbound"),
     path("twilio/status/<int:pk>/", views.twilio_status, name="twilio_status"),
+    # A council on this installation acknowledges its alert on the shared episode's page
+    # (before the next route, whose code would otherwise match "acknowledge").
+    path(
+        "council-alerts/<int:pk>/acknowledge/",
+        views.council_alert_acknowledge,
+        name="council_alert_acknowledge",
+    ),
     # Another council acknowledges an out-of-area alert (the link in its email; no sign-in).
     path(
         "council-alerts/<int:pk>/<str:code>/",

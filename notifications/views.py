@@ -31,7 +31,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from missing.accounts.signin import safe_next
 from missing.cases import services as missing_services
 from missing.cases.errors import Conflict, InvalidInput, NotAllowed
-from missing.models import OVERSIGHT_ROLES, MissingEpisode, Role
+from missing.models import CASE_READERS, OVERSIGHT_ROLES, MissingEpisode, Role, is_regional
 from missing.web.shared import StaffRequest, get_or_404, role_required
 from notifications import council_alerts, selectors, services
 from notifications.models import AdminAlert, CouncilAlert, Escalation
@@ -250,6 +250,28 @@ def council_alert_page(request: HttpRequest, pk: int, code: str) -> HttpResponse
         {"alert": alert, "error": error},
         status=400 if error else 200,
     )
+
+
+@require_POST
+@role_required(CASE_READERS)
+def council_alert_acknowledge(request: StaffRequest, pk: int) -> HttpResponse:
+    """A council on this installation acknowledges the alert texted to its out-of-hours phone,
+    from the shared episode's page (decision 0070): its own staff only, signed in; anyone else,
+    and every single-council installation, a 404. Then back to the episode page."""
+    user = request.user
+    council_id = user.council_id
+    if not is_regional() or council_id is None:
+        raise Http404
+    alert = get_or_404(
+        lambda: CouncilAlert.objects.filter(
+            council_id=council_id, episode__in=MissingEpisode.objects.visible_to(user)
+        ).get(pk=pk)
+    )
+    if alert.acknowledged_at is None:
+        who = f"{user.get_full_name() or user.username} ({user.role_label})"
+        council_alerts.council_alert_acknowledge(alert_id=alert.pk, name=who, now=timezone.now())
+        flash.success(request, "Acknowledged for your council.")
+    return redirect("episode_detail", pk=alert.episode_id)
 
 
 @require_POST

@@ -40,6 +40,7 @@ from missing.models import (
     AccessAction,
     AccessLog,
     Child,
+    Council,
     EpisodeState,
     InterviewOutcome,
     LegalStatus,
@@ -50,6 +51,8 @@ from missing.models import (
     RiskGrade,
     Team,
     User,
+    installation_councils,
+    is_regional,
 )
 from ssd.models import ImportRow, ImportRun, LinkedIdentifier
 
@@ -207,6 +210,33 @@ class ImportRefused(Exception):
     """The import cannot start (no file, or the acting user may not import)."""
 
 
+def import_council(*, actor: User, code: str = "") -> Council | None:
+    """The council whose children an import is about (decision 0070), before anything is read.
+    Single-council installation: the one council (None when not configured); a `code` naming
+    another is refused. Regional: the council named by `code` (an ONS code of this
+    installation), else the importing user's; a user imports for their own council only."""
+    codes = installation_councils()
+    code = code.strip().upper()
+    if not is_regional():
+        if code and code not in codes:
+            raise ImportRefused(f"This installation does not serve council {code}.")
+        return Council.objects.filter(ons_code=codes[0]).first() if codes else None
+    if not code:
+        if actor.council_id is None:
+            raise ImportRefused(
+                f"Say which council the import is for: the ONS code of one of {', '.join(codes)}."
+            )
+        return actor.council
+    council = Council.objects.filter(ons_code=code).first() if code in codes else None
+    if council is None:
+        raise ImportRefused(
+            f"{code} is not a council of this installation: use one of {', '.join(codes)}."
+        )
+    if actor.council_id != council.pk:
+        raise ImportRefused(f"{actor.username} does not work for council {code}.")
+    return council
+
+
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
@@ -360,12 +390,16 @@ def run_import(
     changed_since: date | None = None,
     progress: Callable[[str], None] = lambda _: None,
     rows_done: Callable[[ImportRun, int], None] = lambda _run, _n: None,
+    council: str = "",
 ) -> Report:
     """Read, keep, check and apply SSD files. Raises ImportRefused before reading anything when
-    the actor may not import (FFD, managers and heads of service may). `rows_done` hears how
-    many rows are settled as the work goes (the managers' page shows it)."""
+    the actor may not import (FFD, managers and heads of service may), or when it is not
+    clear which council's children these are (`import_council`; `council`: an ONS code).
+    `rows_done` hears how many rows are settled as the work goes (the managers' page shows
+    it)."""
     if not actor.has_role(child_facts.FACTS_ROLES):
         raise ImportRefused("Your role cannot import the child's facts.")
+    of_council = import_council(actor=actor, code=council)
     rows = read_tables(files)
     progress(f"Read {len(rows)} rows from {len(files)} files.")
     run = ImportRun(
@@ -391,6 +425,7 @@ def run_import(
             counts, changed = _Applier(
                 rows,
                 actor=actor,
+                council=of_council,
                 now=now,
                 progress=progress,
                 rows_done=lambda n: rows_done(run, n),
@@ -450,8 +485,22 @@ class _Applier:
         now: datetime,
         progress: Callable[[str], None],
         rows_done: Callable[[int], None] = lambda _: None,
+        council: Council | None = None,
     ) -> None:
         self.rows = rows
+        # The children and episodes it creates are this council's; on a regional installation
+        # it matches and changes this council's children only (decision 0070).
+        self.council_id = council.pk if council is not None else None
+        regional = is_regional()
+        if not regional:
+            self.of_council = Q()
+        elif self.council_id is None:
+            self.of_council = Q(council__isnull=True)
+        else:
+            self.of_council = Q(council_id=self.council_id)
+        # Two councils' extracts number their rows alike: on a regional installation the keys
+        # kept of periods, identifiers and episodes start with the council's ONS code.
+        self.key_prefix = f"{council.ons_code}:" if regional and council is not None else ""
         self.rows_done = rows_done
         self.actor = actor
         self.now = now
@@ -544,7 +593,9 @@ class _Applier:
         ).values_list("value", "child_id")
         linked_child = dict(known) if former else {}
         existing = list(
-            Child.objects.select_for_update().filter(
+            Child.objects.select_for_update()
+            .filter(self.of_council)
+            .filter(
                 Q(council_child_id__in=[*keys, *former])
                 | Q(nhs_number__in=numbers)
                 | Q(pk__in=set(linked_child.values()))
@@ -599,6 +650,7 @@ class _Applier:
                     continue
             if child is None:
                 child = Child(
+                    council_id=self.council_id,
                     council_child_id=key,
                     first_name=row.get("pers_forename")[:100] or "Name not given",
                     last_name=row.get("pers_surname")[:100],
@@ -651,7 +703,7 @@ class _Applier:
         wanted -= set(self.children)
         wanted.discard("")
         if wanted:
-            for child in Child.objects.filter(council_child_id__in=wanted):
+            for child in Child.objects.filter(self.of_council, council_child_id__in=wanted):
                 if child.council_child_id:  # always: found by it
                     self.children[child.council_child_id] = child
 
@@ -737,7 +789,7 @@ class _Applier:
                 child = self._child(row, "link_person_id")
                 if self._ok(row) and child is not None:
                     good.append((row, child, kind, value))
-        keys = [f"ssd_linked_identifiers:{row.key}" for row, _, _, _ in good]
+        keys = [f"{self.key_prefix}ssd_linked_identifiers:{row.key}" for row, _, _, _ in good]
         existing = {i.source_key: i for i in LinkedIdentifier.objects.filter(source_key__in=keys)}
         new: list[LinkedIdentifier] = []
         updated: list[LinkedIdentifier] = []
@@ -870,14 +922,14 @@ class _Applier:
         by_key = {p.source_key: p for p in existing if p.source == LegalStatusPeriod.Source.IMPORT}
         # (start, end, what) per child: the periods this import leaves in place.
         taken: dict[int, list[tuple[date, date | None, str]]] = defaultdict(list)
-        mine = {f"{table}:{row.key}" for row, _, _, _ in good}
+        mine = {f"{self.key_prefix}{table}:{row.key}" for row, _, _, _ in good}
         for p in existing:
             if p.source_key not in mine:
                 taken[p.child_id].append((p.start_date, p.end_date, p.reference))
         new: list[LegalStatusPeriod] = []
         updated: list[LegalStatusPeriod] = []
         for row, child, start, end in good:
-            source_key = f"{table}:{row.key}"
+            source_key = f"{self.key_prefix}{table}:{row.key}"
             for other_start, other_end, what in taken[child.pk]:
                 if (other_end is None or other_end > start) and (end is None or other_start < end):
                     row.problem(start_field, f"This overlaps {what} of the same child.")
@@ -1047,7 +1099,8 @@ class _Applier:
                     "miss_mis_epi_rhi_accepted", "Accepted is given but no interview was offered."
                 )
             if self._ok(row) and child and start and end:
-                good.append((row, child, EPISODE_PREFIX + key, start, end, kind, offered, accepted))
+                ref = EPISODE_PREFIX + self.key_prefix + key
+                good.append((row, child, ref, start, end, kind, offered, accepted))
         child_ids = {g[1].pk for g in good}
         existing = list(
             MissingEpisode.objects.filter(child_id__in=child_ids)
@@ -1087,6 +1140,9 @@ class _Applier:
             if episode is None:
                 episode = MissingEpisode(
                     child_id=child.pk,
+                    # The council's own history: counted for it (decision 0070).
+                    council_id=self.council_id,
+                    figures_council_id=self.council_id,
                     kind=kind,
                     state=EpisodeState.CLOSED,
                     police_force=force,

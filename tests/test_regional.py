@@ -9,16 +9,20 @@ scoping, the figures per council, and the alert the other council no longer need
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from interviews import figures as fig
+from missing.cases import child_facts
 from missing.models import (
     Child,
     Council,
@@ -263,6 +267,37 @@ def test_police_system_must_name_a_council_it_serves(two_councils, police_system
 
 
 @pytest.mark.django_db
+def test_the_api_says_which_council_a_notification_went_to(two_councils, police_system):
+    """The receipt a police system gets and the case staff's list and detail name the council
+    by ONS code (decision 0070), without a query per row."""
+    a, _ = two_councils
+    receipt = _post(police_system, _notification("C-1", council=A_CODE))
+    assert receipt.status_code == 201, receipt.content
+    assert receipt.json()["council"] == A_CODE
+    assert "child_first_name" not in receipt.json()  # still a receipt
+    _post(police_system, _notification("C-2", council=A_CODE))
+    manager_a = UserFactory(username="api-manager-a", role=Role.MANAGER, council=a)
+    client = APIClient()
+    login(client, manager_a)
+    with time_machine.travel(FIXED_NOW + timedelta(minutes=5), tick=False):
+        with CaptureQueriesContext(connection) as two:
+            listed = client.get(reverse("api-notifications")).json()
+        rows = listed["results"] if isinstance(listed, dict) else listed
+        assert [row["council"] for row in rows] == [A_CODE, A_CODE]
+        one = client.get(reverse("api-notification-detail", args=[rows[0]["id"]])).json()
+    assert one["council"] == A_CODE
+    # No query per row: four rows cost what two did.
+    _post(police_system, _notification("C-3", council=A_CODE))
+    _post(police_system, _notification("C-4", council=A_CODE))
+    with (
+        time_machine.travel(FIXED_NOW + timedelta(minutes=5), tick=False),
+        CaptureQueriesContext(connection) as four,
+    ):
+        assert client.get(reverse("api-notifications")).status_code == 200
+    assert len(four) == len(two)
+
+
+@pytest.mark.django_db
 def test_staff_log_for_their_own_council_only(two_councils):
     a, _ = two_councils
     ffd_a = UserFactory(username="ffd-a", role=Role.FFD, council=a)
@@ -320,7 +355,9 @@ def test_a_child_is_matched_within_the_notification_council_only(two_councils, p
     assert stored.match_status == PoliceNotification.MatchStatus.MATCHED
     assert stored.child != theirs
     assert stored.child.council == a
-    assert stored.child.nhs_number is None  # the identifier stays with B's record
+    # Identifiers are unique per council (decision 0070): A's record keeps them too.
+    assert stored.child.nhs_number == "9434765919"
+    assert stored.child.council_child_id == "SHARED-ID"
     # The same child for council B is matched to B's record.
     again = _post(police_system, _notification("M-2", council=B_CODE, nhs_number="9434765919"))
     assert again.status_code == 201, again.content
@@ -419,3 +456,136 @@ def test_no_email_to_a_council_on_the_same_installation(two_councils):
     council_alert_sweep(now=FIXED_NOW + timedelta(minutes=1))
     assert not CouncilAlert.objects.filter(episode=in_a).exists()
     assert CouncilAlert.objects.filter(episode=in_essex, council__name="Essex").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Identifiers unique per council (decision 0070)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_two_councils_may_hold_one_identifier_one_council_not_twice(two_councils):
+    a, b = two_councils
+    ChildFactory(council=a, nhs_number="9434765919", council_child_id="LCS-1")
+    ChildFactory(council=b, nhs_number="9434765919", council_child_id="LCS-1")
+    assert Child.objects.filter(council_child_id="LCS-1").count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ChildFactory(council=a, council_child_id="LCS-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ChildFactory(council=b, nhs_number="9434765919")
+    # A record with no council is unique among those with none.
+    ChildFactory(council=None, council_child_id="LCS-2")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ChildFactory(council=None, council_child_id="LCS-2")
+
+
+@pytest.mark.django_db
+def test_the_facts_refuse_an_identifier_the_council_already_holds(two_councils, monkeypatch):
+    """A form error (400 naming the field) for the council's own duplicate; another council's
+    record of the same id neither stops it nor is named; a race is a 409, never a 500."""
+    a, b = two_councils
+    ChildFactory(council=b, council_child_id="LCS-9")  # council B's: no matter to A
+    held = ChildFactory(council=a, council_child_id="LCS-8")
+    child = ChildFactory(council=a)
+    manager_a = UserFactory(username="facts-manager-a", role=Role.MANAGER, council=a)
+    client = APIClient()
+    login(client, manager_a)
+    url = reverse("api-child-detail", args=[child.pk])
+    with time_machine.travel(FIXED_NOW, tick=False):
+        taken = client.patch(url, {"council_child_id": "LCS-8", "reason": "LCS"}, format="json")
+        assert taken.status_code == 400
+        assert held.reference in json.dumps(taken.json()["council_child_id"])
+        ok = client.patch(url, {"council_child_id": "LCS-9", "reason": "LCS"}, format="json")
+        assert ok.status_code == 200, ok.content
+        assert "C-" not in json.dumps(ok.json().get("council_child_id", ""))
+        # The check passed but the record was taken meanwhile: the constraint, then a 409.
+        monkeypatch.setattr(child_facts, "_fact_errors", lambda child, changes: {})
+        raced = client.patch(
+            url, {"council_child_id": "LCS-8", "reason": "LCS", "version": 2}, format="json"
+        )
+    assert raced.status_code == 409, raced.content
+    child.refresh_from_db()
+    assert child.council_child_id == "LCS-9"
+
+
+# --------------------------------------------------------------------------------------------
+# Demo data for two councils (decision 0070)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_demo_loads_two_councils_and_one_shared_episode(settings, two_councils):
+    from django.core.management import call_command
+
+    a, b = two_councils
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("load_demo_data", stdout=out)
+    assert User.objects.get(username="ffd").council == a
+    assert User.objects.get(username="manager_b").council == b
+    assert User.objects.get(username="admin").council is None
+    own_a = Child.objects.filter(council=a).count()
+    own_b = Child.objects.filter(council=b).count()
+    assert own_a >= 10
+    assert 3 <= own_b < own_a
+    shared = MissingEpisode.objects.get(out_of_area_council__isnull=False)
+    assert (shared.council, shared.out_of_area_council, shared.figures_council) == (b, a, b)
+    assert shared.police_grade.code == "high"
+    assert shared.is_open
+    for username in ("manager", "manager_b"):
+        assert (
+            MissingEpisode.objects.visible_to(User.objects.get(username=username))
+            .filter(pk=shared.pk)
+            .exists()
+        )
+    # Each council's front door sees its own children only, and the demo loads once.
+    ffd_a = User.objects.get(username="ffd")
+    assert not Child.objects.visible_to(ffd_a).filter(council=b).exists()
+    counts = Child.objects.count(), MissingEpisode.objects.count()
+    call_command("load_demo_data", stdout=io.StringIO())
+    assert (Child.objects.count(), MissingEpisode.objects.count()) == counts
+    assert "manager_b" in out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# A user's council changed through the approved account change (decision 0070)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_moving_a_user_to_another_council_waits_for_that_council_head_of_service(
+    two_councils, admin_user
+):
+    from missing.accounts import account_changes
+    from missing.cases.errors import NotAllowed
+    from missing.models import AccountChange, AccountChangeKind, AccountChangeState
+    from tests.missing.test_account_changes import admin_client, admin_form_data, approve
+
+    a, b = two_councils
+    mover = UserFactory(username="mover", role=Role.MANAGER, council=a)
+    head_a = UserFactory(username="move-hos-a", role=Role.HEAD_OF_SERVICE, council=a)
+    head_b = UserFactory(username="move-hos-b", role=Role.HEAD_OF_SERVICE, council=b)
+    client = admin_client(admin_user)
+    url = reverse("admin:missing_user_change", args=(mover.pk,))
+    data = admin_form_data(client.get(url))
+    data["council"] = str(b.pk)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    mover.refresh_from_db()
+    assert mover.council == a  # unchanged until approved
+    change = AccountChange.objects.get(subject=mover, kind=AccountChangeKind.COUNCIL)
+    assert change.state == AccountChangeState.PENDING
+    assert change.summary == f"Council {a.name} to {b.name}"
+    with pytest.raises(NotAllowed):
+        approve(change, head_a)  # not the council whose children it opens
+    approve(change, head_b)
+    mover.refresh_from_db()
+    assert mover.council == b
+    # Taking the council away grants nothing: at once.
+    gone = account_changes.account_council_change(
+        actor=admin_user, subject=mover, council=None, via="admin", now=FIXED_NOW
+    )
+    assert gone is not None
+    assert gone.state == AccountChangeState.APPROVED
+    mover.refresh_from_db()
+    assert mover.council is None

@@ -196,6 +196,9 @@ ROUTES: dict[str, tuple[str, set[str], str | None]] = {
     # Another council's page for an out-of-area alert: only the code in its email opens it (the
     # walk uses a wrong code: a 404 for everyone, signed in or not).
     "notifications:council_alert": ("GET", set(), "council_alert"),
+    # A council on a regional installation acknowledges its alert on the episode page: on a
+    # single-council installation nobody (404), whoever is signed in (decision 0070).
+    "notifications:council_alert_acknowledge": ("POST", set(), "council_alert_ack"),
     # Who holds an out-of-area episode's interview: managers (episode A is not out of area, so
     # the service refuses and the page says so; the role check comes first).
     "notifications:episode_interview_holder": ("POST", OVERSIGHT, "episode"),
@@ -398,6 +401,8 @@ def url_kwargs(world: dict[str, Any], obj: str | None) -> dict[str, Any]:
         return {}
     if obj == "council_alert":  # with a code that is not the alert's
         return {"pk": world[obj].pk, "code": "0" * 40}
+    if obj == "council_alert_ack":  # the same alert, acknowledged from the episode page
+        return {"pk": world["council_alert"].pk}
     if obj == "period":  # a legal-status period, addressed under its child
         return {"pk": world[obj].child_id, "period_id": world[obj].pk}
     return {"pk": world[obj].pk}

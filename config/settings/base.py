@@ -42,9 +42,12 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env("EMAIL_USE_TLS", "true").lower() == "true"
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "missing-children@localhost")
-# An alert another council has not acknowledged within this many minutes is sent again, and
-# the high-risk ones texted to its out-of-hours phone.
+# An alert another council has not acknowledged within this many minutes is sent again (email
+# and, for the grades below, a second text).
 COUNCIL_ALERT_ESCALATE_AFTER_MINUTES = int(env("COUNCIL_ALERT_ESCALATE_AFTER_MINUTES", "60"))
+# Police grades (RiskGrade codes) whose "missing" alert is also texted to the other council's
+# out-of-hours phone, whether it is outside or on this installation (decision 0070).
+COUNCIL_ALERT_TEXT_GRADES = env_list("COUNCIL_ALERT_TEXT_GRADES", "high")
 
 INSTALLED_APPS = [
     # Before django.contrib.auth: its `changepassword` asks a head of service to approve.

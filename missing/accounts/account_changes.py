@@ -45,9 +45,11 @@ from missing.models import (
     AccountChange,
     AccountChangeKind,
     AccountChangeState,
+    Council,
     Role,
     User,
     grants_case_access,
+    is_regional,
     may_decide_account_changes,
 )
 
@@ -103,6 +105,8 @@ def _apply(change: AccountChange, *, actor: User | None, now: datetime) -> None:
         User.objects.filter(pk=subject.pk).update(**fields)
     elif change.kind == AccountChangeKind.PASSWORD:
         User.objects.filter(pk=subject.pk).update(password=change.payload["password_hash"])
+    elif change.kind == AccountChangeKind.COUNCIL:
+        User.objects.filter(pk=subject.pk).update(council_id=change.payload["council_id"])
     else:
         second_factor.second_factor_reset(actor=actor, user=subject, now=now)
     subject.refresh_from_db()
@@ -183,6 +187,48 @@ def account_role_change(
     with transaction.atomic():
         change = AccountChange.objects.create(
             kind=AccountChangeKind.ROLE,
+            subject=subject,
+            requested_by=actor,
+            requested_via=via,
+            requested_at=now,
+            payload=payload,
+            updated_at=now,
+        )
+        _log(change, action=AccessAction.ACCOUNT_REQUEST, actor=actor, now=now)
+        _settle(change, reason="Grants no more access: applied at once.", now=now)
+    return change
+
+
+def account_council_change(
+    *, actor: User | None, subject: User, council: Council | None, via: str, now: datetime
+) -> AccountChange | None:
+    """Ask to move `subject` to `council` on a regional installation (decision 0070): it opens
+    that council's children to them, so it waits for a head of service of that council. Taking
+    the council away grants nothing: applied at once, recorded as approved. None: no change.
+    (The first council of an account is set with it, in the admin: its role waits anyway.)"""
+    current_id = User.objects.values_list("council_id", flat=True).get(pk=subject.pk)
+    new_id = council.pk if council is not None else None
+    if new_id == current_id:
+        return None
+    current = Council.objects.filter(pk=current_id).first() if current_id else None
+    payload = {
+        "council_id": new_id,
+        "council_name": council.name if council is not None else "",
+        "from_council_id": current_id,
+        "from_council_name": current.name if current is not None else "",
+    }
+    if council is not None:
+        return _create(
+            kind=AccountChangeKind.COUNCIL,
+            subject=subject,
+            actor=actor,
+            via=via,
+            payload=payload,
+            now=now,
+        )
+    with transaction.atomic():
+        change = AccountChange.objects.create(
+            kind=AccountChangeKind.COUNCIL,
             subject=subject,
             requested_by=actor,
             requested_via=via,
@@ -286,6 +332,15 @@ def _decide(
         if change.subject_id == actor.pk:
             raise NotAllowed(
                 f"{change.reference} is about your own account: someone else decides it."
+            )
+        if (
+            change.kind == AccountChangeKind.COUNCIL
+            and is_regional()
+            and actor.council_id != change.payload.get("council_id")
+        ):
+            raise NotAllowed(
+                f"{change.reference} opens another council's children: a head of service of "
+                "that council decides it."
             )
 
     def record(change: AccountChange, from_state: str) -> None:

@@ -497,6 +497,14 @@ class NotificationReceiptOut(serializers.ModelSerializer):
         slug_field="code", read_only=True
     )
     episode_reference = serializers.SerializerMethodField()
+    # Which council the notification went to (decision 0070): on a regional installation the
+    # police system may have left it out and the installation chose.
+    council: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="ons_code",
+        read_only=True,
+        allow_null=True,
+        help_text="ONS code of the council the notification is for (e.g. `E06000043`).",
+    )
 
     class Meta:
         model = PoliceNotification
@@ -505,6 +513,7 @@ class NotificationReceiptOut(serializers.ModelSerializer):
             "reference",
             "police_force",
             "police_reference",
+            "council",
             "kind",
             "sequence",
             "received_at",

@@ -271,7 +271,9 @@ def access_row(
         single = ids[0] if len(ids) == 1 else None
     user = context.acting_user()
     if action == AccessAction.VIEW and single is not None and user is not None:
-        misuse.note_read(user_id=user.pk, child_id=single, now=at)
+        misuse.note_read(
+            user_id=user.pk, child_id=single, now=at, council_id=getattr(user, "council_id", None)
+        )
     return AccessLog(
         at=at,
         user=user,

@@ -26,9 +26,17 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils.module_loading import import_string
 
-from missing.models import MISUSE_THRESHOLD_MIN, MisuseAlert, MisuseSettings
+from missing.models import (
+    MISUSE_THRESHOLD_MIN,
+    Council,
+    MisuseAlert,
+    MisuseSettings,
+    installation_councils,
+    is_regional,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +47,39 @@ THRESHOLD_CACHE_SECONDS = 60
 THRESHOLD_KEY = "misuse:threshold"
 
 
-def threshold() -> int:
-    """The number of distinct children in an hour that raises an alert."""
-    value = cache.get(THRESHOLD_KEY)
+def _threshold_key(council_id: int | None) -> str:
+    return THRESHOLD_KEY if council_id is None else f"{THRESHOLD_KEY}:{council_id}"
+
+
+def threshold(council_id: int | None = None) -> int:
+    """The number of distinct children in an hour that raises an alert: for a person of
+    `council_id` on a regional installation that council's setting if it has one (decision
+    0070), else the installation's, else the default. One query, then cached."""
+    if not is_regional():
+        council_id = None
+    key = _threshold_key(council_id)
+    value = cache.get(key)
     if value is None:
-        row = MisuseSettings.objects.order_by("pk").first()
+        mine = (
+            Q(council__isnull=True) | Q(council_id=council_id)
+            if council_id
+            else Q(council__isnull=True)
+        )
+        row = (
+            MisuseSettings.objects.filter(mine)
+            .order_by(F("council_id").asc(nulls_last=True), "pk")
+            .first()
+        )
         value = row.distinct_children_per_hour if row else MisuseSettings.DEFAULT_THRESHOLD
-        cache.set(THRESHOLD_KEY, value, timeout=THRESHOLD_CACHE_SECONDS)
+        cache.set(key, value, timeout=THRESHOLD_CACHE_SECONDS)
     return int(value)
 
 
 def forget_threshold() -> None:
-    """After an administrator changes the setting: the next read takes the new value."""
-    cache.delete(THRESHOLD_KEY)
+    """After an administrator changes a setting: the next read takes the new value, for the
+    installation and every council."""
+    ids = Council.objects.filter(ons_code__in=installation_councils()).values_list("pk", flat=True)
+    cache.delete_many([THRESHOLD_KEY, *(_threshold_key(pk) for pk in ids)])
 
 
 def window_of(now: datetime) -> datetime:
@@ -59,7 +87,7 @@ def window_of(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def note_read(*, user_id: int, child_id: int, now: datetime) -> None:
+def note_read(*, user_id: int, child_id: int, now: datetime, council_id: int | None = None) -> None:
     """Count a read of `child_id`'s record by `user_id`; at the threshold, raise the alert once
     the read's transaction commits. Never raises."""
     try:
@@ -73,7 +101,7 @@ def note_read(*, user_id: int, child_id: int, now: datetime) -> None:
         count = cache.incr(counter)
         if count < MISUSE_THRESHOLD_MIN:
             return  # below any threshold the admin can set: no need to read the setting
-        limit = threshold()
+        limit = threshold(council_id)
         if count < limit or cache.get(_raised_key(user_id, stamp)):
             return
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from missing.models import AccessLog, MisuseAlert, Role
+from missing.models import AccessLog, MisuseAlert, Role, council_scope
 from missing.web.shared import get_or_404, role_required
 
 # Newest alerts shown on the list; rows shown for one alert's hour (the read limit allows 300
@@ -23,9 +23,15 @@ ROWS_SHOWN = 1000
 head_of_service_required = role_required(frozenset({Role.HEAD_OF_SERVICE}))
 
 
-def alerts_recent(*, limit: int = ALERTS_SHOWN) -> QuerySet[MisuseAlert]:
+def alerts_for(head: object) -> QuerySet[MisuseAlert]:
+    """The alerts a head of service sees: on a regional installation those about their own
+    council's staff only (decision 0070), every alert on a single-council one."""
+    return MisuseAlert.objects.filter(council_scope(head, "user__", shared=False))
+
+
+def alerts_recent(head: object, *, limit: int = ALERTS_SHOWN) -> QuerySet[MisuseAlert]:
     """The newest alerts with their users (one query, through the `raised_at` index)."""
-    return MisuseAlert.objects.select_related("user").order_by("-raised_at", "-pk")[:limit]
+    return alerts_for(head).select_related("user").order_by("-raised_at", "-pk")[:limit]
 
 
 def alert_rows(alert: MisuseAlert, *, limit: int = ROWS_SHOWN) -> QuerySet[AccessLog]:
@@ -41,14 +47,16 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "missing/misuse_alerts.html",
-        {"alerts": list(alerts_recent()), "limit": ALERTS_SHOWN},
+        {"alerts": list(alerts_recent(request.user)), "limit": ALERTS_SHOWN},
     )
 
 
 @head_of_service_required
 @require_GET
 def alert_page(request: HttpRequest, pk: int) -> HttpResponse:
-    alert: MisuseAlert = get_or_404(lambda: MisuseAlert.objects.select_related("user").get(pk=pk))
+    alert: MisuseAlert = get_or_404(
+        lambda: alerts_for(request.user).select_related("user").get(pk=pk)
+    )
     return render(
         request,
         "missing/misuse_alert.html",

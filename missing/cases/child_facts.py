@@ -19,8 +19,8 @@ from types import EllipsisType, MappingProxyType
 from typing import Any, cast
 
 import pghistory
-from django.db import connection, transaction
-from django.db.models import Field, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Q, QuerySet
 
 from missing.audit import access_log as audit
 from missing.cases import clocks, nhs
@@ -35,6 +35,7 @@ from missing.models import (
     Role,
     Team,
     User,
+    is_regional,
 )
 
 # FFD and managers (heads of service included); interviewers, administrators and police
@@ -355,6 +356,17 @@ def legal_status_period_remove(
 # --------------------------------------------------------------------------------------------
 
 
+def _same_council(child: Child) -> QuerySet[Child]:
+    """The records an identifier must be unique among: the child's council's on a regional
+    installation (decision 0070: another council may hold the same child under the same NHS
+    number or id, and is not named here); every record on a single-council one."""
+    if not is_regional():
+        return Child.objects.all()
+    if child.council_id is None:
+        return Child.objects.filter(council__isnull=True)
+    return Child.objects.filter(council_id=child.council_id)
+
+
 def _fact_errors(child: Child, changes: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if changes.get("nhs_number"):
@@ -363,7 +375,7 @@ def _fact_errors(child: Child, changes: dict[str, Any]) -> dict[str, list[str]]:
         if problem:
             errors["nhs_number"] = [problem]
         else:
-            other = Child.objects.filter(nhs_number=number).exclude(pk=child.pk).first()
+            other = _same_council(child).filter(nhs_number=number).exclude(pk=child.pk).first()
             if other is not None:
                 errors["nhs_number"] = [
                     f"Child {other.reference} has this NHS number. If they are the same child, "
@@ -371,7 +383,8 @@ def _fact_errors(child: Child, changes: dict[str, Any]) -> dict[str, list[str]]:
                 ]
     if changes.get("council_child_id"):
         other = (
-            Child.objects.filter(council_child_id=changes["council_child_id"])
+            _same_council(child)
+            .filter(council_child_id=changes["council_child_id"])
             .exclude(pk=child.pk)
             .first()
         )
@@ -456,7 +469,15 @@ def child_update_facts(
         for name in changed:
             setattr(child, name, changes[name])
         child.version += 1
-        child.save(update_fields=[*changed, "version"])
+        try:
+            with transaction.atomic():
+                child.save(update_fields=[*changed, "version"])
+        except IntegrityError:
+            # Another record of this council took the identifier since the check above.
+            raise Conflict(
+                "Another child's record has just been given this NHS number or council child "
+                "id. Reload the page and check."
+            ) from None
         audit.record_change(child_id=child.pk, reference=child.reference, now=now)
     return child
 

@@ -208,7 +208,7 @@ def notification_list(user: Any) -> QuerySet[PoliceNotification]:
     """Notifications the user may read, newest first, with the joins a list row needs."""
     return (
         PoliceNotification.objects.visible_to(user)
-        .select_related("police_force", "risk_grade", "received_by")
+        .select_related("police_force", "risk_grade", "received_by", "council")
         .order_by("-received_at", "-pk")
     )
 

@@ -617,15 +617,8 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         "nhs_number": notification.nhs_number or None,
         "council_child_id": notification.council_child_id or None,
     }
-    if is_regional():
-        # The identifiers are unique on the installation: one already on another council's
-        # child is left off this council's new record (matched within the council only).
-        for field, value in list(identifiers.items()):
-            others = Child.objects.exclude(
-                pk__in=_of_council(Child.objects.all(), notification.council_id)
-            )
-            if value and others.filter(**{field: value}).exists():
-                identifiers[field] = None
+    # The identifiers are unique per council (decision 0070): another council's record of the
+    # same child under the same NHS number or id does not stop this council's.
     if not any(identifiers.values()):
         return Child.objects.create(**identifiers, **fields)
     try:
@@ -637,7 +630,8 @@ def _child_create_from(notification: PoliceNotification, *, now: datetime) -> Ch
         for field, value in identifiers.items():
             if value:
                 by_identifier |= Q(**{field: value})
-        return Child.objects.filter(by_identifier).order_by("pk").first()  # type: ignore[return-value]
+        found = _council_children(notification.council_id).filter(by_identifier)
+        return found.order_by("pk").first()  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django import template
 
-from missing.models import OVERSIGHT_ROLES, InterviewHolder, MissingEpisode
+from missing.models import OVERSIGHT_ROLES, InterviewHolder, MissingEpisode, is_regional
 from notifications import selectors
 from notifications.models import CouncilAlert, Escalation, SmsMessage
 
@@ -59,18 +59,25 @@ def episode_escalations(context: template.Context, episode_id: int) -> dict[str,
 
 @register.inclusion_tag("notifications/_episode_council_alerts.html", takes_context=True)
 def episode_council_alerts(context: template.Context, episode: MissingEpisode) -> dict[str, Any]:
-    """An out-of-area episode's alerts to the other council and who holds the interview (one
-    query, none for an episode in its own council's area)."""
+    """An out-of-area episode's alerts to the other council, their texts, and who holds the
+    interview (two queries, none for an episode in its own council's area). On a regional
+    installation the other council's staff acknowledge its alert here (decision 0070)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     alerts = (
-        list(CouncilAlert.objects.filter(episode=episode).order_by("created_at", "pk"))
+        list(
+            CouncilAlert.objects.filter(episode=episode)
+            .prefetch_related("texts")
+            .order_by("created_at", "pk")
+        )
         if episode.out_of_area_council_id
         else []
     )
+    ours = getattr(user, "council_id", None) if is_regional() else None
     return {
         "episode": episode,
         "alerts": alerts,
+        "acknowledge_as": ours,
         "can_agree": user is not None and user.is_authenticated and user.has_role(OVERSIGHT_ROLES),
         "holders": InterviewHolder.choices,
         "csrf_token": context.get("csrf_token"),

@@ -3,6 +3,11 @@
 Everything is made through the real services, at times relative to one reading of the clock, so
 the board shows clocks in every colour. The names are made up (surnames like "Exampleton"), the
 phone numbers are in Ofcom's drama range (07700 900xxx) and every reference starts DEMO-.
+
+On a regional installation (COUNCIL_ONS_CODES names two or more councils, decision 0066) the
+demo staff work for the first council, a second set ("ffd_b", "manager_b", "hos_b") for the
+second, which gets a few children of its own, and one of its children placed in the first
+council's area is missing: an out-of-area episode both councils see (decision 0070).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from missing.cases import services
+from missing.cases import child_facts, services
 from missing.models import (
     Child,
+    Council,
     MissingEpisode,
     NotificationKind,
     PoliceForce,
@@ -26,12 +32,15 @@ from missing.models import (
     RiskGrade,
     Role,
     User,
+    installation_councils,
+    is_regional,
 )
 
 # For the local demo only: load_demo_data refuses to run where DEBUG is off.
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105
 
 PROVIDER = "Safe Steps Charity (demo)"
+CASE_STAFF = frozenset({Role.FFD, Role.MANAGER, Role.HEAD_OF_SERVICE})
 FFD_TEAM = "Family Front Door"
 
 
@@ -51,6 +60,15 @@ DEMO_STAFF = (
     DemoStaff("interviewer", Role.INTERVIEWER, organisation=PROVIDER, phone="+447700900003"),
     DemoStaff("admin", Role.ADMIN),
 )
+
+# The second council's staff on a regional installation (the first council has DEMO_STAFF).
+SECOND_COUNCIL_STAFF = (
+    DemoStaff("ffd_b", Role.FFD, team=FFD_TEAM),
+    DemoStaff("manager_b", Role.MANAGER, team=FFD_TEAM, phone="+447700900011"),
+    DemoStaff("hos_b", Role.HEAD_OF_SERVICE, team="Children's Social Care", phone="+447700900012"),
+)
+# Police references of the second council's cases start here (one force, one numbering).
+SECOND_COUNCIL_SERIAL = 500
 
 REFERENCE_PREFIX = "DEMO-"
 
@@ -79,13 +97,27 @@ class Command(BaseCommand):
             ).exists():
                 self.stdout.write("Demo cases already loaded; left as they are.")
             else:
-                count = DemoCases(staff=staff, now=now).load()
+                DemoCases(staff=staff, now=now).load()
+                if is_regional():
+                    second = DemoCases(staff=staff, now=now)
+                    second.serial = SECOND_COUNCIL_SERIAL
+                    second.load_second_council()
+                count = MissingEpisode.objects.filter(
+                    police_reference__startswith=REFERENCE_PREFIX
+                ).count()
                 self.stdout.write(f"Loaded {count} demo episodes.")
         self._print_logins(staff)
 
     def _staff(self, now: datetime) -> dict[str, User]:
         users: dict[str, User] = {}
-        for spec in DEMO_STAFF:
+        councils = installation_councils() if is_regional() else []
+        specs: list[tuple[DemoStaff, str]] = [(spec, "") for spec in DEMO_STAFF]
+        if councils:
+            # The case staff of each council work for it; the administrator and the
+            # independent interviewer for none (they are not narrowed by council).
+            specs = [(spec, councils[0] if spec.role in CASE_STAFF else "") for spec in DEMO_STAFF]
+            specs += [(spec, councils[1]) for spec in SECOND_COUNCIL_STAFF]
+        for spec, council_code in specs:
             user = User.objects.filter(username=spec.username).first()
             if user is None:
                 user = services.staff_create(
@@ -97,6 +129,10 @@ class Command(BaseCommand):
                     team=spec.team,
                     phone=spec.phone,
                 )
+            if council_code and user.council_id is None:
+                # Set with the account, as the administrator does in the admin (0066).
+                user.council = Council.objects.get(ons_code=council_code)
+                user.save(update_fields=["council"])
             users[spec.username] = user
         return users
 
@@ -104,13 +140,15 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"Demo logins (local demo only), password for all: {DEMO_PASSWORD}")
         for user in staff.values():
-            self.stdout.write(f"  {user.username:<12} {user.role_label}")
+            council = f"  ({user.council.name})" if user.council is not None else ""
+            self.stdout.write(f"  {user.username:<12} {user.role_label}{council}")
 
 
 class DemoCases:
     """The demo caseload: each method leaves one episode in a given state and clock."""
 
     def __init__(self, *, staff: dict[str, User], now: datetime) -> None:
+        self.staff = staff
         self.ffd = staff["ffd"]
         self.manager = staff["manager"]
         self.interviewer = staff["interviewer"]
@@ -233,6 +271,48 @@ class DemoCases:
         # grants these through assignments): they see that child and nobody else.
         services.access_grant(episode=returned_eps[0], user=self.interviewer, now=now)
         return MissingEpisode.objects.filter(police_reference__startswith=REFERENCE_PREFIX).count()
+
+    def load_second_council(self) -> None:
+        """The second council's few cases, logged by its own front door, and one of its
+        children, placed in the first council's area, missing: the shared episode."""
+        first, second = (Council.objects.get(ons_code=c) for c in installation_councils()[:2])
+        self.ffd, self.manager = self.staff["ffd_b"], self.staff["manager_b"]
+        now, h, day = self.now, timedelta(hours=1), timedelta(days=1)
+        self.report(
+            "Oscar", "Pretendham", age=15, grade="medium", last_seen=now - 4 * h, at=now - 3 * h
+        )
+        ep = self.report(
+            "Isla", "Madeupton", age=13, grade="low", last_seen=now - 30 * h, at=now - 28 * h
+        )
+        self.decide(ep, at=now - 26 * h, risk="low")
+        self.record_return(ep, returned=now - 20 * h, at=now - 19 * h)
+        # Placed by the second council in the first council's area: missing before (closed),
+        # missing again now, graded high. Both councils see this episode, labelled as shared.
+        ep = self.report(
+            "Freya",
+            "Outplaceby",
+            age=14,
+            grade="medium",
+            last_seen=now - 20 * day,
+            at=now - 20 * day + h,
+        )
+        self.close(
+            ep, decided=now - 20 * day + 2 * h, returned=now - 19 * day, signed_off=now - 17 * day
+        )
+        child_facts.child_update_facts(
+            child_facts.FactsData(
+                changes={
+                    "responsible_council": second.name,
+                    "host_council": first.name,
+                    "placement_area": "Town centre (demo)",
+                },
+                reason="Placed in a children's home in the neighbouring council's area (demo).",
+            ),
+            actor=self.manager,
+            child_id=ep.child_id,
+            now=now - 10 * day,
+        )
+        self.report_again(ep.child, grade="high", last_seen=now - 3 * h, at=now - 2 * h)
 
     # --- building blocks, all through the services ---
 

@@ -1,5 +1,7 @@
-"""`manage.py import_ssd DIR [--dry-run] [--changed-since YYYY-MM-DD] --as USERNAME`: import the
-Standard Safeguarding Dataset CSVs in DIR (docs/decisions/0048-ssd-import.md)."""
+"""`manage.py import_ssd DIR [--dry-run] [--changed-since YYYY-MM-DD] --as USERNAME
+[--council ONS]`: import the Standard Safeguarding Dataset CSVs in DIR
+(docs/decisions/0048-ssd-import.md). On a regional installation `--council` is required: the
+council whose children the extract holds (decision 0070)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from missing.models import User
+from missing.models import User, installation_councils, is_regional
 from ssd import importer
 from ssd.models import ImportRun
 
@@ -30,11 +32,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--as", dest="username", required=True, help="The FFD or manager account importing."
         )
+        parser.add_argument(
+            "--council",
+            default="",
+            help="A regional installation: the ONS code of the council whose extract it is (the "
+            "children and episodes it creates are that council's). Required there.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = User.objects.filter(username=options["username"], is_active=True).first()
         if user is None:
             raise CommandError(f"No active user {options['username']}.")
+        if is_regional() and not options["council"].strip():
+            raise CommandError(
+                "--council: required on a regional installation: one of "
+                f"{', '.join(installation_councils())}."
+            )
         try:
             files = importer.read_folder(options["folder"])
             report = importer.run_import(
@@ -46,6 +59,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 changed_since=options["changed_since"],
                 progress=lambda text: self.stdout.write(text),
+                council=options["council"],
             )
         except importer.ImportRefused as error:
             raise CommandError(str(error)) from error
