@@ -148,13 +148,18 @@ def _table(model: Any) -> str:
 def case_board(now: datetime) -> Case:
     """The front-door board (missing.cases.selectors.board) vs one hand-written query per list it
     shows: the open episodes with child, grade and force, ordered by the clock that matters and
-    marked when the child has an open meeting task; the notifications waiting for a match; and
-    the oldest open strategy / risk meeting tasks with how many are open."""
+    marked when the child has an open meeting task; the notifications needing a person (held,
+    to review, awaiting the report); and the oldest open strategy / risk meeting tasks with how
+    many are open."""
     user = _manager()
     open_states = tuple(str(state) for state in OPEN_STATES)
     marks = ", ".join(["%s"] * len(open_states))
+    # The columns the app reads (selectors.BOARD_COLUMNS): a hand-written board reads no more.
     episodes_sql = f"""
-        SELECT e.*, c.*, g.*, f.*,
+        SELECT e.id, e.child_id, e.state, e.police_grade_id, e.first_reviewed_at,
+               e.review_due_at, e.interview_due_at, e.council_id, e.out_of_area_council_id,
+               c.id, c.first_name, c.last_name, c.date_of_birth,
+               g.id, g.code, g.label, g.review_within,
                CASE WHEN e.first_reviewed_at IS NULL THEN e.review_due_at
                     WHEN e.state IN ('returned', 'interview_arranged') THEN e.interview_due_at
                     WHEN e.state = 'awaiting_sign_off' THEN NULL
@@ -164,7 +169,6 @@ def case_board(now: datetime) -> Case:
         FROM missing_missingepisode e
         JOIN missing_child c ON c.id = e.child_id
         JOIN missing_riskgrade g ON g.id = e.police_grade_id
-        JOIN missing_policeforce f ON f.id = e.police_force_id
         WHERE e.state IN ({marks})
         ORDER BY clock_due_at ASC NULLS LAST, e.id
     """
@@ -176,14 +180,15 @@ def case_board(now: datetime) -> Case:
         SELECT n.*, g.*, f.* FROM missing_policenotification n
         LEFT JOIN missing_riskgrade g ON g.id = n.risk_grade_id
         JOIN missing_policeforce f ON f.id = n.police_force_id
-        WHERE n.match_status = 'awaiting_match' ORDER BY n.received_at, n.id
+        WHERE n.match_status = 'awaiting_match'
+           OR n.match_status IN ('needs_review', 'awaiting_report')
+        ORDER BY n.received_at, n.id
     """
     tasks_sql = """
-        SELECT t.*, c.*, r.*, e.*, COUNT(*) OVER () AS open_count
+        SELECT t.id, t.child_id, t.reason, t.raised_at, c.id, c.first_name, c.last_name,
+               COUNT(*) OVER () AS open_count
         FROM missing_riskmeetingtask t
         JOIN missing_child c ON c.id = t.child_id
-        JOIN missing_repeatmissingrule r ON r.id = t.rule_id
-        JOIN missing_missingepisode e ON e.id = t.episode_id
         WHERE t.status = 'open' ORDER BY t.raised_at, t.id LIMIT 5
     """
 
@@ -200,19 +205,23 @@ def case_board(now: datetime) -> Case:
 
 def case_episode_list(now: datetime) -> Case:
     """The episode list's first page as the view builds it (missing.web.pagination.CappedPaginator
-    over selectors.episode_list) vs the page and the capped count by hand."""
+    over selectors.episode_list_rows) vs the page and the capped count by hand."""
     from missing.web.pagination import COUNT_CAP, CappedPaginator
     from missing.web.views import PAGE_SIZE
 
     user = _manager()
 
     def app() -> Any:
-        page = CappedPaginator(selectors.episode_list(user), PAGE_SIZE).get_page(1)
+        page = CappedPaginator(selectors.episode_list_rows(user), PAGE_SIZE).get_page(1)
         return [e.pk for e in page.object_list], page.paginator.count, page.paginator.capped
 
     def floor() -> Any:
         rows = _fetch(
-            """SELECT e.*, c.*, g.*, f.* FROM missing_missingepisode e
+            # The columns the page shows (selectors.EPISODE_LIST_COLUMNS), no more.
+            """SELECT e.id, e.child_id, e.kind, e.state, e.police_force_id, e.police_grade_id,
+                      e.last_seen_at, e.returned_at, e.out_of_area_council_id, e.council_id,
+                      c.id, c.first_name, c.last_name, f.id, f.name, g.id, g.label
+               FROM missing_missingepisode e
                JOIN missing_child c ON c.id = e.child_id
                JOIN missing_riskgrade g ON g.id = e.police_grade_id
                JOIN missing_policeforce f ON f.id = e.police_force_id

@@ -17,6 +17,7 @@ from django.db.models import (
     F,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Value,
     When,
@@ -117,6 +118,27 @@ class Board:
         return sum(1 for r in self.rows if r.rag == "red")
 
 
+# The columns a board row reads (the page, BoardApi's BoardRowOut, the stage and the clock):
+# the board builds every open episode, and each column left out is one timestamp less to parse
+# and one attribute less to set per row. A column read but left out here becomes a query per
+# row: the board's pinned query counts (tests/missing/test_views.py, test_api.py) render every
+# stage and clock to catch it.
+BOARD_COLUMNS = (
+    "state",
+    "first_reviewed_at",
+    "review_due_at",
+    "interview_due_at",
+    "council",  # regional: the shared-episode label
+    "out_of_area_council",
+    "child__first_name",
+    "child__last_name",
+    "child__date_of_birth",
+    "police_grade__code",
+    "police_grade__label",
+    "police_grade__review_within",
+)
+
+
 def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
     """Open episodes with the due time of the clock that matters now, most urgent first.
 
@@ -125,7 +147,9 @@ def board_episodes(user: Any) -> QuerySet[MissingEpisode]:
     return (
         MissingEpisode.objects.visible_to(user)
         .open()
-        .with_related()
+        # Not with_related(): a board row shows no police force.
+        .select_related("child", "police_grade")
+        .only(*BOARD_COLUMNS)
         .annotate(
             clock_due_at=Case(
                 # Both clocks run (back before the review was done): the earlier one first.
@@ -169,7 +193,12 @@ def board_meeting_tasks(user: Any) -> tuple[list[RiskMeetingTask], int]:
     """The oldest few open tasks and how many are open, in one query: the count is a window
     over the whole filtered set, computed before the LIMIT."""
     rows = list(
-        open_meeting_tasks(user).annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
+        open_meeting_tasks(user)
+        # What the board shows of a task: its child's name, the reason and when it was raised.
+        .select_related(None)
+        .select_related("child")
+        .only("reason", "raised_at", "child__first_name", "child__last_name")
+        .annotate(open_count=Window(Count("pk")))[:BOARD_MEETING_TASKS]
     )
     count: int = rows[0].open_count if rows else 0
     return list(rows), count
@@ -205,10 +234,19 @@ NEEDS_A_PERSON = (
 
 def notifications_needing_a_person(user: Any) -> QuerySet[PoliceNotification]:
     """Held, to review, or waiting for their incident's report: FFD's queue, oldest first. The
-    partial indexes on received_at keep it sized to the open work, not to history."""
+    partial indexes on received_at keep it sized to the open work, not to history.
+
+    The filter is written as the two partial indexes' own conditions OR-ed (held; to review or
+    awaiting the report), so PostgreSQL reads both with a BitmapOr. As one IN of the three
+    statuses no partial index's condition matches it and it scans every notification ever
+    received: 550 ms at 2,000,000 notifications, the board's slowest statement (issue 15)."""
+    status = PoliceNotification.MatchStatus
     return (
         PoliceNotification.objects.visible_to(user)
-        .filter(match_status__in=NEEDS_A_PERSON)
+        .filter(
+            Q(match_status=status.AWAITING_MATCH)
+            | Q(match_status__in=(status.NEEDS_REVIEW, status.AWAITING_REPORT))
+        )
         .select_related("risk_grade", "police_force")
         .order_by("received_at", "pk")
     )
@@ -288,6 +326,29 @@ def episode_list(user: Any, *, state: str | None = None) -> QuerySet[MissingEpis
     if state:
         qs = qs.filter(state=state)
     return qs
+
+
+# The columns a row of the episode list page shows (templates/missing/episode_list.html). As
+# with BOARD_COLUMNS, one read but left out is a query per row: the page's pinned query count
+# (tests/missing/test_views.py) renders every state to catch it. The API's list serializes
+# more, and reads selectors.episode_list whole.
+EPISODE_LIST_COLUMNS = (
+    "kind",
+    "state",
+    "last_seen_at",
+    "returned_at",
+    "council",  # regional: the shared-episode label
+    "out_of_area_council",
+    "child__first_name",
+    "child__last_name",
+    "police_grade__label",
+    "police_force__name",
+)
+
+
+def episode_list_rows(user: Any, *, state: str | None = None) -> QuerySet[MissingEpisode]:
+    """The episode list page's rows: episode_list with only the columns the page shows."""
+    return episode_list(user, state=state).only(*EPISODE_LIST_COLUMNS)
 
 
 def episode_detail(user: Any, episode_id: int) -> MissingEpisode:

@@ -145,3 +145,26 @@ def test_board_shows_the_worse_clock_while_both_run(ffd, now):
     )
     row = selectors.board(user=ffd, now=now).rows[0]
     assert (row.clock, row.rag) == ("review", "red")
+
+
+def test_episode_state_fields_are_the_fsm_fields():
+    """MissingEpisode.state_fields is found once (the board builds every open episode); it must
+    stay what django-fsm finds by testing every field."""
+    from django_fsm import ConcurrentTransitionMixin, FSMFieldMixin
+
+    from missing.models import MissingEpisode
+
+    episode = MissingEpisode()
+    found = [f for f in MissingEpisode._meta.fields if isinstance(f, FSMFieldMixin)]
+    assert list(episode.state_fields) == found
+    assert list(ConcurrentTransitionMixin.state_fields.fget(episode)) == found
+    assert [f.name for f in found] == ["state"]
+
+
+def test_the_board_reads_only_its_columns(ffd, manager, now, django_assert_num_queries):
+    """The board's rows hold only BOARD_COLUMNS (the rest deferred): a sign the .only() is on."""
+    report_missing(actor=ffd, now=now)
+    with django_assert_num_queries(3):
+        row = selectors.board(user=manager, now=now).rows[0]
+    assert "circumstances" in row.episode.get_deferred_fields()
+    assert "state" not in row.episode.get_deferred_fields()
