@@ -125,10 +125,11 @@ class Board:
 # The columns a board row reads (the page, BoardApi's BoardRowOut, the stage and the clock), in
 # the order of BoardEpisode.from_tuple's arguments. The board reads every open episode as tuples
 # into light rows (BoardEpisode, BoardChild, BoardGrade), not model instances: building three
-# model instances a row was most of its time (issue 15, branch lists2). A column the page or
-# the API reads but left out here is an AttributeError (the light rows have __slots__), which
-# the board's tests (tests/missing/test_views.py, test_api.py, render every stage and clock)
-# catch.
+# model instances a row was most of its time (issue 15, branch lists2). The light rows have
+# __slots__: an attribute the API or the clocks read but left out is an AttributeError (the
+# board's tests in test_api.py and test_selectors.py render every stage and clock); one the
+# template reads renders as "" unless string_if_invalid is set, as
+# test_board_and_episode_list_read_no_missing_attribute (tests/missing/test_views.py) sets it.
 BOARD_COLUMNS = (
     "pk",
     "state",
@@ -446,27 +447,81 @@ def episode_list(user: Any, *, state: str | None = None) -> QuerySet[MissingEpis
     return qs
 
 
-# The columns a row of the episode list page shows (templates/missing/episode_list.html). As
-# with BOARD_COLUMNS, one read but left out is a query per row: the page's pinned query count
-# (tests/missing/test_views.py) renders every state to catch it. The API's list serializes
-# more, and reads selectors.episode_list whole.
+# The columns a row of the episode list page shows (templates/missing/episode_list.html), in the
+# order of EpisodeListRow.from_tuple's arguments. The page reads them as tuples into light rows
+# (EpisodeListRow), not model instances (issue 15, branch lists2); an attribute the template
+# reads and the row lacks would render as "": test_board_and_episode_list_read_no_missing_attribute
+# (tests/missing/test_views.py, every state) renders the page with string_if_invalid to catch it.
+# The API's list serializes more, and reads selectors.episode_list whole.
 EPISODE_LIST_COLUMNS = (
+    "pk",
     "kind",
     "state",
     "last_seen_at",
     "returned_at",
-    "council",  # regional: the shared-episode label
-    "out_of_area_council",
+    "council_id",  # regional: the shared-episode label
+    "out_of_area_council_id",
+    "child_id",
     "child__first_name",
     "child__last_name",
     "police_grade__label",
     "police_force__name",
 )
 
+_EPISODE_STATE_LABELS = dict(EpisodeState.choices)
 
-def episode_list_rows(user: Any, *, state: str | None = None) -> QuerySet[MissingEpisode]:
-    """The episode list page's rows: episode_list with only the columns the page shows."""
-    return episode_list(user, state=state).only(*EPISODE_LIST_COLUMNS)
+
+class EpisodeListRow:
+    """An episode as a row of the episode list page shows it."""
+
+    __slots__ = (
+        "child_id",
+        "child_name",
+        "council_id",
+        "kind",
+        "last_seen_at",
+        "out_of_area_council_id",
+        "pk",
+        "police_force_name",
+        "police_grade_label",
+        "returned_at",
+        "state",
+    )
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        """From one tuple of episode_list_rows (EPISODE_LIST_COLUMNS, in order)."""
+        (
+            self.pk,
+            self.kind,
+            self.state,
+            self.last_seen_at,
+            self.returned_at,
+            self.council_id,
+            self.out_of_area_council_id,
+            self.child_id,
+            first_name,
+            last_name,
+            self.police_grade_label,
+            self.police_force_name,
+        ) = row
+        self.child_name = child_full_name(first_name, last_name)
+
+    @property
+    def reference(self) -> str:
+        return episode_reference(self.pk)
+
+    @property
+    def state_label(self) -> str:
+        """As MissingEpisode.get_state_display."""
+        return str(_EPISODE_STATE_LABELS.get(self.state, self.state))
+
+
+def episode_list_rows(
+    user: Any, *, state: str | None = None
+) -> QuerySet[MissingEpisode, tuple[Any, ...]]:
+    """The episode list page's rows: episode_list as tuples of EPISODE_LIST_COLUMNS (the page's
+    paginator builds an EpisodeListRow of each: CappedPaginator(..., row=EpisodeListRow))."""
+    return episode_list(user, state=state).values_list(*EPISODE_LIST_COLUMNS)
 
 
 def episode_detail(user: Any, episode_id: int) -> MissingEpisode:

@@ -16,9 +16,10 @@ OFFSET scans anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from rest_framework.pagination import LimitOffsetPagination
@@ -41,10 +42,25 @@ class CappedPaginator(Paginator):
     """The web lists' paginator: pages reach the first `cap` rows (COUNT_CAP by default)."""
 
     def __init__(
-        self, object_list: Any, per_page: int, *, cap: int | None = None, **kw: Any
+        self,
+        object_list: Any,
+        per_page: int,
+        *,
+        cap: int | None = None,
+        row: Callable[[Any], Any] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(object_list, per_page, **kw)
         self.cap = COUNT_CAP if cap is None else cap
+        # Builds each of a page's rows from what the list yields (e.g. a tuple of values_list
+        # into a light row): only the page's rows are built.
+        self.row = row
+
+    def page(self, number: int | str) -> Page:
+        page = super().page(number)
+        if self.row is not None:
+            page.object_list = [self.row(item) for item in page.object_list]
+        return page
 
     @cached_property
     def _seen(self) -> int:
