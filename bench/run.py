@@ -213,7 +213,7 @@ def case_episode_list(now: datetime) -> Case:
 
     def app() -> Any:
         page = CappedPaginator(
-            selectors.episode_list_rows(user), PAGE_SIZE, row=selectors.EpisodeListRow
+            selectors.episode_list_rows(user), PAGE_SIZE, rows=selectors.episode_list_page
         ).get_page(1)
         return [e.pk for e in page.object_list], page.paginator.count, page.paginator.capped
 

@@ -516,12 +516,19 @@ class EpisodeListRow:
         return str(_EPISODE_STATE_LABELS.get(self.state, self.state))
 
 
-def episode_list_rows(
-    user: Any, *, state: str | None = None
-) -> QuerySet[MissingEpisode, tuple[Any, ...]]:
-    """The episode list page's rows: episode_list as tuples of EPISODE_LIST_COLUMNS (the page's
-    paginator builds an EpisodeListRow of each: CappedPaginator(..., row=EpisodeListRow))."""
-    return episode_list(user, state=state).values_list(*EPISODE_LIST_COLUMNS)
+def episode_list_rows(user: Any, *, state: str | None = None) -> QuerySet[MissingEpisode]:
+    """The episode list page's rows, to page with CappedPaginator(..., rows=episode_list_page):
+    the paginator counts this queryset (its joins dropped with select_related) and reads the
+    page's slice as tuples."""
+    return episode_list(user, state=state)
+
+
+def episode_list_page(objects: QuerySet[MissingEpisode]) -> list[EpisodeListRow]:
+    """One page (a slice of episode_list_rows) as light rows of EPISODE_LIST_COLUMNS. The
+    columns are chosen on the page's slice, not on episode_list_rows: values_list's joins would
+    stay in the paginator's capped count (three joins over 10,001 rows: 25 ms at 1,000,000
+    episodes, against none with select_related)."""
+    return [EpisodeListRow(row) for row in objects.values_list(*EPISODE_LIST_COLUMNS)]
 
 
 def episode_detail(user: Any, episode_id: int) -> MissingEpisode:

@@ -47,19 +47,19 @@ class CappedPaginator(Paginator):
         per_page: int,
         *,
         cap: int | None = None,
-        row: Callable[[Any], Any] | None = None,
+        rows: Callable[[Any], Any] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(object_list, per_page, **kw)
         self.cap = COUNT_CAP if cap is None else cap
-        # Builds each of a page's rows from what the list yields (e.g. a tuple of values_list
-        # into a light row): only the page's rows are built.
-        self.row = row
+        # Reads a page's slice of the list (e.g. selectors.episode_list_page: as tuples into
+        # light rows): the count still runs on the list itself.
+        self.rows = rows
 
     def page(self, number: int | str) -> Page:
         page = super().page(number)
-        if self.row is not None:
-            page.object_list = [self.row(item) for item in page.object_list]
+        if self.rows is not None:
+            page.object_list = self.rows(page.object_list)
         return page
 
     @cached_property

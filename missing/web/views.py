@@ -657,7 +657,7 @@ def episode_list(request: StaffRequest) -> HttpResponse:
     page = CappedPaginator(
         selectors.episode_list_rows(request.user, state=state or None),
         PAGE_SIZE,
-        row=selectors.EpisodeListRow,
+        rows=selectors.episode_list_page,
     ).get_page(request.GET.get("page"))
     audit.record_list(request, child_ids=[episode.child_id for episode in page])
     return render(
