@@ -212,7 +212,9 @@ def case_episode_list(now: datetime) -> Case:
     user = _manager()
 
     def app() -> Any:
-        page = CappedPaginator(selectors.episode_list_rows(user), PAGE_SIZE).get_page(1)
+        page = CappedPaginator(
+            selectors.episode_list_rows(user), PAGE_SIZE, rows=selectors.episode_list_page
+        ).get_page(1)
         return [e.pk for e in page.object_list], page.paginator.count, page.paginator.capped
 
     def floor() -> Any:

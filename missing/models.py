@@ -646,7 +646,7 @@ class Child(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return child_full_name(self.first_name, self.last_name)
 
     @property
     def nhs_number_formatted(self) -> str | None:
@@ -660,10 +660,20 @@ class Child(models.Model):
         return RetentionClass.LOOKED_AFTER if self.ever_looked_after else RetentionClass.OTHER
 
     def age_on(self, day: Any) -> int | None:
-        if self.date_of_birth is None:
-            return None
-        dob = self.date_of_birth
-        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+        return age_on(self.date_of_birth, day)
+
+
+# Shared by Child and the board's light rows (missing.cases.selectors.BoardChild).
+def child_full_name(first_name: str, last_name: str) -> str:
+    return f"{first_name} {last_name}"
+
+
+def age_on(date_of_birth: date | None, day: date) -> int | None:
+    """Age in whole years on `day`; None without a date of birth."""
+    if date_of_birth is None:
+        return None
+    dob = date_of_birth
+    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
 class LegalStatus(models.TextChoices):
@@ -838,6 +848,26 @@ class MissingEpisodeQuerySet(models.QuerySet["MissingEpisode"]):
     def with_related(self) -> MissingEpisodeQuerySet:
         """Joins every list and board row needs: the child, the grade and the force."""
         return self.select_related("child", "police_grade", "police_force")
+
+
+def episode_reference(pk: int | None) -> str:
+    return f"E-{pk}"
+
+
+def current_clock(episode: Any, review_window: timedelta) -> tuple[str, datetime | None, timedelta]:
+    """The clock that matters now: (kind, due, window), from an episode's own fields (`state`,
+    `first_reviewed_at`, `review_due_at`, `interview_due_at`): a MissingEpisode or the board's
+    light row (missing.cases.selectors.BoardEpisode)."""
+    if episode.state not in OPEN_STATES:
+        return ("none", None, timedelta(0))
+    if episode.first_reviewed_at is None:
+        return ("review", episode.review_due_at, review_window)
+    if episode.state in INTERVIEW_PENDING_STATES:
+        return ("interview", episode.interview_due_at, clocks.INTERVIEW_WINDOW)
+    if episode.state == EpisodeState.AWAITING_SIGN_OFF:
+        # The interview is done (or recorded as not held): no clock, a manager's sign-off.
+        return ("sign_off", None, timedelta(0))
+    return ("review", episode.review_due_at, review_window)
 
 
 @pghistory.track(
@@ -1026,7 +1056,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
 
     @property
     def reference(self) -> str:
-        return f"E-{self.pk}"
+        return episode_reference(self.pk)
 
     @property
     def is_open(self) -> bool:
@@ -1040,17 +1070,7 @@ class MissingEpisode(ConcurrentTransitionMixin, models.Model):
 
     def current_clock(self) -> tuple[str, datetime | None, timedelta]:
         """The clock that matters now: (kind, due, window), from the row's own fields."""
-        review_window = self.police_grade.review_within
-        if self.state not in OPEN_STATES:
-            return ("none", None, timedelta(0))
-        if self.first_reviewed_at is None:
-            return ("review", self.review_due_at, review_window)
-        if self.state in INTERVIEW_PENDING_STATES:
-            return ("interview", self.interview_due_at, clocks.INTERVIEW_WINDOW)
-        if self.state == EpisodeState.AWAITING_SIGN_OFF:
-            # The interview is done (or recorded as not held): no clock, a manager's sign-off.
-            return ("sign_off", None, timedelta(0))
-        return ("review", self.review_due_at, review_window)
+        return current_clock(self, self.police_grade.review_within)
 
     def has_interview_outcome(self) -> bool:
         return bool(self.interview_outcome)

@@ -16,9 +16,10 @@ OFFSET scans anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from rest_framework.pagination import LimitOffsetPagination
@@ -41,10 +42,25 @@ class CappedPaginator(Paginator):
     """The web lists' paginator: pages reach the first `cap` rows (COUNT_CAP by default)."""
 
     def __init__(
-        self, object_list: Any, per_page: int, *, cap: int | None = None, **kw: Any
+        self,
+        object_list: Any,
+        per_page: int,
+        *,
+        cap: int | None = None,
+        rows: Callable[[Any], Any] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(object_list, per_page, **kw)
         self.cap = COUNT_CAP if cap is None else cap
+        # Reads a page's slice of the list (e.g. selectors.episode_list_page: as tuples into
+        # light rows): the count still runs on the list itself.
+        self.rows = rows
+
+    def page(self, number: int | str) -> Page:
+        page = super().page(number)
+        if self.rows is not None:
+            page.object_list = self.rows(page.object_list)
+        return page
 
     @cached_property
     def _seen(self) -> int:

@@ -654,7 +654,11 @@ def episode_list(request: StaffRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     if state not in EpisodeState.values:
         state = ""
-    page = _paginate(request, selectors.episode_list_rows(request.user, state=state or None))
+    page = CappedPaginator(
+        selectors.episode_list_rows(request.user, state=state or None),
+        PAGE_SIZE,
+        rows=selectors.episode_list_page,
+    ).get_page(request.GET.get("page"))
     audit.record_list(request, child_ids=[episode.child_id for episode in page])
     return render(
         request,

@@ -345,8 +345,8 @@ def test_board_query_count_does_not_grow_with_the_caseload(
     django_assert_num_queries: Any,
 ) -> None:
     # Every open state, reviewed and not: every stage and clock the page shows. The board reads
-    # only selectors.BOARD_COLUMNS, and a column the page reads but left out there would be a
-    # query per row: this count catches it.
+    # only selectors.BOARD_COLUMNS as tuples (no model instance, so no lazy load: a column left
+    # out is caught by test_board_and_episode_list_read_no_missing_attribute).
     open_states = (
         EpisodeState.MISSING,
         EpisodeState.RETURNED,
@@ -865,8 +865,8 @@ def test_episode_list_query_count_does_not_grow_with_the_page(
     episodes: int,
     django_assert_num_queries: Any,
 ) -> None:
-    # Every state: the page reads only selectors.EPISODE_LIST_COLUMNS, and a column it shows
-    # but left out there would be a query per row: this count catches it.
+    # Every state: the page reads only selectors.EPISODE_LIST_COLUMNS as tuples (a column left
+    # out is caught by test_board_and_episode_list_read_no_missing_attribute).
     for i in range(episodes):
         state = EpisodeState.values[i % len(EpisodeState.values)]
         episode_in_state(state, ffd=ffd, manager=manager, now=now)
@@ -930,3 +930,29 @@ def test_child_page_lists_the_childs_episodes(
     )
     assert episode.child.full_name in page
     assert reverse("episode_detail", args=[episode.pk]) in page
+
+
+@pytest.mark.parametrize("url_name", ["board", "episode_list"])
+def test_board_and_episode_list_read_no_missing_attribute(
+    client: Client, ffd: User, manager: User, now: datetime, settings: Any, url_name: str
+) -> None:
+    """Both pages render light rows (selectors.BoardEpisode, EpisodeListRow), not model
+    instances: an attribute the template reads and the row lacks would render as "" silently.
+    With string_if_invalid set, such a read shows in the page."""
+    for i, state in enumerate(
+        (
+            EpisodeState.MISSING,
+            EpisodeState.RETURNED,
+            EpisodeState.INTERVIEW_ARRANGED,
+            EpisodeState.AWAITING_SIGN_OFF,
+            EpisodeState.CLOSED,
+        )
+    ):
+        episode_in_state(state, ffd=ffd, manager=manager, now=now, reviewed=i % 2 == 0)
+    settings.TEMPLATES = [
+        {**engine, "OPTIONS": {**engine.get("OPTIONS", {}), "string_if_invalid": "INVALID[%s]"}}
+        for engine in settings.TEMPLATES
+    ]
+    page = signed_in(client, manager).get(reverse(url_name)).content.decode()
+    assert "INVALID[" not in page
+    assert "E-" in page
