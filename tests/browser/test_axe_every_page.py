@@ -77,6 +77,7 @@ EXCLUDED: dict[str, str] = {
     "philomena_child_part1_download": "a file download (PDF)",
     "philomena_part1_download": "a file download (PDF)",
     "notifications:escalation_acknowledge": "POST only (a button on the escalations page)",
+    "notifications:council_alert_acknowledge": "POST only (a button on the shared episode's page)",
     "notifications:alert_resolve": "POST only (a button on the alerts page)",
     "notifications:twilio_inbound": "Twilio's webhook (POST, signed)",
     "notifications:twilio_status": "Twilio's webhook (POST, signed)",
