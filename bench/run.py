@@ -249,7 +249,8 @@ def case_child_search(now: datetime) -> Case:
     like = term.upper() + "%"
 
     def app() -> Any:
-        return [c.pk for c in selectors.child_list(user, search=term)[: CHILD_SEARCH_LIMIT + 1]]
+        rows = selectors.child_list(user, search=term, legal_status=False)  # as the page
+        return [c.pk for c in rows[: CHILD_SEARCH_LIMIT + 1]]
 
     def floor() -> Any:
         return _fetch(

@@ -552,15 +552,16 @@ def episode_detail(user: Any, episode_id: int) -> MissingEpisode:
     )
 
 
-def child_list(user: Any, *, search: str = "", today: date | None = None) -> QuerySet[Child]:
+def child_list(
+    user: Any, *, search: str = "", today: date | None = None, legal_status: bool = True
+) -> QuerySet[Child]:
     """Children `user` may see, with their legal status today (three EXISTS subqueries on
-    legal_status_child_idx, in the list's one query)."""
-    today = today or clocks.london_date(timezone.now())
-    qs = (
-        Child.objects.visible_to(user)
-        .with_legal_status(today)
-        .order_by("last_name", "first_name", "pk")
-    )
+    legal_status_child_idx, in the list's one query) unless `legal_status=False`: the search
+    page shows none, and PostgreSQL runs the subqueries for every match before the sort picks
+    the page (1,665 matches for a common prefix at 1,000,000 episodes: 2.9x the page by hand)."""
+    qs = Child.objects.visible_to(user).order_by("last_name", "first_name", "pk")
+    if legal_status:
+        qs = qs.with_legal_status(today or clocks.london_date(timezone.now()))
     if search:
         term = search.strip()
         qs = qs.filter(last_name__istartswith=term) | qs.filter(council_child_id=term)

@@ -863,16 +863,16 @@ def child_list(request: StaffRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             found = list(
-                selectors.child_list(request.user, search=form.cleaned_data["q"])[
-                    : CHILD_SEARCH_LIMIT + 1
-                ]
+                selectors.child_list(
+                    request.user, search=form.cleaned_data["q"], legal_status=False
+                )[: CHILD_SEARCH_LIMIT + 1]
             )
             children = found[:CHILD_SEARCH_LIMIT]
             context["more"] = len(found) > CHILD_SEARCH_LIMIT
         else:
             status = 400
     else:
-        context["page"] = _paginate(request, selectors.child_list(request.user))
+        context["page"] = _paginate(request, selectors.child_list(request.user, legal_status=False))
         children = list(context["page"])
     context["rows"] = [(child, child.age_on(today)) for child in children]
     audit.record_list(request, child_ids=[child.pk for child in children])

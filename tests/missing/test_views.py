@@ -14,6 +14,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from missing.cases import services
@@ -917,6 +918,28 @@ def test_child_search_by_last_name_or_council_id_is_a_post(
     assert "Searchable, Jo" in everyone
     assert f"{other.last_name}, {other.first_name}" in everyone
     assert client.post(reverse("child_list"), {"q": ""}).status_code == 400
+
+
+def test_the_child_list_page_reads_no_legal_status_but_the_api_does(
+    client: Client, manager: User
+) -> None:
+    # The page shows none; the subqueries would run for every match before the sort picks the
+    # page (issue 15). The API's children carry it.
+    ChildFactory(first_name="Jo", last_name="Searchable")
+    signed_in(client, manager)
+
+    def statements(call) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert call().status_code == 200
+        return [q["sql"] for q in captured.captured_queries if "missing_child" in q["sql"]]
+
+    for page in (
+        lambda: client.post(reverse("child_list"), {"q": "searc"}),
+        lambda: client.get(reverse("child_list")),
+    ):
+        assert not [sql for sql in statements(page) if "legalstatusperiod" in sql]
+    api = statements(lambda: client.get("/api/children/"))
+    assert [sql for sql in api if "legalstatusperiod" in sql]
 
 
 def test_child_page_lists_the_childs_episodes(
