@@ -12,8 +12,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from missing.audit import access_log as audit
+from missing.cases.prebuilt import Prebuilt
 from missing.models import ApiToken
-from missing.prebuilt import Prebuilt
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

@@ -36,6 +36,7 @@ from missing.cases.errors import (
     require_roles,
     require_version,
 )
+from missing.cases.prebuilt import Prebuilt
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -66,7 +67,6 @@ from missing.models import (
     installation_councils,
     is_regional,
 )
-from missing.prebuilt import Prebuilt
 
 # How far ahead a manager may set the next review while a child is missing.
 MAX_REVIEW_INTERVAL = timedelta(days=7)

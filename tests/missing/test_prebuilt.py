@@ -1,4 +1,4 @@
-"""missing.prebuilt: a SELECT compiled once gives what its queryset gives (issue 15)."""
+"""missing.cases.prebuilt: a SELECT compiled once gives what its queryset gives (issue 15)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from django.db.models import Subquery
 from django.test.utils import CaptureQueriesContext
 
 from missing.cases import services
+from missing.cases.prebuilt import Prebuilt
 from missing.models import ApiToken, MissingEpisode, PoliceNotification, User
-from missing.prebuilt import Prebuilt
 from tests.helpers import report_missing
 
 pytestmark = pytest.mark.django_db
