@@ -36,7 +36,7 @@ from missing.cases.errors import (
     require_roles,
     require_version,
 )
-from missing.cases.prebuilt import Prebuilt
+from missing.cases.prebuilt import Prebuilt, PrebuiltInsert
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -295,11 +295,11 @@ def notification_receive(
         if locked:
             # Under the incident's advisory lock no other transaction can insert this key (every
             # insert takes the lock first): no savepoint around the INSERT is needed.
-            notification = PoliceNotification.objects.create(**fields)
+            notification = _NOTIFICATION_INSERT.create(**fields)
         else:
             try:
                 with transaction.atomic():
-                    notification = PoliceNotification.objects.create(**fields)
+                    notification = _NOTIFICATION_INSERT.create(**fields)
             except IntegrityError:
                 # Without advisory locks (SQLite) a concurrent retry of this very post may win;
                 # the unique index made us wait for its commit, so the row is there.
@@ -458,6 +458,10 @@ def _incident_episode(
 
 # The incident's episode, locked with its grade, and whether this very notification is stored
 # already (`already`): compiled once, as every notification of a police feed reads it (issue 15).
+# The notification's INSERT, compiled once (issue 15): PoliceNotification has no save() of its own
+# and no field that sets itself on save (auto_now), and the project has no save signals.
+_NOTIFICATION_INSERT: PrebuiltInsert[PoliceNotification] = PrebuiltInsert(PoliceNotification)
+
 _INCIDENT_EPISODE: Prebuilt[MissingEpisode] = Prebuilt(
     _incident_episode, force=int, reference=str, kind=str, sequence=int
 )
