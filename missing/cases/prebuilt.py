@@ -255,3 +255,44 @@ class PrebuiltInsert(Generic[M]):
         with self._lock:
             self._compiled[(using, connection.vendor)] = compiled
         return compiled
+
+
+_INSERT_SQL: dict[tuple[type[Model], str, str], tuple[str, tuple[Any, ...]]] = {}
+
+
+def insert_statement(obj: Model, using: str = "default") -> tuple[str, list[Any]] | None:
+    """The INSERT that `save()` would run for the new row `obj` (no RETURNING): its SQL text
+    compiled once per model and database, its parameters prepared per call as the compiler
+    prepares them (`pre_save`, then `get_db_prep_save`). None when a value is an expression:
+    the statement then has another shape (build it with InsertQuery)."""
+    from django.db.models.sql import InsertQuery
+
+    connection = connections[using]
+    model = type(obj)
+    key = (model, using, connection.vendor)
+    cached = _INSERT_SQL.get(key)
+    meta = model._meta
+    if cached is None:
+        fields = tuple(
+            f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
+        )
+    else:
+        fields = cached[1]
+    prepared = [field.pre_save(obj, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in prepared):
+        return None
+    params = [
+        field.get_db_prep_save(value, connection=connection)
+        for field, value in zip(fields, prepared, strict=True)
+    ]
+    if cached is None:
+        if any(hasattr(field, "get_placeholder") for field in fields):
+            raise TypeError("insert_statement: a field with its own placeholder.")
+        query = InsertQuery(model)
+        query.insert_values(list(fields), [obj])
+        statements = query.get_compiler(using=using).as_sql()
+        if len(statements) != 1 or len(statements[0][1]) != len(fields):
+            raise TypeError("insert_statement: not one placeholder per field.")
+        cached = (statements[0][0], fields)
+        _INSERT_SQL[key] = cached
+    return cached[0], params

@@ -36,7 +36,7 @@ from missing.cases.errors import (
     require_roles,
     require_version,
 )
-from missing.cases.prebuilt import Prebuilt, PrebuiltInsert
+from missing.cases.prebuilt import Prebuilt, PrebuiltInsert, insert_statement
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -1462,12 +1462,18 @@ def _insert_together(first: models.Model, last: models.Model) -> None:
     statements: list[str] = []
     params: list[Any] = []
     for row in (first, last):
-        meta = row._meta
-        query = InsertQuery(type(row))
-        query.insert_values(
-            [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
-        )
-        ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        # The SQL text is compiled once per model (issue 15); a row holding an expression is
+        # built in full.
+        built = insert_statement(row, connection.alias)
+        if built is None:
+            meta = row._meta
+            query = InsertQuery(type(row))
+            query.insert_values(
+                [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
+            )
+            ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        else:
+            statement, values = built
         statements.append(statement)
         params.extend(values)
     pk = connection.ops.quote_name(last._meta.pk.column)
