@@ -36,7 +36,7 @@ from missing.cases.errors import (
     require_roles,
     require_version,
 )
-from missing.cases.prebuilt import Prebuilt
+from missing.cases.prebuilt import Prebuilt, PrebuiltInsert, insert_statement
 from missing.models import (
     CASE_READERS,
     INTAKE_ROLES,
@@ -295,11 +295,11 @@ def notification_receive(
         if locked:
             # Under the incident's advisory lock no other transaction can insert this key (every
             # insert takes the lock first): no savepoint around the INSERT is needed.
-            notification = PoliceNotification.objects.create(**fields)
+            notification = _NOTIFICATION_INSERT.create(**fields)
         else:
             try:
                 with transaction.atomic():
-                    notification = PoliceNotification.objects.create(**fields)
+                    notification = _NOTIFICATION_INSERT.create(**fields)
             except IntegrityError:
                 # Without advisory locks (SQLite) a concurrent retry of this very post may win;
                 # the unique index made us wait for its commit, so the row is there.
@@ -458,6 +458,10 @@ def _incident_episode(
 
 # The incident's episode, locked with its grade, and whether this very notification is stored
 # already (`already`): compiled once, as every notification of a police feed reads it (issue 15).
+# The notification's INSERT, compiled once (issue 15): PoliceNotification has no save() of its own
+# and no field that sets itself on save (auto_now), and the project has no save signals.
+_NOTIFICATION_INSERT: PrebuiltInsert[PoliceNotification] = PrebuiltInsert(PoliceNotification)
+
 _INCIDENT_EPISODE: Prebuilt[MissingEpisode] = Prebuilt(
     _incident_episode, force=int, reference=str, kind=str, sequence=int
 )
@@ -1458,12 +1462,18 @@ def _insert_together(first: models.Model, last: models.Model) -> None:
     statements: list[str] = []
     params: list[Any] = []
     for row in (first, last):
-        meta = row._meta
-        query = InsertQuery(type(row))
-        query.insert_values(
-            [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
-        )
-        ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        # The SQL text is compiled once per model (issue 15); a row holding an expression is
+        # built in full.
+        built = insert_statement(row, connection.alias)
+        if built is None:
+            meta = row._meta
+            query = InsertQuery(type(row))
+            query.insert_values(
+                [f for f in meta.local_concrete_fields if f is not meta.auto_field], [row]
+            )
+            ((statement, values),) = query.get_compiler(connection=connection).as_sql()
+        else:
+            statement, values = built
         statements.append(statement)
         params.extend(values)
     pk = connection.ops.quote_name(last._meta.pk.column)

@@ -10,8 +10,8 @@ from django.db.models import Subquery
 from django.test.utils import CaptureQueriesContext
 
 from missing.cases import services
-from missing.cases.prebuilt import Prebuilt
-from missing.models import ApiToken, MissingEpisode, PoliceNotification, User
+from missing.cases.prebuilt import Prebuilt, PrebuiltInsert, insert_statement
+from missing.models import ApiToken, Council, MissingEpisode, PoliceNotification, User
 from tests.helpers import report_missing
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +107,67 @@ def test_an_argument_the_query_does_not_use_is_refused() -> None:
     prebuilt = Prebuilt(lambda key_hash, other: _tokens(key_hash), key_hash=str, other=int)
     with pytest.raises(ValueError, match="other"):
         prebuilt.first(key_hash="x", other=1)
+
+
+def _notification_fields(police_system: User, now, reference: str) -> dict:
+    return dict(
+        police_force=police_system.police_force,
+        police_reference=reference,
+        kind="reported_missing",
+        sequence=1,
+        received_at=now,
+        received_by=police_system,
+        child_first_name="Sam",
+        last_seen_at=now - timedelta(hours=2),
+        raw_payload={"a": [1, "b"]},
+        payload_hash="0" * 64,
+        match_status=PoliceNotification.MatchStatus.MATCHED,
+    )
+
+
+def test_a_prebuilt_insert_leaves_the_row_and_instance_as_create_does(
+    police_system: User, now
+) -> None:
+    inserter = PrebuiltInsert(PoliceNotification)
+    first = inserter.create(**_notification_fields(police_system, now, "PB-1"))
+    with CaptureQueriesContext(connection) as captured:
+        second = inserter.create(**_notification_fields(police_system, now, "PB-2"))
+    assert len(captured.captured_queries) == 1  # the compiled INSERT, nothing else
+    expected = PoliceNotification.objects.create(**_notification_fields(police_system, now, "PB-3"))
+
+    for made in (first, second):
+        assert made.pk is not None
+        assert not made._state.adding
+        assert made._state.db == "default"
+        stored = PoliceNotification.objects.get(pk=made.pk)
+        assert _as_dict(made) == _as_dict(stored)
+        ignored = {"id", "police_reference"}
+        assert {k: v for k, v in _as_dict(made).items() if k not in ignored} == {
+            k: v for k, v in _as_dict(expected).items() if k not in ignored
+        }
+    assert second.pk != first.pk
+
+
+def test_a_prebuilt_insert_refuses_a_model_with_its_own_save() -> None:
+    with pytest.raises(TypeError, match="overrides save"):
+        PrebuiltInsert(Council)
+
+
+def test_an_insert_statement_is_the_compilers(police_system: User, now) -> None:
+    from django.db.models.sql import InsertQuery
+
+    row = PoliceNotification(**_notification_fields(police_system, now, "PB-4"))
+    built = insert_statement(row)
+    again = insert_statement(row)  # the cached SQL text
+    meta = PoliceNotification._meta
+    query = InsertQuery(PoliceNotification)
+    query.insert_values([f for f in meta.local_concrete_fields if f is not meta.auto_field], [row])
+    ((sql, params),) = query.get_compiler(connection=connection).as_sql()
+
+    def values(prepared: list) -> list:  # psycopg's Jsonb wrapper compares by identity
+        return [getattr(value, "obj", value) for value in prepared]
+
+    assert built is not None
+    assert again is not None
+    assert built[0] == again[0] == sql
+    assert values(built[1]) == values(again[1]) == values(params)
