@@ -184,9 +184,24 @@ def account_role_change(
             payload=payload,
             now=now,
         )
+    return _apply_at_once(
+        kind=AccountChangeKind.ROLE, subject=subject, actor=actor, via=via, payload=payload, now=now
+    )
+
+
+def _apply_at_once(
+    *,
+    kind: str,
+    subject: User,
+    actor: User | None,
+    via: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> AccountChange:
+    """A change that grants no more access: recorded as asked and applied at once."""
     with transaction.atomic():
         change = AccountChange.objects.create(
-            kind=AccountChangeKind.ROLE,
+            kind=kind,
             subject=subject,
             requested_by=actor,
             requested_via=via,
@@ -226,19 +241,14 @@ def account_council_change(
             payload=payload,
             now=now,
         )
-    with transaction.atomic():
-        change = AccountChange.objects.create(
-            kind=AccountChangeKind.COUNCIL,
-            subject=subject,
-            requested_by=actor,
-            requested_via=via,
-            requested_at=now,
-            payload=payload,
-            updated_at=now,
-        )
-        _log(change, action=AccessAction.ACCOUNT_REQUEST, actor=actor, now=now)
-        _settle(change, reason="Grants no more access: applied at once.", now=now)
-    return change
+    return _apply_at_once(
+        kind=AccountChangeKind.COUNCIL,
+        subject=subject,
+        actor=actor,
+        via=via,
+        payload=payload,
+        now=now,
+    )
 
 
 def account_password_set(
